@@ -1,0 +1,332 @@
+//! The `grantd` command: `serve` and the admin commands, which work on the
+//! data directory directly (safe beside a running server: SQLite WAL).
+
+use crate::app::{open_grantd, shutdown_signal, Application};
+use crate::config::Config;
+use crate::domain::model::Project;
+use crate::domain::{Grantd, JwtAlgorithm};
+use crate::secrets::{Cipher, SecretString};
+use crate::telemetry::{self, LogFormat};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "grantd",
+    version,
+    about = "Self-hosted connection service for SaaS integrations"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Directory for the SQLite database and the generated encryption key.
+    #[arg(
+        long,
+        env = "GRANTD_DATA_DIR",
+        default_value = "./grantd-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// TOML file of providers to add to (or override in) the built-in catalog.
+    #[arg(long, env = "GRANTD_PROVIDERS_FILE", global = true)]
+    providers_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "GRANTD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage a project's API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Manage the public keys that verify a project's bearer JWTs.
+    #[command(subcommand, name = "jwt-key")]
+    JwtKey(JwtKeyCommand),
+    /// Print a new encryption key for GRANTD_ENCRYPTION_KEY.
+    Keygen,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRANTD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public base URL; the OAuth redirect URI is {public-url}/callbacks/v1/oauth.
+    #[arg(long, env = "GRANTD_PUBLIC_URL")]
+    public_url: Option<Url>,
+    /// Seconds an OAuth flow's state stays valid.
+    #[arg(long, env = "GRANTD_OAUTH_STATE_TTL_SECS", default_value_t = 600)]
+    oauth_state_ttl_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Create a project and its first API key.
+    Create {
+        name: String,
+        /// Print {"projectId", "projectName", "apiKey"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key; it is printed once.
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "default")]
+        label: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API keys (prefixes only).
+    List {
+        #[arg(long)]
+        project: String,
+    },
+    /// Revoke an API key by id.
+    Revoke {
+        #[arg(long)]
+        project: String,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JwtKeyCommand {
+    /// Register a public key (PEM); JWTs name it in their `kid` header.
+    Add {
+        #[arg(long)]
+        project: String,
+        #[arg(long, value_enum)]
+        algorithm: JwtAlgorithm,
+        /// PEM file with the public key.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Key id; a new UUID when omitted.
+        #[arg(long)]
+        kid: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered keys.
+    List {
+        #[arg(long)]
+        project: String,
+    },
+    /// Remove a key by id.
+    Remove {
+        #[arg(long)]
+        project: String,
+        kid: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config(global: &GlobalArgs) -> Config {
+    let mut config = Config::for_data_dir(&global.data_dir);
+    config.providers_file = global.providers_file.clone();
+    config.encryption_key = std::env::var("GRANTD_ENCRYPTION_KEY")
+        .ok()
+        .map(SecretString::new);
+    config
+}
+
+/// The admin commands' handle: same store, catalog and keys as the server.
+async fn admin(global: &GlobalArgs) -> anyhow::Result<Grantd> {
+    let config = config(global);
+    let placeholder = Url::parse("http://127.0.0.1/")?;
+    open_grantd(&config, &placeholder).await
+}
+
+async fn project(grantd: &Grantd, id_or_name: &str) -> anyhow::Result<Project> {
+    grantd
+        .find_project(id_or_name)
+        .await
+        .with_context(|| format!("project {id_or_name}"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Serve(args) => {
+            let mut config = config(global);
+            config.listen = args.listen;
+            config.public_url = args.public_url;
+            config.oauth_state_ttl = Duration::from_secs(args.oauth_state_ttl_secs);
+            let app = Application::build(config).await?;
+            app.run_until(shutdown_signal()).await
+        }
+        Command::Keygen => {
+            println!("{}", Cipher::generate_spec());
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Create { name, json }) => {
+            let grantd = admin(global).await?;
+            let created = grantd.create_project(&name).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "projectId": created.project.id,
+                        "projectName": created.project.name,
+                        "apiKey": created.api_key.expose(),
+                    })
+                );
+            } else {
+                println!("project {} ({})", created.project.name, created.project.id);
+                println!("api key (shown once): {}", created.api_key.expose());
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::List { json }) => {
+            let grantd = admin(global).await?;
+            let projects = grantd.list_projects().await?;
+            if json {
+                let list: Vec<_> = projects
+                    .iter()
+                    .map(|p| json!({"projectId": p.id, "projectName": p.name, "createTime": p.create_time}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for p in projects {
+                    println!("{}\t{}", p.id, p.name);
+                }
+            }
+            Ok(())
+        }
+        Command::ApiKey(command) => {
+            let grantd = admin(global).await?;
+            match command {
+                ApiKeyCommand::Create {
+                    project: p,
+                    label,
+                    json,
+                } => {
+                    let project = project(&grantd, &p).await?;
+                    let key = grantd.create_api_key(&project.id, &label).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"id": key.id, "apiKey": key.key.expose(), "projectId": project.id})
+                        );
+                    } else {
+                        println!("{}\t{}", key.id, key.key.expose());
+                    }
+                }
+                ApiKeyCommand::List { project: p } => {
+                    let project = project(&grantd, &p).await?;
+                    for key in grantd.list_api_keys(&project.id).await? {
+                        let state = if key.revoke_time.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        println!(
+                            "{}\t{}…\t{}\t{}",
+                            key.id, key.display_prefix, key.label, state
+                        );
+                    }
+                }
+                ApiKeyCommand::Revoke { project: p, id } => {
+                    let project = project(&grantd, &p).await?;
+                    grantd.revoke_api_key(&project.id, &id).await?;
+                    println!("revoked {id}");
+                }
+            }
+            Ok(())
+        }
+        Command::JwtKey(command) => {
+            let grantd = admin(global).await?;
+            match command {
+                JwtKeyCommand::Add {
+                    project: p,
+                    algorithm,
+                    public_key,
+                    kid,
+                    json,
+                } => {
+                    let project = project(&grantd, &p).await?;
+                    let pem = std::fs::read_to_string(&public_key)
+                        .with_context(|| format!("reading {}", public_key.display()))?;
+                    let key = grantd
+                        .add_jwt_key(&project.id, algorithm, &pem, kid)
+                        .await?;
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"kid": key.id, "algorithm": key.algorithm, "projectId": project.id})
+                        );
+                    } else {
+                        println!("{}", key.id);
+                    }
+                }
+                JwtKeyCommand::List { project: p } => {
+                    let project = project(&grantd, &p).await?;
+                    for key in grantd.list_jwt_keys(&project.id).await? {
+                        println!("{}\t{}", key.id, key.algorithm);
+                    }
+                }
+                JwtKeyCommand::Remove { project: p, kid } => {
+                    let project = project(&grantd, &p).await?;
+                    grantd.remove_jwt_key(&project.id, &kid).await?;
+                    println!("removed {kid}");
+                }
+            }
+            Ok(())
+        }
+    }
+}

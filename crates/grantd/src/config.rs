@@ -1,0 +1,37 @@
+//! Server configuration, gathered from flags and `GRANTD_*` variables by the
+//! CLI and handed to `Application::build` (tests build it directly).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated key file live.
+    pub data_dir: PathBuf,
+    /// Base URL the outside world reaches grantd at; defaults to the listen address.
+    pub public_url: Option<Url>,
+    /// Keyring spec (`GRANTD_ENCRYPTION_KEY`); `None` uses a key file in the data dir.
+    pub encryption_key: Option<crate::secrets::SecretString>,
+    /// Extra or overriding provider definitions.
+    pub providers_file: Option<PathBuf>,
+    /// Lifetime of an OAuth flow's state.
+    pub oauth_state_ttl: Duration,
+}
+
+impl Config {
+    /// Defaults for a given data directory, listening on a free loopback port.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            public_url: None,
+            encryption_key: None,
+            providers_file: None,
+            oauth_state_ttl: Duration::from_secs(600),
+        }
+    }
+}

@@ -1,0 +1,604 @@
+//! The provider catalog: what grantd knows about each SaaS provider, as data.
+//!
+//! Providers are described in TOML (`providers/catalog.toml`, compiled into the
+//! binary) rather than in code, so adding one or pointing grantd at a test
+//! double is an edit to a file. A user file (`GRANTD_PROVIDERS_FILE`) adds
+//! entries or replaces shipped ones by name. Every entry is checked when it is
+//! loaded; a catalog that loads is one whose URLs all build.
+
+use super::error::{DomainError, FieldIssue};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use url::Url;
+
+/// The catalog shipped with grantd.
+pub const BUILTIN_CATALOG: &str = include_str!("../../providers/catalog.toml");
+
+/// Ways a connection can authenticate, named as Ampersand names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AuthScheme {
+    #[serde(rename = "oauth2/authorizationCode")]
+    OAuth2AuthorizationCode,
+    #[serde(rename = "oauth2/authorizationCodePKCE")]
+    OAuth2AuthorizationCodePkce,
+    #[serde(rename = "oauth2/clientCredentials")]
+    OAuth2ClientCredentials,
+    #[serde(rename = "oauth2/password")]
+    OAuth2Password,
+    #[serde(rename = "apiKey")]
+    ApiKey,
+    #[serde(rename = "basic")]
+    Basic,
+}
+
+impl AuthScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::OAuth2AuthorizationCode => "oauth2/authorizationCode",
+            AuthScheme::OAuth2AuthorizationCodePkce => "oauth2/authorizationCodePKCE",
+            AuthScheme::OAuth2ClientCredentials => "oauth2/clientCredentials",
+            AuthScheme::OAuth2Password => "oauth2/password",
+            AuthScheme::ApiKey => "apiKey",
+            AuthScheme::Basic => "basic",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
+    }
+
+    fn is_oauth2(self) -> bool {
+        !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
+    }
+}
+
+/// Whether a provider takes PKCE (RFC 7636) on the authorization code flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PkceSupport {
+    Required,
+    #[default]
+    Allowed,
+    Unsupported,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenAuth {
+    /// `client_id` and `client_secret` in the request body.
+    #[default]
+    Body,
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    Basic,
+}
+
+/// Encoding of token request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRequestFormat {
+    #[default]
+    Form,
+    Json,
+}
+
+/// A per-connection input (workspace or metadata) and the pattern it must match.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InputSpec {
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub label: Option<String>,
+    pub pattern: String,
+    #[serde(skip)]
+    compiled: Option<Regex>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl InputSpec {
+    pub fn accepts(&self, value: &str) -> bool {
+        self.compiled.as_ref().is_some_and(|re| re.is_match(value))
+    }
+}
+
+/// OAuth 2.0 endpoints and the provider's quirks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OAuth2Spec {
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    pub token_url: String,
+    #[serde(default)]
+    pub revocation_url: Option<String>,
+    /// RFC 9207 issuer; the `iss` a callback must carry when it carries one.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default = "space")]
+    pub scope_separator: String,
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    #[serde(default)]
+    pub pkce: PkceSupport,
+    #[serde(default)]
+    pub token_auth: TokenAuth,
+    #[serde(default)]
+    pub token_request_format: TokenRequestFormat,
+    #[serde(default = "yes")]
+    pub tokens_expire: bool,
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    /// Extra parameters sent with every token request.
+    #[serde(default)]
+    pub token_params: BTreeMap<String, String>,
+    /// Metadata name -> dot path in the token response, kept on the connection.
+    #[serde(default)]
+    pub token_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub access_token_path: Option<String>,
+    #[serde(default)]
+    pub refresh_token_path: Option<String>,
+    #[serde(default)]
+    pub expires_in_path: Option<String>,
+    #[serde(default)]
+    pub scope_path: Option<String>,
+}
+
+fn space() -> String {
+    " ".to_owned()
+}
+
+/// Where a static API key goes on requests to the provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiKeySpec {
+    #[serde(rename = "in")]
+    pub location: String,
+    pub name: String,
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// One provider as the catalog describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Provider {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    pub display_name: String,
+    pub category: String,
+    #[serde(default)]
+    pub docs_url: Option<String>,
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+    pub auth_schemes: Vec<AuthScheme>,
+    #[serde(default)]
+    pub workspace: Option<InputSpec>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, InputSpec>,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Spec>,
+    #[serde(default)]
+    pub api_key: Option<ApiKeySpec>,
+}
+
+/// Values for a provider's placeholders, already validated.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderInputs<'a> {
+    pub workspace: Option<&'a str>,
+    pub metadata: BTreeMap<&'a str, &'a str>,
+}
+
+impl Provider {
+    pub fn supports(&self, scheme: AuthScheme) -> bool {
+        match scheme {
+            AuthScheme::OAuth2AuthorizationCode | AuthScheme::OAuth2AuthorizationCodePkce => {
+                self.auth_schemes.iter().any(|s| {
+                    matches!(
+                        s,
+                        AuthScheme::OAuth2AuthorizationCode
+                            | AuthScheme::OAuth2AuthorizationCodePkce
+                    )
+                })
+            }
+            other => self.auth_schemes.contains(&other),
+        }
+    }
+
+    /// PKCE policy; a provider listing the PKCE scheme requires it.
+    pub fn pkce(&self) -> PkceSupport {
+        if self
+            .auth_schemes
+            .contains(&AuthScheme::OAuth2AuthorizationCodePkce)
+        {
+            return PkceSupport::Required;
+        }
+        self.oauth2.as_ref().map(|o| o.pkce).unwrap_or_default()
+    }
+
+    /// Checks the caller's workspace and metadata against the entry's
+    /// declarations, naming each bad field.
+    pub fn check_inputs(
+        &self,
+        workspace: Option<&str>,
+        metadata: &BTreeMap<String, String>,
+        issues: &mut Vec<FieldIssue>,
+    ) {
+        match (&self.workspace, workspace) {
+            (Some(spec), None) if spec.required => issues.push(FieldIssue::body(
+                "providerWorkspaceRef",
+                serde_json::Value::Null,
+                format!(
+                    "provider {} requires providerWorkspaceRef ({})",
+                    self.name,
+                    spec.label.as_deref().unwrap_or("workspace")
+                ),
+            )),
+            (Some(spec), Some(value)) if !spec.accepts(value) => issues.push(FieldIssue::body(
+                "providerWorkspaceRef",
+                value,
+                format!("providerWorkspaceRef must match {}", spec.pattern),
+            )),
+            _ => {}
+        }
+        for (name, spec) in &self.metadata {
+            let field = format!("providerMetadata.{name}");
+            match metadata.get(name) {
+                None if spec.required => issues.push(FieldIssue::body(
+                    field,
+                    serde_json::Value::Null,
+                    format!("provider {} requires metadata {name}", self.name),
+                )),
+                Some(value) if !spec.accepts(value) => issues.push(FieldIssue::body(
+                    format!("{field}.value"),
+                    value.as_str(),
+                    format!("{name} must match {}", spec.pattern),
+                )),
+                _ => {}
+            }
+        }
+        for name in metadata.keys() {
+            if !self.metadata.contains_key(name) {
+                issues.push(FieldIssue::body(
+                    format!("providerMetadata.{name}"),
+                    name.as_str(),
+                    format!("provider {} takes no metadata named {name}", self.name),
+                ));
+            }
+        }
+    }
+
+    /// Substitutes `{workspace}` and `{metadataName}` placeholders and parses
+    /// the result. Inputs must have passed `check_inputs`.
+    pub fn build_url(
+        &self,
+        template: &str,
+        inputs: &ProviderInputs<'_>,
+    ) -> Result<Url, DomainError> {
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').ok_or_else(|| {
+                DomainError::Internal(format!("unclosed placeholder in {template}"))
+            })? + start;
+            let name = &rest[start + 1..end];
+            let value = if name == "workspace" {
+                inputs.workspace
+            } else {
+                inputs.metadata.get(name).copied()
+            };
+            let value = value.ok_or_else(|| {
+                DomainError::invalid(FieldIssue::body(
+                    if name == "workspace" {
+                        "providerWorkspaceRef".to_owned()
+                    } else {
+                        format!("providerMetadata.{name}")
+                    },
+                    serde_json::Value::Null,
+                    format!("provider {} needs {name} for its URLs", self.name),
+                ))
+            })?;
+            out.push_str(value);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+    }
+
+    /// Every URL template of the entry, with a label for lint messages.
+    fn url_templates(&self) -> Vec<(&'static str, &str)> {
+        let mut urls = Vec::new();
+        if let Some(u) = &self.docs_url {
+            urls.push(("docsUrl", u.as_str()));
+        }
+        if let Some(u) = &self.api_base_url {
+            urls.push(("apiBaseUrl", u.as_str()));
+        }
+        if let Some(o) = &self.oauth2 {
+            if let Some(u) = &o.authorize_url {
+                urls.push(("oauth2.authorizeUrl", u.as_str()));
+            }
+            urls.push(("oauth2.tokenUrl", o.token_url.as_str()));
+            if let Some(u) = &o.revocation_url {
+                urls.push(("oauth2.revocationUrl", u.as_str()));
+            }
+        }
+        urls
+    }
+}
+
+/// Why a catalog failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{source_name}: not valid catalog TOML: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    #[error("{source_name}: provider {provider}: {message}")]
+    Invalid {
+        source_name: String,
+        provider: String,
+        message: String,
+    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default)]
+    providers: BTreeMap<String, Provider>,
+}
+
+/// Whether plain-http URLs to loopback hosts are acceptable. Shipped entries
+/// must be https; a user's file may point at a local test double.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    HttpsOnly,
+    AllowLoopbackHttp,
+}
+
+/// All known providers, by name. Immutable once loaded; shared behind an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    providers: Arc<BTreeMap<String, Provider>>,
+}
+
+impl Catalog {
+    /// The shipped catalog plus, optionally, a user file whose entries win.
+    pub fn load(user_file: Option<&Path>) -> Result<Self, CatalogError> {
+        let mut providers = parse(BUILTIN_CATALOG, "builtin catalog", UrlPolicy::HttpsOnly)?;
+        if let Some(path) = user_file {
+            let text = std::fs::read_to_string(path).map_err(|error| CatalogError::Io {
+                path: path.display().to_string(),
+                error,
+            })?;
+            let source = path.display().to_string();
+            providers.extend(parse(&text, &source, UrlPolicy::AllowLoopbackHttp)?);
+        }
+        Ok(Self {
+            providers: Arc::new(providers),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Provider> {
+        self.providers.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
+        self.providers.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.providers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+}
+
+/// Parses and lints one catalog file.
+pub fn parse(
+    text: &str,
+    source_name: &str,
+    policy: UrlPolicy,
+) -> Result<BTreeMap<String, Provider>, CatalogError> {
+    let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
+        source_name: source_name.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut out = BTreeMap::new();
+    for (name, mut provider) in file.providers {
+        provider.name = name.clone();
+        lint(&mut provider, policy).map_err(|message| CatalogError::Invalid {
+            source_name: source_name.to_owned(),
+            provider: name.clone(),
+            message,
+        })?;
+        out.insert(name, provider);
+    }
+    Ok(out)
+}
+
+/// The rules every entry obeys; also compiles the input patterns.
+fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
+    let name = &provider.name;
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !name_ok {
+        return Err("name must be lowercase letters, digits, '-' or '_'".into());
+    }
+    if provider.auth_schemes.is_empty() {
+        return Err("authSchemes is empty".into());
+    }
+    let needs_oauth2 = provider.auth_schemes.iter().any(|s| s.is_oauth2());
+    match (&provider.oauth2, needs_oauth2) {
+        (None, true) => return Err("an oauth2/* scheme is listed but [oauth2] is missing".into()),
+        (Some(o), _) if o.token_url.trim().is_empty() => {
+            return Err("oauth2.tokenUrl is empty".into())
+        }
+        (Some(o), _)
+            if provider.supports(AuthScheme::OAuth2AuthorizationCode)
+                && o.authorize_url.is_none() =>
+        {
+            return Err("oauth2/authorizationCode needs oauth2.authorizeUrl".into())
+        }
+        (Some(o), _) if o.scope_separator.is_empty() => {
+            return Err("oauth2.scopeSeparator is empty".into())
+        }
+        _ => {}
+    }
+    if provider.auth_schemes.contains(&AuthScheme::ApiKey) {
+        match &provider.api_key {
+            None => return Err("apiKey is listed but [apiKey] is missing".into()),
+            Some(k) if k.location != "header" && k.location != "query" => {
+                return Err("apiKey.in must be header or query".into())
+            }
+            _ => {}
+        }
+    }
+    let mut declared = BTreeSet::new();
+    if let Some(spec) = provider.workspace.as_mut() {
+        compile(spec, "workspace")?;
+        declared.insert("workspace".to_owned());
+    }
+    for (input, spec) in provider.metadata.iter_mut() {
+        compile(spec, input)?;
+        declared.insert(input.clone());
+    }
+    // Substitute a sample value for every placeholder, then check the URL.
+    let mut sample = ProviderInputs::default();
+    if provider.workspace.is_some() {
+        sample.workspace = Some("sample");
+    }
+    for input in provider.metadata.keys() {
+        sample.metadata.insert(input.as_str(), "sample");
+    }
+    for (label, template) in provider.url_templates() {
+        for placeholder in placeholders(template)? {
+            if !declared.contains(placeholder) {
+                return Err(format!(
+                    "{label} uses undeclared placeholder {{{placeholder}}}"
+                ));
+            }
+        }
+        let url = provider
+            .build_url(template, &sample)
+            .map_err(|e| format!("{label} does not build: {e}"))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let scheme_ok = url.scheme() == "https"
+            || (policy == UrlPolicy::AllowLoopbackHttp && url.scheme() == "http" && loopback);
+        if !scheme_ok {
+            return Err(format!("{label} must be https: {template}"));
+        }
+    }
+    Ok(())
+}
+
+fn compile(spec: &mut InputSpec, input: &str) -> Result<(), String> {
+    if !spec.pattern.starts_with('^') || !spec.pattern.ends_with('$') {
+        return Err(format!("pattern of {input} must be anchored with ^ and $"));
+    }
+    let re = Regex::new(&spec.pattern).map_err(|e| format!("pattern of {input}: {e}"))?;
+    spec.compiled = Some(re);
+    Ok(())
+}
+
+fn placeholders(template: &str) -> Result<Vec<&str>, String> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed placeholder in {template}"))?
+            + start;
+        found.push(&rest[start + 1..end]);
+        rest = &rest[end + 1..];
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_passes_the_lint() {
+        let catalog = Catalog::load(None).expect("builtin catalog loads");
+        for name in [
+            "salesforce",
+            "hubspot",
+            "google",
+            "github",
+            "notion",
+            "zendesk",
+            "netsuite",
+            "atlassian",
+        ] {
+            assert!(catalog.get(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn http_urls_are_rejected_in_the_builtin_policy() {
+        let text = r#"
+            [providers.bad]
+            displayName = "Bad"
+            category = "crm"
+            authSchemes = ["oauth2/authorizationCode"]
+            [providers.bad.oauth2]
+            authorizeUrl = "http://example.com/auth"
+            tokenUrl = "https://example.com/token"
+        "#;
+        let err = parse(text, "t", UrlPolicy::HttpsOnly).unwrap_err();
+        assert!(err.to_string().contains("must be https"), "{err}");
+    }
+
+    #[test]
+    fn undeclared_placeholders_are_rejected() {
+        let text = r#"
+            [providers.bad]
+            displayName = "Bad"
+            category = "crm"
+            authSchemes = ["oauth2/authorizationCode"]
+            [providers.bad.oauth2]
+            authorizeUrl = "https://{tenant}.example.com/auth"
+            tokenUrl = "https://example.com/token"
+        "#;
+        let err = parse(text, "t", UrlPolicy::HttpsOnly).unwrap_err();
+        assert!(err.to_string().contains("undeclared placeholder"), "{err}");
+    }
+
+    #[test]
+    fn workspace_is_substituted_after_validation() {
+        let catalog = Catalog::load(None).unwrap();
+        let sf = catalog.get("salesforce").unwrap();
+        let mut issues = Vec::new();
+        sf.check_inputs(Some("evil.com/x"), &BTreeMap::new(), &mut issues);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].name, "providerWorkspaceRef");
+        let inputs = ProviderInputs {
+            workspace: Some("acme"),
+            ..Default::default()
+        };
+        let url = sf
+            .build_url(
+                sf.oauth2.as_ref().unwrap().authorize_url.as_ref().unwrap(),
+                &inputs,
+            )
+            .unwrap();
+        assert_eq!(url.host_str(), Some("acme.my.salesforce.com"));
+    }
+}

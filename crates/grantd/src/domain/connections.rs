@@ -1,0 +1,181 @@
+//! Reading and deleting connections, and sealing their credentials.
+
+use super::error::{DomainError, DomainResult, OrNotFound};
+use super::model::{
+    from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
+    ProviderMetadata,
+};
+use super::{parse_scopes, Grantd};
+use crate::secrets::Sealed;
+use crate::storage::{ConnectionFilter, ConnectionRecord};
+
+/// Filters for listing connections.
+#[derive(Debug, Default)]
+pub struct ConnectionQuery {
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_ref: Option<String>,
+}
+
+/// The associated data binding credentials to their connection.
+fn credentials_aad(connection_id: &str) -> String {
+    format!("connection:{connection_id}:credentials")
+}
+
+impl Grantd {
+    pub(super) fn seal_credentials(
+        &self,
+        connection_id: &str,
+        credentials: &Credentials,
+    ) -> DomainResult<Sealed> {
+        let json = serde_json::to_vec(credentials)
+            .map_err(|e| DomainError::Internal(format!("credentials do not serialize: {e}")))?;
+        Ok(self.cipher().seal(&json, &credentials_aad(connection_id)))
+    }
+
+    fn open_credentials(&self, record: &ConnectionRecord) -> DomainResult<Credentials> {
+        let sealed = Sealed {
+            key_id: record.credentials_key_id.clone(),
+            bytes: record.credentials_ciphertext.clone(),
+        };
+        let json = self.cipher().open(&sealed, &credentials_aad(&record.id))?;
+        serde_json::from_slice(&json)
+            .map_err(|e| DomainError::Internal(format!("stored credentials do not parse: {e}")))
+    }
+
+    pub async fn get_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+        include_credentials: bool,
+    ) -> DomainResult<Connection> {
+        let record = self
+            .store()
+            .find_connection(project_id, id)
+            .await
+            .or_not_found("connection")?;
+        self.decode_connection(record, include_credentials)
+    }
+
+    pub async fn list_connections(
+        &self,
+        project_id: &str,
+        query: ConnectionQuery,
+    ) -> DomainResult<Vec<Connection>> {
+        let filter = ConnectionFilter {
+            provider: query.provider,
+            group_ref: query.group_ref,
+            consumer_ref: query.consumer_ref,
+        };
+        self.store()
+            .list_connections(project_id, &filter)
+            .await?
+            .into_iter()
+            .map(|record| self.decode_connection(record, false))
+            .collect()
+    }
+
+    pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
+        self.store()
+            .delete_connection(project_id, id)
+            .await
+            .or_not_found("connection")
+    }
+
+    pub(super) fn decode_connection(
+        &self,
+        record: ConnectionRecord,
+        include_credentials: bool,
+    ) -> DomainResult<Connection> {
+        let credentials = if include_credentials {
+            Some(self.open_credentials(&record)?)
+        } else {
+            None
+        };
+        let provider_metadata: ProviderMetadata =
+            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
+        let provider_app = match (&record.provider_app_id, &record.app_client_id) {
+            (Some(id), Some(client_id)) => Some(ProviderAppSummary {
+                id: id.clone(),
+                project_id: record.project_id.clone(),
+                provider: record.provider.clone(),
+                external_ref: record.app_external_ref.clone(),
+                client_id: client_id.clone(),
+                scopes: record
+                    .app_scopes
+                    .as_deref()
+                    .map(parse_scopes)
+                    .unwrap_or_default(),
+                create_time: from_millis(record.app_create_time.unwrap_or_default()),
+                update_time: from_millis(record.app_update_time.unwrap_or_default()),
+            }),
+            _ => None,
+        };
+        Ok(Connection {
+            group: Group {
+                project_id: record.project_id.clone(),
+                group_ref: record.group_ref.clone(),
+                group_name: record.group_name.clone(),
+                create_time: from_millis(record.group_create_time),
+                update_time: from_millis(record.group_update_time),
+            },
+            consumer: Consumer {
+                project_id: record.project_id.clone(),
+                consumer_ref: record.consumer_ref.clone(),
+                consumer_name: record.consumer_name.clone(),
+                create_time: from_millis(record.consumer_create_time),
+                update_time: from_millis(record.consumer_update_time),
+            },
+            id: record.id,
+            project_id: record.project_id,
+            provider: record.provider,
+            provider_app,
+            provider_workspace_ref: record.provider_workspace_ref,
+            provider_consumer_ref: record.provider_consumer_ref,
+            auth_scheme: record.auth_scheme,
+            status: ConnectionStatus::parse(&record.status),
+            provider_metadata,
+            scopes: parse_scopes(&record.scopes),
+            credentials,
+            last_error: record.last_error,
+            create_time: from_millis(record.create_time),
+            update_time: from_millis(record.update_time),
+        })
+    }
+}
+
+impl Grantd {
+    /// Groups of a project, oldest first.
+    pub async fn list_groups(&self, project_id: &str) -> DomainResult<Vec<Group>> {
+        Ok(self
+            .store()
+            .list_groups(project_id)
+            .await?
+            .into_iter()
+            .map(|g| Group {
+                project_id: g.project_id,
+                group_ref: g.group_ref,
+                group_name: g.group_name,
+                create_time: from_millis(g.create_time),
+                update_time: from_millis(g.update_time),
+            })
+            .collect())
+    }
+
+    /// Consumers of a project, oldest first.
+    pub async fn list_consumers(&self, project_id: &str) -> DomainResult<Vec<Consumer>> {
+        Ok(self
+            .store()
+            .list_consumers(project_id)
+            .await?
+            .into_iter()
+            .map(|c| Consumer {
+                project_id: c.project_id,
+                consumer_ref: c.consumer_ref,
+                consumer_name: c.consumer_name,
+                create_time: from_millis(c.create_time),
+                update_time: from_millis(c.update_time),
+            })
+            .collect())
+    }
+}

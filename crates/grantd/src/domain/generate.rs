@@ -1,0 +1,445 @@
+//! `connections:generate`: a connection from credentials the caller supplies.
+
+use super::catalog::{AuthScheme, Provider, ProviderInputs};
+use super::error::{DomainError, DomainResult, FieldIssue};
+use super::model::{
+    Connection, ConnectionStatus, Credentials, MetadataSource, MetadataValue, Project,
+    ProviderMetadata, Timestamp, Token, TokenSet,
+};
+use super::oauth::callback::{merge_token_metadata, token_set};
+use super::oauth::connect::MetadataInput;
+use super::oauth::token::{ClientCredentials, Grant};
+use super::{scopes_json, Grantd};
+use crate::secrets::SecretString;
+use crate::storage::{now_millis, NewConnection};
+use std::collections::BTreeMap;
+
+/// A token as callers import it.
+#[derive(Debug, Default)]
+pub struct TokenInput {
+    pub token: Option<SecretString>,
+    pub issued_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The body of `connections:generate`, before validation.
+#[derive(Debug, Default)]
+pub struct GenerateInput {
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub group_name: Option<String>,
+    pub consumer_ref: Option<String>,
+    pub consumer_name: Option<String>,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_metadata: BTreeMap<String, MetadataInput>,
+    pub api_key: Option<SecretString>,
+    pub basic_auth: Option<BasicAuthInput>,
+    pub oauth2_client_credentials: Option<ClientCredentialsInput>,
+    pub oauth2_password_credentials: Option<PasswordInput>,
+    pub oauth2_authorization_code: Option<AuthorizationCodeInput>,
+}
+
+#[derive(Debug, Default)]
+pub struct BasicAuthInput {
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Default)]
+pub struct ClientCredentialsInput {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct PasswordInput {
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AuthorizationCodeInput {
+    pub access_token: Option<TokenInput>,
+    pub refresh_token: Option<TokenInput>,
+    pub scopes: Vec<String>,
+}
+
+fn require(field: &str, present: bool, issues: &mut Vec<FieldIssue>) {
+    if !present {
+        issues.push(FieldIssue::body(
+            field,
+            serde_json::Value::Null,
+            format!("{field} is required"),
+        ));
+    }
+}
+
+fn filled(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+fn filled_secret(value: &Option<SecretString>) -> bool {
+    value.as_ref().is_some_and(|v| !v.is_empty())
+}
+
+impl GenerateInput {
+    /// The one scheme present, or the issues that say why there is not one.
+    fn scheme(&self) -> Result<(AuthScheme, &'static str), FieldIssue> {
+        let present: Vec<(AuthScheme, &'static str)> = [
+            (self.api_key.is_some(), AuthScheme::ApiKey, "apiKey"),
+            (self.basic_auth.is_some(), AuthScheme::Basic, "basicAuth"),
+            (
+                self.oauth2_client_credentials.is_some(),
+                AuthScheme::OAuth2ClientCredentials,
+                "oauth2ClientCredentials",
+            ),
+            (
+                self.oauth2_password_credentials.is_some(),
+                AuthScheme::OAuth2Password,
+                "oauth2PasswordCredentials",
+            ),
+            (
+                self.oauth2_authorization_code.is_some(),
+                AuthScheme::OAuth2AuthorizationCode,
+                "oauth2AuthorizationCode",
+            ),
+        ]
+        .into_iter()
+        .filter(|(present, ..)| *present)
+        .map(|(_, scheme, field)| (scheme, field))
+        .collect();
+        match present.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(FieldIssue::body(
+                "apiKey",
+                serde_json::Value::Null,
+                "exactly one of apiKey, basicAuth, oauth2ClientCredentials, oauth2PasswordCredentials, \
+                 oauth2AuthorizationCode is required; none was given",
+            )),
+            many => Err(FieldIssue::body(
+                many[1].1,
+                serde_json::Value::Null,
+                format!(
+                    "exactly one credential scheme may be given; got {}",
+                    many.iter().map(|(_, f)| *f).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+impl Grantd {
+    /// Validates the input, obtains tokens where the scheme needs them, and
+    /// stores the connection. Nothing is stored when the provider refuses.
+    pub async fn generate_connection(
+        &self,
+        project: &Project,
+        input: GenerateInput,
+    ) -> DomainResult<Connection> {
+        let mut issues = Vec::new();
+        let provider = match input.provider.as_deref() {
+            None => {
+                issues.push(FieldIssue::body(
+                    "provider",
+                    serde_json::Value::Null,
+                    "provider is required",
+                ));
+                None
+            }
+            Some(name) => {
+                let found = self.catalog().get(name);
+                if found.is_none() {
+                    issues.push(FieldIssue::body(
+                        "provider",
+                        name,
+                        format!("unknown provider {name}"),
+                    ));
+                }
+                found
+            }
+        };
+        require("groupRef", filled(&input.group_ref), &mut issues);
+        require("consumerRef", filled(&input.consumer_ref), &mut issues);
+        let metadata: BTreeMap<String, String> = input
+            .provider_metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        if let Some(provider) = provider {
+            provider.check_inputs(
+                input.provider_workspace_ref.as_deref(),
+                &metadata,
+                &mut issues,
+            );
+        }
+        let scheme = match input.scheme() {
+            Ok(scheme) => Some(scheme),
+            Err(issue) => {
+                issues.push(issue);
+                None
+            }
+        };
+        if let (Some(provider), Some((scheme, field))) = (provider, scheme) {
+            if !provider.supports(scheme) {
+                issues.push(FieldIssue::body(
+                    field,
+                    serde_json::Value::Null,
+                    format!(
+                        "provider {} does not support {}",
+                        provider.name,
+                        scheme.as_str()
+                    ),
+                ));
+            }
+        }
+        check_scheme_fields(&input, &mut issues);
+        if !issues.is_empty() {
+            return Err(DomainError::Validation(issues));
+        }
+        let provider = provider.expect("validated above");
+        let mut metadata: ProviderMetadata = metadata
+            .into_iter()
+            .map(|(k, value)| {
+                (
+                    k,
+                    MetadataValue {
+                        value,
+                        source: MetadataSource::Input,
+                    },
+                )
+            })
+            .collect();
+
+        let (credentials, provider_app_id) = self
+            .obtain_credentials(&project.id, provider, &input, &mut metadata)
+            .await?;
+        let connection_id = uuid::Uuid::now_v7().to_string();
+        let sealed = self.seal_credentials(&connection_id, &credentials)?;
+        let scopes = credentials
+            .tokens()
+            .map(|t| t.scopes.clone())
+            .unwrap_or_default();
+        let group_ref = input.group_ref.clone().unwrap_or_default();
+        let consumer_ref = input.consumer_ref.clone().unwrap_or_default();
+        self.store()
+            .insert_connection(&NewConnection {
+                id: connection_id.clone(),
+                project_id: project.id.clone(),
+                provider: provider.name.clone(),
+                provider_app_id,
+                group_name: input
+                    .group_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| group_ref.clone()),
+                group_ref,
+                consumer_name: input
+                    .consumer_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| consumer_ref.clone()),
+                consumer_ref,
+                provider_workspace_ref: input.provider_workspace_ref.clone(),
+                provider_consumer_ref: None,
+                auth_scheme: credentials.auth_scheme().as_str().to_owned(),
+                status: ConnectionStatus::Working.as_str().to_owned(),
+                provider_metadata: serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into()),
+                scopes: scopes_json(&scopes),
+                credentials_key_id: sealed.key_id,
+                credentials_ciphertext: sealed.bytes,
+                access_token_expires_at: credentials
+                    .access_token_expires_at()
+                    .map(|t| t.timestamp_millis()),
+                now: now_millis(),
+            })
+            .await?;
+        self.get_connection(&project.id, &connection_id, true).await
+    }
+
+    async fn obtain_credentials(
+        &self,
+        project_id: &str,
+        provider: &Provider,
+        input: &GenerateInput,
+        metadata: &mut ProviderMetadata,
+    ) -> DomainResult<(Credentials, Option<String>)> {
+        if let Some(key) = &input.api_key {
+            return Ok((
+                Credentials::ApiKey {
+                    api_key: key.clone(),
+                },
+                None,
+            ));
+        }
+        if let Some(basic) = &input.basic_auth {
+            return Ok((
+                Credentials::BasicAuth {
+                    username: basic.username.clone().unwrap_or_default(),
+                    password: basic.password.clone().unwrap_or_default(),
+                },
+                None,
+            ));
+        }
+        if let Some(imported) = &input.oauth2_authorization_code {
+            let token = |t: &TokenInput| Token {
+                token: t.token.clone().unwrap_or_default(),
+                issued_at: t.issued_at,
+                expires_at: t.expires_at,
+            };
+            let tokens = TokenSet {
+                access_token: imported
+                    .access_token
+                    .as_ref()
+                    .map(token)
+                    .expect("validated"),
+                refresh_token: imported
+                    .refresh_token
+                    .as_ref()
+                    .filter(|t| filled_secret(&t.token))
+                    .map(token),
+                scopes: imported.scopes.clone(),
+                token_type: None,
+            };
+            // Imported tokens are refreshed with the project's default app for the provider.
+            let app = match self
+                .store()
+                .find_default_provider_app(project_id, &provider.name)
+                .await
+            {
+                Ok(app) => Some(app.id),
+                Err(crate::storage::StoreError::NotFound) => None,
+                Err(other) => return Err(other.into()),
+            };
+            return Ok((Credentials::OAuth2AuthorizationCode { tokens }, app));
+        }
+        let spec = provider.oauth2.as_ref().ok_or_else(|| {
+            DomainError::Internal(format!("{} has no oauth2 section", provider.name))
+        })?;
+        let inputs = ProviderInputs {
+            workspace: input.provider_workspace_ref.as_deref(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                .collect(),
+        };
+        let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let now = chrono::Utc::now();
+        if let Some(cc) = &input.oauth2_client_credentials {
+            let client_id = cc.client_id.clone().unwrap_or_default();
+            let response = self
+                .tokens()
+                .request(
+                    spec,
+                    &token_url,
+                    &ClientCredentials {
+                        client_id: &client_id,
+                        client_secret: cc.client_secret.as_ref(),
+                    },
+                    &Grant::ClientCredentials { scopes: &cc.scopes },
+                    &spec.scope_separator,
+                )
+                .await?;
+            merge_token_metadata(metadata, &response);
+            let tokens = token_set(provider, &response, &cc.scopes, now);
+            return Ok((
+                Credentials::OAuth2ClientCredentials {
+                    client_id,
+                    client_secret: cc.client_secret.clone().unwrap_or_default(),
+                    tokens,
+                },
+                None,
+            ));
+        }
+        let pw = input
+            .oauth2_password_credentials
+            .as_ref()
+            .ok_or_else(|| DomainError::Internal("no credential scheme after validation".into()))?;
+        let client_id = pw.client_id.clone().unwrap_or_default();
+        let username = pw.username.clone().unwrap_or_default();
+        let password = pw.password.clone().unwrap_or_default();
+        let response = self
+            .tokens()
+            .request(
+                spec,
+                &token_url,
+                &ClientCredentials {
+                    client_id: &client_id,
+                    client_secret: pw.client_secret.as_ref(),
+                },
+                &Grant::Password {
+                    username: &username,
+                    password: &password,
+                    scopes: &pw.scopes,
+                },
+                &spec.scope_separator,
+            )
+            .await?;
+        merge_token_metadata(metadata, &response);
+        let tokens = token_set(provider, &response, &pw.scopes, now);
+        Ok((
+            Credentials::OAuth2Password {
+                username,
+                password,
+                client_id,
+                client_secret: pw.client_secret.clone(),
+                tokens,
+            },
+            None,
+        ))
+    }
+}
+
+/// Required fields inside whichever scheme was given.
+fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
+    if let Some(key) = &input.api_key {
+        require("apiKey", !key.is_empty(), issues);
+    }
+    if let Some(basic) = &input.basic_auth {
+        require("basicAuth.username", filled(&basic.username), issues);
+        require("basicAuth.password", basic.password.is_some(), issues);
+    }
+    if let Some(cc) = &input.oauth2_client_credentials {
+        require(
+            "oauth2ClientCredentials.clientId",
+            filled(&cc.client_id),
+            issues,
+        );
+        require(
+            "oauth2ClientCredentials.clientSecret",
+            filled_secret(&cc.client_secret),
+            issues,
+        );
+    }
+    if let Some(pw) = &input.oauth2_password_credentials {
+        require(
+            "oauth2PasswordCredentials.username",
+            filled(&pw.username),
+            issues,
+        );
+        require(
+            "oauth2PasswordCredentials.password",
+            filled_secret(&pw.password),
+            issues,
+        );
+        require(
+            "oauth2PasswordCredentials.clientId",
+            filled(&pw.client_id),
+            issues,
+        );
+    }
+    if let Some(code) = &input.oauth2_authorization_code {
+        let has_access = code
+            .access_token
+            .as_ref()
+            .is_some_and(|t| filled_secret(&t.token));
+        require(
+            "oauth2AuthorizationCode.accessToken.token",
+            has_access,
+            issues,
+        );
+    }
+}

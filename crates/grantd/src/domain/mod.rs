@@ -1,0 +1,103 @@
+//! The domain: OAuth flows, credentials, the provider catalog. It speaks in
+//! domain types and `DomainError`; HTTP and SQL stay outside.
+
+pub mod catalog;
+mod connections;
+pub mod error;
+pub mod generate;
+mod identity;
+pub mod model;
+pub mod oauth;
+mod provider_apps;
+
+pub use connections::ConnectionQuery;
+pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
+pub use generate::GenerateInput;
+pub use identity::{CreatedApiKey, JwtAlgorithm, NewProject};
+pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection};
+pub use oauth::connect::{ConnectInput, MetadataInput};
+pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
+
+use crate::secrets::Cipher;
+use crate::storage::Store;
+use catalog::Catalog;
+use oauth::token::TokenClient;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Settings the domain needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct DomainSettings {
+    /// `{public_url}/callbacks/v1/oauth`, registered with every provider app.
+    pub redirect_uri: Url,
+    /// Origin of grantd itself, the fallback `postMessage` target.
+    pub public_origin: String,
+    /// How long an authorization flow's state stays valid.
+    pub state_ttl: Duration,
+}
+
+/// Everything grantd can do, behind one handle shared by the HTTP layer and
+/// the admin CLI. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Grantd {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    catalog: Catalog,
+    cipher: Cipher,
+    tokens: TokenClient,
+    settings: DomainSettings,
+}
+
+impl Grantd {
+    pub fn new(store: Store, catalog: Catalog, cipher: Cipher, settings: DomainSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                catalog,
+                cipher,
+                tokens: TokenClient::new(Duration::from_secs(20)),
+                settings,
+            }),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn cipher(&self) -> &Cipher {
+        &self.inner.cipher
+    }
+
+    fn settings(&self) -> &DomainSettings {
+        &self.inner.settings
+    }
+
+    fn tokens(&self) -> &TokenClient {
+        &self.inner.tokens
+    }
+
+    /// Readiness: the store answers.
+    pub async fn ready(&self) -> DomainResult<()> {
+        Ok(self.inner.store.ping().await?)
+    }
+}
+
+/// JSON array text for a list of scopes (the storage format).
+fn scopes_json(scopes: &[String]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+/// Scopes from their storage format; a corrupt value reads as none.
+fn parse_scopes(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}

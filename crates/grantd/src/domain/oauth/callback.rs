@@ -1,0 +1,380 @@
+//! Finishing an authorization flow when the provider sends the browser back.
+
+use super::authorize::state_hash;
+use super::connect::verifier_aad;
+use super::token::{ClientCredentials, Grant, TokenResponse};
+use crate::domain::catalog::{Provider, ProviderInputs};
+use crate::domain::error::{DomainError, DomainResult, ProviderError};
+use crate::domain::model::{
+    ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
+    Token, TokenSet,
+};
+use crate::domain::{parse_scopes, scopes_json, Grantd};
+use crate::secrets::{Sealed, SecretString};
+use crate::storage::{
+    now_millis, FlowOutcome, NewConnection, OAuthFlowRow, Reauthorization, StoreError,
+};
+use url::Url;
+
+/// The query of `GET /callbacks/v1/oauth`.
+#[derive(Debug, Default)]
+pub struct CallbackInput {
+    pub state: Option<String>,
+    pub code: Option<SecretString>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// RFC 9207 issuer identifier.
+    pub iss: Option<String>,
+}
+
+/// Why a callback was refused before anything was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackRejection {
+    MissingState,
+    /// Unknown, already used, or expired: deliberately not told apart.
+    InvalidState,
+}
+
+/// How a callback with a valid state ended.
+#[derive(Debug, Clone)]
+pub enum CallbackOutcome {
+    Rejected(CallbackRejection),
+    Connected {
+        connection_id: String,
+        provider: String,
+        opener_origin: String,
+        reauthorized: bool,
+    },
+    Failed {
+        provider: String,
+        opener_origin: String,
+        connection_id: Option<String>,
+        error: String,
+        description: Option<String>,
+        /// The provider could not be reached or failed; trying again may work.
+        provider_unavailable: bool,
+    },
+}
+
+impl Grantd {
+    /// Consumes the flow's state and, when the provider granted access,
+    /// exchanges the code and stores the connection.
+    pub async fn complete_oauth_callback(
+        &self,
+        input: CallbackInput,
+    ) -> DomainResult<CallbackOutcome> {
+        let Some(state) = input.state.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(CallbackOutcome::Rejected(CallbackRejection::MissingState));
+        };
+        let Some(flow) = self
+            .store()
+            .consume_oauth_flow(&state_hash(state), now_millis())
+            .await?
+        else {
+            return Ok(CallbackOutcome::Rejected(CallbackRejection::InvalidState));
+        };
+        let outcome = self.finish_flow(&flow, &input).await;
+        let (kind, detail, connection_id) = match &outcome {
+            Ok(CallbackOutcome::Connected { connection_id, .. }) => {
+                (FlowOutcome::Success, None, Some(connection_id.as_str()))
+            }
+            Ok(CallbackOutcome::Failed {
+                error, description, ..
+            }) => {
+                let kind = if input.error.is_some() {
+                    FlowOutcome::ProviderError
+                } else {
+                    FlowOutcome::ExchangeFailed
+                };
+                let detail = match description {
+                    Some(d) => format!("{error}: {d}"),
+                    None => error.clone(),
+                };
+                (kind, Some(detail), None)
+            }
+            Ok(CallbackOutcome::Rejected(_)) => (FlowOutcome::ExchangeFailed, None, None),
+            Err(e) => (FlowOutcome::ExchangeFailed, Some(e.to_string()), None),
+        };
+        if let Err(e) = self
+            .store()
+            .record_oauth_flow_outcome(&flow.state_hash, kind, detail.as_deref(), connection_id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
+        }
+        outcome
+    }
+
+    async fn finish_flow(
+        &self,
+        flow: &OAuthFlowRow,
+        input: &CallbackInput,
+    ) -> DomainResult<CallbackOutcome> {
+        let failed =
+            |error: &str, description: Option<String>, unavailable: bool| CallbackOutcome::Failed {
+                provider: flow.provider.clone(),
+                opener_origin: flow.opener_origin.clone(),
+                connection_id: flow.connection_id.clone(),
+                error: error.to_owned(),
+                description,
+                provider_unavailable: unavailable,
+            };
+        if let Some(error) = &input.error {
+            return Ok(failed(error, input.error_description.clone(), false));
+        }
+        let Some(provider) = self.catalog().get(&flow.provider) else {
+            return Ok(failed(
+                "unknown_provider",
+                Some(format!("{} left the catalog", flow.provider)),
+                false,
+            ));
+        };
+        let Some(spec) = provider.oauth2.as_ref() else {
+            return Ok(failed("unknown_provider", None, false));
+        };
+        if let Some(iss) = &input.iss {
+            if !issuer_matches(provider, iss) {
+                return Ok(failed(
+                    "issuer_mismatch",
+                    Some(format!(
+                        "the response came from {iss}, not from {}",
+                        provider.name
+                    )),
+                    false,
+                ));
+            }
+        }
+        let Some(code) = input.code.as_ref().filter(|c| !c.is_empty()) else {
+            return Ok(failed(
+                "invalid_request",
+                Some("the provider sent no code".into()),
+                false,
+            ));
+        };
+        let app = match self
+            .get_provider_app(&flow.project_id, &flow.provider_app_id)
+            .await
+        {
+            Ok(app) => app,
+            Err(DomainError::NotFound { .. }) => {
+                return Ok(failed(
+                    "provider_app_deleted",
+                    Some("the provider app was deleted".into()),
+                    false,
+                ))
+            }
+            Err(other) => return Err(other),
+        };
+        let metadata: ProviderMetadata =
+            serde_json::from_str(&flow.provider_metadata).unwrap_or_default();
+        let inputs = ProviderInputs {
+            workspace: flow.provider_workspace_ref.as_deref(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                .collect(),
+        };
+        let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let code_verifier = match (&flow.code_verifier_key_id, &flow.code_verifier_ciphertext) {
+            (Some(key_id), Some(bytes)) => {
+                let sealed = Sealed {
+                    key_id: key_id.clone(),
+                    bytes: bytes.clone(),
+                };
+                let raw = self
+                    .cipher()
+                    .open(&sealed, &verifier_aad(&flow.state_hash))?;
+                Some(SecretString::new(
+                    String::from_utf8_lossy(&raw).into_owned(),
+                ))
+            }
+            _ => None,
+        };
+        let response = self
+            .tokens()
+            .request(
+                spec,
+                &token_url,
+                &ClientCredentials {
+                    client_id: &app.client_id,
+                    client_secret: Some(&app.client_secret),
+                },
+                &Grant::AuthorizationCode {
+                    code: code.expose(),
+                    redirect_uri: &flow.redirect_uri,
+                    code_verifier: code_verifier.as_ref(),
+                },
+                &spec.scope_separator,
+            )
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(ProviderError::Rejected {
+                error, description, ..
+            }) => {
+                return Ok(failed(&error, description, false));
+            }
+            Err(other) => {
+                return Ok(failed(
+                    "provider_unavailable",
+                    Some(other.to_string()),
+                    true,
+                ))
+            }
+        };
+        let requested = parse_scopes(&flow.scopes);
+        let tokens = token_set(provider, &response, &requested, chrono::Utc::now());
+        let mut metadata = metadata;
+        merge_token_metadata(&mut metadata, &response);
+        let credentials = Credentials::OAuth2AuthorizationCode { tokens };
+        let expires_at = credentials
+            .access_token_expires_at()
+            .map(|t| t.timestamp_millis());
+        let scopes = scopes_json(
+            &credentials
+                .tokens()
+                .map(|t| t.scopes.clone())
+                .unwrap_or_default(),
+        );
+        let metadata_json = serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into());
+        let now = now_millis();
+
+        if let Some(connection_id) = &flow.connection_id {
+            let sealed = self.seal_credentials(connection_id, &credentials)?;
+            let updated = self
+                .store()
+                .reauthorize_connection(&Reauthorization {
+                    id: connection_id.clone(),
+                    project_id: flow.project_id.clone(),
+                    provider_app_id: app.id.clone(),
+                    provider_workspace_ref: flow.provider_workspace_ref.clone(),
+                    provider_consumer_ref: None,
+                    provider_metadata: metadata_json,
+                    scopes,
+                    credentials_key_id: sealed.key_id,
+                    credentials_ciphertext: sealed.bytes,
+                    access_token_expires_at: expires_at,
+                    now,
+                })
+                .await;
+            return match updated {
+                Ok(()) => Ok(CallbackOutcome::Connected {
+                    connection_id: connection_id.clone(),
+                    provider: flow.provider.clone(),
+                    opener_origin: flow.opener_origin.clone(),
+                    reauthorized: true,
+                }),
+                Err(StoreError::NotFound) => Ok(failed(
+                    "connection_deleted",
+                    Some("the connection was deleted during authorization".into()),
+                    false,
+                )),
+                Err(other) => Err(other.into()),
+            };
+        }
+
+        let connection_id = uuid::Uuid::now_v7().to_string();
+        let sealed = self.seal_credentials(&connection_id, &credentials)?;
+        self.store()
+            .insert_connection(&NewConnection {
+                id: connection_id.clone(),
+                project_id: flow.project_id.clone(),
+                provider: flow.provider.clone(),
+                provider_app_id: Some(app.id.clone()),
+                group_ref: flow.group_ref.clone(),
+                group_name: flow.group_name.clone(),
+                consumer_ref: flow.consumer_ref.clone(),
+                consumer_name: flow.consumer_name.clone(),
+                provider_workspace_ref: flow.provider_workspace_ref.clone(),
+                provider_consumer_ref: None,
+                auth_scheme: credentials.auth_scheme().as_str().to_owned(),
+                status: ConnectionStatus::Working.as_str().to_owned(),
+                provider_metadata: metadata_json,
+                scopes,
+                credentials_key_id: sealed.key_id,
+                credentials_ciphertext: sealed.bytes,
+                access_token_expires_at: expires_at,
+                now,
+            })
+            .await
+            .map_err(DomainError::from)?;
+        Ok(CallbackOutcome::Connected {
+            connection_id,
+            provider: flow.provider.clone(),
+            opener_origin: flow.opener_origin.clone(),
+            reauthorized: false,
+        })
+    }
+}
+
+/// RFC 9207: the `iss` of an authorization response must be the issuer of
+/// the provider the flow was started with. Without a published issuer, the
+/// origin of the token endpoint stands in for it.
+fn issuer_matches(provider: &Provider, iss: &str) -> bool {
+    let Some(spec) = provider.oauth2.as_ref() else {
+        return false;
+    };
+    if let Some(issuer) = &spec.issuer {
+        return issuer.trim_end_matches('/') == iss.trim_end_matches('/');
+    }
+    let origin = |u: &str| Url::parse(u).ok().map(|u| u.origin().ascii_serialization());
+    // Placeholder hosts do not parse as origins; compare only when both do.
+    match (origin(&spec.token_url), origin(iss)) {
+        (Some(expected), Some(actual)) => expected == actual,
+        _ => false,
+    }
+}
+
+/// Turns a token response into the stored token set.
+pub(crate) fn token_set(
+    provider: &Provider,
+    response: &TokenResponse,
+    requested_scopes: &[String],
+    now: Timestamp,
+) -> TokenSet {
+    let tokens_expire = provider.oauth2.as_ref().is_none_or(|o| o.tokens_expire);
+    let expires_at = response
+        .expires_in
+        .filter(|_| tokens_expire)
+        .map(|secs| now + chrono::Duration::seconds(secs));
+    let separator = provider
+        .oauth2
+        .as_ref()
+        .map(|o| o.scope_separator.as_str())
+        .unwrap_or(" ");
+    let scopes = match &response.scope {
+        Some(granted) => granted
+            .split(|c: char| separator.contains(c) || c == ' ' || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => requested_scopes.to_vec(),
+    };
+    TokenSet {
+        access_token: Token {
+            token: response.access_token.clone(),
+            issued_at: Some(now),
+            expires_at,
+        },
+        refresh_token: response.refresh_token.as_ref().map(|token| Token {
+            token: token.clone(),
+            issued_at: Some(now),
+            expires_at: None,
+        }),
+        scopes,
+        token_type: response.token_type.clone(),
+    }
+}
+
+/// Adds the values the catalog asked to keep from the token response.
+pub(crate) fn merge_token_metadata(metadata: &mut ProviderMetadata, response: &TokenResponse) {
+    for (name, value) in &response.metadata {
+        metadata.insert(
+            name.clone(),
+            MetadataValue {
+                value: value.clone(),
+                source: MetadataSource::Token,
+            },
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! Starting authorization flows: `oauth-connect` for a new connection and
+//! `:oauth-update` to re-authorize an existing one.
+
+use super::authorize::{authorization_url, merge_scopes, FlowSecrets};
+use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
+use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::model::{MetadataSource, MetadataValue, Project, ProviderApp, ProviderMetadata};
+use crate::domain::{scopes_json, Grantd};
+use crate::storage::{now_millis, NewOAuthFlow};
+use std::collections::BTreeMap;
+
+/// One `providerMetadata` entry as callers send it.
+#[derive(Debug, Clone)]
+pub struct MetadataInput {
+    pub value: String,
+}
+
+/// The body of `POST /v1/oauth-connect`, before validation.
+#[derive(Debug, Default)]
+pub struct ConnectInput {
+    pub project_id: Option<String>,
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_ref: Option<String>,
+    pub group_name: Option<String>,
+    pub consumer_name: Option<String>,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_metadata: BTreeMap<String, MetadataInput>,
+    pub provider_app_id: Option<String>,
+    pub enable_csrf_protection: bool,
+    /// Origin of the page that asked, when a browser asked; the callback page
+    /// reports to it by `postMessage`.
+    pub opener_origin: Option<String>,
+}
+
+/// Longest ref or name accepted; longer values are almost surely mistakes.
+const MAX_REF_LEN: usize = 256;
+
+fn required_ref(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
+    match value.map(str::trim) {
+        None => issues.push(FieldIssue::body(
+            field,
+            serde_json::Value::Null,
+            format!("{field} is required"),
+        )),
+        Some("") => issues.push(FieldIssue::body(
+            field,
+            "",
+            format!("{field} must not be empty"),
+        )),
+        Some(v) if v.len() > MAX_REF_LEN => issues.push(FieldIssue::body(
+            field,
+            v,
+            format!("{field} is longer than {MAX_REF_LEN} characters"),
+        )),
+        _ => {}
+    }
+}
+
+/// What a new flow is for, once every input is known to be good.
+struct FlowRequest<'a> {
+    project_id: &'a str,
+    provider: &'a Provider,
+    app: &'a ProviderApp,
+    connection_id: Option<&'a str>,
+    group_ref: &'a str,
+    group_name: &'a str,
+    consumer_ref: &'a str,
+    consumer_name: &'a str,
+    workspace: Option<&'a str>,
+    metadata: &'a ProviderMetadata,
+    opener_origin: Option<&'a str>,
+}
+
+impl Grantd {
+    /// Validates an oauth-connect request and returns the authorization URL.
+    pub async fn start_oauth_connect(
+        &self,
+        caller: &Project,
+        input: ConnectInput,
+    ) -> DomainResult<String> {
+        let mut issues = Vec::new();
+        match input.project_id.as_deref() {
+            None => issues.push(FieldIssue::body(
+                "projectId",
+                serde_json::Value::Null,
+                "projectId is required",
+            )),
+            Some(p) if p != caller.id && p != caller.name => {
+                // Another project's id: indistinguishable from one that does not exist.
+                return Err(DomainError::not_found("project"));
+            }
+            Some(_) => {}
+        }
+        let provider = match input.provider.as_deref() {
+            None => {
+                issues.push(FieldIssue::body(
+                    "provider",
+                    serde_json::Value::Null,
+                    "provider is required",
+                ));
+                None
+            }
+            Some(name) => {
+                match self.catalog().get(name) {
+                    None => {
+                        issues.push(FieldIssue::body(
+                            "provider",
+                            name,
+                            format!("unknown provider {name}"),
+                        ));
+                        None
+                    }
+                    Some(p) if !p.supports(AuthScheme::OAuth2AuthorizationCode) => {
+                        issues.push(FieldIssue::body(
+                        "provider",
+                        name,
+                        format!("provider {name} does not support the OAuth authorization code flow"),
+                    ));
+                        None
+                    }
+                    Some(p) => Some(p),
+                }
+            }
+        };
+        required_ref("groupRef", input.group_ref.as_deref(), &mut issues);
+        required_ref("consumerRef", input.consumer_ref.as_deref(), &mut issues);
+        let metadata: BTreeMap<String, String> = input
+            .provider_metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        if let Some(provider) = provider {
+            provider.check_inputs(
+                input.provider_workspace_ref.as_deref(),
+                &metadata,
+                &mut issues,
+            );
+        }
+        if !issues.is_empty() {
+            return Err(DomainError::Validation(issues));
+        }
+        let provider = provider.expect("validated above");
+        let app = self
+            .resolve_provider_app(&caller.id, &provider.name, input.provider_app_id.as_deref())
+            .await?;
+        let group_ref = input.group_ref.unwrap_or_default();
+        let consumer_ref = input.consumer_ref.unwrap_or_default();
+        let metadata: ProviderMetadata = metadata
+            .into_iter()
+            .map(|(k, value)| {
+                (
+                    k,
+                    MetadataValue {
+                        value,
+                        source: MetadataSource::Input,
+                    },
+                )
+            })
+            .collect();
+        self.begin_flow(FlowRequest {
+            project_id: &caller.id,
+            provider,
+            app: &app,
+            connection_id: None,
+            group_name: input
+                .group_name
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&group_ref),
+            group_ref: &group_ref,
+            consumer_name: input
+                .consumer_name
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&consumer_ref),
+            consumer_ref: &consumer_ref,
+            workspace: input.provider_workspace_ref.as_deref(),
+            metadata: &metadata,
+            opener_origin: input.opener_origin.as_deref(),
+        })
+        .await
+    }
+
+    /// The authorization URL that re-authorizes an existing connection in place.
+    pub async fn start_oauth_update(
+        &self,
+        project: &Project,
+        connection_id: &str,
+        opener_origin: Option<&str>,
+    ) -> DomainResult<String> {
+        let connection = self
+            .store()
+            .find_connection(&project.id, connection_id)
+            .await
+            .or_not_found("connection")?;
+        let provider = self
+            .catalog()
+            .get(&connection.provider)
+            .filter(|p| p.supports(AuthScheme::OAuth2AuthorizationCode))
+            .ok_or_else(|| {
+                DomainError::invalid(FieldIssue {
+                    location: crate::domain::InputLocation::Path,
+                    name: "connectionId".into(),
+                    value: connection_id.into(),
+                    detail: format!(
+                        "connection's provider {} has no OAuth authorization code flow",
+                        connection.provider
+                    ),
+                })
+            })?;
+        let app = self
+            .resolve_provider_app(
+                &project.id,
+                &provider.name,
+                connection.provider_app_id.as_deref(),
+            )
+            .await?;
+        let metadata: ProviderMetadata =
+            serde_json::from_str::<ProviderMetadata>(&connection.provider_metadata)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, v)| v.source == MetadataSource::Input)
+                .collect();
+        self.begin_flow(FlowRequest {
+            project_id: &project.id,
+            provider,
+            app: &app,
+            connection_id: Some(&connection.id),
+            group_ref: &connection.group_ref,
+            group_name: &connection.group_name,
+            consumer_ref: &connection.consumer_ref,
+            consumer_name: &connection.consumer_name,
+            workspace: connection.provider_workspace_ref.as_deref(),
+            metadata: &metadata,
+            opener_origin,
+        })
+        .await
+    }
+
+    /// Records the flow and builds the URL the browser is sent to.
+    async fn begin_flow(&self, request: FlowRequest<'_>) -> DomainResult<String> {
+        let provider = request.provider;
+        let defaults = provider
+            .oauth2
+            .as_ref()
+            .map(|o| o.default_scopes.as_slice())
+            .unwrap_or_default();
+        let scopes = merge_scopes(defaults, &request.app.scopes);
+        let secrets = FlowSecrets::generate(provider.pkce());
+        let inputs = ProviderInputs {
+            workspace: request.workspace,
+            metadata: request
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                .collect(),
+        };
+        let redirect_uri = self.settings().redirect_uri.as_str();
+        let url = authorization_url(
+            provider,
+            &inputs,
+            &request.app.client_id,
+            redirect_uri,
+            &scopes,
+            &secrets,
+        )?;
+        let sealed_verifier = secrets.code_verifier.as_ref().map(|verifier| {
+            self.cipher().seal(
+                verifier.expose().as_bytes(),
+                &verifier_aad(&secrets.state_hash),
+            )
+        });
+        let now = now_millis();
+        let ttl = i64::try_from(self.settings().state_ttl.as_millis()).unwrap_or(i64::MAX);
+        self.store()
+            .insert_oauth_flow(&NewOAuthFlow {
+                state_hash: secrets.state_hash.clone(),
+                project_id: request.project_id.to_owned(),
+                provider: provider.name.clone(),
+                provider_app_id: request.app.id.clone(),
+                connection_id: request.connection_id.map(str::to_owned),
+                group_ref: request.group_ref.to_owned(),
+                group_name: request.group_name.to_owned(),
+                consumer_ref: request.consumer_ref.to_owned(),
+                consumer_name: request.consumer_name.to_owned(),
+                provider_workspace_ref: request.workspace.map(str::to_owned),
+                provider_metadata: serde_json::to_string(request.metadata)
+                    .unwrap_or_else(|_| "{}".into()),
+                scopes: scopes_json(&scopes),
+                redirect_uri: redirect_uri.to_owned(),
+                opener_origin: request
+                    .opener_origin
+                    .unwrap_or(&self.settings().public_origin)
+                    .to_owned(),
+                code_verifier_key_id: sealed_verifier.as_ref().map(|s| s.key_id.clone()),
+                code_verifier_ciphertext: sealed_verifier.map(|s| s.bytes),
+                create_time: now,
+                expire_time: now.saturating_add(ttl),
+            })
+            .await?;
+        Ok(url)
+    }
+}
+
+/// The associated data binding a PKCE verifier to its flow.
+pub(super) fn verifier_aad(state_hash: &str) -> String {
+    format!("oauth_flow:{state_hash}:code_verifier")
+}

@@ -1,0 +1,6 @@
+//! The OAuth 2.0 authorization code flow and token endpoint calls.
+
+pub mod authorize;
+pub mod callback;
+pub mod connect;
+pub mod token;

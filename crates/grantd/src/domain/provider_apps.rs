@@ -1,0 +1,268 @@
+//! Provider apps: a project's OAuth clients, one or more per provider.
+
+use super::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use super::model::{from_millis, ProviderApp};
+use super::{parse_scopes, scopes_json, Grantd};
+use crate::secrets::{Sealed, SecretString};
+use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
+
+/// Fields of a new provider app, as received.
+#[derive(Debug, Default)]
+pub struct ProviderAppInput {
+    pub provider: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+    pub external_ref: Option<String>,
+    pub is_default: Option<bool>,
+}
+
+/// A partial update; absent fields stay as they are.
+#[derive(Debug, Default)]
+pub struct ProviderAppPatch {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+    pub external_ref: Option<Option<String>>,
+    pub is_default: Option<bool>,
+}
+
+/// The associated data binding a client secret to its app.
+fn secret_aad(app_id: &str) -> String {
+    format!("provider_app:{app_id}:client_secret")
+}
+
+fn non_empty(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
+    match value {
+        None => issues.push(FieldIssue::body(
+            field,
+            serde_json::Value::Null,
+            format!("{field} is required"),
+        )),
+        Some(v) if v.trim().is_empty() => issues.push(FieldIssue::body(
+            field,
+            v,
+            format!("{field} must not be empty"),
+        )),
+        _ => {}
+    }
+}
+
+impl Grantd {
+    pub async fn create_provider_app(
+        &self,
+        project_id: &str,
+        input: ProviderAppInput,
+    ) -> DomainResult<ProviderApp> {
+        let mut issues = Vec::new();
+        match input.provider.as_deref() {
+            None => issues.push(FieldIssue::body(
+                "provider",
+                serde_json::Value::Null,
+                "provider is required",
+            )),
+            Some(name) => match self.catalog().get(name) {
+                None => issues.push(FieldIssue::body(
+                    "provider",
+                    name,
+                    format!("unknown provider {name}"),
+                )),
+                Some(p) if p.oauth2.is_none() => issues.push(FieldIssue::body(
+                    "provider",
+                    name,
+                    format!("provider {name} does not use OAuth 2.0 apps"),
+                )),
+                Some(_) => {}
+            },
+        }
+        non_empty("clientId", input.client_id.as_deref(), &mut issues);
+        if input.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
+            issues.push(FieldIssue::body(
+                "clientSecret",
+                serde_json::Value::Null,
+                "clientSecret is required",
+            ));
+        }
+        if !issues.is_empty() {
+            return Err(DomainError::Validation(issues));
+        }
+        let provider = input.provider.unwrap_or_default();
+        let is_default = match input.is_default {
+            Some(explicit) => explicit,
+            None => {
+                self.store()
+                    .count_provider_apps(project_id, &provider)
+                    .await?
+                    == 0
+            }
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let secret = input.client_secret.unwrap_or_default();
+        let sealed = self
+            .cipher()
+            .seal(secret.expose().as_bytes(), &secret_aad(&id));
+        let now = now_millis();
+        let row = NewProviderApp {
+            id,
+            project_id: project_id.to_owned(),
+            provider,
+            external_ref: input.external_ref,
+            client_id: input.client_id.unwrap_or_default(),
+            client_secret_key_id: sealed.key_id,
+            client_secret_ciphertext: sealed.bytes,
+            scopes: scopes_json(&input.scopes.unwrap_or_default()),
+            is_default,
+            create_time: now,
+            update_time: now,
+        };
+        self.store().insert_provider_app(&row).await?;
+        self.decode_provider_app(row)
+    }
+
+    pub async fn get_provider_app(&self, project_id: &str, id: &str) -> DomainResult<ProviderApp> {
+        let row = self
+            .store()
+            .find_provider_app(project_id, id)
+            .await
+            .or_not_found("provider app")?;
+        self.decode_provider_app(row)
+    }
+
+    pub async fn list_provider_apps(&self, project_id: &str) -> DomainResult<Vec<ProviderApp>> {
+        self.store()
+            .list_provider_apps(project_id)
+            .await?
+            .into_iter()
+            .map(|row| self.decode_provider_app(row))
+            .collect()
+    }
+
+    pub async fn update_provider_app(
+        &self,
+        project_id: &str,
+        id: &str,
+        patch: ProviderAppPatch,
+    ) -> DomainResult<ProviderApp> {
+        let mut issues = Vec::new();
+        if patch.client_id.is_some() {
+            non_empty("clientId", patch.client_id.as_deref(), &mut issues);
+        }
+        if patch.client_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            issues.push(FieldIssue::body(
+                "clientSecret",
+                "",
+                "clientSecret must not be empty",
+            ));
+        }
+        if patch.is_default == Some(false) {
+            issues.push(FieldIssue::body(
+                "isDefault",
+                false,
+                "make another app the default instead of unsetting this one",
+            ));
+        }
+        if !issues.is_empty() {
+            return Err(DomainError::Validation(issues));
+        }
+        let client_secret = patch.client_secret.map(|secret| {
+            let sealed = self
+                .cipher()
+                .seal(secret.expose().as_bytes(), &secret_aad(id));
+            (sealed.key_id, sealed.bytes)
+        });
+        let row = self
+            .store()
+            .update_provider_app(
+                project_id,
+                id,
+                ProviderAppUpdate {
+                    external_ref: patch.external_ref,
+                    client_id: patch.client_id,
+                    client_secret,
+                    scopes: patch.scopes.as_deref().map(scopes_json),
+                    make_default: patch.is_default == Some(true),
+                    update_time: now_millis(),
+                },
+            )
+            .await
+            .or_not_found("provider app")?;
+        self.decode_provider_app(row)
+    }
+
+    pub async fn delete_provider_app(&self, project_id: &str, id: &str) -> DomainResult<()> {
+        self.store()
+            .delete_provider_app(project_id, id)
+            .await
+            .or_not_found("provider app")
+    }
+
+    /// The app an OAuth flow uses: the named one, or the provider's default.
+    /// Problems are reported against `providerAppId`.
+    pub(super) async fn resolve_provider_app(
+        &self,
+        project_id: &str,
+        provider: &str,
+        provider_app_id: Option<&str>,
+    ) -> DomainResult<ProviderApp> {
+        let found = match provider_app_id {
+            Some(id) => self.store().find_provider_app(project_id, id).await,
+            None => {
+                self.store()
+                    .find_default_provider_app(project_id, provider)
+                    .await
+            }
+        };
+        let row = match found {
+            Ok(row) => row,
+            Err(crate::storage::StoreError::NotFound) => {
+                let detail = match provider_app_id {
+                    Some(id) => format!("no provider app {id} in this project"),
+                    None => format!(
+                        "no default provider app for {provider}; create one or pass providerAppId"
+                    ),
+                };
+                return Err(DomainError::invalid(FieldIssue::body(
+                    "providerAppId",
+                    provider_app_id
+                        .map(serde_json::Value::from)
+                        .unwrap_or_default(),
+                    detail,
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if row.provider != provider {
+            return Err(DomainError::invalid(FieldIssue::body(
+                "providerAppId",
+                row.id.as_str(),
+                format!(
+                    "provider app {} is for {}, not {provider}",
+                    row.id, row.provider
+                ),
+            )));
+        }
+        self.decode_provider_app(row)
+    }
+
+    fn decode_provider_app(&self, row: ProviderAppRow) -> DomainResult<ProviderApp> {
+        let sealed = Sealed {
+            key_id: row.client_secret_key_id,
+            bytes: row.client_secret_ciphertext,
+        };
+        let secret = self.cipher().open(&sealed, &secret_aad(&row.id))?;
+        let secret = String::from_utf8(secret)
+            .map_err(|_| DomainError::Internal("client secret is not UTF-8".into()))?;
+        Ok(ProviderApp {
+            id: row.id,
+            project_id: row.project_id,
+            provider: row.provider,
+            external_ref: row.external_ref,
+            client_id: row.client_id,
+            client_secret: SecretString::new(secret),
+            scopes: parse_scopes(&row.scopes),
+            is_default: row.is_default,
+            create_time: from_millis(row.create_time),
+            update_time: from_millis(row.update_time),
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Caller authentication: `X-Api-Key` or `Authorization: Bearer <JWT>`.
+//! Either way the caller is scoped to exactly one project.
+
+use super::problem::ApiError;
+use crate::domain::model::Project;
+use crate::domain::{DomainError, Grantd};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The authenticated caller and the project its credential belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub project: Project,
+}
+
+impl Caller {
+    /// The project named in the path, if it is the caller's. Another
+    /// project's resources answer 404, never 403, so ids do not leak.
+    pub fn project(&self, id_or_name: &str) -> Result<&Project, ApiError> {
+        if self.project.id == id_or_name || self.project.name == id_or_name {
+            Ok(&self.project)
+        } else {
+            Err(DomainError::not_found("project").into())
+        }
+    }
+}
+
+impl FromRequestParts<Grantd> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        grantd: &Grantd,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(key) = parts.headers.get(API_KEY_HEADER) {
+            let key = key
+                .to_str()
+                .map_err(|_| ApiError::Unauthenticated("invalid API key"))?;
+            return match grantd.authenticate_api_key(key.trim()).await? {
+                Some(project) => Ok(Caller { project }),
+                None => Err(ApiError::Unauthenticated("invalid API key")),
+            };
+        }
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().unwrap_or_default();
+            let token = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or(ApiError::Unauthenticated(
+                    "unsupported Authorization scheme",
+                ))?;
+            return match grantd.authenticate_jwt(token.trim()).await? {
+                Some(project) => Ok(Caller { project }),
+                None => Err(ApiError::Unauthenticated("invalid or expired bearer token")),
+            };
+        }
+        Err(ApiError::Unauthenticated("no credentials"))
+    }
+}
+
+/// The `Origin` of a browser caller, when it is a well-formed origin; the
+/// callback page reports to exactly this origin.
+pub fn caller_origin(parts_headers: &axum::http::HeaderMap) -> Option<String> {
+    let origin = parts_headers.get(header::ORIGIN)?.to_str().ok()?;
+    let parsed = url::Url::parse(origin).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return None;
+    }
+    Some(parsed.origin().ascii_serialization())
+}

@@ -1,0 +1,299 @@
+//! RFC 9457 problem details: the one error shape of the API.
+//!
+//! Handlers return `ApiError`; its `IntoResponse` turns it into a `Problem`
+//! stored in the response's extensions. The `render_problems` middleware, the
+//! only place that writes problem bodies, fills in `requestId` and `time` and
+//! also turns bare error responses (unknown route, wrong method, timeouts)
+//! into problems, so no error leaves the server in another shape.
+
+use crate::domain::{DomainError, FieldIssue, InputLocation, ProviderError};
+use crate::storage::StoreError;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input of a 400 problem.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InputIssue {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub detail: String,
+    /// Where the input was: body, header, path or query.
+    #[serde(rename = "in")]
+    pub location: String,
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+impl From<FieldIssue> for InputIssue {
+    fn from(issue: FieldIssue) -> Self {
+        InputIssue {
+            problem_type: "about:blank".into(),
+            title: "Invalid input".into(),
+            detail: issue.detail,
+            location: match issue.location {
+                InputLocation::Body => "body",
+                InputLocation::Query => "query",
+                InputLocation::Path => "path",
+                InputLocation::Header => "header",
+            }
+            .into(),
+            name: issue.name,
+            value: issue.value,
+        }
+    }
+}
+
+/// An RFC 9457 problem with Ampersand's extension fields.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub subsystem: String,
+    pub time: DateTime<Utc>,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<InputIssue>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            problem_type: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            subsystem: "api".into(),
+            time: Utc::now(),
+            request_id: String::new(),
+            causes: Vec::new(),
+            remedy: None,
+            retryable: None,
+            retry_after: None,
+            issues: Vec::new(),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = self.status_code().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("authentication required: {0}")]
+    Unauthenticated(&'static str),
+    #[error("invalid input")]
+    Input(Vec<FieldIssue>),
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("route not found")]
+    RouteNotFound,
+}
+
+impl From<ApiError> for Problem {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Domain(domain) => domain_problem(domain),
+            ApiError::Unauthenticated(detail) => {
+                let mut p = Problem::new(StatusCode::UNAUTHORIZED, detail);
+                p.remedy =
+                    Some("send an API key in X-Api-Key or a JWT in Authorization: Bearer".into());
+                p
+            }
+            ApiError::Input(issues) => validation_problem(issues),
+            ApiError::UnsupportedMediaType(found) => {
+                let mut p = Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("expected Content-Type application/json, got {found}"),
+                );
+                p.remedy = Some("send the body as JSON with Content-Type: application/json".into());
+                p
+            }
+            ApiError::PayloadTooLarge => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request bodies are limited to {} bytes",
+                    super::MAX_BODY_BYTES
+                ),
+            ),
+            ApiError::RouteNotFound => Problem::new(StatusCode::NOT_FOUND, "no such route"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthenticated = matches!(self, ApiError::Unauthenticated(_));
+        let mut response = Problem::from(self).into_response();
+        if unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer, ApiKey header=\"X-Api-Key\""),
+            );
+        }
+        response
+    }
+}
+
+fn validation_problem(issues: Vec<FieldIssue>) -> Problem {
+    let names: Vec<&str> = issues.iter().map(|i| i.name.as_str()).collect();
+    let mut p = Problem::new(
+        StatusCode::BAD_REQUEST,
+        format!("invalid input: {}", names.join(", ")),
+    );
+    p.issues = issues.into_iter().map(InputIssue::from).collect();
+    p
+}
+
+/// The single mapping from domain errors to HTTP.
+fn domain_problem(error: DomainError) -> Problem {
+    match error {
+        DomainError::Validation(issues) => validation_problem(issues),
+        DomainError::NotFound { resource } => {
+            Problem::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
+        }
+        DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
+        DomainError::Provider(provider) => provider_problem(provider),
+        DomainError::Storage(StoreError::Unavailable(e)) => {
+            tracing::error!(error = %e, "database unavailable");
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            );
+            p.retryable = Some(true);
+            p.subsystem = "storage".into();
+            p
+        }
+        other => {
+            tracing::error!(error = %other, "internal error");
+            let mut p = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            p.retryable = Some(false);
+            p
+        }
+    }
+}
+
+fn provider_problem(error: ProviderError) -> Problem {
+    let mut p = match &error {
+        ProviderError::Rejected {
+            error: code,
+            description,
+            ..
+        } => {
+            let mut p = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the provider refused the credentials; nothing was stored",
+            );
+            p.causes.push(match description {
+                Some(d) => format!("{code}: {d}"),
+                None => code.clone(),
+            });
+            p.retryable = Some(false);
+            p
+        }
+        ProviderError::Unavailable { retry_after, .. } => {
+            let mut p = Problem::new(StatusCode::BAD_GATEWAY, "the provider is unavailable");
+            p.causes.push(error.to_string());
+            p.retryable = Some(true);
+            p.retry_after = retry_after.map(|s| Utc::now() + chrono::Duration::seconds(s as i64));
+            p
+        }
+        ProviderError::Network(_) | ProviderError::InvalidResponse(_) => {
+            let mut p = Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "the provider's token endpoint failed",
+            );
+            p.causes.push(error.to_string());
+            p.retryable = Some(matches!(error, ProviderError::Network(_)));
+            p
+        }
+    };
+    p.subsystem = "provider".into();
+    p
+}
+
+/// Renders every problem body. Must wrap the whole router.
+pub async fn render_problems(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(super::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    let problem = match response.extensions_mut().remove::<Problem>() {
+        Some(problem) => problem,
+        None if is_bare_error(&response) => {
+            let status = response.status();
+            let detail = match status {
+                StatusCode::NOT_FOUND => "no such route",
+                StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route",
+                StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+                StatusCode::REQUEST_TIMEOUT => "the request took too long",
+                _ => status.canonical_reason().unwrap_or("error"),
+            };
+            Problem::new(status, detail)
+        }
+        None => return response,
+    };
+    let mut problem = problem;
+    problem.request_id = request_id;
+    let status = problem.status_code();
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let (mut parts, _) = response.into_parts();
+    parts.status = status;
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// An error status whose body is not already a problem or an HTML page.
+fn is_bare_error(response: &Response) -> bool {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    !(content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html"))
+}

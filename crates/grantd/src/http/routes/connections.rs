@@ -1,0 +1,102 @@
+use crate::domain::{ConnectionQuery, Grantd};
+use crate::http::auth::Caller;
+use crate::http::extract::{JsonBody, PathParams, QueryParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::views::{
+    ConnectionView, GenerateConnectionRequest, GetConnectionQuery, ListConnectionsQuery,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+/// Create a connection from supplied credentials.
+#[utoipa::path(
+    post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connections",
+    operation_id = "generateConnection",
+    params(("projectIdOrName" = String, Path, description = "The project ID or project name.")),
+    request_body = GenerateConnectionRequest,
+    responses(
+        (status = 201, description = "Created", body = ConnectionView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn generate_connection(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+    JsonBody(body): JsonBody<GenerateConnectionRequest>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    let project = caller.project(&project)?;
+    let connection = grantd.generate_connection(project, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(connection.into())))
+}
+
+/// List the project's connections, optionally by provider, group or consumer.
+#[utoipa::path(
+    get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connections",
+    params(("projectIdOrName" = String, Path), ListConnectionsQuery),
+    responses((status = 200, body = Vec<ConnectionView>), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn list_connections(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+    QueryParams(query): QueryParams<ListConnectionsQuery>,
+) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+    let project = caller.project(&project)?;
+    let connections = grantd
+        .list_connections(
+            &project.id,
+            ConnectionQuery {
+                provider: query.provider,
+                group_ref: query.group_ref,
+                consumer_ref: query.consumer_ref,
+            },
+        )
+        .await?;
+    Ok(Json(
+        connections.into_iter().map(ConnectionView::from).collect(),
+    ))
+}
+
+/// One connection; secrets only with `includeCredentials=true`.
+#[utoipa::path(
+    get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    params(("projectIdOrName" = String, Path), ("connectionId" = String, Path), GetConnectionQuery),
+    responses((status = 200, body = ConnectionView), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn get_connection(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, connection_id)): PathParams<(String, String)>,
+    QueryParams(query): QueryParams<GetConnectionQuery>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let project = caller.project(&project)?;
+    let connection = grantd
+        .get_connection(&project.id, &connection_id, query.include_credentials)
+        .await?;
+    Ok(Json(connection.into()))
+}
+
+/// Delete a connection and its stored credentials.
+#[utoipa::path(
+    delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn delete_connection(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, connection_id)): PathParams<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let project = caller.project(&project)?;
+    grantd
+        .delete_connection(&project.id, &connection_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,9 @@
+//! Handlers, one module per resource, named verb_noun.
+
+pub mod callback;
+pub mod connections;
+pub mod health;
+pub mod oauth;
+pub mod projects;
+pub mod provider_apps;
+pub mod providers;

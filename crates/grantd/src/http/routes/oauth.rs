@@ -1,0 +1,81 @@
+use crate::domain::Grantd;
+use crate::http::auth::{caller_origin, Caller};
+use crate::http::extract::{JsonBody, PathParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::views::OAuthConnectRequest;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+/// The authorization URL, as `text/plain` like Ampersand's API.
+fn plain_url(url: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], url).into_response()
+}
+
+/// Generate the OAuth authorization URL for a new connection.
+#[utoipa::path(
+    post, path = "/v1/oauth-connect", tag = "OAuth", operation_id = "oauthConnect",
+    request_body = OAuthConnectRequest,
+    responses(
+        (status = 200, description = "URL to render", body = String, content_type = "text/plain"),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn create_oauth_connect(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OAuthConnectRequest>,
+) -> Result<Response, ApiError> {
+    let url = grantd
+        .start_oauth_connect(&caller.project, body.into_input(caller_origin(&headers)))
+        .await?;
+    Ok(plain_url(url))
+}
+
+/// Generate the OAuth authorization URL that re-authorizes an existing connection.
+#[utoipa::path(
+    patch, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}:oauth-update",
+    tag = "OAuth", operation_id = "oauthUpdate",
+    params(
+        ("projectIdOrName" = String, Path, description = "Project ID or name."),
+        ("connectionId" = String, Path, description = "The ID of the connection to update."),
+    ),
+    responses(
+        (status = 200, description = "URL to initiate OAuth flow", body = String, content_type = "text/plain"),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn update_oauth_connection(
+    grantd: &Grantd,
+    caller: &Caller,
+    project: &str,
+    connection_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let project = caller.project(project)?;
+    let url = grantd
+        .start_oauth_update(project, connection_id, caller_origin(headers).as_deref())
+        .await?;
+    Ok(plain_url(url))
+}
+
+/// `PATCH /v1/projects/{p}/connections/{connectionId}:action`: the router
+/// cannot match a static suffix after a parameter, so the action is parsed here.
+pub async fn patch_connection_action(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((project, target)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    match target.rsplit_once(':') {
+        Some((connection_id, "oauth-update")) => {
+            update_oauth_connection(&grantd, &caller, &project, connection_id, &headers).await
+        }
+        _ => Err(ApiError::RouteNotFound),
+    }
+}

@@ -1,0 +1,568 @@
+//! Wire shapes: the JSON bodies of the /v1 API, field for field as
+//! Ampersand's reference names them, and their conversions to and from the
+//! domain. Request fields are all optional here so that a missing field is
+//! reported by the domain as a named issue rather than a parse error.
+
+use crate::domain::model::{
+    Connection, Consumer, Credentials, Group, MetadataValue, Project, ProviderApp,
+    ProviderAppSummary, Token, TokenSet,
+};
+use crate::domain::{self, MetadataInput};
+use crate::secrets::SecretString;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+// ---------- requests ----------
+
+/// `providerMetadata` entry: `{"value": "...", "source": "input"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataInputBody {
+    pub value: String,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+fn metadata_input(
+    map: Option<BTreeMap<String, MetadataInputBody>>,
+) -> BTreeMap<String, MetadataInput> {
+    map.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, MetadataInput { value: v.value }))
+        .collect()
+}
+
+/// Body of `POST /v1/oauth-connect`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthConnectRequest {
+    /// The project ID or name.
+    pub project_id: Option<String>,
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_ref: Option<String>,
+    pub group_name: Option<String>,
+    pub consumer_name: Option<String>,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_metadata: Option<BTreeMap<String, MetadataInputBody>>,
+    pub provider_app_id: Option<String>,
+    #[serde(rename = "enableCSRFProtection")]
+    pub enable_csrf_protection: Option<bool>,
+}
+
+impl OAuthConnectRequest {
+    pub fn into_input(self, opener_origin: Option<String>) -> domain::ConnectInput {
+        domain::ConnectInput {
+            project_id: self.project_id,
+            provider: self.provider,
+            group_ref: self.group_ref,
+            consumer_ref: self.consumer_ref,
+            group_name: self.group_name,
+            consumer_name: self.consumer_name,
+            provider_workspace_ref: self.provider_workspace_ref,
+            provider_metadata: metadata_input(self.provider_metadata),
+            provider_app_id: self.provider_app_id,
+            enable_csrf_protection: self.enable_csrf_protection.unwrap_or(false),
+            opener_origin,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthBody {
+    pub username: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientCredentialsBody {
+    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordCredentialsBody {
+    pub username: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenBody {
+    #[schema(value_type = Option<String>)]
+    pub token: Option<SecretString>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationCodeBody {
+    pub access_token: Option<TokenBody>,
+    pub refresh_token: Option<TokenBody>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Body of `POST /v1/projects/{projectIdOrName}/connections:generate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateConnectionRequest {
+    pub provider_workspace_ref: Option<String>,
+    pub provider_metadata: Option<BTreeMap<String, MetadataInputBody>>,
+    pub group_name: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_name: Option<String>,
+    pub consumer_ref: Option<String>,
+    pub provider: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<SecretString>,
+    pub basic_auth: Option<BasicAuthBody>,
+    pub oauth2_client_credentials: Option<ClientCredentialsBody>,
+    pub oauth2_password_credentials: Option<PasswordCredentialsBody>,
+    pub oauth2_authorization_code: Option<AuthorizationCodeBody>,
+}
+
+impl From<GenerateConnectionRequest> for domain::GenerateInput {
+    fn from(body: GenerateConnectionRequest) -> Self {
+        use domain::generate::*;
+        let token = |t: TokenBody| TokenInput {
+            token: t.token,
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+        };
+        domain::GenerateInput {
+            provider: body.provider,
+            group_ref: body.group_ref,
+            group_name: body.group_name,
+            consumer_ref: body.consumer_ref,
+            consumer_name: body.consumer_name,
+            provider_workspace_ref: body.provider_workspace_ref,
+            provider_metadata: metadata_input(body.provider_metadata),
+            api_key: body.api_key,
+            basic_auth: body.basic_auth.map(|b| BasicAuthInput {
+                username: b.username,
+                password: b.password,
+            }),
+            oauth2_client_credentials: body.oauth2_client_credentials.map(|c| {
+                ClientCredentialsInput {
+                    client_id: c.client_id,
+                    client_secret: c.client_secret,
+                    scopes: c.scopes.unwrap_or_default(),
+                }
+            }),
+            oauth2_password_credentials: body.oauth2_password_credentials.map(|p| PasswordInput {
+                username: p.username,
+                password: p.password,
+                client_id: p.client_id,
+                client_secret: p.client_secret,
+                scopes: p.scopes.unwrap_or_default(),
+            }),
+            oauth2_authorization_code: body.oauth2_authorization_code.map(|a| {
+                AuthorizationCodeInput {
+                    access_token: a.access_token.map(token),
+                    refresh_token: a.refresh_token.map(token),
+                    scopes: a.scopes.unwrap_or_default(),
+                }
+            }),
+        }
+    }
+}
+
+/// Body of `POST /v1/projects/{projectIdOrName}/provider-apps`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateProviderAppRequest {
+    pub provider: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+    pub external_ref: Option<String>,
+    /// Whether oauth-connect uses this app when no providerAppId is given.
+    /// Defaults to true for a provider's first app.
+    pub is_default: Option<bool>,
+}
+
+impl From<CreateProviderAppRequest> for domain::ProviderAppInput {
+    fn from(body: CreateProviderAppRequest) -> Self {
+        domain::ProviderAppInput {
+            provider: body.provider,
+            client_id: body.client_id,
+            client_secret: body.client_secret,
+            scopes: body.scopes,
+            external_ref: body.external_ref,
+            is_default: body.is_default,
+        }
+    }
+}
+
+/// Body of `PATCH /v1/projects/{projectIdOrName}/provider-apps/{id}`; the
+/// provider of an app cannot change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateProviderAppRequest {
+    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+    /// `null` clears the reference.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub external_ref: Option<Option<String>>,
+    pub is_default: Option<bool>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl From<UpdateProviderAppRequest> for domain::ProviderAppPatch {
+    fn from(body: UpdateProviderAppRequest) -> Self {
+        domain::ProviderAppPatch {
+            client_id: body.client_id,
+            client_secret: body.client_secret,
+            scopes: body.scopes,
+            external_ref: body.external_ref,
+            is_default: body.is_default,
+        }
+    }
+}
+
+/// Query of `GET …/connections`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListConnectionsQuery {
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_ref: Option<String>,
+}
+
+/// Query of `GET …/connections/{connectionId}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetConnectionQuery {
+    /// Include the connection's secrets (tokens, API key, password).
+    #[serde(default)]
+    pub include_credentials: bool,
+}
+
+// ---------- responses ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    pub id: String,
+    pub name: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl From<&Project> for ProjectView {
+    fn from(p: &Project) -> Self {
+        ProjectView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            create_time: p.create_time,
+            update_time: p.update_time,
+        }
+    }
+}
+
+/// A provider app; the client secret is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppView {
+    pub id: String,
+    pub project_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
+    pub provider: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl From<ProviderApp> for ProviderAppView {
+    fn from(app: ProviderApp) -> Self {
+        ProviderAppView {
+            id: app.id,
+            project_id: app.project_id,
+            external_ref: app.external_ref,
+            provider: app.provider,
+            client_id: app.client_id,
+            scopes: app.scopes,
+            is_default: Some(app.is_default),
+            create_time: app.create_time,
+            update_time: app.update_time,
+        }
+    }
+}
+
+impl From<ProviderAppSummary> for ProviderAppView {
+    fn from(app: ProviderAppSummary) -> Self {
+        ProviderAppView {
+            id: app.id,
+            project_id: app.project_id,
+            external_ref: app.external_ref,
+            provider: app.provider,
+            client_id: app.client_id,
+            scopes: app.scopes,
+            is_default: None,
+            create_time: app.create_time,
+            update_time: app.update_time,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView {
+    pub group_ref: String,
+    pub group_name: String,
+    pub project_id: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl From<Group> for GroupView {
+    fn from(g: Group) -> Self {
+        GroupView {
+            group_ref: g.group_ref,
+            group_name: g.group_name,
+            project_id: g.project_id,
+            create_time: g.create_time,
+            update_time: g.update_time,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerView {
+    pub consumer_ref: String,
+    pub consumer_name: String,
+    pub project_id: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl From<Consumer> for ConsumerView {
+    fn from(c: Consumer) -> Self {
+        ConsumerView {
+            consumer_ref: c.consumer_ref,
+            consumer_name: c.consumer_name,
+            project_id: c.project_id,
+            create_time: c.create_time,
+            update_time: c.update_time,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Token> for TokenView {
+    fn from(t: &Token) -> Self {
+        TokenView {
+            token: t.token.expose().to_owned(),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2TokensView {
+    pub access_token: TokenView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<TokenView>,
+    pub scopes: Vec<String>,
+}
+
+impl From<&TokenSet> for OAuth2TokensView {
+    fn from(t: &TokenSet) -> Self {
+        OAuth2TokensView {
+            access_token: (&t.access_token).into(),
+            refresh_token: t.refresh_token.as_ref().map(TokenView::from),
+            scopes: t.scopes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BasicAuthView {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientCredentialsView {
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub access_token: TokenView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredentialsView {
+    pub username: String,
+    pub password: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+    pub access_token: TokenView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<TokenView>,
+}
+
+/// A provider metadata value with where it came from (`input` or `token`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataView {
+    pub value: String,
+    pub source: String,
+}
+
+/// A connection, as Ampersand's Connection object. Secret fields appear only
+/// when credentials were asked for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub id: String,
+    pub project_id: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_app: Option<ProviderAppView>,
+    pub group: GroupView,
+    pub consumer: ConsumerView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_workspace_ref: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_consumer_ref: Option<String>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub auth_scheme: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_authorization_code: Option<OAuth2TokensView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_client_credentials: Option<ClientCredentialsView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_password_credentials: Option<PasswordCredentialsView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthView>,
+    pub provider_metadata: BTreeMap<String, MetadataView>,
+}
+
+impl From<Connection> for ConnectionView {
+    fn from(c: Connection) -> Self {
+        let mut view = ConnectionView {
+            id: c.id,
+            project_id: c.project_id,
+            provider: c.provider,
+            provider_app: c.provider_app.map(ProviderAppView::from),
+            group: c.group.into(),
+            consumer: c.consumer.into(),
+            provider_workspace_ref: c.provider_workspace_ref,
+            provider_consumer_ref: c.provider_consumer_ref,
+            create_time: c.create_time,
+            update_time: c.update_time,
+            auth_scheme: c.auth_scheme,
+            status: c.status.as_str().to_owned(),
+            oauth2_authorization_code: None,
+            oauth2_client_credentials: None,
+            oauth2_password_credentials: None,
+            api_key: None,
+            basic_auth: None,
+            provider_metadata: c
+                .provider_metadata
+                .into_iter()
+                .map(|(k, MetadataValue { value, source })| {
+                    let source = serde_json::to_value(source)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    (k, MetadataView { value, source })
+                })
+                .collect(),
+        };
+        match c.credentials {
+            None => {}
+            Some(Credentials::ApiKey { api_key }) => {
+                view.api_key = Some(api_key.expose().to_owned())
+            }
+            Some(Credentials::BasicAuth { username, password }) => {
+                view.basic_auth = Some(BasicAuthView {
+                    username,
+                    password: password.expose().to_owned(),
+                })
+            }
+            Some(Credentials::OAuth2AuthorizationCode { tokens }) => {
+                view.oauth2_authorization_code = Some((&tokens).into())
+            }
+            Some(Credentials::OAuth2ClientCredentials {
+                client_id,
+                client_secret,
+                tokens,
+            }) => {
+                view.oauth2_client_credentials = Some(ClientCredentialsView {
+                    client_id,
+                    client_secret: client_secret.expose().to_owned(),
+                    scopes: tokens.scopes.clone(),
+                    access_token: (&tokens.access_token).into(),
+                })
+            }
+            Some(Credentials::OAuth2Password {
+                username,
+                password,
+                client_id,
+                client_secret,
+                tokens,
+            }) => {
+                view.oauth2_password_credentials = Some(PasswordCredentialsView {
+                    username,
+                    password: password.expose().to_owned(),
+                    client_id,
+                    client_secret: client_secret.map(|s| s.expose().to_owned()),
+                    scopes: tokens.scopes.clone(),
+                    access_token: (&tokens.access_token).into(),
+                    refresh_token: tokens.refresh_token.as_ref().map(TokenView::from),
+                })
+            }
+        }
+        view
+    }
+}

@@ -1,0 +1,261 @@
+//! Authenticated encryption of secrets at rest.
+//!
+//! XChaCha20-Poly1305 is used because its 192-bit nonces can be drawn at
+//! random for every message without a counter, which keeps several grantd
+//! instances sharing a key safe. Every ciphertext is stored beside the id of
+//! the key that sealed it, so keys can rotate: the first key of the ring
+//! seals, all keys of the ring open. The caller passes the row's identity as
+//! associated data, so a ciphertext copied into another row fails to open.
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+
+/// A sealed secret: the id of the key that sealed it and `nonce || ciphertext`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Sealed(key_id={}, {} bytes)",
+            self.key_id,
+            self.bytes.len()
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CipherError {
+    #[error("no encryption key with id {0:?} is configured")]
+    UnknownKey(String),
+    #[error("ciphertext failed authentication (wrong key, wrong row, or tampered)")]
+    Authentication,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("encryption key {index}: {reason}")]
+    BadKey { index: usize, reason: String },
+    #[error("no encryption key given")]
+    Empty,
+    #[error("key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The keyring. Cloning is cheap enough (a handful of ciphers) and the
+/// server keeps one in an `Arc` anyway.
+#[derive(Clone)]
+pub struct Cipher {
+    active: String,
+    keys: HashMap<String, XChaCha20Poly1305>,
+}
+
+impl fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cipher")
+            .field("active_key_id", &self.active)
+            .field("key_count", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Cipher {
+    /// Parses a keyring spec: keys separated by commas or newlines, each
+    /// `base64` or `keyid:base64` (32 bytes). The first key seals.
+    /// Without an explicit id, the id is a fingerprint of the key.
+    pub fn from_spec(spec: &str) -> Result<Self, KeyringError> {
+        let mut active = None;
+        let mut keys = HashMap::new();
+        let entries = spec
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.starts_with('#'));
+        for (index, entry) in entries.enumerate() {
+            let bad = |reason: &str| KeyringError::BadKey {
+                index,
+                reason: reason.to_owned(),
+            };
+            let (id, encoded) = match entry.split_once(':') {
+                Some((id, key)) => (Some(id.trim().to_owned()), key.trim()),
+                None => (None, entry),
+            };
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded))
+                .map_err(|_| bad("not valid base64"))?;
+            if raw.len() != KEY_LEN {
+                return Err(bad("must decode to exactly 32 bytes"));
+            }
+            let id = match id {
+                Some(id) if !id.is_empty() => id,
+                _ => fingerprint(&raw),
+            };
+            let cipher = XChaCha20Poly1305::new_from_slice(&raw).map_err(|_| bad("bad length"))?;
+            active.get_or_insert_with(|| id.clone());
+            keys.insert(id, cipher);
+        }
+        let active = active.ok_or(KeyringError::Empty)?;
+        Ok(Self { active, keys })
+    }
+
+    /// Loads the key file in the data directory, creating it (mode 0600) with a
+    /// fresh random key on first start.
+    pub fn load_or_create_key_file(path: &Path) -> Result<Self, KeyringError> {
+        let io = |source| KeyringError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if !path.exists() {
+            let mut raw = [0u8; KEY_LEN];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+            let line = format!(
+                "{}:{}\n",
+                fingerprint(&raw),
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            );
+            write_private_file(path, line.as_bytes()).map_err(io)?;
+        }
+        let spec = std::fs::read_to_string(path).map_err(io)?;
+        Self::from_spec(&spec)
+    }
+
+    /// Generates a new key spec line (`keyid:base64`), for `grantd keygen`.
+    pub fn generate_spec() -> String {
+        let mut raw = [0u8; KEY_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        format!(
+            "{}:{}",
+            fingerprint(&raw),
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
+    /// Seals `plaintext`, binding it to `associated_data` (the row's identity).
+    pub fn seal(&self, plaintext: &[u8], associated_data: &str) -> Sealed {
+        let cipher = &self.keys[&self.active];
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: associated_data.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+        let mut bytes = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&ciphertext);
+        Sealed {
+            key_id: self.active.clone(),
+            bytes,
+        }
+    }
+
+    /// Opens a sealed secret with the key it names, checking the associated data.
+    pub fn open(&self, sealed: &Sealed, associated_data: &str) -> Result<Vec<u8>, CipherError> {
+        let cipher = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| CipherError::UnknownKey(sealed.key_id.clone()))?;
+        if sealed.bytes.len() < NONCE_LEN {
+            return Err(CipherError::Authentication);
+        }
+        let (nonce, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
+        cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: associated_data.as_bytes(),
+                },
+            )
+            .map_err(|_| CipherError::Authentication)
+    }
+}
+
+/// Short public id of a key: the first 8 bytes of SHA-256 over it, in hex.
+fn fingerprint(raw: &[u8]) -> String {
+    super::sha256_hex(raw)[..16].to_owned()
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(spec: &str) -> Cipher {
+        Cipher::from_spec(spec).unwrap()
+    }
+
+    #[test]
+    fn sealed_secret_opens_only_with_the_same_associated_data() {
+        let cipher = ring(&Cipher::generate_spec());
+        let sealed = cipher.seal(b"token", "connection:1:credentials");
+        assert_eq!(
+            cipher.open(&sealed, "connection:1:credentials").unwrap(),
+            b"token"
+        );
+        assert!(matches!(
+            cipher.open(&sealed, "connection:2:credentials"),
+            Err(CipherError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn rotated_keyring_still_opens_old_ciphertexts_and_seals_with_the_new_key() {
+        let old = Cipher::generate_spec();
+        let new = Cipher::generate_spec();
+        let sealed_old = ring(&old).seal(b"a", "x");
+        let rotated = ring(&format!("{new},{old}"));
+        assert_eq!(rotated.open(&sealed_old, "x").unwrap(), b"a");
+        assert_ne!(rotated.seal(b"b", "x").key_id, sealed_old.key_id);
+    }
+
+    #[test]
+    fn malformed_keys_are_rejected() {
+        assert!(Cipher::from_spec("").is_err());
+        assert!(Cipher::from_spec("not base64!").is_err());
+        assert!(Cipher::from_spec("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn tampered_ciphertext_fails() {
+        let cipher = ring(&Cipher::generate_spec());
+        let mut sealed = cipher.seal(b"token", "x");
+        let last = sealed.bytes.len() - 1;
+        sealed.bytes[last] ^= 1;
+        assert!(cipher.open(&sealed, "x").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+use super::{ProjectRow, Store, StoreError, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub project_id: String,
+    pub label: String,
+    pub display_prefix: String,
+    pub create_time: i64,
+    pub revoke_time: Option<i64>,
+}
+
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub project_id: &'a str,
+    pub label: &'a str,
+    pub display_prefix: &'a str,
+    pub key_hash: &'a str,
+    pub create_time: i64,
+}
+
+impl Store {
+    pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, project_id, label, display_prefix, key_hash, create_time) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id)
+        .bind(key.project_id)
+        .bind(key.label)
+        .bind(key.display_prefix)
+        .bind(key.key_hash)
+        .bind(key.create_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The project an unrevoked key with this hash belongs to.
+    pub async fn project_for_api_key_hash(&self, key_hash: &str) -> StoreResult<ProjectRow> {
+        Ok(sqlx::query_as::<_, ProjectRow>(
+            "SELECT p.id, p.name, p.create_time, p.update_time FROM api_keys k \
+             JOIN projects p ON p.id = k.project_id \
+             WHERE k.key_hash = $1 AND k.revoke_time IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_api_keys(&self, project_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
+        Ok(sqlx::query_as::<_, ApiKeyRow>(
+            "SELECT id, project_id, label, display_prefix, create_time, revoke_time \
+             FROM api_keys WHERE project_id = $1 ORDER BY create_time",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn revoke_api_key(&self, project_id: &str, id: &str, now: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoke_time = $1 \
+             WHERE project_id = $2 AND id = $3 AND revoke_time IS NULL",
+        )
+        .bind(now)
+        .bind(project_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+use super::directory::{upsert_consumer, upsert_group};
+use super::{Store, StoreError, StoreResult};
+
+/// A connection with its group, consumer and provider app, as one join.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub project_id: String,
+    pub provider: String,
+    pub provider_app_id: Option<String>,
+    pub group_ref: String,
+    pub consumer_ref: String,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_consumer_ref: Option<String>,
+    pub auth_scheme: String,
+    pub status: String,
+    pub provider_metadata: String,
+    pub scopes: String,
+    pub credentials_key_id: String,
+    pub credentials_ciphertext: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub group_name: String,
+    pub group_create_time: i64,
+    pub group_update_time: i64,
+    pub consumer_name: String,
+    pub consumer_create_time: i64,
+    pub consumer_update_time: i64,
+    pub app_external_ref: Option<String>,
+    pub app_client_id: Option<String>,
+    pub app_scopes: Option<String>,
+    pub app_create_time: Option<i64>,
+    pub app_update_time: Option<i64>,
+}
+
+const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_app_id, c.group_ref, \
+     c.consumer_ref, c.provider_workspace_ref, c.provider_consumer_ref, c.auth_scheme, c.status, \
+     c.provider_metadata, c.scopes, c.credentials_key_id, c.credentials_ciphertext, \
+     c.access_token_expires_at, c.last_error, c.create_time, c.update_time, \
+     g.group_name, g.create_time AS group_create_time, g.update_time AS group_update_time, \
+     u.consumer_name, u.create_time AS consumer_create_time, u.update_time AS consumer_update_time, \
+     a.external_ref AS app_external_ref, a.client_id AS app_client_id, a.scopes AS app_scopes, \
+     a.create_time AS app_create_time, a.update_time AS app_update_time \
+     FROM connections c \
+     JOIN groups g ON g.project_id = c.project_id AND g.group_ref = c.group_ref \
+     JOIN consumers u ON u.project_id = c.project_id AND u.consumer_ref = c.consumer_ref \
+     LEFT JOIN provider_apps a ON a.id = c.provider_app_id";
+
+/// Everything needed to write a new connection and the group and consumer it names.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub id: String,
+    pub project_id: String,
+    pub provider: String,
+    pub provider_app_id: Option<String>,
+    pub group_ref: String,
+    pub group_name: String,
+    pub consumer_ref: String,
+    pub consumer_name: String,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_consumer_ref: Option<String>,
+    pub auth_scheme: String,
+    pub status: String,
+    pub provider_metadata: String,
+    pub scopes: String,
+    pub credentials_key_id: String,
+    pub credentials_ciphertext: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    pub now: i64,
+}
+
+/// New credentials for an existing connection after the user re-authorized it.
+#[derive(Debug)]
+pub struct Reauthorization {
+    pub id: String,
+    pub project_id: String,
+    pub provider_app_id: String,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_consumer_ref: Option<String>,
+    pub provider_metadata: String,
+    pub scopes: String,
+    pub credentials_key_id: String,
+    pub credentials_ciphertext: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    pub now: i64,
+}
+
+/// Optional narrowing of a connection listing.
+#[derive(Debug, Default)]
+pub struct ConnectionFilter {
+    pub provider: Option<String>,
+    pub group_ref: Option<String>,
+    pub consumer_ref: Option<String>,
+}
+
+impl Store {
+    /// Writes the group, the consumer and the connection in one transaction.
+    pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        upsert_group(
+            &mut tx,
+            &new.project_id,
+            &new.group_ref,
+            &new.group_name,
+            new.now,
+        )
+        .await?;
+        upsert_consumer(
+            &mut tx,
+            &new.project_id,
+            &new.consumer_ref,
+            &new.consumer_name,
+            new.now,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
+             provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
+             credentials_key_id, credentials_ciphertext, access_token_expires_at, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+        )
+        .bind(&new.id)
+        .bind(&new.project_id)
+        .bind(&new.provider)
+        .bind(&new.provider_app_id)
+        .bind(&new.group_ref)
+        .bind(&new.consumer_ref)
+        .bind(&new.provider_workspace_ref)
+        .bind(&new.provider_consumer_ref)
+        .bind(&new.auth_scheme)
+        .bind(&new.status)
+        .bind(&new.provider_metadata)
+        .bind(&new.scopes)
+        .bind(&new.credentials_key_id)
+        .bind(&new.credentials_ciphertext)
+        .bind(new.access_token_expires_at)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a connection's credentials in place (same id) and marks it working.
+    pub async fn reauthorize_connection(&self, update: &Reauthorization) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE connections SET provider_app_id = $1, provider_workspace_ref = $2, \
+             provider_consumer_ref = COALESCE($3, provider_consumer_ref), provider_metadata = $4, \
+             scopes = $5, credentials_key_id = $6, credentials_ciphertext = $7, \
+             access_token_expires_at = $8, status = 'working', last_error = NULL, update_time = $9 \
+             WHERE id = $10 AND project_id = $11",
+        )
+        .bind(&update.provider_app_id)
+        .bind(&update.provider_workspace_ref)
+        .bind(&update.provider_consumer_ref)
+        .bind(&update.provider_metadata)
+        .bind(&update.scopes)
+        .bind(&update.credentials_key_id)
+        .bind(&update.credentials_ciphertext)
+        .bind(update.access_token_expires_at)
+        .bind(update.now)
+        .bind(&update.id)
+        .bind(&update.project_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn find_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> StoreResult<ConnectionRecord> {
+        Ok(sqlx::query_as::<_, ConnectionRecord>(&format!(
+            "{SELECT_RECORD} WHERE c.project_id = $1 AND c.id = $2"
+        ))
+        .bind(project_id)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Connections of a project, oldest first, optionally narrowed.
+    pub async fn list_connections(
+        &self,
+        project_id: &str,
+        filter: &ConnectionFilter,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        Ok(sqlx::query_as::<_, ConnectionRecord>(&format!(
+            "{SELECT_RECORD} WHERE c.project_id = $1 \
+             AND ($2 IS NULL OR c.provider = $2) \
+             AND ($3 IS NULL OR c.group_ref = $3) \
+             AND ($4 IS NULL OR c.consumer_ref = $4) \
+             ORDER BY c.create_time, c.id"
+        ))
+        .bind(project_id)
+        .bind(&filter.provider)
+        .bind(&filter.group_ref)
+        .bind(&filter.consumer_ref)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_connection(&self, project_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM connections WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

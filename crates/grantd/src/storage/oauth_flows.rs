@@ -1,0 +1,126 @@
+use super::{Store, StoreResult};
+
+/// One started authorization flow, keyed by the SHA-256 of its state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthFlowRow {
+    pub state_hash: String,
+    pub project_id: String,
+    pub provider: String,
+    pub provider_app_id: String,
+    pub connection_id: Option<String>,
+    pub group_ref: String,
+    pub group_name: String,
+    pub consumer_ref: String,
+    pub consumer_name: String,
+    pub provider_workspace_ref: Option<String>,
+    pub provider_metadata: String,
+    pub scopes: String,
+    pub redirect_uri: String,
+    pub opener_origin: String,
+    pub code_verifier_key_id: Option<String>,
+    pub code_verifier_ciphertext: Option<Vec<u8>>,
+    pub create_time: i64,
+    pub expire_time: i64,
+}
+
+pub type NewOAuthFlow = OAuthFlowRow;
+
+/// How a consumed flow ended, recorded for support and auditing.
+#[derive(Debug, Clone, Copy)]
+pub enum FlowOutcome {
+    Success,
+    ProviderError,
+    ExchangeFailed,
+}
+
+impl FlowOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            FlowOutcome::Success => "success",
+            FlowOutcome::ProviderError => "provider_error",
+            FlowOutcome::ExchangeFailed => "exchange_failed",
+        }
+    }
+}
+
+const COLUMNS: &str = "state_hash, project_id, provider, provider_app_id, connection_id, group_ref, \
+     group_name, consumer_ref, consumer_name, provider_workspace_ref, provider_metadata, scopes, \
+     redirect_uri, opener_origin, code_verifier_key_id, code_verifier_ciphertext, create_time, expire_time";
+
+impl Store {
+    pub async fn insert_oauth_flow(&self, flow: &NewOAuthFlow) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO oauth_flows ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        ))
+        .bind(&flow.state_hash)
+        .bind(&flow.project_id)
+        .bind(&flow.provider)
+        .bind(&flow.provider_app_id)
+        .bind(&flow.connection_id)
+        .bind(&flow.group_ref)
+        .bind(&flow.group_name)
+        .bind(&flow.consumer_ref)
+        .bind(&flow.consumer_name)
+        .bind(&flow.provider_workspace_ref)
+        .bind(&flow.provider_metadata)
+        .bind(&flow.scopes)
+        .bind(&flow.redirect_uri)
+        .bind(&flow.opener_origin)
+        .bind(&flow.code_verifier_key_id)
+        .bind(&flow.code_verifier_ciphertext)
+        .bind(flow.create_time)
+        .bind(flow.expire_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks the flow consumed and returns it, in one statement: of two
+    /// callbacks racing with the same state exactly one gets the row.
+    /// Unknown, already consumed and expired states all return `None`.
+    pub async fn consume_oauth_flow(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<OAuthFlowRow>> {
+        Ok(sqlx::query_as::<_, OAuthFlowRow>(&format!(
+            "UPDATE oauth_flows SET consumed_time = $1 \
+             WHERE state_hash = $2 AND consumed_time IS NULL AND expire_time > $1 \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(now)
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn record_oauth_flow_outcome(
+        &self,
+        state_hash: &str,
+        outcome: FlowOutcome,
+        detail: Option<&str>,
+        connection_id: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE oauth_flows SET outcome = $1, outcome_detail = $2, result_connection_id = $3 \
+             WHERE state_hash = $4",
+        )
+        .bind(outcome.as_str())
+        .bind(detail)
+        .bind(connection_id)
+        .bind(state_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes flows that expired before `cutoff`; returns how many.
+    pub async fn purge_oauth_flows(&self, cutoff: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM oauth_flows WHERE expire_time < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

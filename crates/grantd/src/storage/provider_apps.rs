@@ -1,0 +1,198 @@
+use super::{Store, StoreError, StoreResult};
+
+const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
+     client_secret_ciphertext, scopes, is_default, create_time, update_time";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProviderAppRow {
+    pub id: String,
+    pub project_id: String,
+    pub provider: String,
+    pub external_ref: Option<String>,
+    pub client_id: String,
+    pub client_secret_key_id: String,
+    pub client_secret_ciphertext: Vec<u8>,
+    /// JSON array of scope strings.
+    pub scopes: String,
+    pub is_default: bool,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+pub type NewProviderApp = ProviderAppRow;
+
+/// A partial update; `None` leaves the column as it is.
+#[derive(Debug, Default)]
+pub struct ProviderAppUpdate {
+    pub external_ref: Option<Option<String>>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<(String, Vec<u8>)>,
+    pub scopes: Option<String>,
+    pub make_default: bool,
+    pub update_time: i64,
+}
+
+impl Store {
+    /// Inserts an app; when it is the default, the previous default of its
+    /// provider stops being one in the same transaction.
+    pub async fn insert_provider_app(&self, app: &NewProviderApp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        if app.is_default {
+            sqlx::query(
+                "UPDATE provider_apps SET is_default = 0 WHERE project_id = $1 AND provider = $2 AND is_default = 1",
+            )
+            .bind(&app.project_id)
+            .bind(&app.provider)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO provider_apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&app.id)
+        .bind(&app.project_id)
+        .bind(&app.provider)
+        .bind(&app.external_ref)
+        .bind(&app.client_id)
+        .bind(&app.client_secret_key_id)
+        .bind(&app.client_secret_ciphertext)
+        .bind(&app.scopes)
+        .bind(app.is_default)
+        .bind(app.create_time)
+        .bind(app.update_time)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn count_provider_apps(&self, project_id: &str, provider: &str) -> StoreResult<i64> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM provider_apps WHERE project_id = $1 AND provider = $2",
+        )
+        .bind(project_id)
+        .bind(provider)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    pub async fn find_provider_app(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> StoreResult<ProviderAppRow> {
+        Ok(sqlx::query_as::<_, ProviderAppRow>(&format!(
+            "SELECT {COLUMNS} FROM provider_apps WHERE project_id = $1 AND id = $2"
+        ))
+        .bind(project_id)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn find_default_provider_app(
+        &self,
+        project_id: &str,
+        provider: &str,
+    ) -> StoreResult<ProviderAppRow> {
+        Ok(sqlx::query_as::<_, ProviderAppRow>(&format!(
+            "SELECT {COLUMNS} FROM provider_apps WHERE project_id = $1 AND provider = $2 AND is_default = 1"
+        ))
+        .bind(project_id)
+        .bind(provider)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_provider_apps(&self, project_id: &str) -> StoreResult<Vec<ProviderAppRow>> {
+        Ok(sqlx::query_as::<_, ProviderAppRow>(&format!(
+            "SELECT {COLUMNS} FROM provider_apps WHERE project_id = $1 ORDER BY create_time, id"
+        ))
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Applies a partial update and returns the row as it now stands.
+    pub async fn update_provider_app(
+        &self,
+        project_id: &str,
+        id: &str,
+        update: ProviderAppUpdate,
+    ) -> StoreResult<ProviderAppRow> {
+        let mut tx = self.pool.begin().await?;
+        let touched = sqlx::query(
+            "UPDATE provider_apps SET update_time = $1 WHERE project_id = $2 AND id = $3",
+        )
+        .bind(update.update_time)
+        .bind(project_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if touched.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(external_ref) = &update.external_ref {
+            sqlx::query("UPDATE provider_apps SET external_ref = $1 WHERE id = $2")
+                .bind(external_ref)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(client_id) = &update.client_id {
+            sqlx::query("UPDATE provider_apps SET client_id = $1 WHERE id = $2")
+                .bind(client_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((key_id, ciphertext)) = &update.client_secret {
+            sqlx::query(
+                "UPDATE provider_apps SET client_secret_key_id = $1, client_secret_ciphertext = $2 WHERE id = $3",
+            )
+            .bind(key_id)
+            .bind(ciphertext)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(scopes) = &update.scopes {
+            sqlx::query("UPDATE provider_apps SET scopes = $1 WHERE id = $2")
+                .bind(scopes)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if update.make_default {
+            sqlx::query(
+                "UPDATE provider_apps SET is_default = (id = $1) \
+                 WHERE project_id = $2 AND provider = (SELECT provider FROM provider_apps WHERE id = $1)",
+            )
+            .bind(id)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query_as::<_, ProviderAppRow>(&format!(
+            "SELECT {COLUMNS} FROM provider_apps WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub async fn delete_provider_app(&self, project_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM provider_apps WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
