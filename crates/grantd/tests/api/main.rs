@@ -1,1 +1,13 @@
+//! grantd's black-box suite: one binary, a real server per test.
 
+mod helpers;
+mod mock_provider;
+
+mod api_surface;
+mod auth;
+mod cli;
+mod generate;
+mod oauth_flow;
+mod provider_apps;
+mod secrets_at_rest;
+mod validation;

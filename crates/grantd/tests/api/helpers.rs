@@ -1,0 +1,259 @@
+//! Spawns a real grantd on 127.0.0.1:0 with a fresh data directory and a
+//! mock OAuth provider, and offers shortcuts for driving it over HTTP.
+
+use crate::mock_provider::{MockProvider, CLIENT_ID, CLIENT_SECRET};
+use grantd::app::Application;
+use grantd::config::Config;
+use grantd::domain::Grantd;
+use grantd::secrets::{Cipher, SecretString};
+use reqwest::header::LOCATION;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Providers pointing at the mock; BASE is replaced by its address.
+const TEST_PROVIDERS: &str = r#"
+[providers.mock]
+displayName = "Mock CRM"
+category = "crm"
+authSchemes = ["oauth2/authorizationCode", "oauth2/clientCredentials", "oauth2/password", "apiKey", "basic"]
+[providers.mock.oauth2]
+authorizeUrl = "BASE/authorize"
+tokenUrl = "BASE/token"
+issuer = "BASE"
+defaultScopes = ["read"]
+pkce = "allowed"
+tokenAuth = "body"
+tokenMetadata = { instanceUrl = "instance_url" }
+[providers.mock.apiKey]
+in = "header"
+name = "X-Api-Key"
+
+[providers.mock-basic]
+displayName = "Mock with HTTP Basic client auth"
+category = "support"
+authSchemes = ["oauth2/authorizationCode", "oauth2/clientCredentials"]
+[providers.mock-basic.oauth2]
+authorizeUrl = "BASE/authorize"
+tokenUrl = "BASE/token"
+pkce = "unsupported"
+tokenAuth = "basic"
+scopeSeparator = ","
+
+[providers.mock-workspace]
+displayName = "Mock with a workspace"
+category = "finance"
+authSchemes = ["oauth2/authorizationCode", "apiKey"]
+[providers.mock-workspace.workspace]
+label = "Tenant"
+pattern = "^[a-z][a-z0-9-]{0,30}$"
+[providers.mock-workspace.metadata.accountId]
+label = "Account id"
+pattern = "^[0-9]{1,12}$"
+[providers.mock-workspace.oauth2]
+authorizeUrl = "BASE/authorize?tenant={workspace}"
+tokenUrl = "BASE/token?tenant={workspace}&account={accountId}"
+[providers.mock-workspace.apiKey]
+in = "query"
+name = "key"
+
+[providers.mock-pkce]
+displayName = "Mock requiring PKCE"
+category = "storage"
+authSchemes = ["oauth2/authorizationCodePKCE"]
+[providers.mock-pkce.oauth2]
+authorizeUrl = "BASE/authorize"
+tokenUrl = "BASE/token"
+tokenRequestFormat = "json"
+"#;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    pub client: reqwest::Client,
+    pub api_key: String,
+    pub project_id: String,
+    pub project_name: String,
+    pub grantd: Grantd,
+    pub provider: MockProvider,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns grantd after letting the test adjust its configuration.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let provider = MockProvider::start().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let providers_file = data_dir.path().join("providers.toml");
+    std::fs::write(&providers_file, TEST_PROVIDERS.replace("BASE", &provider.base)).unwrap();
+    let mut config = Config::for_data_dir(data_dir.path().join("data"));
+    config.providers_file = Some(providers_file);
+    config.encryption_key = Some(SecretString::new(Cipher::generate_spec()));
+    configure(&mut config);
+    let app = Application::build(config).await.expect("grantd starts");
+    let address = format!("http://{}", app.local_addr());
+    let grantd = app.grantd().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let created = grantd.create_project("acme").await.unwrap();
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        api_key: created.api_key.expose().to_owned(),
+        project_id: created.project.id.clone(),
+        project_name: created.project.name.clone(),
+        grantd,
+        provider,
+        data_dir,
+        shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `/v1/projects/acme{rest}`
+    pub fn project_url(&self, rest: &str) -> String {
+        self.url(&format!("/v1/projects/{}{rest}", self.project_name))
+    }
+
+    pub async fn post_json(&self, url: &str, body: &Value) -> Response {
+        self.client
+            .post(url)
+            .header("X-Api-Key", &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(&self, url: &str, body: &Value) -> Response {
+        self.client
+            .patch(url)
+            .header("X-Api-Key", &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, url: &str) -> Response {
+        self.client.get(url).header("X-Api-Key", &self.api_key).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, url: &str) -> Response {
+        self.client.delete(url).header("X-Api-Key", &self.api_key).send().await.unwrap()
+    }
+
+    /// Registers the mock's OAuth client for `provider` and returns the app id.
+    pub async fn create_provider_app(&self, provider: &str) -> String {
+        let response = self
+            .post_json(
+                &self.project_url("/provider-apps"),
+                &json!({"provider": provider, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["write"]}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /v1/oauth-connect` with `body`, expecting the authorization URL.
+    pub async fn oauth_connect(&self, body: Value) -> String {
+        let response = self.post_json(&self.url("/v1/oauth-connect"), &body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "oauth-connect failed: {text}");
+        text
+    }
+
+    /// Follows the authorization URL at the mock and returns the callback URL it redirects to.
+    pub async fn authorize(&self, authorization_url: &str) -> String {
+        let response = self.client.get(authorization_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        response.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+
+    /// The whole flow for the `mock` provider; returns the new connection's id.
+    pub async fn connect_mock(&self, group_ref: &str, consumer_ref: &str) -> String {
+        let url = self
+            .oauth_connect(json!({
+                "projectId": self.project_id,
+                "provider": "mock",
+                "groupRef": group_ref,
+                "consumerRef": consumer_ref,
+            }))
+            .await;
+        let callback = self.authorize(&url).await;
+        let response = self.client.get(&callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        self.only_connection_for(group_ref).await["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The single connection of a group, asserting there is exactly one.
+    pub async fn only_connection_for(&self, group_ref: &str) -> Value {
+        let list: Vec<Value> = self
+            .get(&self.project_url(&format!("/connections?groupRef={group_ref}")))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 1, "expected one connection for {group_ref}: {list:?}");
+        list.into_iter().next().unwrap()
+    }
+
+    pub async fn connection_count(&self) -> usize {
+        let list: Vec<Value> = self.get(&self.project_url("/connections")).await.json().await.unwrap();
+        list.len()
+    }
+
+    /// A second project and its API key, for isolation tests.
+    pub async fn other_project(&self) -> (String, String) {
+        let created = self.grantd.create_project("globex").await.unwrap();
+        (created.project.id.clone(), created.api_key.expose().to_owned())
+    }
+}
+
+/// Reads a problem body, checking the content type on the way.
+pub async fn problem(response: Response) -> Value {
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    response.json().await.unwrap()
+}
+
+/// The names of the issues of a 400 problem.
+pub fn issue_names(problem: &Value) -> Vec<String> {
+    problem["issues"]
+        .as_array()
+        .map(|issues| issues.iter().map(|i| i["name"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Extracts a query parameter from a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

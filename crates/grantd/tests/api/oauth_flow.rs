@@ -1,0 +1,327 @@
+//! The authorization code flow end to end: oauth-connect → provider →
+//! callback → stored connection, plus re-authorization and state handling.
+
+use crate::helpers::{problem, query_param, spawn_app, spawn_app_with};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_whole_dance_stores_a_working_connection_with_readable_credentials() {
+    let app = spawn_app().await;
+    let app_id = app.create_provider_app("mock").await;
+
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id,
+            "provider": "mock",
+            "groupRef": "org-1",
+            "groupName": "Org One",
+            "consumerRef": "user-1",
+        }))
+        .await;
+    assert!(url.starts_with(&format!("{}/authorize?", app.provider.base)), "{url}");
+    assert_eq!(query_param(&url, "response_type").as_deref(), Some("code"));
+    assert_eq!(query_param(&url, "client_id").as_deref(), Some("mock-client"));
+    assert_eq!(
+        query_param(&url, "redirect_uri"),
+        Some(format!("{}/callbacks/v1/oauth", app.address))
+    );
+    assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));
+    assert_eq!(query_param(&url, "code_challenge_method").as_deref(), Some("S256"));
+    let state = query_param(&url, "state").unwrap();
+    assert!(state.len() >= 43, "state must carry 256 bits: {state}");
+
+    let callback = app.authorize(&url).await;
+    let response = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("postMessage"), "{page}");
+    assert!(!page.contains("\"*\""), "postMessage must name an exact origin");
+    assert!(page.contains(&format!("\"{}\"", app.address)), "opener origin defaults to grantd's own");
+
+    // The mock checked client authentication and the PKCE verifier.
+    let exchange = &app.provider.token_requests()[0];
+    assert_eq!(exchange.params["grant_type"], "authorization_code");
+    assert!(exchange.params.contains_key("code_verifier"));
+
+    let connection = app.only_connection_for("org-1").await;
+    assert_eq!(connection["status"], "working");
+    assert_eq!(connection["provider"], "mock");
+    assert_eq!(connection["authScheme"], "oauth2/authorizationCode");
+    assert_eq!(connection["group"]["groupName"], "Org One");
+    assert_eq!(connection["consumer"]["consumerName"], "user-1", "names default to refs");
+    assert_eq!(connection["providerApp"]["id"], app_id.as_str());
+    assert_eq!(connection["providerMetadata"]["instanceUrl"]["value"], "https://acme.example.com");
+    assert_eq!(connection["providerMetadata"]["instanceUrl"]["source"], "token");
+    assert!(connection.get("oauth2AuthorizationCode").is_none(), "no secrets without includeCredentials");
+
+    let id = connection["id"].as_str().unwrap();
+    let full: Value = app
+        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tokens = &full["oauth2AuthorizationCode"];
+    assert_eq!(tokens["accessToken"]["token"], "access-1");
+    assert_eq!(tokens["refreshToken"]["token"], "refresh-1");
+    assert!(tokens["accessToken"]["expiresAt"].is_string());
+    assert_eq!(tokens["scopes"], json!(["read", "write"]));
+}
+
+#[tokio::test]
+async fn oauth_update_reauthorizes_the_same_connection_in_place() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let id = app.connect_mock("org-1", "user-1").await;
+
+    let response = app
+        .patch_json(&app.project_url(&format!("/connections/{id}:oauth-update")), &json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let url = response.text().await.unwrap();
+    let callback = app.authorize(&url).await;
+    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+
+    let connection = app.only_connection_for("org-1").await;
+    assert_eq!(connection["id"], id.as_str(), "same id, no duplicate");
+    let full: Value = app
+        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["oauth2AuthorizationCode"]["accessToken"]["token"], "access-2");
+}
+
+#[tokio::test]
+async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let response = app
+        .patch_json(&app.project_url("/connections/nope:oauth-update"), &json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body = problem(response).await;
+    assert_eq!(body["status"], 404);
+}
+
+#[tokio::test]
+async fn a_replayed_state_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let callback = app.authorize(&url).await;
+    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    let replay = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(app.connection_count().await, 1);
+    assert_eq!(app.provider.token_calls(), 1, "a replay never reaches the provider");
+}
+
+#[tokio::test]
+async fn an_expired_state_is_refused_and_stores_nothing() {
+    let app = spawn_app_with(|config| config.oauth_state_ttl = Duration::ZERO).await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let callback = app.authorize(&url).await;
+    let response = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_state_is_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/callbacks/v1/oauth?state=made-up&code=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let missing = app.client.get(app.url("/callbacks/v1/oauth?code=abc")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let callback = app.authorize(&url).await;
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let client = app.client.clone();
+            let callback = callback.clone();
+            tokio::spawn(async move { client.get(&callback).send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(app.connection_count().await, 1);
+    assert_eq!(app.provider.token_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let state = query_param(&url, "state").unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/callbacks/v1/oauth?state={state}&error=access_denied&error_description=User+said+no"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("access_denied") && page.contains("User said no"), "{page}");
+    assert!(page.contains("\"failure\""));
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(app.provider.token_calls(), 0);
+
+    let (outcome, detail): (String, String) =
+        sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
+            .fetch_one(&sqlite(&app).await)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "provider_error");
+    assert!(detail.contains("access_denied"));
+}
+
+#[tokio::test]
+async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let callback = app.authorize(&url).await;
+    let tampered = callback.replace(
+        &format!("iss={}", urlencode(&app.provider.base)),
+        "iss=https%3A%2F%2Fevil.example",
+    );
+    assert_ne!(tampered, callback);
+    let response = app.client.get(&tampered).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(app.provider.token_calls(), 0, "the code is never sent to the token endpoint");
+}
+
+#[tokio::test]
+async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider
+        .script_token_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant", "error_description": "code expired"}));
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let callback = app.authorize(&url).await;
+    let response = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("invalid_grant"));
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_opener_origin_is_the_browser_origin_that_asked() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let response = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .header("Origin", "https://app.customer.example")
+        .json(&json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .send()
+        .await
+        .unwrap();
+    let url = response.text().await.unwrap();
+    let callback = app.authorize(&url).await;
+    let page = app.client.get(&callback).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("\"https://app.customer.example\""), "{page}");
+}
+
+#[tokio::test]
+async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-basic").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-basic", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    assert!(query_param(&url, "code_challenge").is_none(), "PKCE unsupported: {url}");
+    assert_eq!(query_param(&url, "scope").as_deref(), Some("write"));
+    let callback = app.authorize(&url).await;
+    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    let request = &app.provider.token_requests()[0];
+    assert!(request.authorization.as_deref().unwrap_or("").starts_with("Basic "));
+    assert!(!request.params.contains_key("client_secret"), "secret only in the header");
+}
+
+#[tokio::test]
+async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-pkce").await;
+    let url = app
+        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-pkce", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    assert!(query_param(&url, "code_challenge").is_some());
+    let callback = app.authorize(&url).await;
+    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    let request = &app.provider.token_requests()[0];
+    assert_eq!(request.content_type.as_deref(), Some("application/json"));
+    assert!(request.params.contains_key("code_verifier"));
+}
+
+#[tokio::test]
+async fn workspace_and_metadata_are_substituted_into_provider_urls() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "mock-workspace", "groupRef": "g", "consumerRef": "c",
+            "providerWorkspaceRef": "acme",
+            "providerMetadata": {"accountId": {"value": "12345", "source": "input"}},
+        }))
+        .await;
+    assert_eq!(query_param(&url, "tenant").as_deref(), Some("acme"));
+    let callback = app.authorize(&url).await;
+    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    let connection = app.only_connection_for("g").await;
+    assert_eq!(connection["providerWorkspaceRef"], "acme");
+    assert_eq!(connection["providerMetadata"]["accountId"]["value"], "12345");
+    assert_eq!(connection["providerMetadata"]["accountId"]["source"], "input");
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A direct connection to the app's SQLite file, for checks the API does not expose.
+pub async fn sqlite(app: &crate::helpers::TestApp) -> sqlx::SqlitePool {
+    let path = app.data_dir.path().join("data").join("grantd.db");
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap()
+}
