@@ -1,1 +1,234 @@
-//! (being written)
+//! `connections:generate` with each of the five credential schemes.
+
+use crate::helpers::{issue_names, problem, spawn_app};
+use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn generate(app: &crate::helpers::TestApp, body: Value) -> reqwest::Response {
+    app.post_json(&app.project_url("/connections:generate"), &body).await
+}
+
+async fn with_credentials(app: &crate::helpers::TestApp, id: &str) -> Value {
+    app.get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_api_key_connection_is_created_field_for_field() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({
+            "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
+            "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    for field in ["id", "projectId", "provider", "group", "consumer", "createTime", "updateTime", "authScheme", "status", "providerMetadata"] {
+        assert!(created.get(field).is_some(), "missing {field}: {created}");
+    }
+    assert_eq!(created["projectId"], app.project_id.as_str());
+    assert_eq!(created["authScheme"], "apiKey");
+    assert_eq!(created["status"], "working");
+    assert_eq!(created["apiKey"], "key-123");
+    assert_eq!(created["group"]["groupRef"], "org-1");
+    assert_eq!(created["group"]["groupName"], "Org One");
+    assert_eq!(created["group"]["projectId"], app.project_id.as_str());
+    assert_eq!(created["consumer"]["consumerName"], "Ada");
+    assert!(chrono::DateTime::parse_from_rfc3339(created["createTime"].as_str().unwrap()).is_ok());
+
+    let id = created["id"].as_str().unwrap();
+    let plain: Value = app
+        .get(&app.project_url(&format!("/connections/{id}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(plain.get("apiKey").is_none(), "secrets only with includeCredentials");
+    assert_eq!(with_credentials(&app, id).await["apiKey"], "key-123");
+}
+
+#[tokio::test]
+async fn a_basic_auth_connection_keeps_username_and_password() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "basicAuth": {"username": "ada@example.com", "password": "s3cret"}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["authScheme"], "basic");
+    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    assert_eq!(full["basicAuth"], json!({"username": "ada@example.com", "password": "s3cret"}));
+}
+
+#[tokio::test]
+async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["authScheme"], "oauth2/clientCredentials");
+    let request = &app.provider.token_requests()[0];
+    assert_eq!(request.params["grant_type"], "client_credentials");
+    assert_eq!(request.params["scope"], "a b");
+
+    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    let cc = &full["oauth2ClientCredentials"];
+    assert_eq!(cc["clientId"], CLIENT_ID);
+    assert_eq!(cc["accessToken"]["token"], "cc-access-1");
+    assert!(cc["accessToken"]["expiresAt"].is_string(), "string expires_in is understood: {cc}");
+}
+
+#[tokio::test]
+async fn a_provider_refusing_client_credentials_stores_nothing_and_says_why() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": "wrong"}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = problem(response).await;
+    let causes = body["causes"].to_string();
+    assert!(causes.contains("invalid_client"), "{body}");
+    assert_eq!(body["retryable"], false);
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
+    let app = spawn_app().await;
+    let good = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2PasswordCredentials": {"username": USERNAME, "password": PASSWORD,
+                                             "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
+    )
+    .await;
+    assert_eq!(good.status(), StatusCode::CREATED);
+    let created: Value = good.json().await.unwrap();
+    assert_eq!(created["authScheme"], "oauth2/password");
+    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    assert_eq!(full["oauth2PasswordCredentials"]["accessToken"]["token"], "pw-access-1");
+    assert_eq!(full["oauth2PasswordCredentials"]["refreshToken"]["token"], "pw-refresh-1");
+
+    let bad = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c",
+               "oauth2PasswordCredentials": {"username": USERNAME, "password": "nope",
+                                             "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem(bad).await["causes"].to_string().contains("invalid_grant"));
+    assert_eq!(app.connection_count().await, 1);
+}
+
+#[tokio::test]
+async fn imported_authorization_code_tokens_are_stored_as_given() {
+    let app = spawn_app().await;
+    let app_id = app.create_provider_app("mock").await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2AuthorizationCode": {
+                   "accessToken": {"token": "at-imported", "expiresAt": "2030-01-01T00:00:00Z", "issuedAt": "2029-12-31T23:00:00Z"},
+                   "refreshToken": {"token": "rt-imported"},
+                   "scopes": ["read"]}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["authScheme"], "oauth2/authorizationCode");
+    assert_eq!(created["providerApp"]["id"], app_id.as_str(), "refreshes will use the default app");
+    let tokens = &created["oauth2AuthorizationCode"];
+    assert_eq!(tokens["accessToken"]["token"], "at-imported");
+    assert_eq!(tokens["accessToken"]["expiresAt"], "2030-01-01T00:00:00Z");
+    assert_eq!(tokens["refreshToken"]["token"], "rt-imported");
+    assert_eq!(tokens["scopes"], json!(["read"]));
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_outage_is_a_retryable_502_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.provider
+        .script_token_response(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "maintenance"}));
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = problem(response).await;
+    assert_eq!(body["retryable"], true);
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_scheme_the_provider_does_not_support_is_a_400_naming_it() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock-pkce", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue_names(&problem(response).await), vec!["apiKey"]);
+}
+
+#[tokio::test]
+async fn incomplete_scheme_fields_are_each_named() {
+    let app = spawn_app().await;
+    let response = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2PasswordCredentials": {"username": "", "clientId": CLIENT_ID}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let names = issue_names(&problem(response).await);
+    assert!(names.contains(&"oauth2PasswordCredentials.username".to_owned()), "{names:?}");
+    assert!(names.contains(&"oauth2PasswordCredentials.password".to_owned()), "{names:?}");
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
+    let app = spawn_app().await;
+    let missing = generate(
+        &app,
+        json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+    )
+    .await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let names = issue_names(&problem(missing).await);
+    assert!(names.contains(&"providerWorkspaceRef".to_owned()) && names.contains(&"providerMetadata.accountId".to_owned()), "{names:?}");
+
+    let ok = generate(
+        &app,
+        json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+               "providerWorkspaceRef": "acme", "providerMetadata": {"accountId": {"value": "42"}}}),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let created: Value = ok.json().await.unwrap();
+    assert_eq!(created["providerWorkspaceRef"], "acme");
+    assert_eq!(created["providerMetadata"]["accountId"], json!({"value": "42", "source": "input"}));
+}

@@ -1,1 +1,124 @@
-//! (being written)
+//! Secrets never sit in the database in clear, and a ciphertext only opens
+//! in the row it was sealed for.
+
+use crate::helpers::{problem, spawn_app, TestApp};
+use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
+use crate::oauth_flow::sqlite;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Every byte of the SQLite database, its WAL and shared-memory files.
+fn database_bytes(app: &TestApp) -> Vec<u8> {
+    let dir = app.data_dir.path().join("data");
+    ["grantd.db", "grantd.db-wal", "grantd.db-shm"]
+        .iter()
+        .filter_map(|name| std::fs::read(dir.join(name)).ok())
+        .flatten()
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let connection = app.connect_mock("org-1", "user-1").await;
+    let api_key = "ak-6b1f0c1e9d2a4f7f8e3c";
+    let password = "pw-0d9e8c7b6a5f4e3d2c1b";
+    for body in [
+        json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c", "apiKey": api_key}),
+        json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c", "basicAuth": {"username": "u", "password": password}}),
+        json!({"provider": "mock", "groupRef": "g3", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
+    ] {
+        let response = app.post_json(&app.project_url("/connections:generate"), &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    // The tokens really exist and are readable through the API...
+    let full: Value = app
+        .get(&app.project_url(&format!("/connections/{connection}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["oauth2AuthorizationCode"]["accessToken"]["token"], "access-1");
+
+    // ...but not in the files.
+    let bytes = database_bytes(&app);
+    assert!(bytes.len() > 4096, "database files were read");
+    for secret in [
+        api_key,
+        password,
+        CLIENT_SECRET,
+        "access-1",
+        "refresh-1",
+        "cc-access-",
+        app.api_key.as_str(),
+    ] {
+        assert!(!contains(&bytes, secret), "{secret} is stored in clear");
+    }
+    assert!(contains(&bytes, CLIENT_ID), "non-secret fields are stored as they are (sanity check)");
+}
+
+#[tokio::test]
+async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (group, key) in [("victim", "victim-key-123"), ("attacker", "attacker-key-456")] {
+        let created: Value = app
+            .post_json(
+                &app.project_url("/connections:generate"),
+                &json!({"provider": "mock", "groupRef": group, "consumerRef": "c", "apiKey": key}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let db = sqlite(&app).await;
+    sqlx::query(
+        "UPDATE connections SET credentials_ciphertext = (SELECT credentials_ciphertext FROM connections WHERE id = $1), \
+         credentials_key_id = (SELECT credentials_key_id FROM connections WHERE id = $1) WHERE id = $2",
+    )
+    .bind(&ids[0])
+    .bind(&ids[1])
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let response = app
+        .get(&app.project_url(&format!("/connections/{}?includeCredentials=true", ids[1])))
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = problem(response).await;
+    assert!(!body.to_string().contains("victim-key-123"));
+    // Without credentials the row still reads.
+    let plain = app.get(&app.project_url(&format!("/connections/{}", ids[1]))).await;
+    assert_eq!(plain.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn debug_output_of_loaded_credentials_hides_the_secrets() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .post_json(
+            &app.project_url("/connections:generate"),
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "basicAuth": {"username": "u", "password": "hunter2-hunter2"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let connection = app
+        .grantd
+        .get_connection(&app.project_id, created["id"].as_str().unwrap(), true)
+        .await
+        .unwrap();
+    let debug = format!("{connection:?}");
+    assert!(connection.credentials.is_some());
+    assert!(!debug.contains("hunter2-hunter2"), "{debug}");
+}
