@@ -35,6 +35,31 @@ impl FieldIssue {
     }
 }
 
+/// Longest ref accepted; longer values are almost surely mistakes.
+pub const MAX_REF_LEN: usize = 256;
+
+/// Checks a required identifier such as `groupRef`: present, not blank, bounded.
+pub fn required_ref(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
+    match value.map(str::trim) {
+        None => issues.push(FieldIssue::body(
+            field,
+            Value::Null,
+            format!("{field} is required"),
+        )),
+        Some("") => issues.push(FieldIssue::body(
+            field,
+            "",
+            format!("{field} must not be empty"),
+        )),
+        Some(v) if v.len() > MAX_REF_LEN => issues.push(FieldIssue::body(
+            field,
+            v,
+            format!("{field} is longer than {MAX_REF_LEN} characters"),
+        )),
+        _ => {}
+    }
+}
+
 /// An error from the token endpoint of a provider, classified so callers can
 /// tell a refused grant from an outage.
 #[derive(Debug, Clone, thiserror::Error)]

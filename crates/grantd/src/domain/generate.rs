@@ -1,7 +1,7 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
 use super::catalog::{AuthScheme, Provider, ProviderInputs};
-use super::error::{DomainError, DomainResult, FieldIssue};
+use super::error::{required_ref, DomainError, DomainResult, FieldIssue};
 use super::model::{
     Connection, ConnectionStatus, Credentials, MetadataSource, MetadataValue, Project,
     ProviderMetadata, Timestamp, Token, TokenSet,
@@ -162,8 +162,8 @@ impl Grantd {
                 found
             }
         };
-        require("groupRef", filled(&input.group_ref), &mut issues);
-        require("consumerRef", filled(&input.consumer_ref), &mut issues);
+        required_ref("groupRef", input.group_ref.as_deref(), &mut issues);
+        required_ref("consumerRef", input.consumer_ref.as_deref(), &mut issues);
         let metadata: BTreeMap<String, String> = input
             .provider_metadata
             .iter()

@@ -379,7 +379,8 @@ impl From<Consumer> for ConsumerView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
     pub token: String,
@@ -399,7 +400,8 @@ impl From<&Token> for TokenView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2TokensView {
     pub access_token: TokenView,
@@ -418,13 +420,15 @@ impl From<&TokenSet> for OAuth2TokensView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 pub struct BasicAuthView {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientCredentialsView {
     pub client_id: String,
@@ -433,7 +437,8 @@ pub struct ClientCredentialsView {
     pub access_token: TokenView,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordCredentialsView {
     pub username: String,
@@ -456,7 +461,8 @@ pub struct MetadataView {
 
 /// A connection, as Ampersand's Connection object. Secret fields appear only
 /// when credentials were asked for.
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it carries secrets in clear.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionView {
     pub id: String,

@@ -200,7 +200,7 @@ impl Grantd {
                     client_secret: Some(&app.client_secret),
                 },
                 &Grant::AuthorizationCode {
-                    code: code.expose(),
+                    code,
                     redirect_uri: &flow.redirect_uri,
                     code_verifier: code_verifier.as_ref(),
                 },

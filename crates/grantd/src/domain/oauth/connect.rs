@@ -3,7 +3,7 @@
 
 use super::authorize::{authorization_url, merge_scopes, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
-use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::error::{required_ref, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::model::{MetadataSource, MetadataValue, Project, ProviderApp, ProviderMetadata};
 use crate::domain::{scopes_json, Grantd};
 use crate::storage::{now_millis, NewOAuthFlow};
@@ -31,30 +31,6 @@ pub struct ConnectInput {
     /// Origin of the page that asked, when a browser asked; the callback page
     /// reports to it by `postMessage`.
     pub opener_origin: Option<String>,
-}
-
-/// Longest ref or name accepted; longer values are almost surely mistakes.
-const MAX_REF_LEN: usize = 256;
-
-fn required_ref(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
-    match value.map(str::trim) {
-        None => issues.push(FieldIssue::body(
-            field,
-            serde_json::Value::Null,
-            format!("{field} is required"),
-        )),
-        Some("") => issues.push(FieldIssue::body(
-            field,
-            "",
-            format!("{field} must not be empty"),
-        )),
-        Some(v) if v.len() > MAX_REF_LEN => issues.push(FieldIssue::body(
-            field,
-            v,
-            format!("{field} is longer than {MAX_REF_LEN} characters"),
-        )),
-        _ => {}
-    }
 }
 
 /// What a new flow is for, once every input is known to be good.

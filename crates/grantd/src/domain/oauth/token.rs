@@ -19,7 +19,7 @@ use url::Url;
 #[derive(Debug)]
 pub enum Grant<'a> {
     AuthorizationCode {
-        code: &'a str,
+        code: &'a SecretString,
         redirect_uri: &'a str,
         code_verifier: Option<&'a SecretString>,
     },
@@ -91,7 +91,7 @@ impl TokenClient {
                 code_verifier,
             } => {
                 params.push(("grant_type", "authorization_code".into()));
-                params.push(("code", (*code).into()));
+                params.push(("code", code.expose().into()));
                 params.push(("redirect_uri", (*redirect_uri).into()));
                 if let Some(verifier) = code_verifier {
                     params.push(("code_verifier", verifier.expose().into()));
@@ -178,7 +178,7 @@ impl TokenClient {
             .map_err(|e| ProviderError::Network(describe(&e)))?;
         let parsed = parse_body(&body);
 
-        if let Some(error) = parsed.as_ref().and_then(|v| oauth_error(v)) {
+        if let Some(error) = parsed.as_ref().and_then(oauth_error) {
             if status.is_server_error() || status.as_u16() == 429 {
                 return Err(ProviderError::Unavailable {
                     status: status.as_u16(),
