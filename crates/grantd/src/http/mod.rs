@@ -21,7 +21,8 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Largest request body accepted; the API's bodies are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -92,7 +93,9 @@ pub fn router(grantd: Grantd) -> Router {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-                }),
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(axum::middleware::from_fn(problem::render_problems))
