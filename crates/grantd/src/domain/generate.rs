@@ -1,14 +1,15 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
 use super::catalog::{AuthScheme, Provider, ProviderInputs};
-use super::error::{required_ref, DomainError, DomainResult, FieldIssue};
+use super::error::{DomainError, DomainResult, FieldIssue};
 use super::model::{
-    Connection, ConnectionStatus, Credentials, MetadataSource, MetadataValue, Project,
-    ProviderMetadata, Timestamp, Token, TokenSet,
+    Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
+    TokenSet,
 };
 use super::oauth::callback::{merge_token_metadata, token_set};
 use super::oauth::connect::MetadataInput;
 use super::oauth::token::{ClientCredentials, Grant};
+use super::target::{check_target, display_name, input_metadata, TargetInput};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
 use crate::storage::{now_millis, NewConnection};
@@ -141,41 +142,18 @@ impl Grantd {
         input: GenerateInput,
     ) -> DomainResult<Connection> {
         let mut issues = Vec::new();
-        let provider = match input.provider.as_deref() {
-            None => {
-                issues.push(FieldIssue::body(
-                    "provider",
-                    serde_json::Value::Null,
-                    "provider is required",
-                ));
-                None
-            }
-            Some(name) => {
-                let found = self.catalog().get(name);
-                if found.is_none() {
-                    issues.push(FieldIssue::body(
-                        "provider",
-                        name,
-                        format!("unknown provider {name}"),
-                    ));
-                }
-                found
-            }
-        };
-        required_ref("groupRef", input.group_ref.as_deref(), &mut issues);
-        required_ref("consumerRef", input.consumer_ref.as_deref(), &mut issues);
-        let metadata: BTreeMap<String, String> = input
-            .provider_metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
-            .collect();
-        if let Some(provider) = provider {
-            provider.check_inputs(
-                input.provider_workspace_ref.as_deref(),
-                &metadata,
-                &mut issues,
-            );
-        }
+        let provider = check_target(
+            self.catalog(),
+            &TargetInput {
+                provider: input.provider.as_deref(),
+                group_ref: input.group_ref.as_deref(),
+                consumer_ref: input.consumer_ref.as_deref(),
+                workspace: input.provider_workspace_ref.as_deref(),
+                metadata: &input.provider_metadata,
+            },
+            None,
+            &mut issues,
+        );
         let scheme = match input.scheme() {
             Ok(scheme) => Some(scheme),
             Err(issue) => {
@@ -201,18 +179,7 @@ impl Grantd {
             return Err(DomainError::Validation(issues));
         }
         let provider = provider.expect("validated above");
-        let mut metadata: ProviderMetadata = metadata
-            .into_iter()
-            .map(|(k, value)| {
-                (
-                    k,
-                    MetadataValue {
-                        value,
-                        source: MetadataSource::Input,
-                    },
-                )
-            })
-            .collect();
+        let mut metadata = input_metadata(&input.provider_metadata);
 
         let (credentials, provider_app_id) = self
             .obtain_credentials(&project.id, provider, &input, &mut metadata)
@@ -231,17 +198,9 @@ impl Grantd {
                 project_id: project.id.clone(),
                 provider: provider.name.clone(),
                 provider_app_id,
-                group_name: input
-                    .group_name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| group_ref.clone()),
+                group_name: display_name(input.group_name.as_deref(), &group_ref),
                 group_ref,
-                consumer_name: input
-                    .consumer_name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| consumer_ref.clone()),
+                consumer_name: display_name(input.consumer_name.as_deref(), &consumer_ref),
                 consumer_ref,
                 provider_workspace_ref: input.provider_workspace_ref.clone(),
                 provider_consumer_ref: None,

@@ -9,6 +9,7 @@ mod identity;
 pub mod model;
 pub mod oauth;
 mod provider_apps;
+mod target;
 
 pub use connections::ConnectionQuery;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};

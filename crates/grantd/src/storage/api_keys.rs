@@ -1,4 +1,4 @@
-use super::{ProjectRow, Store, StoreError, StoreResult};
+use super::{require_row, ProjectRow, Store, StoreResult};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiKeyRow {
@@ -59,18 +59,16 @@ impl Store {
     }
 
     pub async fn revoke_api_key(&self, project_id: &str, id: &str, now: i64) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoke_time = $1 \
+        require_row(
+            sqlx::query(
+                "UPDATE api_keys SET revoke_time = $1 \
              WHERE project_id = $2 AND id = $3 AND revoke_time IS NULL",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?,
         )
-        .bind(now)
-        .bind(project_id)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 }

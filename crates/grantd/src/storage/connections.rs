@@ -1,5 +1,5 @@
 use super::directory::{upsert_consumer, upsert_group};
-use super::{Store, StoreError, StoreResult};
+use super::{require_row, Store, StoreResult};
 
 /// A connection with its group, consumer and provider app, as one join.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -145,30 +145,28 @@ impl Store {
 
     /// Replaces a connection's credentials in place (same id) and marks it working.
     pub async fn reauthorize_connection(&self, update: &Reauthorization) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE connections SET provider_app_id = $1, provider_workspace_ref = $2, \
+        require_row(
+            sqlx::query(
+                "UPDATE connections SET provider_app_id = $1, provider_workspace_ref = $2, \
              provider_consumer_ref = COALESCE($3, provider_consumer_ref), provider_metadata = $4, \
              scopes = $5, credentials_key_id = $6, credentials_ciphertext = $7, \
              access_token_expires_at = $8, status = 'working', last_error = NULL, update_time = $9 \
              WHERE id = $10 AND project_id = $11",
+            )
+            .bind(&update.provider_app_id)
+            .bind(&update.provider_workspace_ref)
+            .bind(&update.provider_consumer_ref)
+            .bind(&update.provider_metadata)
+            .bind(&update.scopes)
+            .bind(&update.credentials_key_id)
+            .bind(&update.credentials_ciphertext)
+            .bind(update.access_token_expires_at)
+            .bind(update.now)
+            .bind(&update.id)
+            .bind(&update.project_id)
+            .execute(&self.pool)
+            .await?,
         )
-        .bind(&update.provider_app_id)
-        .bind(&update.provider_workspace_ref)
-        .bind(&update.provider_consumer_ref)
-        .bind(&update.provider_metadata)
-        .bind(&update.scopes)
-        .bind(&update.credentials_key_id)
-        .bind(&update.credentials_ciphertext)
-        .bind(update.access_token_expires_at)
-        .bind(update.now)
-        .bind(&update.id)
-        .bind(&update.project_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     pub async fn find_connection(
@@ -207,14 +205,12 @@ impl Store {
     }
 
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM connections WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        require_row(
+            sqlx::query("DELETE FROM connections WHERE project_id = $1 AND id = $2")
+                .bind(project_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?,
+        )
     }
 }

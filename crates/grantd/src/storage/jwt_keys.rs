@@ -1,4 +1,4 @@
-use super::{Store, StoreError, StoreResult};
+use super::{require_row, Store, StoreResult};
 
 /// A public key a project registered to sign its bearer JWTs.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,14 +46,12 @@ impl Store {
     }
 
     pub async fn delete_jwt_key(&self, project_id: &str, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM jwt_keys WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        require_row(
+            sqlx::query("DELETE FROM jwt_keys WHERE project_id = $1 AND id = $2")
+                .bind(project_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?,
+        )
     }
 }

@@ -99,6 +99,15 @@ impl Store {
     }
 }
 
+/// A write that must have touched a row; none means the row does not exist.
+fn require_row(done: sqlx::sqlite::SqliteQueryResult) -> StoreResult<()> {
+    if done.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Milliseconds since the Unix epoch: the one time format of the schema.
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()

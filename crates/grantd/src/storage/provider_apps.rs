@@ -1,4 +1,4 @@
-use super::{Store, StoreError, StoreResult};
+use super::{require_row, Store, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
      client_secret_ciphertext, scopes, is_default, create_time, update_time";
@@ -165,14 +165,21 @@ impl Store {
                 .await?;
         }
         if update.make_default {
+            // Clear the old default before setting the new one: the unique
+            // index on defaults is checked row by row.
             sqlx::query(
-                "UPDATE provider_apps SET is_default = (id = $1) \
-                 WHERE project_id = $2 AND provider = (SELECT provider FROM provider_apps WHERE id = $1)",
+                "UPDATE provider_apps SET is_default = 0 \
+                 WHERE project_id = $1 AND is_default = 1 AND id <> $2 \
+                 AND provider = (SELECT provider FROM provider_apps WHERE id = $2)",
             )
-            .bind(id)
             .bind(project_id)
+            .bind(id)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("UPDATE provider_apps SET is_default = 1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         let row = sqlx::query_as::<_, ProviderAppRow>(&format!(
             "SELECT {COLUMNS} FROM provider_apps WHERE id = $1"
@@ -185,14 +192,12 @@ impl Store {
     }
 
     pub async fn delete_provider_app(&self, project_id: &str, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM provider_apps WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        require_row(
+            sqlx::query("DELETE FROM provider_apps WHERE project_id = $1 AND id = $2")
+                .bind(project_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?,
+        )
     }
 }

@@ -1,1 +1,543 @@
-//! (being written)
+//! The HTTP surface outside the OAuth dance: health, the problem envelope of
+//! every error, body limits, the OpenAPI document, the provider catalog, and
+//! reading connections, groups and consumers.
+
+use crate::helpers::{problem, spawn_app, TestApp};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Asserts `status` and the problem envelope every error carries; returns the body.
+async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!request_id.is_empty());
+    let body = problem(response).await;
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["title"], status.canonical_reason().unwrap(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["subsystem"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    let time = body["time"].as_str().unwrap();
+    chrono::DateTime::parse_from_rfc3339(time).unwrap_or_else(|e| panic!("{time}: {e}"));
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    body
+}
+
+/// An apiKey connection made through `connections:generate`.
+async fn generate(app: &TestApp, body: Value) -> Value {
+    let response = app
+        .post_json(&app.project_url("/connections:generate"), &body)
+        .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn list(app: &TestApp, path: &str) -> Vec<Value> {
+    let response = app.get(&app.project_url(path)).await;
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.json().await.unwrap()
+}
+
+fn field_set(items: &[Value], field: &str) -> Vec<String> {
+    let mut values: Vec<String> = items
+        .iter()
+        .map(|i| i[field].as_str().unwrap().to_owned())
+        .collect();
+    values.sort();
+    values
+}
+
+/// Four connections over two providers, two groups and two consumers.
+async fn seed_connections(app: &TestApp) -> Vec<Value> {
+    vec![
+        generate(
+            app,
+            json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c1", "apiKey": "k"}),
+        )
+        .await,
+        generate(
+            app,
+            json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c2", "consumerName": "Consumer Two", "apiKey": "k"}),
+        )
+        .await,
+        generate(
+            app,
+            json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c1", "apiKey": "k"}),
+        )
+        .await,
+        generate(
+            app,
+            json!({
+                "provider": "mock-workspace",
+                "groupRef": "g2",
+                "consumerRef": "c2",
+                "consumerName": "Consumer Two",
+                "providerWorkspaceRef": "tenant-1",
+                "providerMetadata": {"accountId": {"value": "42"}},
+                "apiKey": "k",
+            }),
+        )
+        .await,
+    ]
+}
+
+#[tokio::test]
+async fn healthz_answers_ok_without_credentials() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["x-request-id"].to_str().is_ok());
+    assert_eq!(response.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn readyz_answers_200_when_the_database_does() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = spawn_app().await;
+    for path in ["/nope", "/v1/nope", "/v1/projects/acme/nope"] {
+        let response = app.get(&app.url(path)).await;
+        assert_problem(response, StatusCode::NOT_FOUND).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_connection_action_is_a_404_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .patch_json(&app.project_url("/connections/abc:explode"), &json!({}))
+        .await;
+    assert_problem(response, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let app = spawn_app().await;
+    let response = app.client.put(app.url("/healthz")).send().await.unwrap();
+    assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    let response = app.get(&app.url("/v1/oauth-connect")).await;
+    assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .header("content-type", "text/plain")
+        .body(r#"{"provider": "mock"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("text/plain"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_without_content_type_is_a_415_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .header("content-type", "application/json")
+        .body(r#"{"provider": "mock","#)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["issues"][0]["in"], "body");
+    assert!(
+        body["issues"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413_problem() {
+    let app = spawn_app().await;
+    let padding = "x".repeat(70 * 1024);
+    let body = json!({"projectId": app.project_id, "provider": "mock", "groupRef": padding, "consumerRef": "c"});
+    let response = app.post_json(&app.url("/v1/oauth-connect"), &body).await;
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+}
+
+#[tokio::test]
+async fn a_body_just_under_the_limit_is_read() {
+    let app = spawn_app().await;
+    // Fits in 64 KiB; fails validation (ref too long), which proves it was read.
+    let padding = "x".repeat(60 * 1024);
+    let body = json!({"projectId": app.project_id, "provider": "mock", "groupRef": padding, "consumerRef": "c"});
+    let response = app.post_json(&app.url("/v1/oauth-connect"), &body).await;
+    let body = assert_problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["issues"][0]["name"], "groupRef");
+}
+
+#[tokio::test]
+async fn a_401_carries_the_problem_envelope_too() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.project_url("/connections"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn a_caller_supplied_request_id_is_kept_and_echoed_in_problems() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-123");
+    let body = assert_problem(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(body["requestId"], "trace-123");
+}
+
+#[tokio::test]
+async fn each_request_gets_its_own_request_id() {
+    let app = spawn_app().await;
+    let first = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let second = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(
+        first.headers()["x-request-id"],
+        second.headers()["x-request-id"]
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_ampersand_routes_and_both_security_schemes() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/v1/oauth-connect",
+        "/v1/projects/{projectIdOrName}/connections/{connectionId}:oauth-update",
+        "/v1/projects/{projectIdOrName}/connections:generate",
+        "/callbacks/v1/oauth",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "missing {path}: {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+    }
+    assert!(paths["/v1/oauth-connect"].get("post").is_some());
+    assert!(
+        paths["/v1/projects/{projectIdOrName}/connections/{connectionId}:oauth-update"]
+            .get("patch")
+            .is_some()
+    );
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert!(schemes.contains_key("APIKeyHeader"), "{schemes:?}");
+    assert!(schemes.contains_key("Bearer"), "{schemes:?}");
+    assert_eq!(schemes["APIKeyHeader"]["name"], "X-Api-Key");
+    assert_eq!(schemes["Bearer"]["scheme"], "bearer");
+}
+
+#[tokio::test]
+async fn the_provider_catalog_lists_the_built_in_and_configured_providers() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/providers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let providers: Vec<Value> = response.json().await.unwrap();
+    let names = field_set(&providers, "name");
+    let mut expected: Vec<String> = [
+        "salesforce",
+        "hubspot",
+        "google",
+        "github",
+        "notion",
+        "zendesk",
+        "netsuite",
+        "atlassian",
+        "mock",
+        "mock-basic",
+        "mock-workspace",
+        "mock-pkce",
+    ]
+    .map(String::from)
+    .to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    for provider in &providers {
+        assert!(
+            provider["displayName"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{provider}"
+        );
+        assert!(provider["authSchemes"].as_array().is_some(), "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn one_provider_can_be_read_by_name() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/providers/salesforce"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let provider: Value = response.json().await.unwrap();
+    assert_eq!(provider["name"], "salesforce");
+    assert!(provider["displayName"]
+        .as_str()
+        .is_some_and(|d| !d.is_empty()));
+    assert!(provider["oauth2"]["authorizeUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_a_404_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/v1/providers/nope"))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(response, StatusCode::NOT_FOUND).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("provider"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn generate_creates_an_api_key_connection_whose_key_shows_only_on_request() {
+    let app = spawn_app().await;
+    let created = generate(
+        &app,
+        json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c1", "apiKey": "the-key"}),
+    )
+    .await;
+    assert_eq!(created["provider"], "mock");
+    assert_eq!(created["authScheme"], "apiKey");
+    assert_eq!(created["status"], "working");
+    assert_eq!(created["projectId"], app.project_id.as_str());
+    assert_eq!(created["group"]["groupRef"], "g1");
+    assert_eq!(created["consumer"]["consumerRef"], "c1");
+    let id = created["id"].as_str().unwrap();
+
+    let plain: Value = app
+        .get(&app.project_url(&format!("/connections/{id}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(plain.get("apiKey").is_none(), "{plain}");
+    let full: Value = app
+        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["apiKey"], "the-key");
+}
+
+#[tokio::test]
+async fn the_connection_list_filters_by_provider_group_and_consumer() {
+    let app = spawn_app().await;
+    let seeded = seed_connections(&app).await;
+    let ids = |items: &[Value]| field_set(items, "id");
+    let seeded_ids = |indices: &[usize]| {
+        let mut v: Vec<String> = indices
+            .iter()
+            .map(|&i| seeded[i]["id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+
+    assert_eq!(
+        ids(&list(&app, "/connections").await),
+        seeded_ids(&[0, 1, 2, 3])
+    );
+    assert_eq!(
+        ids(&list(&app, "/connections?provider=mock").await),
+        seeded_ids(&[0, 1, 2])
+    );
+    assert_eq!(
+        ids(&list(&app, "/connections?provider=mock-workspace").await),
+        seeded_ids(&[3])
+    );
+    assert_eq!(
+        ids(&list(&app, "/connections?groupRef=g1").await),
+        seeded_ids(&[0, 1])
+    );
+    assert_eq!(
+        ids(&list(&app, "/connections?consumerRef=c1").await),
+        seeded_ids(&[0, 2])
+    );
+    assert_eq!(
+        ids(&list(&app, "/connections?groupRef=g2&consumerRef=c2").await),
+        seeded_ids(&[3])
+    );
+    assert_eq!(
+        ids(&list(
+            &app,
+            "/connections?provider=mock&groupRef=g2&consumerRef=c2"
+        )
+        .await),
+        seeded_ids(&[])
+    );
+    assert!(list(&app, "/connections?provider=salesforce")
+        .await
+        .is_empty());
+
+    let workspace = &list(&app, "/connections?provider=mock-workspace").await[0];
+    assert_eq!(workspace["providerWorkspaceRef"], "tenant-1");
+    assert_eq!(workspace["providerMetadata"]["accountId"]["value"], "42");
+    assert_eq!(
+        workspace["providerMetadata"]["accountId"]["source"],
+        "input"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_list_filter_is_a_400_naming_the_query_parameter() {
+    let app = spawn_app().await;
+    let response = app.get(&app.project_url("/connections?color=blue")).await;
+    let body = assert_problem(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(body["issues"][0]["in"], "query");
+    assert!(
+        body["issues"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("color"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_connection_is_gone() {
+    let app = spawn_app().await;
+    let seeded = seed_connections(&app).await;
+    let id = seeded[0]["id"].as_str().unwrap();
+    let url = app.project_url(&format!("/connections/{id}"));
+
+    let response = app.delete(&url).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.text().await.unwrap().is_empty());
+
+    assert_problem(app.get(&url).await, StatusCode::NOT_FOUND).await;
+    assert_problem(app.delete(&url).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(app.connection_count().await, 3, "the others remain");
+}
+
+#[tokio::test]
+async fn an_unknown_connection_is_a_404_problem() {
+    let app = spawn_app().await;
+    let response = app.get(&app.project_url("/connections/no-such-id")).await;
+    let body = assert_problem(response, StatusCode::NOT_FOUND).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("connection"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn groups_and_consumers_list_what_connections_created() {
+    let app = spawn_app().await;
+    assert!(list(&app, "/groups").await.is_empty());
+    assert!(list(&app, "/consumers").await.is_empty());
+    seed_connections(&app).await;
+
+    let groups = list(&app, "/groups").await;
+    assert_eq!(field_set(&groups, "groupRef"), ["g1", "g2"]);
+    let g1 = groups.iter().find(|g| g["groupRef"] == "g1").unwrap();
+    assert_eq!(g1["groupName"], "Group One");
+    assert_eq!(g1["projectId"], app.project_id.as_str());
+    let g2 = groups.iter().find(|g| g["groupRef"] == "g2").unwrap();
+    assert_eq!(g2["groupName"], "g2", "names default to refs");
+
+    let consumers = list(&app, "/consumers").await;
+    assert_eq!(field_set(&consumers, "consumerRef"), ["c1", "c2"]);
+    let c2 = consumers.iter().find(|c| c["consumerRef"] == "c2").unwrap();
+    assert_eq!(c2["consumerName"], "Consumer Two");
+    assert_eq!(c2["projectId"], app.project_id.as_str());
+}
+
+#[tokio::test]
+async fn the_project_is_readable_by_name_and_by_id() {
+    let app = spawn_app().await;
+    for key in [app.project_name.clone(), app.project_id.clone()] {
+        let response = app.get(&app.url(&format!("/v1/projects/{key}"))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let project: Value = response.json().await.unwrap();
+        assert_eq!(project["id"], app.project_id.as_str());
+        assert_eq!(project["name"], "acme");
+        assert!(project["createTime"].is_string());
+    }
+}

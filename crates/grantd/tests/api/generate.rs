@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn generate(app: &crate::helpers::TestApp, body: Value) -> reqwest::Response {
-    app.post_json(&app.project_url("/connections:generate"), &body).await
+    app.post_json(&app.project_url("/connections:generate"), &body)
+        .await
 }
 
 async fn with_credentials(app: &crate::helpers::TestApp, id: &str) -> Value {
@@ -30,7 +31,18 @@ async fn an_api_key_connection_is_created_field_for_field() {
     .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
-    for field in ["id", "projectId", "provider", "group", "consumer", "createTime", "updateTime", "authScheme", "status", "providerMetadata"] {
+    for field in [
+        "id",
+        "projectId",
+        "provider",
+        "group",
+        "consumer",
+        "createTime",
+        "updateTime",
+        "authScheme",
+        "status",
+        "providerMetadata",
+    ] {
         assert!(created.get(field).is_some(), "missing {field}: {created}");
     }
     assert_eq!(created["projectId"], app.project_id.as_str());
@@ -50,7 +62,10 @@ async fn an_api_key_connection_is_created_field_for_field() {
         .json()
         .await
         .unwrap();
-    assert!(plain.get("apiKey").is_none(), "secrets only with includeCredentials");
+    assert!(
+        plain.get("apiKey").is_none(),
+        "secrets only with includeCredentials"
+    );
     assert_eq!(with_credentials(&app, id).await["apiKey"], "key-123");
 }
 
@@ -67,7 +82,10 @@ async fn a_basic_auth_connection_keeps_username_and_password() {
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["authScheme"], "basic");
     let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
-    assert_eq!(full["basicAuth"], json!({"username": "ada@example.com", "password": "s3cret"}));
+    assert_eq!(
+        full["basicAuth"],
+        json!({"username": "ada@example.com", "password": "s3cret"})
+    );
 }
 
 #[tokio::test]
@@ -90,7 +108,10 @@ async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
     let cc = &full["oauth2ClientCredentials"];
     assert_eq!(cc["clientId"], CLIENT_ID);
     assert_eq!(cc["accessToken"]["token"], "cc-access-1");
-    assert!(cc["accessToken"]["expiresAt"].is_string(), "string expires_in is understood: {cc}");
+    assert!(
+        cc["accessToken"]["expiresAt"].is_string(),
+        "string expires_in is understood: {cc}"
+    );
 }
 
 #[tokio::test]
@@ -124,8 +145,14 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
     let created: Value = good.json().await.unwrap();
     assert_eq!(created["authScheme"], "oauth2/password");
     let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
-    assert_eq!(full["oauth2PasswordCredentials"]["accessToken"]["token"], "pw-access-1");
-    assert_eq!(full["oauth2PasswordCredentials"]["refreshToken"]["token"], "pw-refresh-1");
+    assert_eq!(
+        full["oauth2PasswordCredentials"]["accessToken"]["token"],
+        "pw-access-1"
+    );
+    assert_eq!(
+        full["oauth2PasswordCredentials"]["refreshToken"]["token"],
+        "pw-refresh-1"
+    );
 
     let bad = generate(
         &app,
@@ -135,7 +162,9 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
     )
     .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(problem(bad).await["causes"].to_string().contains("invalid_grant"));
+    assert!(problem(bad).await["causes"]
+        .to_string()
+        .contains("invalid_grant"));
     assert_eq!(app.connection_count().await, 1);
 }
 
@@ -155,7 +184,11 @@ async fn imported_authorization_code_tokens_are_stored_as_given() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["authScheme"], "oauth2/authorizationCode");
-    assert_eq!(created["providerApp"]["id"], app_id.as_str(), "refreshes will use the default app");
+    assert_eq!(
+        created["providerApp"]["id"],
+        app_id.as_str(),
+        "refreshes will use the default app"
+    );
     let tokens = &created["oauth2AuthorizationCode"];
     assert_eq!(tokens["accessToken"]["token"], "at-imported");
     assert_eq!(tokens["accessToken"]["expiresAt"], "2030-01-01T00:00:00Z");
@@ -167,8 +200,10 @@ async fn imported_authorization_code_tokens_are_stored_as_given() {
 #[tokio::test]
 async fn a_provider_outage_is_a_retryable_502_and_stores_nothing() {
     let app = spawn_app().await;
-    app.provider
-        .script_token_response(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "maintenance"}));
+    app.provider.script_token_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"message": "maintenance"}),
+    );
     let response = generate(
         &app,
         json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -204,8 +239,14 @@ async fn incomplete_scheme_fields_are_each_named() {
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let names = issue_names(&problem(response).await);
-    assert!(names.contains(&"oauth2PasswordCredentials.username".to_owned()), "{names:?}");
-    assert!(names.contains(&"oauth2PasswordCredentials.password".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"oauth2PasswordCredentials.username".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"oauth2PasswordCredentials.password".to_owned()),
+        "{names:?}"
+    );
     assert_eq!(app.provider.token_calls(), 0);
 }
 
@@ -219,7 +260,11 @@ async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
     .await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
     let names = issue_names(&problem(missing).await);
-    assert!(names.contains(&"providerWorkspaceRef".to_owned()) && names.contains(&"providerMetadata.accountId".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"providerWorkspaceRef".to_owned())
+            && names.contains(&"providerMetadata.accountId".to_owned()),
+        "{names:?}"
+    );
 
     let ok = generate(
         &app,
@@ -230,5 +275,8 @@ async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
     assert_eq!(ok.status(), StatusCode::CREATED);
     let created: Value = ok.json().await.unwrap();
     assert_eq!(created["providerWorkspaceRef"], "acme");
-    assert_eq!(created["providerMetadata"]["accountId"], json!({"value": "42", "source": "input"}));
+    assert_eq!(
+        created["providerMetadata"]["accountId"],
+        json!({"value": "42", "source": "input"})
+    );
 }

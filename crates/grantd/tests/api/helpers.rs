@@ -98,7 +98,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let provider = MockProvider::start().await;
     let data_dir = tempfile::tempdir().unwrap();
     let providers_file = data_dir.path().join("providers.toml");
-    std::fs::write(&providers_file, TEST_PROVIDERS.replace("BASE", &provider.base)).unwrap();
+    std::fs::write(
+        &providers_file,
+        TEST_PROVIDERS.replace("BASE", &provider.base),
+    )
+    .unwrap();
     let mut config = Config::for_data_dir(data_dir.path().join("data"));
     config.providers_file = Some(providers_file);
     config.encryption_key = Some(SecretString::new(Cipher::generate_spec()));
@@ -159,11 +163,21 @@ impl TestApp {
     }
 
     pub async fn get(&self, url: &str) -> Response {
-        self.client.get(url).header("X-Api-Key", &self.api_key).send().await.unwrap()
+        self.client
+            .get(url)
+            .header("X-Api-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete(&self, url: &str) -> Response {
-        self.client.delete(url).header("X-Api-Key", &self.api_key).send().await.unwrap()
+        self.client
+            .delete(url)
+            .header("X-Api-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Registers the mock's OAuth client for `provider` and returns the app id.
@@ -175,7 +189,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
-        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// `POST /v1/oauth-connect` with `body`, expecting the authorization URL.
@@ -207,7 +224,10 @@ impl TestApp {
         let callback = self.authorize(&url).await;
         let response = self.client.get(&callback).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        self.only_connection_for(group_ref).await["id"].as_str().unwrap().to_owned()
+        self.only_connection_for(group_ref).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// The single connection of a group, asserting there is exactly one.
@@ -218,25 +238,40 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        assert_eq!(list.len(), 1, "expected one connection for {group_ref}: {list:?}");
+        assert_eq!(
+            list.len(),
+            1,
+            "expected one connection for {group_ref}: {list:?}"
+        );
         list.into_iter().next().unwrap()
     }
 
     pub async fn connection_count(&self) -> usize {
-        let list: Vec<Value> = self.get(&self.project_url("/connections")).await.json().await.unwrap();
+        let list: Vec<Value> = self
+            .get(&self.project_url("/connections"))
+            .await
+            .json()
+            .await
+            .unwrap();
         list.len()
     }
 
     /// A second project and its API key, for isolation tests.
     pub async fn other_project(&self) -> (String, String) {
         let created = self.grantd.create_project("globex").await.unwrap();
-        (created.project.id.clone(), created.api_key.expose().to_owned())
+        (
+            created.project.id.clone(),
+            created.api_key.expose().to_owned(),
+        )
     }
 }
 
 /// Reads a problem body, checking the content type on the way.
 pub async fn problem(response: Response) -> Value {
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(content_type, "application/problem+json");
     response.json().await.unwrap()
 }
@@ -245,7 +280,12 @@ pub async fn problem(response: Response) -> Value {
 pub fn issue_names(problem: &Value) -> Vec<String> {
     problem["issues"]
         .as_array()
-        .map(|issues| issues.iter().map(|i| i["name"].as_str().unwrap_or("").to_owned()).collect())
+        .map(|issues| {
+            issues
+                .iter()
+                .map(|i| i["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

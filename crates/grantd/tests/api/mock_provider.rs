@@ -76,11 +76,18 @@ impl MockProvider {
 
     /// The next token call answers `status` with `body`, whatever it asks.
     pub fn script_token_response(&self, status: StatusCode, body: Value) {
-        self.state.scripted.lock().unwrap().push_back((status, body));
+        self.state
+            .scripted
+            .lock()
+            .unwrap()
+            .push_back((status, body));
     }
 }
 
-async fn authorize(State(state): State<Arc<MockState>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn authorize(
+    State(state): State<Arc<MockState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let code = format!("code-{}", state.issued.fetch_add(1, Ordering::SeqCst));
     state.codes.lock().unwrap().insert(
         code.clone(),
@@ -89,7 +96,12 @@ async fn authorize(State(state): State<Arc<MockState>>, Query(q): Query<HashMap<
             code_challenge: q.get("code_challenge").cloned(),
         },
     );
-    let mut location = url::Url::parse(q.get("redirect_uri").map(String::as_str).unwrap_or("http://invalid/")).unwrap();
+    let mut location = url::Url::parse(
+        q.get("redirect_uri")
+            .map(String::as_str)
+            .unwrap_or("http://invalid/"),
+    )
+    .unwrap();
     location
         .query_pairs_mut()
         .append_pair("code", &code)
@@ -99,11 +111,24 @@ async fn authorize(State(state): State<Arc<MockState>>, Query(q): Query<HashMap<
 }
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {
-    (status, Json(json!({"error": error, "error_description": format!("mock says {error}")}))).into_response()
+    (
+        status,
+        Json(json!({"error": error, "error_description": format!("mock says {error}")})),
+    )
+        .into_response()
 }
 
-async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+async fn token(
+    State(state): State<Arc<MockState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let content_type = header("content-type");
     let params: HashMap<String, String> = if content_type.as_deref() == Some("application/json") {
         serde_json::from_slice::<HashMap<String, String>>(&body).unwrap_or_default()
@@ -121,9 +146,15 @@ async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: ax
     }
 
     // Client authentication: HTTP Basic or body parameters.
-    let (client_id, client_secret) = match request.authorization.as_deref().and_then(|a| a.strip_prefix("Basic ")) {
+    let (client_id, client_secret) = match request
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Basic "))
+    {
         Some(encoded) => {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap_or_default();
             let decoded = String::from_utf8(decoded).unwrap_or_default();
             let (id, secret) = decoded.split_once(':').unwrap_or_default();
             (id.to_owned(), secret.to_owned())
@@ -148,7 +179,8 @@ async fn token(State(state): State<Arc<MockState>>, headers: HeaderMap, body: ax
             }
             if let Some(challenge) = issued.code_challenge {
                 let verifier = params.get("code_verifier").cloned().unwrap_or_default();
-                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(verifier.as_bytes()));
                 if computed != challenge {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 }

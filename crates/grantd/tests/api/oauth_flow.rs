@@ -20,15 +20,24 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
             "consumerRef": "user-1",
         }))
         .await;
-    assert!(url.starts_with(&format!("{}/authorize?", app.provider.base)), "{url}");
+    assert!(
+        url.starts_with(&format!("{}/authorize?", app.provider.base)),
+        "{url}"
+    );
     assert_eq!(query_param(&url, "response_type").as_deref(), Some("code"));
-    assert_eq!(query_param(&url, "client_id").as_deref(), Some("mock-client"));
+    assert_eq!(
+        query_param(&url, "client_id").as_deref(),
+        Some("mock-client")
+    );
     assert_eq!(
         query_param(&url, "redirect_uri"),
         Some(format!("{}/callbacks/v1/oauth", app.address))
     );
     assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));
-    assert_eq!(query_param(&url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        query_param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     let state = query_param(&url, "state").unwrap();
     assert!(state.len() >= 43, "state must carry 256 bits: {state}");
 
@@ -38,8 +47,14 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let page = response.text().await.unwrap();
     assert!(page.contains("postMessage"), "{page}");
-    assert!(!page.contains("\"*\""), "postMessage must name an exact origin");
-    assert!(page.contains(&format!("\"{}\"", app.address)), "opener origin defaults to grantd's own");
+    assert!(
+        !page.contains("\"*\""),
+        "postMessage must name an exact origin"
+    );
+    assert!(
+        page.contains(&format!("\"{}\"", app.address)),
+        "opener origin defaults to grantd's own"
+    );
 
     // The mock checked client authentication and the PKCE verifier.
     let exchange = &app.provider.token_requests()[0];
@@ -51,11 +66,23 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
     assert_eq!(connection["provider"], "mock");
     assert_eq!(connection["authScheme"], "oauth2/authorizationCode");
     assert_eq!(connection["group"]["groupName"], "Org One");
-    assert_eq!(connection["consumer"]["consumerName"], "user-1", "names default to refs");
+    assert_eq!(
+        connection["consumer"]["consumerName"], "user-1",
+        "names default to refs"
+    );
     assert_eq!(connection["providerApp"]["id"], app_id.as_str());
-    assert_eq!(connection["providerMetadata"]["instanceUrl"]["value"], "https://acme.example.com");
-    assert_eq!(connection["providerMetadata"]["instanceUrl"]["source"], "token");
-    assert!(connection.get("oauth2AuthorizationCode").is_none(), "no secrets without includeCredentials");
+    assert_eq!(
+        connection["providerMetadata"]["instanceUrl"]["value"],
+        "https://acme.example.com"
+    );
+    assert_eq!(
+        connection["providerMetadata"]["instanceUrl"]["source"],
+        "token"
+    );
+    assert!(
+        connection.get("oauth2AuthorizationCode").is_none(),
+        "no secrets without includeCredentials"
+    );
 
     let id = connection["id"].as_str().unwrap();
     let full: Value = app
@@ -78,13 +105,22 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
     let id = app.connect_mock("org-1", "user-1").await;
 
     let response = app
-        .patch_json(&app.project_url(&format!("/connections/{id}:oauth-update")), &json!({}))
+        .patch_json(
+            &app.project_url(&format!("/connections/{id}:oauth-update")),
+            &json!({}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let url = response.text().await.unwrap();
     let callback = app.authorize(&url).await;
-    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let connection = app.only_connection_for("org-1").await;
     assert_eq!(connection["id"], id.as_str(), "same id, no duplicate");
@@ -94,7 +130,10 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
         .json()
         .await
         .unwrap();
-    assert_eq!(full["oauth2AuthorizationCode"]["accessToken"]["token"], "access-2");
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "access-2"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +141,10 @@ async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let response = app
-        .patch_json(&app.project_url("/connections/nope:oauth-update"), &json!({}))
+        .patch_json(
+            &app.project_url("/connections/nope:oauth-update"),
+            &json!({}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body = problem(response).await;
@@ -117,12 +159,22 @@ async fn a_replayed_state_is_refused_and_stores_nothing() {
         .oauth_connect(json!({"projectId": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
         .await;
     let callback = app.authorize(&url).await;
-    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let replay = app.client.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
-    assert!(replay.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(replay.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert_eq!(app.connection_count().await, 1);
-    assert_eq!(app.provider.token_calls(), 1, "a replay never reaches the provider");
+    assert_eq!(
+        app.provider.token_calls(),
+        1,
+        "a replay never reaches the provider"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +202,12 @@ async fn an_unknown_state_is_refused() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
-    let missing = app.client.get(app.url("/callbacks/v1/oauth?code=abc")).send().await.unwrap();
+    let missing = app
+        .client
+        .get(app.url("/callbacks/v1/oauth?code=abc"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -173,7 +230,11 @@ async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
     for racer in racers {
         statuses.push(racer.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
     assert_eq!(app.connection_count().await, 1);
     assert_eq!(app.provider.token_calls(), 1);
 }
@@ -196,7 +257,10 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
-    assert!(page.contains("access_denied") && page.contains("User said no"), "{page}");
+    assert!(
+        page.contains("access_denied") && page.contains("User said no"),
+        "{page}"
+    );
     assert!(page.contains("\"failure\""));
     assert_eq!(app.connection_count().await, 0);
     assert_eq!(app.provider.token_calls(), 0);
@@ -227,15 +291,21 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("issuer_mismatch"));
     assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0, "the code is never sent to the token endpoint");
+    assert_eq!(
+        app.provider.token_calls(),
+        0,
+        "the code is never sent to the token endpoint"
+    );
 }
 
 #[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    app.provider
-        .script_token_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant", "error_description": "code expired"}));
+    app.provider.script_token_response(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "invalid_grant", "error_description": "code expired"}),
+    );
     let url = app
         .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
         .await;
@@ -261,7 +331,15 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
         .unwrap();
     let url = response.text().await.unwrap();
     let callback = app.authorize(&url).await;
-    let page = app.client.get(&callback).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .client
+        .get(&callback)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("\"https://app.customer.example\""), "{page}");
 }
 
@@ -272,13 +350,26 @@ async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
     let url = app
         .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-basic", "groupRef": "g", "consumerRef": "c"}))
         .await;
-    assert!(query_param(&url, "code_challenge").is_none(), "PKCE unsupported: {url}");
+    assert!(
+        query_param(&url, "code_challenge").is_none(),
+        "PKCE unsupported: {url}"
+    );
     assert_eq!(query_param(&url, "scope").as_deref(), Some("write"));
     let callback = app.authorize(&url).await;
-    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let request = &app.provider.token_requests()[0];
-    assert!(request.authorization.as_deref().unwrap_or("").starts_with("Basic "));
-    assert!(!request.params.contains_key("client_secret"), "secret only in the header");
+    assert!(request
+        .authorization
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("Basic "));
+    assert!(
+        !request.params.contains_key("client_secret"),
+        "secret only in the header"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +381,10 @@ async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
         .await;
     assert!(query_param(&url, "code_challenge").is_some());
     let callback = app.authorize(&url).await;
-    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let request = &app.provider.token_requests()[0];
     assert_eq!(request.content_type.as_deref(), Some("application/json"));
     assert!(request.params.contains_key("code_verifier"));
@@ -309,11 +403,20 @@ async fn workspace_and_metadata_are_substituted_into_provider_urls() {
         .await;
     assert_eq!(query_param(&url, "tenant").as_deref(), Some("acme"));
     let callback = app.authorize(&url).await;
-    assert_eq!(app.client.get(&callback).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let connection = app.only_connection_for("g").await;
     assert_eq!(connection["providerWorkspaceRef"], "acme");
-    assert_eq!(connection["providerMetadata"]["accountId"]["value"], "12345");
-    assert_eq!(connection["providerMetadata"]["accountId"]["source"], "input");
+    assert_eq!(
+        connection["providerMetadata"]["accountId"]["value"],
+        "12345"
+    );
+    assert_eq!(
+        connection["providerMetadata"]["accountId"]["source"],
+        "input"
+    );
 }
 
 fn urlencode(value: &str) -> String {
@@ -323,5 +426,7 @@ fn urlencode(value: &str) -> String {
 /// A direct connection to the app's SQLite file, for checks the API does not expose.
 pub async fn sqlite(app: &crate::helpers::TestApp) -> sqlx::SqlitePool {
     let path = app.data_dir.path().join("data").join("grantd.db");
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap()
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
 }

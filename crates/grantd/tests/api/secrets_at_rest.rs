@@ -18,7 +18,9 @@ fn database_bytes(app: &TestApp) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test]
@@ -34,17 +36,24 @@ async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
         json!({"provider": "mock", "groupRef": "g3", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
     ] {
-        let response = app.post_json(&app.project_url("/connections:generate"), &body).await;
+        let response = app
+            .post_json(&app.project_url("/connections:generate"), &body)
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     // The tokens really exist and are readable through the API...
     let full: Value = app
-        .get(&app.project_url(&format!("/connections/{connection}?includeCredentials=true")))
+        .get(&app.project_url(&format!(
+            "/connections/{connection}?includeCredentials=true"
+        )))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(full["oauth2AuthorizationCode"]["accessToken"]["token"], "access-1");
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "access-1"
+    );
 
     // ...but not in the files.
     let bytes = database_bytes(&app);
@@ -60,14 +69,20 @@ async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
     ] {
         assert!(!contains(&bytes, secret), "{secret} is stored in clear");
     }
-    assert!(contains(&bytes, CLIENT_ID), "non-secret fields are stored as they are (sanity check)");
+    assert!(
+        contains(&bytes, CLIENT_ID),
+        "non-secret fields are stored as they are (sanity check)"
+    );
 }
 
 #[tokio::test]
 async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     let app = spawn_app().await;
     let mut ids = Vec::new();
-    for (group, key) in [("victim", "victim-key-123"), ("attacker", "attacker-key-456")] {
+    for (group, key) in [
+        ("victim", "victim-key-123"),
+        ("attacker", "attacker-key-456"),
+    ] {
         let created: Value = app
             .post_json(
                 &app.project_url("/connections:generate"),
@@ -97,7 +112,9 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     let body = problem(response).await;
     assert!(!body.to_string().contains("victim-key-123"));
     // Without credentials the row still reads.
-    let plain = app.get(&app.project_url(&format!("/connections/{}", ids[1]))).await;
+    let plain = app
+        .get(&app.project_url(&format!("/connections/{}", ids[1])))
+        .await;
     assert_eq!(plain.status(), StatusCode::OK);
 }
 

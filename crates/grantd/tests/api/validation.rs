@@ -1,1 +1,341 @@
-//! (being written)
+//! Every way `POST /v1/oauth-connect` (and `connections:generate`) turns
+//! bad input into a 400 problem whose `issues[]` name the offending field.
+
+use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Posts to oauth-connect, asserting a 400 problem, and returns its body.
+async fn rejected_connect(app: &TestApp, body: Value) -> Value {
+    let response = app.post_json(&app.url("/v1/oauth-connect"), &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = problem(response).await;
+    assert_eq!(body["status"], 400);
+    body
+}
+
+/// The issue named `name`, checking it was found in the body.
+fn issue<'a>(problem: &'a Value, name: &str) -> &'a Value {
+    let found = problem["issues"]
+        .as_array()
+        .and_then(|issues| issues.iter().find(|i| i["name"] == name))
+        .unwrap_or_else(|| panic!("no issue named {name}: {problem}"));
+    assert_eq!(found["in"], "body", "{found}");
+    assert!(
+        found["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{found}"
+    );
+    found
+}
+
+/// A valid oauth-connect body for `mock-workspace`, to spoil one field at a time.
+fn workspace_body(app: &TestApp) -> Value {
+    json!({
+        "projectId": app.project_id,
+        "provider": "mock-workspace",
+        "groupRef": "g",
+        "consumerRef": "c",
+        "providerWorkspaceRef": "tenant-1",
+        "providerMetadata": {"accountId": {"value": "12345"}},
+    })
+}
+
+#[tokio::test]
+async fn all_missing_required_fields_are_reported_together_in_one_problem() {
+    let app = spawn_app().await;
+    let body = rejected_connect(&app, json!({})).await;
+    let mut names = issue_names(&body);
+    names.sort();
+    assert_eq!(
+        names,
+        ["consumerRef", "groupRef", "projectId", "provider"],
+        "{body}"
+    );
+    for name in ["projectId", "provider", "groupRef", "consumerRef"] {
+        assert_eq!(issue(&body, name)["value"], Value::Null);
+    }
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("projectId") && detail.contains("consumerRef"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn empty_refs_are_reported_with_their_empty_value() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let body = rejected_connect(
+        &app,
+        json!({"projectId": app.project_id, "provider": "mock", "groupRef": "", "consumerRef": ""}),
+    )
+    .await;
+    assert_eq!(issue(&body, "groupRef")["value"], "");
+    assert_eq!(issue(&body, "consumerRef")["value"], "");
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_named_with_its_value() {
+    let app = spawn_app().await;
+    let body = rejected_connect(
+        &app,
+        json!({"projectId": app.project_id, "provider": "nope", "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["provider"]);
+    assert_eq!(issue(&body, "provider")["value"], "nope");
+}
+
+#[tokio::test]
+async fn a_provider_needing_a_workspace_refuses_a_request_without_one() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let mut request = workspace_body(&app);
+    request
+        .as_object_mut()
+        .unwrap()
+        .remove("providerWorkspaceRef");
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerWorkspaceRef"]);
+    assert_eq!(issue(&body, "providerWorkspaceRef")["value"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_workspace_that_fails_the_pattern_is_refused_before_it_reaches_a_url() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let mut request = workspace_body(&app);
+    request["providerWorkspaceRef"] = json!("evil.com/x");
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerWorkspaceRef"]);
+    assert_eq!(issue(&body, "providerWorkspaceRef")["value"], "evil.com/x");
+}
+
+#[tokio::test]
+async fn missing_required_metadata_is_named_by_its_path() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let mut request = workspace_body(&app);
+    request.as_object_mut().unwrap().remove("providerMetadata");
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerMetadata.accountId"]);
+    assert_eq!(
+        issue(&body, "providerMetadata.accountId")["value"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn metadata_that_fails_its_pattern_is_named_with_its_value() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let mut request = workspace_body(&app);
+    request["providerMetadata"]["accountId"]["value"] = json!("12&x=1");
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerMetadata.accountId.value"]);
+    assert_eq!(
+        issue(&body, "providerMetadata.accountId.value")["value"],
+        "12&x=1"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_metadata_key_is_refused() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let mut request = workspace_body(&app);
+    request["providerMetadata"]["region"] = json!({"value": "eu"});
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerMetadata.region"]);
+    assert_eq!(issue(&body, "providerMetadata.region")["value"], "region");
+}
+
+#[tokio::test]
+async fn workspace_and_metadata_problems_are_reported_together() {
+    let app = spawn_app().await;
+    let mut request = workspace_body(&app);
+    request["providerWorkspaceRef"] = json!("Bad Tenant");
+    request["providerMetadata"] = json!({"accountId": {"value": "abc"}, "extra": {"value": "1"}});
+    let body = rejected_connect(&app, request).await;
+    let mut names = issue_names(&body);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "providerMetadata.accountId.value",
+            "providerMetadata.extra",
+            "providerWorkspaceRef"
+        ],
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_provider_app_id_is_refused() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let body = rejected_connect(
+        &app,
+        json!({
+            "projectId": app.project_id,
+            "provider": "mock",
+            "groupRef": "g",
+            "consumerRef": "c",
+            "providerAppId": "no-such-app",
+        }),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["providerAppId"]);
+    assert_eq!(issue(&body, "providerAppId")["value"], "no-such-app");
+}
+
+#[tokio::test]
+async fn without_any_provider_app_the_missing_default_is_reported_on_provider_app_id() {
+    let app = spawn_app().await;
+    let body = rejected_connect(
+        &app,
+        json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["providerAppId"]);
+    assert_eq!(issue(&body, "providerAppId")["value"], Value::Null);
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_app_of_another_provider_is_refused() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let basic_app = app.create_provider_app("mock-basic").await;
+    let body = rejected_connect(
+        &app,
+        json!({
+            "projectId": app.project_id,
+            "provider": "mock",
+            "groupRef": "g",
+            "consumerRef": "c",
+            "providerAppId": basic_app,
+        }),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["providerAppId"]);
+    assert_eq!(issue(&body, "providerAppId")["value"], basic_app.as_str());
+}
+
+#[tokio::test]
+async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let (other_id, _) = app.other_project().await;
+    let foreign = app
+        .grantd
+        .create_provider_app(
+            &other_id,
+            grantd::domain::ProviderAppInput {
+                provider: Some("mock".into()),
+                client_id: Some("globex-client".into()),
+                client_secret: Some(grantd::secrets::SecretString::new("s".to_owned())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let body = rejected_connect(
+        &app,
+        json!({
+            "projectId": app.project_id,
+            "provider": "mock",
+            "groupRef": "g",
+            "consumerRef": "c",
+            "providerAppId": foreign.id,
+        }),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["providerAppId"]);
+    assert_eq!(issue(&body, "providerAppId")["value"], foreign.id.as_str());
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_field_is_named_in_the_problem() {
+    let app = spawn_app().await;
+    let body = rejected_connect(
+        &app,
+        json!({"projectId": app.project_id, "provider": 5, "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    assert_eq!(issue_names(&body), ["provider"]);
+    let provider = issue(&body, "provider");
+    assert!(
+        provider["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid type"),
+        "{provider}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_nested_field_is_named_by_its_path() {
+    let app = spawn_app().await;
+    let mut request = workspace_body(&app);
+    request["providerMetadata"]["accountId"]["value"] = json!(12345);
+    let body = rejected_connect(&app, request).await;
+    assert_eq!(issue_names(&body), ["providerMetadata.accountId.value"]);
+}
+
+#[tokio::test]
+async fn a_valid_request_passes_the_same_checks() {
+    // The baseline the tests above spoil: it must succeed as is.
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let url = app.oauth_connect(workspace_body(&app)).await;
+    assert!(url.contains("tenant=tenant-1"), "{url}");
+}
+
+#[tokio::test]
+async fn generate_without_any_credential_scheme_is_a_400() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            &app.project_url("/connections:generate"),
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = problem(response).await;
+    assert_eq!(issue_names(&body), ["apiKey"]);
+    assert!(
+        issue(&body, "apiKey")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exactly one"),
+        "{body}"
+    );
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn generate_with_two_credential_schemes_is_a_400() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            &app.project_url("/connections:generate"),
+            &json!({
+                "provider": "mock",
+                "groupRef": "g",
+                "consumerRef": "c",
+                "apiKey": "k",
+                "basicAuth": {"username": "u", "password": "p"},
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = problem(response).await;
+    assert_eq!(issue_names(&body), ["basicAuth"]);
+    let detail = issue(&body, "basicAuth")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("apiKey") && detail.contains("basicAuth"),
+        "{detail}"
+    );
+    assert_eq!(app.connection_count().await, 0);
+}

@@ -3,8 +3,9 @@
 
 use super::authorize::{authorization_url, merge_scopes, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
-use crate::domain::error::{required_ref, DomainError, DomainResult, FieldIssue, OrNotFound};
-use crate::domain::model::{MetadataSource, MetadataValue, Project, ProviderApp, ProviderMetadata};
+use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
+use crate::domain::target::{check_target, display_name, input_metadata, TargetInput};
 use crate::domain::{scopes_json, Grantd};
 use crate::storage::{now_millis, NewOAuthFlow};
 use std::collections::BTreeMap;
@@ -68,51 +69,18 @@ impl Grantd {
             }
             Some(_) => {}
         }
-        let provider = match input.provider.as_deref() {
-            None => {
-                issues.push(FieldIssue::body(
-                    "provider",
-                    serde_json::Value::Null,
-                    "provider is required",
-                ));
-                None
-            }
-            Some(name) => {
-                match self.catalog().get(name) {
-                    None => {
-                        issues.push(FieldIssue::body(
-                            "provider",
-                            name,
-                            format!("unknown provider {name}"),
-                        ));
-                        None
-                    }
-                    Some(p) if !p.supports(AuthScheme::OAuth2AuthorizationCode) => {
-                        issues.push(FieldIssue::body(
-                        "provider",
-                        name,
-                        format!("provider {name} does not support the OAuth authorization code flow"),
-                    ));
-                        None
-                    }
-                    Some(p) => Some(p),
-                }
-            }
-        };
-        required_ref("groupRef", input.group_ref.as_deref(), &mut issues);
-        required_ref("consumerRef", input.consumer_ref.as_deref(), &mut issues);
-        let metadata: BTreeMap<String, String> = input
-            .provider_metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
-            .collect();
-        if let Some(provider) = provider {
-            provider.check_inputs(
-                input.provider_workspace_ref.as_deref(),
-                &metadata,
-                &mut issues,
-            );
-        }
+        let provider = check_target(
+            self.catalog(),
+            &TargetInput {
+                provider: input.provider.as_deref(),
+                group_ref: input.group_ref.as_deref(),
+                consumer_ref: input.consumer_ref.as_deref(),
+                workspace: input.provider_workspace_ref.as_deref(),
+                metadata: &input.provider_metadata,
+            },
+            Some(AuthScheme::OAuth2AuthorizationCode),
+            &mut issues,
+        );
         if !issues.is_empty() {
             return Err(DomainError::Validation(issues));
         }
@@ -122,34 +90,17 @@ impl Grantd {
             .await?;
         let group_ref = input.group_ref.unwrap_or_default();
         let consumer_ref = input.consumer_ref.unwrap_or_default();
-        let metadata: ProviderMetadata = metadata
-            .into_iter()
-            .map(|(k, value)| {
-                (
-                    k,
-                    MetadataValue {
-                        value,
-                        source: MetadataSource::Input,
-                    },
-                )
-            })
-            .collect();
+        let metadata = input_metadata(&input.provider_metadata);
+        let group_name = display_name(input.group_name.as_deref(), &group_ref);
+        let consumer_name = display_name(input.consumer_name.as_deref(), &consumer_ref);
         self.begin_flow(FlowRequest {
             project_id: &caller.id,
             provider,
             app: &app,
             connection_id: None,
-            group_name: input
-                .group_name
-                .as_deref()
-                .filter(|n| !n.is_empty())
-                .unwrap_or(&group_ref),
+            group_name: &group_name,
             group_ref: &group_ref,
-            consumer_name: input
-                .consumer_name
-                .as_deref()
-                .filter(|n| !n.is_empty())
-                .unwrap_or(&consumer_ref),
+            consumer_name: &consumer_name,
             consumer_ref: &consumer_ref,
             workspace: input.provider_workspace_ref.as_deref(),
             metadata: &metadata,

@@ -1,0 +1,94 @@
+//! What oauth-connect and connections:generate share: the provider a
+//! connection is for, the group and consumer it belongs to, and the
+//! provider's workspace and metadata inputs, validated together.
+
+use super::catalog::{AuthScheme, Catalog, Provider};
+use super::error::{required_ref, FieldIssue};
+use super::model::{MetadataSource, MetadataValue, ProviderMetadata};
+use super::MetadataInput;
+use std::collections::BTreeMap;
+
+/// The target fields of a request, before validation.
+pub(super) struct TargetInput<'a> {
+    pub provider: Option<&'a str>,
+    pub group_ref: Option<&'a str>,
+    pub consumer_ref: Option<&'a str>,
+    pub workspace: Option<&'a str>,
+    pub metadata: &'a BTreeMap<String, MetadataInput>,
+}
+
+/// Checks every target field, recording issues; returns the provider when
+/// it is known (and supports `required_scheme`, when one is given).
+pub(super) fn check_target<'c>(
+    catalog: &'c Catalog,
+    input: &TargetInput<'_>,
+    required_scheme: Option<AuthScheme>,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<&'c Provider> {
+    let provider = match input.provider {
+        None => {
+            issues.push(FieldIssue::body(
+                "provider",
+                serde_json::Value::Null,
+                "provider is required",
+            ));
+            None
+        }
+        Some(name) => match catalog.get(name) {
+            None => {
+                issues.push(FieldIssue::body(
+                    "provider",
+                    name,
+                    format!("unknown provider {name}"),
+                ));
+                None
+            }
+            Some(p) if required_scheme.is_some_and(|scheme| !p.supports(scheme)) => {
+                issues.push(FieldIssue::body(
+                    "provider",
+                    name,
+                    format!(
+                        "provider {name} does not support {}",
+                        required_scheme.map(AuthScheme::as_str).unwrap_or_default()
+                    ),
+                ));
+                None
+            }
+            Some(p) => Some(p),
+        },
+    };
+    required_ref("groupRef", input.group_ref, issues);
+    required_ref("consumerRef", input.consumer_ref, issues);
+    if let Some(provider) = provider {
+        let values: BTreeMap<String, String> = input
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        provider.check_inputs(input.workspace, &values, issues);
+    }
+    provider
+}
+
+/// Caller-supplied metadata in its stored form.
+pub(super) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> ProviderMetadata {
+    metadata
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                MetadataValue {
+                    value: v.value.clone(),
+                    source: MetadataSource::Input,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A display name, defaulting to the ref when absent or empty.
+pub(super) fn display_name(name: Option<&str>, reference: &str) -> String {
+    name.filter(|n| !n.trim().is_empty())
+        .unwrap_or(reference)
+        .to_owned()
+}
