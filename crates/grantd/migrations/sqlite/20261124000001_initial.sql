@@ -100,9 +100,9 @@ CREATE TABLE oauth_flows (
     provider_app_id           TEXT NOT NULL,
     connection_id             TEXT, -- set for :oauth-update flows
     group_ref                 TEXT NOT NULL,
-    group_name                TEXT NOT NULL,
+    group_name                TEXT, -- NULL: keep the group's current name
     consumer_ref              TEXT NOT NULL,
-    consumer_name             TEXT NOT NULL,
+    consumer_name             TEXT, -- NULL: keep the consumer's current name
     provider_workspace_ref    TEXT,
     provider_metadata         TEXT NOT NULL, -- JSON object
     scopes                    TEXT NOT NULL, -- JSON array

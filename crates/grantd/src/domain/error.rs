@@ -115,7 +115,11 @@ impl DomainError {
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict(what) => DomainError::Conflict(what),
+            StoreError::Conflict(what) => {
+                // The database's wording names tables and columns; keep it in the log.
+                tracing::debug!(conflict = %what, "storage conflict");
+                DomainError::Conflict("conflicts with an existing resource".into())
+            }
             other => DomainError::Storage(other),
         }
     }

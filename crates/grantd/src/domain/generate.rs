@@ -9,7 +9,7 @@ use super::model::{
 use super::oauth::callback::{merge_token_metadata, token_set};
 use super::oauth::connect::MetadataInput;
 use super::oauth::token::{ClientCredentials, Grant};
-use super::target::{check_target, display_name, input_metadata, TargetInput};
+use super::target::{check_target, input_metadata, supplied_name, TargetInput};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
 use crate::storage::{now_millis, NewConnection};
@@ -198,9 +198,9 @@ impl Grantd {
                 project_id: project.id.clone(),
                 provider: provider.name.clone(),
                 provider_app_id,
-                group_name: display_name(input.group_name.as_deref(), &group_ref),
+                group_name: supplied_name(input.group_name.as_deref()),
                 group_ref,
-                consumer_name: display_name(input.consumer_name.as_deref(), &consumer_ref),
+                consumer_name: supplied_name(input.consumer_name.as_deref()),
                 consumer_ref,
                 provider_workspace_ref: input.provider_workspace_ref.clone(),
                 provider_consumer_ref: None,

@@ -86,9 +86,10 @@ pub(super) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> Prov
         .collect()
 }
 
-/// A display name, defaulting to the ref when absent or empty.
-pub(super) fn display_name(name: Option<&str>, reference: &str) -> String {
-    name.filter(|n| !n.trim().is_empty())
-        .unwrap_or(reference)
-        .to_owned()
+/// A display name the caller really supplied; blank counts as absent, so
+/// the stored name stays (or defaults to the ref).
+pub(super) fn supplied_name(name: Option<&str>) -> Option<String> {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
 }

@@ -56,9 +56,11 @@ pub struct NewConnection {
     pub provider: String,
     pub provider_app_id: Option<String>,
     pub group_ref: String,
-    pub group_name: String,
+    /// `None` names a new group after its ref and leaves an existing one as it is.
+    pub group_name: Option<String>,
     pub consumer_ref: String,
-    pub consumer_name: String,
+    /// `None` names a new consumer after its ref and leaves an existing one as it is.
+    pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
     pub auth_scheme: String,
@@ -103,7 +105,7 @@ impl Store {
             &mut tx,
             &new.project_id,
             &new.group_ref,
-            &new.group_name,
+            new.group_name.as_deref(),
             new.now,
         )
         .await?;
@@ -111,7 +113,7 @@ impl Store {
             &mut tx,
             &new.project_id,
             &new.consumer_ref,
-            &new.consumer_name,
+            new.consumer_name.as_deref(),
             new.now,
         )
         .await?;

@@ -22,20 +22,21 @@ pub struct ConsumerRow {
     pub update_time: i64,
 }
 
-/// Creates the group, or renames it when the caller supplied a new name.
+/// Creates the group (named after its ref unless a name is given), or
+/// renames it when a different name is given.
 pub(super) async fn upsert_group(
     conn: &mut SqliteConnection,
     project_id: &str,
     group_ref: &str,
-    group_name: &str,
+    group_name: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO groups (project_id, group_ref, group_name, create_time, update_time) \
-         VALUES ($1, $2, $3, $4, $4) \
+         VALUES ($1, $2, COALESCE($3, $2), $4, $4) \
          ON CONFLICT (project_id, group_ref) DO UPDATE SET \
            group_name = excluded.group_name, update_time = excluded.update_time \
-         WHERE groups.group_name <> excluded.group_name",
+         WHERE $3 IS NOT NULL AND groups.group_name <> excluded.group_name",
     )
     .bind(project_id)
     .bind(group_ref)
@@ -46,20 +47,21 @@ pub(super) async fn upsert_group(
     Ok(())
 }
 
-/// Creates the consumer, or renames it when the caller supplied a new name.
+/// Creates the consumer (named after its ref unless a name is given), or
+/// renames it when a different name is given.
 pub(super) async fn upsert_consumer(
     conn: &mut SqliteConnection,
     project_id: &str,
     consumer_ref: &str,
-    consumer_name: &str,
+    consumer_name: Option<&str>,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO consumers (project_id, consumer_ref, consumer_name, create_time, update_time) \
-         VALUES ($1, $2, $3, $4, $4) \
+         VALUES ($1, $2, COALESCE($3, $2), $4, $4) \
          ON CONFLICT (project_id, consumer_ref) DO UPDATE SET \
            consumer_name = excluded.consumer_name, update_time = excluded.update_time \
-         WHERE consumers.consumer_name <> excluded.consumer_name",
+         WHERE $3 IS NOT NULL AND consumers.consumer_name <> excluded.consumer_name",
     )
     .bind(project_id)
     .bind(consumer_ref)

@@ -280,3 +280,25 @@ async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
         json!({"value": "42", "source": "input"})
     );
 }
+
+#[tokio::test]
+async fn a_group_keeps_its_name_until_a_new_one_is_given() {
+    let app = spawn_app().await;
+    let named = json!({"provider": "mock", "groupRef": "g", "groupName": "Group One", "consumerRef": "c", "apiKey": "k1"});
+    let unnamed = json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k2"});
+    let renamed = json!({"provider": "mock", "groupRef": "g", "groupName": "Group Uno", "consumerRef": "c", "apiKey": "k3"});
+    let mut names = Vec::new();
+    for body in [named, unnamed, renamed] {
+        let created: Value = generate(&app, body).await.json().await.unwrap();
+        names.push(created["group"]["groupName"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(names, ["Group One", "Group One", "Group Uno"]);
+    let groups: Vec<Value> = app
+        .get(&app.project_url("/groups"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["groupName"], "Group Uno");
+}

@@ -5,7 +5,7 @@ use super::authorize::{authorization_url, merge_scopes, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
-use crate::domain::target::{check_target, display_name, input_metadata, TargetInput};
+use crate::domain::target::{check_target, input_metadata, supplied_name, TargetInput};
 use crate::domain::{scopes_json, Grantd};
 use crate::storage::{now_millis, NewOAuthFlow};
 use std::collections::BTreeMap;
@@ -41,9 +41,9 @@ struct FlowRequest<'a> {
     app: &'a ProviderApp,
     connection_id: Option<&'a str>,
     group_ref: &'a str,
-    group_name: &'a str,
+    group_name: Option<&'a str>,
     consumer_ref: &'a str,
-    consumer_name: &'a str,
+    consumer_name: Option<&'a str>,
     workspace: Option<&'a str>,
     metadata: &'a ProviderMetadata,
     opener_origin: Option<&'a str>,
@@ -91,16 +91,16 @@ impl Grantd {
         let group_ref = input.group_ref.unwrap_or_default();
         let consumer_ref = input.consumer_ref.unwrap_or_default();
         let metadata = input_metadata(&input.provider_metadata);
-        let group_name = display_name(input.group_name.as_deref(), &group_ref);
-        let consumer_name = display_name(input.consumer_name.as_deref(), &consumer_ref);
+        let group_name = supplied_name(input.group_name.as_deref());
+        let consumer_name = supplied_name(input.consumer_name.as_deref());
         self.begin_flow(FlowRequest {
             project_id: &caller.id,
             provider,
             app: &app,
             connection_id: None,
-            group_name: &group_name,
+            group_name: group_name.as_deref(),
             group_ref: &group_ref,
-            consumer_name: &consumer_name,
+            consumer_name: consumer_name.as_deref(),
             consumer_ref: &consumer_ref,
             workspace: input.provider_workspace_ref.as_deref(),
             metadata: &metadata,
@@ -155,9 +155,9 @@ impl Grantd {
             app: &app,
             connection_id: Some(&connection.id),
             group_ref: &connection.group_ref,
-            group_name: &connection.group_name,
+            group_name: None,
             consumer_ref: &connection.consumer_ref,
-            consumer_name: &connection.consumer_name,
+            consumer_name: None,
             workspace: connection.provider_workspace_ref.as_deref(),
             metadata: &metadata,
             opener_origin,
@@ -208,9 +208,9 @@ impl Grantd {
                 provider_app_id: request.app.id.clone(),
                 connection_id: request.connection_id.map(str::to_owned),
                 group_ref: request.group_ref.to_owned(),
-                group_name: request.group_name.to_owned(),
+                group_name: request.group_name.map(str::to_owned),
                 consumer_ref: request.consumer_ref.to_owned(),
-                consumer_name: request.consumer_name.to_owned(),
+                consumer_name: request.consumer_name.map(str::to_owned),
                 provider_workspace_ref: request.workspace.map(str::to_owned),
                 provider_metadata: serde_json::to_string(request.metadata)
                     .unwrap_or_else(|_| "{}".into()),
