@@ -81,6 +81,8 @@ pub struct Reauthorization {
     pub provider_app_id: String,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
+    /// The new credentials' scheme: re-authorizing can change it (e.g. from a password grant).
+    pub auth_scheme: String,
     pub provider_metadata: String,
     pub scopes: String,
     pub credentials_key_id: String,
@@ -152,8 +154,8 @@ impl Store {
                 "UPDATE connections SET provider_app_id = $1, provider_workspace_ref = $2, \
              provider_consumer_ref = COALESCE($3, provider_consumer_ref), provider_metadata = $4, \
              scopes = $5, credentials_key_id = $6, credentials_ciphertext = $7, \
-             access_token_expires_at = $8, status = 'working', last_error = NULL, update_time = $9 \
-             WHERE id = $10 AND project_id = $11",
+             access_token_expires_at = $8, status = 'working', last_error = NULL, update_time = $9, \
+             auth_scheme = $12 WHERE id = $10 AND project_id = $11",
             )
             .bind(&update.provider_app_id)
             .bind(&update.provider_workspace_ref)
@@ -166,6 +168,7 @@ impl Store {
             .bind(update.now)
             .bind(&update.id)
             .bind(&update.project_id)
+            .bind(&update.auth_scheme)
             .execute(&self.pool)
             .await?,
         )

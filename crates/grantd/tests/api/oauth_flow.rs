@@ -430,3 +430,50 @@ pub async fn sqlite(app: &crate::helpers::TestApp) -> sqlx::SqlitePool {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let created: Value = app
+        .post_json(
+            &app.project_url("/connections:generate"),
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+                    "oauth2PasswordCredentials": {"username": crate::mock_provider::USERNAME,
+                        "password": crate::mock_provider::PASSWORD,
+                        "clientId": crate::mock_provider::CLIENT_ID,
+                        "clientSecret": crate::mock_provider::CLIENT_SECRET}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["authScheme"], "oauth2/password");
+    let id = created["id"].as_str().unwrap();
+
+    let url = app
+        .patch_json(
+            &app.project_url(&format!("/connections/{id}:oauth-update")),
+            &json!({}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let callback = app.authorize(&url).await;
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let full: Value = app
+        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["id"], id);
+    assert_eq!(full["authScheme"], "oauth2/authorizationCode");
+    assert!(full["oauth2AuthorizationCode"]["accessToken"]["token"].is_string());
+    assert!(full.get("oauth2PasswordCredentials").is_none());
+}

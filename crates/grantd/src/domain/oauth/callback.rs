@@ -249,6 +249,7 @@ impl Grantd {
                     provider_app_id: app.id.clone(),
                     provider_workspace_ref: flow.provider_workspace_ref.clone(),
                     provider_consumer_ref: None,
+                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
                     provider_metadata: metadata_json,
                     scopes,
                     credentials_key_id: sealed.key_id,
