@@ -39,9 +39,13 @@ fn metadata_input(
 #[serde(rename_all = "camelCase")]
 pub struct OAuthConnectRequest {
     /// The project ID or name.
+    #[schema(required = true)]
     pub project_id: Option<String>,
+    #[schema(required = true)]
     pub provider: Option<String>,
+    #[schema(required = true)]
     pub group_ref: Option<String>,
+    #[schema(required = true)]
     pub consumer_ref: Option<String>,
     pub group_name: Option<String>,
     pub consumer_name: Option<String>,
@@ -123,9 +127,11 @@ pub struct GenerateConnectionRequest {
     pub provider_workspace_ref: Option<String>,
     pub provider_metadata: Option<BTreeMap<String, MetadataInputBody>>,
     pub group_name: Option<String>,
+    #[schema(required = true)]
     pub group_ref: Option<String>,
     pub consumer_name: Option<String>,
     pub consumer_ref: Option<String>,
+    #[schema(required = true)]
     pub provider: Option<String>,
     #[schema(value_type = Option<String>)]
     pub api_key: Option<SecretString>,
@@ -267,6 +273,7 @@ pub struct GetConnectionQuery {
 // ---------- responses ----------
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Project)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectView {
     pub id: String,
@@ -288,6 +295,7 @@ impl From<&Project> for ProjectView {
 
 /// A provider app; the client secret is never returned.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProviderApp)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderAppView {
     pub id: String,
@@ -336,6 +344,7 @@ impl From<ProviderAppSummary> for ProviderAppView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Group)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupView {
     pub group_ref: String,
@@ -358,6 +367,7 @@ impl From<Group> for GroupView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Consumer)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerView {
     pub consumer_ref: String,
@@ -381,6 +391,7 @@ impl From<Consumer> for ConsumerView {
 
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = Token)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenView {
     pub token: String,
@@ -402,6 +413,7 @@ impl From<&Token> for TokenView {
 
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = OAuth2AuthorizationCodeTokens)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2TokensView {
     pub access_token: TokenView,
@@ -422,6 +434,7 @@ impl From<&TokenSet> for OAuth2TokensView {
 
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BasicAuth)]
 pub struct BasicAuthView {
     pub username: String,
     pub password: String,
@@ -429,6 +442,7 @@ pub struct BasicAuthView {
 
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = OAuth2ClientCredentials)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientCredentialsView {
     pub client_id: String,
@@ -439,6 +453,7 @@ pub struct ClientCredentialsView {
 
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = OAuth2PasswordCredentials)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordCredentialsView {
     pub username: String,
@@ -454,6 +469,7 @@ pub struct PasswordCredentialsView {
 
 /// A provider metadata value with where it came from (`input` or `token`).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ProviderMetadataValue)]
 pub struct MetadataView {
     pub value: String,
     pub source: String,
@@ -463,6 +479,7 @@ pub struct MetadataView {
 /// when credentials were asked for.
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
+#[schema(as = Connection)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionView {
     pub id: String,
