@@ -211,6 +211,23 @@ impl TestApp {
         response.headers()[LOCATION].to_str().unwrap().to_owned()
     }
 
+    /// Starts a flow for `provider` (group `g`, consumer `c`); returns the authorization URL.
+    pub async fn start_flow(&self, provider: &str) -> String {
+        self.oauth_connect(json!({
+            "projectId": self.project_id,
+            "provider": provider,
+            "groupRef": "g",
+            "consumerRef": "c",
+        }))
+        .await
+    }
+
+    /// Sends the browser through the mock's authorize step and back to grantd's callback.
+    pub async fn finish_flow(&self, authorization_url: &str) -> Response {
+        let callback = self.authorize(authorization_url).await;
+        self.client.get(&callback).send().await.unwrap()
+    }
+
     /// The whole flow for the `mock` provider; returns the new connection's id.
     pub async fn connect_mock(&self, group_ref: &str, consumer_ref: &str) -> String {
         let url = self

@@ -116,11 +116,7 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
         .unwrap()
         .starts_with("text/plain"));
     let url = response.text().await.unwrap();
-    let callback = app.authorize(&url).await;
-    assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
 
     let connection = app.only_connection_for("org-1").await;
     assert_eq!(connection["id"], id.as_str(), "same id, no duplicate");
@@ -155,9 +151,7 @@ async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
 async fn a_replayed_state_is_refused_and_stores_nothing() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     assert_eq!(
         app.client.get(&callback).send().await.unwrap().status(),
@@ -181,9 +175,7 @@ async fn a_replayed_state_is_refused_and_stores_nothing() {
 async fn an_expired_state_is_refused_and_stores_nothing() {
     let app = spawn_app_with(|config| config.oauth_state_ttl = Duration::ZERO).await;
     app.create_provider_app("mock").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     let response = app.client.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -215,9 +207,7 @@ async fn an_unknown_state_is_refused() {
 async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     let racers: Vec<_> = (0..8)
         .map(|_| {
@@ -243,9 +233,7 @@ async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
 async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let state = query_param(&url, "state").unwrap();
     let response = app
         .client
@@ -278,9 +266,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
 async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     let tampered = callback.replace(
         &format!("iss={}", urlencode(&app.provider.base)),
@@ -306,9 +292,7 @@ async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "code expired"}),
     );
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     let response = app.client.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -347,19 +331,13 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
 async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
     let app = spawn_app().await;
     app.create_provider_app("mock-basic").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-basic", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock-basic").await;
     assert!(
         query_param(&url, "code_challenge").is_none(),
         "PKCE unsupported: {url}"
     );
     assert_eq!(query_param(&url, "scope").as_deref(), Some("write"));
-    let callback = app.authorize(&url).await;
-    assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
     let request = &app.provider.token_requests()[0];
     assert!(request
         .authorization
@@ -376,15 +354,9 @@ async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
 async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
     let app = spawn_app().await;
     app.create_provider_app("mock-pkce").await;
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-pkce", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock-pkce").await;
     assert!(query_param(&url, "code_challenge").is_some());
-    let callback = app.authorize(&url).await;
-    assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
     let request = &app.provider.token_requests()[0];
     assert_eq!(request.content_type.as_deref(), Some("application/json"));
     assert!(request.params.contains_key("code_verifier"));
@@ -402,11 +374,7 @@ async fn workspace_and_metadata_are_substituted_into_provider_urls() {
         }))
         .await;
     assert_eq!(query_param(&url, "tenant").as_deref(), Some("acme"));
-    let callback = app.authorize(&url).await;
-    assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
     let connection = app.only_connection_for("g").await;
     assert_eq!(connection["providerWorkspaceRef"], "acme");
     assert_eq!(
@@ -460,11 +428,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
         .text()
         .await
         .unwrap();
-    let callback = app.authorize(&url).await;
-    assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
 
     let full: Value = app
         .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))

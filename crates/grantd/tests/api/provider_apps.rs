@@ -35,14 +35,7 @@ fn assert_no_secret(view: &Value) {
 
 /// The `client_id` oauth-connect puts in the authorization URL for `mock`.
 async fn client_id_used_by_oauth_connect(app: &TestApp) -> String {
-    let url = app
-        .oauth_connect(json!({
-            "projectId": app.project_id,
-            "provider": "mock",
-            "groupRef": "g",
-            "consumerRef": "c",
-        }))
-        .await;
+    let url = app.start_flow("mock").await;
     query_param(&url, "client_id").unwrap()
 }
 
@@ -122,9 +115,7 @@ async fn patch_changes_scopes_client_id_and_secret() {
     assert_eq!(get_app(&app, &id).await, patched);
 
     // The new client id and scopes are what the next flow uses.
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     assert_eq!(
         query_param(&url, "client_id").as_deref(),
         Some("renamed-client")
@@ -140,9 +131,7 @@ async fn a_rotated_secret_is_the_one_sent_to_the_token_endpoint() {
     let response = patch(&app, &id, json!({"clientSecret": "rotated"})).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    let url = app
-        .oauth_connect(json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-        .await;
+    let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     app.client.get(&callback).send().await.unwrap();
     let exchange = &app.provider.token_requests()[0];
