@@ -175,10 +175,10 @@ impl Grantd {
             }
         }
         check_scheme_fields(&input, &mut issues);
-        if !issues.is_empty() {
-            return Err(DomainError::Validation(issues));
-        }
-        let provider = provider.expect("validated above");
+        let provider = match provider {
+            Some(provider) if issues.is_empty() => provider,
+            _ => return Err(DomainError::Validation(issues)),
+        };
         let mut metadata = input_metadata(&input.provider_metadata);
 
         let (credentials, provider_app_id) = self
@@ -249,12 +249,15 @@ impl Grantd {
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
             };
+            let access_token = imported.access_token.as_ref().map(token).ok_or_else(|| {
+                DomainError::invalid(FieldIssue::body(
+                    "oauth2AuthorizationCode.accessToken",
+                    serde_json::Value::Null,
+                    "oauth2AuthorizationCode.accessToken is required",
+                ))
+            })?;
             let tokens = TokenSet {
-                access_token: imported
-                    .access_token
-                    .as_ref()
-                    .map(token)
-                    .expect("validated"),
+                access_token,
                 refresh_token: imported
                     .refresh_token
                     .as_ref()

@@ -77,6 +77,15 @@ pub enum MetadataSource {
     Token,
 }
 
+impl MetadataSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetadataSource::Input => "input",
+            MetadataSource::Token => "token",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataValue {
     pub value: String,

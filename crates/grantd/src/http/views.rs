@@ -534,10 +534,7 @@ impl From<Connection> for ConnectionView {
                 .provider_metadata
                 .into_iter()
                 .map(|(k, MetadataValue { value, source })| {
-                    let source = serde_json::to_value(source)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let source = source.as_str().to_owned();
                     (k, MetadataView { value, source })
                 })
                 .collect(),

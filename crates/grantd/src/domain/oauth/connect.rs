@@ -81,10 +81,10 @@ impl Grantd {
             Some(AuthScheme::OAuth2AuthorizationCode),
             &mut issues,
         );
-        if !issues.is_empty() {
-            return Err(DomainError::Validation(issues));
-        }
-        let provider = provider.expect("validated above");
+        let provider = match provider {
+            Some(provider) if issues.is_empty() => provider,
+            _ => return Err(DomainError::Validation(issues)),
+        };
         let app = self
             .resolve_provider_app(&caller.id, &provider.name, input.provider_app_id.as_deref())
             .await?;
