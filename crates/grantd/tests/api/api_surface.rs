@@ -34,9 +34,7 @@ async fn assert_problem(response: Response, status: StatusCode) -> Value {
 
 /// An apiKey connection made through `connections:generate`.
 async fn generate(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .post_json(&app.project_url("/connections:generate"), &body)
-        .await;
+    let response = app.generate(&body).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -397,12 +395,7 @@ async fn generate_creates_an_api_key_connection_whose_key_shows_only_on_request(
         .await
         .unwrap();
     assert!(plain.get("apiKey").is_none(), "{plain}");
-    let full: Value = app
-        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full: Value = app.connection_with_credentials(id).await;
     assert_eq!(full["apiKey"], "the-key");
 }
 

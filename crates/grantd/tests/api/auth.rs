@@ -92,8 +92,7 @@ async fn assert_unauthorized(response: Response) -> Value {
 /// An apiKey connection in the app's own project; returns its id.
 async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
     let response = app
-        .post_json(
-            &app.project_url("/connections:generate"),
+        .generate(
             &json!({"provider": "mock", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k"}),
         )
         .await;

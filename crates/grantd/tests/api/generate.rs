@@ -5,30 +5,15 @@ use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn generate(app: &crate::helpers::TestApp, body: Value) -> reqwest::Response {
-    app.post_json(&app.project_url("/connections:generate"), &body)
-        .await
-}
-
-async fn with_credentials(app: &crate::helpers::TestApp, id: &str) -> Value {
-    app.get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_api_key_connection_is_created_field_for_field() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({
+    let response = app
+        .generate(&json!({
             "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
             "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
-        }),
-    )
-    .await;
+        }))
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     for field in [
@@ -66,22 +51,27 @@ async fn an_api_key_connection_is_created_field_for_field() {
         plain.get("apiKey").is_none(),
         "secrets only with includeCredentials"
     );
-    assert_eq!(with_credentials(&app, id).await["apiKey"], "key-123");
+    assert_eq!(
+        app.connection_with_credentials(id).await["apiKey"],
+        "key-123"
+    );
 }
 
 #[tokio::test]
 async fn a_basic_auth_connection_keeps_username_and_password() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "basicAuth": {"username": "ada@example.com", "password": "s3cret"}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["authScheme"], "basic");
-    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
     assert_eq!(
         full["basicAuth"],
         json!({"username": "ada@example.com", "password": "s3cret"})
@@ -91,9 +81,7 @@ async fn a_basic_auth_connection_keeps_username_and_password() {
 #[tokio::test]
 async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}}),
     )
     .await;
@@ -104,7 +92,9 @@ async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
     assert_eq!(request.params["grant_type"], "client_credentials");
     assert_eq!(request.params["scope"], "a b");
 
-    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
     let cc = &full["oauth2ClientCredentials"];
     assert_eq!(cc["clientId"], CLIENT_ID);
     assert_eq!(cc["accessToken"]["token"], "cc-access-1");
@@ -117,12 +107,12 @@ async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
 #[tokio::test]
 async fn a_provider_refusing_client_credentials_stores_nothing_and_says_why() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": "wrong"}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = problem(response).await;
     let causes = body["causes"].to_string();
@@ -134,9 +124,7 @@ async fn a_provider_refusing_client_credentials_stores_nothing_and_says_why() {
 #[tokio::test]
 async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
     let app = spawn_app().await;
-    let good = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let good = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2PasswordCredentials": {"username": USERNAME, "password": PASSWORD,
                                              "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
     )
@@ -144,7 +132,9 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
     assert_eq!(good.status(), StatusCode::CREATED);
     let created: Value = good.json().await.unwrap();
     assert_eq!(created["authScheme"], "oauth2/password");
-    let full = with_credentials(&app, created["id"].as_str().unwrap()).await;
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
     assert_eq!(
         full["oauth2PasswordCredentials"]["accessToken"]["token"],
         "pw-access-1"
@@ -154,9 +144,7 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
         "pw-refresh-1"
     );
 
-    let bad = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c",
+    let bad = app.generate(&json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c",
                "oauth2PasswordCredentials": {"username": USERNAME, "password": "nope",
                                              "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
     )
@@ -172,9 +160,7 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
 async fn imported_authorization_code_tokens_are_stored_as_given() {
     let app = spawn_app().await;
     let app_id = app.create_provider_app("mock").await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2AuthorizationCode": {
                    "accessToken": {"token": "at-imported", "expiresAt": "2030-01-01T00:00:00Z", "issuedAt": "2029-12-31T23:00:00Z"},
                    "refreshToken": {"token": "rt-imported"},
@@ -204,12 +190,12 @@ async fn a_provider_outage_is_a_retryable_502_and_stores_nothing() {
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"message": "maintenance"}),
     );
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = problem(response).await;
     assert_eq!(body["retryable"], true);
@@ -219,11 +205,11 @@ async fn a_provider_outage_is_a_retryable_502_and_stores_nothing() {
 #[tokio::test]
 async fn a_scheme_the_provider_does_not_support_is_a_400_naming_it() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock-pkce", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-    )
-    .await;
+    let response = app
+        .generate(
+            &json!({"provider": "mock-pkce", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(issue_names(&problem(response).await), vec!["apiKey"]);
 }
@@ -231,12 +217,12 @@ async fn a_scheme_the_provider_does_not_support_is_a_400_naming_it() {
 #[tokio::test]
 async fn incomplete_scheme_fields_are_each_named() {
     let app = spawn_app().await;
-    let response = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2PasswordCredentials": {"username": "", "clientId": CLIENT_ID}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let names = issue_names(&problem(response).await);
     assert!(
@@ -253,9 +239,7 @@ async fn incomplete_scheme_fields_are_each_named() {
 #[tokio::test]
 async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
     let app = spawn_app().await;
-    let missing = generate(
-        &app,
-        json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+    let missing = app.generate(&json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
     )
     .await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
@@ -266,9 +250,7 @@ async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
         "{names:?}"
     );
 
-    let ok = generate(
-        &app,
-        json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+    let ok = app.generate(&json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
                "providerWorkspaceRef": "acme", "providerMetadata": {"accountId": {"value": "42"}}}),
     )
     .await;
@@ -289,7 +271,7 @@ async fn a_group_keeps_its_name_until_a_new_one_is_given() {
     let renamed = json!({"provider": "mock", "groupRef": "g", "groupName": "Group Uno", "consumerRef": "c", "apiKey": "k3"});
     let mut names = Vec::new();
     for body in [named, unnamed, renamed] {
-        let created: Value = generate(&app, body).await.json().await.unwrap();
+        let created: Value = app.generate(&body).await.json().await.unwrap();
         names.push(created["group"]["groupName"].as_str().unwrap().to_owned());
     }
     assert_eq!(names, ["Group One", "Group One", "Group Uno"]);

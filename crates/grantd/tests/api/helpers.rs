@@ -273,6 +273,29 @@ impl TestApp {
         list.len()
     }
 
+    /// `POST …/connections:generate` with `body`.
+    pub async fn generate(&self, body: &Value) -> Response {
+        self.post_json(&self.project_url("/connections:generate"), body)
+            .await
+    }
+
+    /// A connection of the app's project read with `includeCredentials=true`.
+    pub async fn connection_with_credentials(&self, id: &str) -> Value {
+        let response = self
+            .get(&self.project_url(&format!("/connections/{id}?includeCredentials=true")))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// A direct connection to the app's SQLite file, for checks the API does not expose.
+    pub async fn sqlite(&self) -> sqlx::SqlitePool {
+        let path = self.data_dir.path().join("data").join("grantd.db");
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap()
+    }
+
     /// A second project and its API key, for isolation tests.
     pub async fn other_project(&self) -> (String, String) {
         let created = self.grantd.create_project("globex").await.unwrap();

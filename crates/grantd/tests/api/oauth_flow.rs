@@ -85,12 +85,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
     );
 
     let id = connection["id"].as_str().unwrap();
-    let full: Value = app
-        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full: Value = app.connection_with_credentials(id).await;
     let tokens = &full["oauth2AuthorizationCode"];
     assert_eq!(tokens["accessToken"]["token"], "access-1");
     assert_eq!(tokens["refreshToken"]["token"], "refresh-1");
@@ -120,12 +115,7 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
 
     let connection = app.only_connection_for("org-1").await;
     assert_eq!(connection["id"], id.as_str(), "same id, no duplicate");
-    let full: Value = app
-        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full: Value = app.connection_with_credentials(&id).await;
     assert_eq!(
         full["oauth2AuthorizationCode"]["accessToken"]["token"],
         "access-2"
@@ -255,7 +245,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
 
     let (outcome, detail): (String, String) =
         sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
-            .fetch_one(&sqlite(&app).await)
+            .fetch_one(&app.sqlite().await)
             .await
             .unwrap();
     assert_eq!(outcome, "provider_error");
@@ -391,21 +381,12 @@ fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// A direct connection to the app's SQLite file, for checks the API does not expose.
-pub async fn sqlite(app: &crate::helpers::TestApp) -> sqlx::SqlitePool {
-    let path = app.data_dir.path().join("data").join("grantd.db");
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let created: Value = app
-        .post_json(
-            &app.project_url("/connections:generate"),
+        .generate(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                     "oauth2PasswordCredentials": {"username": crate::mock_provider::USERNAME,
                         "password": crate::mock_provider::PASSWORD,
@@ -430,12 +411,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
         .unwrap();
     assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
 
-    let full: Value = app
-        .get(&app.project_url(&format!("/connections/{id}?includeCredentials=true")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full: Value = app.connection_with_credentials(id).await;
     assert_eq!(full["id"], id);
     assert_eq!(full["authScheme"], "oauth2/authorizationCode");
     assert!(full["oauth2AuthorizationCode"]["accessToken"]["token"].is_string());

@@ -3,7 +3,6 @@
 
 use crate::helpers::{problem, spawn_app, TestApp};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
-use crate::oauth_flow::sqlite;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -36,20 +35,11 @@ async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
         json!({"provider": "mock", "groupRef": "g3", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
     ] {
-        let response = app
-            .post_json(&app.project_url("/connections:generate"), &body)
-            .await;
+        let response = app.generate(&body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     // The tokens really exist and are readable through the API...
-    let full: Value = app
-        .get(&app.project_url(&format!(
-            "/connections/{connection}?includeCredentials=true"
-        )))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let full: Value = app.connection_with_credentials(&connection).await;
     assert_eq!(
         full["oauth2AuthorizationCode"]["accessToken"]["token"],
         "access-1"
@@ -84,8 +74,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
         ("attacker", "attacker-key-456"),
     ] {
         let created: Value = app
-            .post_json(
-                &app.project_url("/connections:generate"),
+            .generate(
                 &json!({"provider": "mock", "groupRef": group, "consumerRef": "c", "apiKey": key}),
             )
             .await
@@ -94,7 +83,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
             .unwrap();
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
-    let db = sqlite(&app).await;
+    let db = app.sqlite().await;
     sqlx::query(
         "UPDATE connections SET credentials_ciphertext = (SELECT credentials_ciphertext FROM connections WHERE id = $1), \
          credentials_key_id = (SELECT credentials_key_id FROM connections WHERE id = $1) WHERE id = $2",
@@ -122,9 +111,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
 async fn debug_output_of_loaded_credentials_hides_the_secrets() {
     let app = spawn_app().await;
     let created: Value = app
-        .post_json(
-            &app.project_url("/connections:generate"),
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "basicAuth": {"username": "u", "password": "hunter2-hunter2"}}),
+        .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "basicAuth": {"username": "u", "password": "hunter2-hunter2"}}),
         )
         .await
         .json()

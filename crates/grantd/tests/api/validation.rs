@@ -296,10 +296,7 @@ async fn a_valid_request_passes_the_same_checks() {
 async fn generate_without_any_credential_scheme_is_a_400() {
     let app = spawn_app().await;
     let response = app
-        .post_json(
-            &app.project_url("/connections:generate"),
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-        )
+        .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = problem(response).await;
@@ -318,16 +315,13 @@ async fn generate_without_any_credential_scheme_is_a_400() {
 async fn generate_with_two_credential_schemes_is_a_400() {
     let app = spawn_app().await;
     let response = app
-        .post_json(
-            &app.project_url("/connections:generate"),
-            &json!({
-                "provider": "mock",
-                "groupRef": "g",
-                "consumerRef": "c",
-                "apiKey": "k",
-                "basicAuth": {"username": "u", "password": "p"},
-            }),
-        )
+        .generate(&json!({
+            "provider": "mock",
+            "groupRef": "g",
+            "consumerRef": "c",
+            "apiKey": "k",
+            "basicAuth": {"username": "u", "password": "p"},
+        }))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = problem(response).await;
