@@ -43,18 +43,17 @@ pub(super) fn check_target<'c>(
                 ));
                 None
             }
-            Some(p) if required_scheme.is_some_and(|scheme| !p.supports(scheme)) => {
-                issues.push(FieldIssue::body(
-                    "provider",
-                    name,
-                    format!(
-                        "provider {name} does not support {}",
-                        required_scheme.map(AuthScheme::as_str).unwrap_or_default()
-                    ),
-                ));
-                None
-            }
-            Some(p) => Some(p),
+            Some(p) => match required_scheme {
+                Some(scheme) if !p.supports(scheme) => {
+                    issues.push(FieldIssue::body(
+                        "provider",
+                        name,
+                        format!("provider {name} does not support {}", scheme.as_str()),
+                    ));
+                    None
+                }
+                _ => Some(p),
+            },
         },
     };
     required_ref("groupRef", input.group_ref, issues);

@@ -20,7 +20,8 @@ pub struct CallbackQuery {
 }
 
 /// Where providers send the browser back; exchanges the code.
-#[utoipa::path(operation_id = "getOauthCallback", 
+#[utoipa::path(
+    operation_id = "getOauthCallback",
     get, path = "/callbacks/v1/oauth", tag = "OAuth",
     params(CallbackQuery),
     responses(

@@ -34,7 +34,8 @@ pub async fn generate_connection(
 }
 
 /// List the project's connections, optionally by provider, group or consumer.
-#[utoipa::path(operation_id = "listConnections", 
+#[utoipa::path(
+    operation_id = "listConnections",
     get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connections",
     params(("projectIdOrName" = String, Path), ListConnectionsQuery),
     responses((status = 200, body = Vec<ConnectionView>), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -63,7 +64,8 @@ pub async fn list_connections(
 }
 
 /// One connection; secrets only with `includeCredentials=true`.
-#[utoipa::path(operation_id = "getConnection", 
+#[utoipa::path(
+    operation_id = "getConnection",
     get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path), GetConnectionQuery),
     responses((status = 200, body = ConnectionView), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -83,7 +85,8 @@ pub async fn get_connection(
 }
 
 /// Delete a connection and its stored credentials.
-#[utoipa::path(operation_id = "deleteConnection", 
+#[utoipa::path(
+    operation_id = "deleteConnection",
     delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),

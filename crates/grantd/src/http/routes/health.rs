@@ -3,13 +3,13 @@ use crate::http::problem::ApiError;
 use axum::extract::State;
 
 /// Liveness: the process serves HTTP. Touches nothing else.
-#[utoipa::path(operation_id = "getHealth", get, path = "/healthz", tag = "Health", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "Health", responses((status = 200, body = String, content_type = "text/plain")))]
 pub async fn get_health() -> &'static str {
     "ok"
 }
 
 /// Readiness: the database answers.
-#[utoipa::path(operation_id = "getReadiness", get, path = "/readyz", tag = "Health", responses((status = 200, body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "Health", responses((status = 200, body = String, content_type = "text/plain")))]
 pub async fn get_readiness(State(grantd): State<Grantd>) -> Result<&'static str, ApiError> {
     grantd.ready().await?;
     Ok("ready")

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::Json;
 
 /// The caller's project.
-#[utoipa::path(operation_id = "getProject", 
+#[utoipa::path(
+    operation_id = "getProject",
     get, path = "/v1/projects/{projectIdOrName}", tag = "Projects",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = ProjectView), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -21,7 +22,8 @@ pub async fn get_project(
 }
 
 /// Groups of the project, created as connections name them.
-#[utoipa::path(operation_id = "listGroups", 
+#[utoipa::path(
+    operation_id = "listGroups",
     get, path = "/v1/projects/{projectIdOrName}/groups", tag = "Projects",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<GroupView>), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -38,7 +40,8 @@ pub async fn list_groups(
 }
 
 /// Consumers of the project, created as connections name them.
-#[utoipa::path(operation_id = "listConsumers", 
+#[utoipa::path(
+    operation_id = "listConsumers",
     get, path = "/v1/projects/{projectIdOrName}/consumers", tag = "Projects",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<ConsumerView>), (status = "default", body = Problem, content_type = "application/problem+json")),

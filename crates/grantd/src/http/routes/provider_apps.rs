@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::Json;
 
 /// Register an OAuth client (provider app) for a provider.
-#[utoipa::path(operation_id = "createProviderApp", 
+#[utoipa::path(
+    operation_id = "createProviderApp",
     post, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
     params(("projectIdOrName" = String, Path)),
     request_body = CreateProviderAppRequest,
@@ -30,7 +31,8 @@ pub async fn create_provider_app(
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
-#[utoipa::path(operation_id = "listProviderApps", 
+#[utoipa::path(
+    operation_id = "listProviderApps",
     get, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<ProviderAppView>), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -46,7 +48,8 @@ pub async fn list_provider_apps(
     Ok(Json(apps.into_iter().map(ProviderAppView::from).collect()))
 }
 
-#[utoipa::path(operation_id = "getProviderApp", 
+#[utoipa::path(
+    operation_id = "getProviderApp",
     get, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 200, body = ProviderAppView), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -63,7 +66,8 @@ pub async fn get_provider_app(
     ))
 }
 
-#[utoipa::path(operation_id = "updateProviderApp", 
+#[utoipa::path(
+    operation_id = "updateProviderApp",
     patch, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     request_body = UpdateProviderAppRequest,
@@ -85,7 +89,8 @@ pub async fn update_provider_app(
     ))
 }
 
-#[utoipa::path(operation_id = "deleteProviderApp", 
+#[utoipa::path(
+    operation_id = "deleteProviderApp",
     delete, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::Json;
 
 /// All providers grantd knows. Public: the catalog holds no secrets.
-#[utoipa::path(operation_id = "listProviders", 
+#[utoipa::path(
+    operation_id = "listProviders",
     get, path = "/v1/providers", tag = "Providers",
     responses((status = 200, body = Vec<Object>))
 )]
@@ -14,7 +15,8 @@ pub async fn list_providers(State(grantd): State<Grantd>) -> Json<Vec<Provider>>
     Json(grantd.catalog().iter().cloned().collect())
 }
 
-#[utoipa::path(operation_id = "getProvider", 
+#[utoipa::path(
+    operation_id = "getProvider",
     get, path = "/v1/providers/{provider}", tag = "Providers",
     params(("provider" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = Problem, content_type = "application/problem+json"))
