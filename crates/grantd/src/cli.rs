@@ -3,6 +3,7 @@
 
 use crate::app::{open_grantd, shutdown_signal, Application};
 use crate::config::Config;
+use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::{Grantd, JwtAlgorithm};
 use crate::secrets::{Cipher, SecretString};
@@ -68,6 +69,22 @@ enum Command {
     JwtKey(JwtKeyCommand),
     /// Print a new encryption key for GRANTD_ENCRYPTION_KEY.
     Keygen,
+    /// Inspect the provider catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Lint catalog files by the rules for shipped entries (https only,
+    /// docs and API URLs present), and check their names against the
+    /// other shipped files.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the catalog (with --providers-file applied) as a Markdown table.
+    Table,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +209,34 @@ async fn admin(global: &GlobalArgs) -> anyhow::Result<Grantd> {
     open_grantd(&config, &placeholder).await
 }
 
+/// `grantd catalog check`: each file alone, then its names against the
+/// shipped files other than its own namesake.
+fn check_catalog_files(files: &[PathBuf]) -> anyhow::Result<()> {
+    for path in files {
+        let entries = catalog::parse_file(path, UrlPolicy::HttpsOnly)?;
+        let own_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        for (file, text) in catalog::BUILTIN_FILES {
+            if *file == own_name {
+                continue;
+            }
+            let shipped = catalog::parse(text, file, UrlPolicy::HttpsOnly)?;
+            if let Some(name) = entries.keys().find(|name| shipped.contains_key(*name)) {
+                anyhow::bail!(
+                    "{}: provider {name} is already defined in {file}",
+                    path.display()
+                );
+            }
+        }
+        let checked = entries.values().filter(|p| !p.sources.is_empty()).count();
+        println!(
+            "ok: {} providers in {} ({checked} with sources)",
+            entries.len(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 async fn project(grantd: &Grantd, id_or_name: &str) -> anyhow::Result<Project> {
     grantd
         .find_project(id_or_name)
@@ -212,6 +257,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen => {
             println!("{}", Cipher::generate_spec());
+            Ok(())
+        }
+        Command::Catalog(CatalogCommand::Check { files }) => check_catalog_files(&files),
+        Command::Catalog(CatalogCommand::Table) => {
+            let catalog = Catalog::load(global.providers_file.as_deref())?;
+            print!("{}", catalog.markdown_table());
             Ok(())
         }
         Command::Project(ProjectCommand::Create { name, json }) => {

@@ -14,8 +14,50 @@ use std::path::Path;
 use std::sync::Arc;
 use url::Url;
 
-/// The catalog shipped with grantd.
-pub const BUILTIN_CATALOG: &str = include_str!("../../providers/catalog.toml");
+/// The catalog shipped with grantd: one file per family of providers, all
+/// compiled into the binary.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("catalog.toml", include_str!("../../providers/catalog.toml")),
+    ("crm.toml", include_str!("../../providers/crm.toml")),
+    (
+        "marketing.toml",
+        include_str!("../../providers/marketing.toml"),
+    ),
+    (
+        "support-communication.toml",
+        include_str!("../../providers/support-communication.toml"),
+    ),
+    (
+        "productivity-storage.toml",
+        include_str!("../../providers/productivity-storage.toml"),
+    ),
+    (
+        "developer-analytics.toml",
+        include_str!("../../providers/developer-analytics.toml"),
+    ),
+    ("finance.toml", include_str!("../../providers/finance.toml")),
+    (
+        "hr-ecommerce.toml",
+        include_str!("../../providers/hr-ecommerce.toml"),
+    ),
+];
+
+/// Categories an entry may name; a closed list so the catalog stays browsable.
+pub const CATEGORIES: &[&str] = &[
+    "crm",
+    "marketing",
+    "advertising",
+    "support",
+    "communication",
+    "productivity",
+    "storage",
+    "developer-tools",
+    "analytics",
+    "finance",
+    "hr",
+    "ecommerce",
+    "security",
+];
 
 /// Ways a connection can authenticate, named as Ampersand names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,6 +136,9 @@ pub struct InputSpec {
     #[serde(default)]
     pub label: Option<String>,
     pub pattern: String,
+    /// Where the end user finds this value.
+    #[serde(default)]
+    pub docs_url: Option<String>,
     #[serde(skip)]
     compiled: Option<Regex>,
 }
@@ -122,8 +167,16 @@ pub struct OAuth2Spec {
     pub issuer: Option<String>,
     #[serde(default = "space")]
     pub scope_separator: String,
+    /// Sent when the provider app configures no scopes of its own.
     #[serde(default)]
     pub default_scopes: Vec<String>,
+    /// Always sent, whatever the app configures (e.g. `offline_access`).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// The provider refuses an authorization request without scopes, so a
+    /// provider app must name some (Ampersand's `explicitScopesRequired`).
+    #[serde(default)]
+    pub scopes_required: bool,
     #[serde(default)]
     pub pkce: PkceSupport,
     #[serde(default)]
@@ -148,6 +201,37 @@ pub struct OAuth2Spec {
     pub expires_in_path: Option<String>,
     #[serde(default)]
     pub scope_path: Option<String>,
+    #[serde(default)]
+    pub post_auth: Option<PostAuthSpec>,
+}
+
+/// A read made with the new access token right after it is obtained, for ids
+/// the token response lacks (Atlassian's cloud id, Xero's tenant id).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PostAuthSpec {
+    pub url: String,
+    /// Metadata name -> dot path in the JSON answer.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl OAuth2Spec {
+    /// Scopes for an authorization request: the required ones, then the
+    /// app's own or, when it has none, the catalog defaults.
+    pub fn scopes_for(&self, app_scopes: &[String]) -> Vec<String> {
+        let chosen = if app_scopes.is_empty() {
+            &self.default_scopes
+        } else {
+            app_scopes
+        };
+        let mut scopes: Vec<String> = Vec::with_capacity(self.required_scopes.len() + chosen.len());
+        for scope in self.required_scopes.iter().chain(chosen) {
+            if !scope.is_empty() && !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        scopes
+    }
 }
 
 fn space() -> String {
@@ -163,6 +247,29 @@ pub struct ApiKeySpec {
     pub name: String,
     #[serde(default)]
     pub prefix: Option<String>,
+    #[serde(default)]
+    pub docs_url: Option<String>,
+}
+
+/// Which half of a basic-auth pair carries an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BasicField {
+    Username,
+    Password,
+}
+
+/// How a provider's basic auth is filled in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicSpec {
+    #[serde(default)]
+    pub docs_url: Option<String>,
+    /// The pair is really an API key placed in one field.
+    #[serde(default)]
+    pub api_key_as_basic: bool,
+    #[serde(default)]
+    pub field_used: Option<BasicField>,
 }
 
 /// One provider as the catalog describes it.
@@ -177,6 +284,10 @@ pub struct Provider {
     pub docs_url: Option<String>,
     #[serde(default)]
     pub api_base_url: Option<String>,
+    /// Official pages the entry's URLs were checked against; empty when
+    /// they could not be confirmed there.
+    #[serde(default)]
+    pub sources: Vec<String>,
     pub auth_schemes: Vec<AuthScheme>,
     #[serde(default)]
     pub workspace: Option<InputSpec>,
@@ -186,6 +297,8 @@ pub struct Provider {
     pub oauth2: Option<OAuth2Spec>,
     #[serde(default)]
     pub api_key: Option<ApiKeySpec>,
+    #[serde(default)]
+    pub basic: Option<BasicSpec>,
 }
 
 /// Values for a provider's placeholders, already validated.
@@ -274,6 +387,15 @@ impl Provider {
         }
     }
 
+    /// The post-auth lookup's URL for these inputs, when the entry has one.
+    pub fn post_auth_url(&self, inputs: &ProviderInputs<'_>) -> Result<Option<Url>, DomainError> {
+        self.oauth2
+            .as_ref()
+            .and_then(|o| o.post_auth.as_ref())
+            .map(|p| self.build_url(&p.url, inputs))
+            .transpose()
+    }
+
     /// Substitutes `{workspace}` and `{metadataName}` placeholders and parses
     /// the result. Inputs must have passed `check_inputs`.
     pub fn build_url(
@@ -312,25 +434,43 @@ impl Provider {
         Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
     }
 
-    /// Every URL template of the entry, with a label for lint messages.
-    fn url_templates(&self) -> Vec<(&'static str, &str)> {
-        let mut urls = Vec::new();
-        if let Some(u) = &self.docs_url {
-            urls.push(("docsUrl", u.as_str()));
-        }
-        if let Some(u) = &self.api_base_url {
-            urls.push(("apiBaseUrl", u.as_str()));
+    /// Every URL of the entry, with a label for lint messages.
+    fn url_templates(&self) -> Vec<(String, &str)> {
+        let mut optional: Vec<(String, Option<&String>)> = vec![
+            ("docsUrl".into(), self.docs_url.as_ref()),
+            ("apiBaseUrl".into(), self.api_base_url.as_ref()),
+            (
+                "workspace.docsUrl".into(),
+                self.workspace.as_ref().and_then(|w| w.docs_url.as_ref()),
+            ),
+            (
+                "apiKey.docsUrl".into(),
+                self.api_key.as_ref().and_then(|k| k.docs_url.as_ref()),
+            ),
+            (
+                "basic.docsUrl".into(),
+                self.basic.as_ref().and_then(|b| b.docs_url.as_ref()),
+            ),
+        ];
+        for (name, spec) in &self.metadata {
+            optional.push((format!("metadata.{name}.docsUrl"), spec.docs_url.as_ref()));
         }
         if let Some(o) = &self.oauth2 {
-            if let Some(u) = &o.authorize_url {
-                urls.push(("oauth2.authorizeUrl", u.as_str()));
-            }
-            urls.push(("oauth2.tokenUrl", o.token_url.as_str()));
-            if let Some(u) = &o.revocation_url {
-                urls.push(("oauth2.revocationUrl", u.as_str()));
-            }
+            optional.push(("oauth2.authorizeUrl".into(), o.authorize_url.as_ref()));
+            optional.push(("oauth2.tokenUrl".into(), Some(&o.token_url)));
+            optional.push(("oauth2.revocationUrl".into(), o.revocation_url.as_ref()));
+            optional.push((
+                "oauth2.postAuth.url".into(),
+                o.post_auth.as_ref().map(|p| &p.url),
+            ));
         }
-        urls
+        for (i, source) in self.sources.iter().enumerate() {
+            optional.push((format!("sources[{i}]"), Some(source)));
+        }
+        optional
+            .into_iter()
+            .filter_map(|(label, url)| url.map(|u| (label, u.as_str())))
+            .collect()
     }
 }
 
@@ -376,14 +516,9 @@ pub struct Catalog {
 impl Catalog {
     /// The shipped catalog plus, optionally, a user file whose entries win.
     pub fn load(user_file: Option<&Path>) -> Result<Self, CatalogError> {
-        let mut providers = parse(BUILTIN_CATALOG, "builtin catalog", UrlPolicy::HttpsOnly)?;
+        let mut providers = builtin()?;
         if let Some(path) = user_file {
-            let text = std::fs::read_to_string(path).map_err(|error| CatalogError::Io {
-                path: path.display().to_string(),
-                error,
-            })?;
-            let source = path.display().to_string();
-            providers.extend(parse(&text, &source, UrlPolicy::AllowLoopbackHttp)?);
+            providers.extend(parse_file(path, UrlPolicy::AllowLoopbackHttp)?);
         }
         Ok(Self {
             providers: Arc::new(providers),
@@ -405,6 +540,60 @@ impl Catalog {
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
     }
+
+    /// The README's provider table: one row per entry, by name.
+    pub fn markdown_table(&self) -> String {
+        let mut out = String::from(
+            "| Name | Provider | Category | Auth schemes | Checked against docs |\n|---|---|---|---|---|\n",
+        );
+        for p in self.iter() {
+            let schemes: Vec<&str> = p.auth_schemes.iter().map(|s| s.as_str()).collect();
+            let display = p.display_name.replace('|', "\\|");
+            let checked = if p.sources.is_empty() { "" } else { "yes" };
+            out.push_str(&format!(
+                "| `{}` | {display} | {} | {} | {checked} |\n",
+                p.name,
+                p.category,
+                schemes.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Every shipped file, parsed and linted; a name may appear in one file only.
+pub fn builtin() -> Result<BTreeMap<String, Provider>, CatalogError> {
+    parse_all(BUILTIN_FILES)
+}
+
+/// Parses `(file name, text)` pairs under the shipped rules into one map.
+fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, CatalogError> {
+    let mut providers = BTreeMap::new();
+    for (file, text) in files {
+        for (name, provider) in parse(text, file, UrlPolicy::HttpsOnly)? {
+            if providers.contains_key(&name) {
+                return Err(CatalogError::Invalid {
+                    source_name: (*file).to_owned(),
+                    provider: name,
+                    message: "defined in more than one shipped file".into(),
+                });
+            }
+            providers.insert(name, provider);
+        }
+    }
+    Ok(providers)
+}
+
+/// Reads, parses and lints a catalog file from disk.
+pub fn parse_file(
+    path: &Path,
+    policy: UrlPolicy,
+) -> Result<BTreeMap<String, Provider>, CatalogError> {
+    let text = std::fs::read_to_string(path).map_err(|error| CatalogError::Io {
+        path: path.display().to_string(),
+        error,
+    })?;
+    parse(&text, &path.display().to_string(), policy)
 }
 
 /// Parses and lints one catalog file.
@@ -442,6 +631,23 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     }
     if provider.auth_schemes.is_empty() {
         return Err("authSchemes is empty".into());
+    }
+    if !CATEGORIES.contains(&provider.category.as_str()) {
+        return Err(format!(
+            "category {:?} is not one of {}",
+            provider.category,
+            CATEGORIES.join(", ")
+        ));
+    }
+    if policy == UrlPolicy::HttpsOnly {
+        // Shipped entries are documentation too: say where to read more and
+        // where the API lives.
+        if provider.docs_url.is_none() {
+            return Err("docsUrl is missing".into());
+        }
+        if provider.api_base_url.is_none() {
+            return Err("apiBaseUrl is missing".into());
+        }
     }
     let needs_oauth2 = provider.auth_schemes.iter().any(|s| s.is_oauth2());
     match (&provider.oauth2, needs_oauth2) {
@@ -557,6 +763,8 @@ mod tests {
             [providers.bad]
             displayName = "Bad"
             category = "crm"
+            docsUrl = "https://example.com/docs"
+            apiBaseUrl = "https://api.example.com"
             authSchemes = ["oauth2/authorizationCode"]
             [providers.bad.oauth2]
             authorizeUrl = "http://example.com/auth"
@@ -572,6 +780,8 @@ mod tests {
             [providers.bad]
             displayName = "Bad"
             category = "crm"
+            docsUrl = "https://example.com/docs"
+            apiBaseUrl = "https://api.example.com"
             authSchemes = ["oauth2/authorizationCode"]
             [providers.bad.oauth2]
             authorizeUrl = "https://{tenant}.example.com/auth"
@@ -579,6 +789,114 @@ mod tests {
         "#;
         let err = parse(text, "t", UrlPolicy::HttpsOnly).unwrap_err();
         assert!(err.to_string().contains("undeclared placeholder"), "{err}");
+    }
+
+    /// A minimal valid entry named `name`, with `extra` lines appended.
+    fn entry(name: &str, extra: &str) -> String {
+        format!(
+            r#"
+            [providers.{name}]
+            displayName = "Example"
+            category = "crm"
+            docsUrl = "https://example.com/docs"
+            apiBaseUrl = "https://api.example.com"
+            {extra}
+            "#
+        )
+    }
+
+    fn lint_error(text: &str) -> String {
+        parse(text, "t", UrlPolicy::HttpsOnly)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn names_must_be_lowercase() {
+        let text = entry("Acme", r#"authSchemes = ["apiKey"]"#);
+        assert!(lint_error(&text).contains("lowercase"));
+    }
+
+    #[test]
+    fn oauth_schemes_need_a_token_url() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"oauth2/clientCredentials\"]\n[providers.acme.oauth2]\ntokenUrl = \" \"",
+        );
+        assert!(lint_error(&text).contains("tokenUrl is empty"), "{text}");
+        let text = entry("acme", r#"authSchemes = ["oauth2/password"]"#);
+        assert!(lint_error(&text).contains("[oauth2] is missing"));
+    }
+
+    #[test]
+    fn the_authorization_code_scheme_needs_an_authorize_url() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"oauth2/authorizationCode\"]\n[providers.acme.oauth2]\ntokenUrl = \"https://example.com/token\"",
+        );
+        assert!(lint_error(&text).contains("needs oauth2.authorizeUrl"));
+    }
+
+    #[test]
+    fn categories_come_from_the_fixed_list() {
+        let text = entry("acme", r#"authSchemes = ["basic"]"#).replace("\"crm\"", "\"misc\"");
+        assert!(lint_error(&text).contains("category"));
+    }
+
+    #[test]
+    fn shipped_entries_need_docs_and_api_urls() {
+        let text = entry("acme", r#"authSchemes = ["basic"]"#)
+            .replace("apiBaseUrl = \"https://api.example.com\"", "");
+        assert!(lint_error(&text).contains("apiBaseUrl is missing"));
+        // A user's file may leave them out.
+        assert!(parse(&text, "t", UrlPolicy::AllowLoopbackHttp).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let text = entry("acme", "authSchemes = [\"basic\"]\ntokenUrl = \"x\"");
+        assert!(lint_error(&text).contains("unknown field"));
+    }
+
+    #[test]
+    fn a_name_may_be_shipped_in_one_file_only() {
+        let one = entry("acme", r#"authSchemes = ["basic"]"#);
+        let err = parse_all(&[("a.toml", &one), ("b.toml", &one)]).unwrap_err();
+        assert!(
+            err.to_string().contains("more than one shipped file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn patterns_must_be_anchored() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = \"[a-z]+\"",
+        );
+        assert!(lint_error(&text).contains("anchored"));
+    }
+
+    #[test]
+    fn post_auth_urls_are_linted_like_the_others() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"oauth2/clientCredentials\"]\n[providers.acme.oauth2]\ntokenUrl = \"https://example.com/token\"\n[providers.acme.oauth2.postAuth]\nurl = \"https://{site}.example.com/me\"\nmetadata = { id = \"id\" }",
+        );
+        assert!(lint_error(&text).contains("undeclared placeholder"));
+    }
+
+    #[test]
+    fn required_scopes_come_first_and_defaults_only_fill_in() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"oauth2/clientCredentials\"]\n[providers.acme.oauth2]\ntokenUrl = \"https://example.com/token\"\ndefaultScopes = [\"read\"]\nrequiredScopes = [\"offline\"]",
+        );
+        let providers = parse(&text, "t", UrlPolicy::HttpsOnly).unwrap();
+        let oauth = providers["acme"].oauth2.as_ref().unwrap();
+        assert_eq!(oauth.scopes_for(&[]), ["offline", "read"]);
+        let app = ["write".to_owned(), "offline".to_owned()];
+        assert_eq!(oauth.scopes_for(&app), ["offline", "write"]);
     }
 
     #[test]

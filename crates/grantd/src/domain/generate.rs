@@ -289,6 +289,7 @@ impl Grantd {
                 .collect(),
         };
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let post_auth_url = provider.post_auth_url(&inputs)?;
         let now = chrono::Utc::now();
         if let Some(cc) = &input.oauth2_client_credentials {
             let client_id = cc.client_id.clone().unwrap_or_default();
@@ -306,6 +307,13 @@ impl Grantd {
                 )
                 .await?;
             merge_token_metadata(metadata, &response);
+            self.add_post_auth_metadata(
+                provider,
+                post_auth_url.as_ref(),
+                &response.access_token,
+                metadata,
+            )
+            .await;
             let tokens = token_set(provider, &response, &cc.scopes, now);
             return Ok((
                 Credentials::OAuth2ClientCredentials {
@@ -341,6 +349,13 @@ impl Grantd {
             )
             .await?;
         merge_token_metadata(metadata, &response);
+        self.add_post_auth_metadata(
+            provider,
+            post_auth_url.as_ref(),
+            &response.access_token,
+            metadata,
+        )
+        .await;
         let tokens = token_set(provider, &response, &pw.scopes, now);
         Ok((
             Credentials::OAuth2Password {

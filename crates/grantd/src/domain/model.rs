@@ -75,6 +75,9 @@ pub enum MetadataSource {
     Input,
     /// Read from the provider's token response.
     Token,
+    /// Read from the provider's API right after authorization (the catalog's
+    /// `postAuth` lookup).
+    Provider,
 }
 
 impl MetadataSource {
@@ -82,6 +85,7 @@ impl MetadataSource {
         match self {
             MetadataSource::Input => "input",
             MetadataSource::Token => "token",
+            MetadataSource::Provider => "provider",
         }
     }
 }

@@ -6,6 +6,7 @@ mod callback_page;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod provider_info;
 pub mod routes;
 pub mod views;
 

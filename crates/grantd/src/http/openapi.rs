@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         views::OAuthConnectRequest, views::GenerateConnectionRequest, views::ConnectionView,
         views::ProviderAppView, views::CreateProviderAppRequest, views::UpdateProviderAppRequest,
         views::GroupView, views::ConsumerView, views::ProjectView,
+        super::provider_info::ProviderInfo,
     )),
     modifiers(&SecuritySchemes),
 )]

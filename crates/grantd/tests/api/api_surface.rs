@@ -295,7 +295,7 @@ async fn the_openapi_document_describes_the_ampersand_routes_and_both_security_s
 }
 
 #[tokio::test]
-async fn the_provider_catalog_lists_the_built_in_and_configured_providers() {
+async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_name() {
     let app = spawn_app().await;
     let response = app
         .client
@@ -304,39 +304,47 @@ async fn the_provider_catalog_lists_the_built_in_and_configured_providers() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let providers: Vec<Value> = response.json().await.unwrap();
-    let names = field_set(&providers, "name");
-    let mut expected: Vec<String> = [
-        "salesforce",
-        "hubspot",
-        "google",
-        "github",
-        "notion",
-        "zendesk",
-        "netsuite",
-        "atlassian",
-        "mock",
-        "mock-basic",
-        "mock-workspace",
-        "mock-pkce",
-    ]
-    .map(String::from)
-    .to_vec();
+    let providers: serde_json::Map<String, Value> = response.json().await.unwrap();
+    let builtin = grantd::domain::catalog::builtin().unwrap();
+    let mut expected: Vec<String> = builtin.keys().cloned().collect();
+    expected.extend(
+        [
+            "mock",
+            "mock-basic",
+            "mock-workspace",
+            "mock-nested",
+            "mock-pkce",
+        ]
+        .map(String::from),
+    );
     expected.sort();
+    let names: Vec<String> = providers.keys().cloned().collect();
     assert_eq!(names, expected);
-    for provider in &providers {
+    for (name, provider) in &providers {
+        assert_eq!(provider["name"], name.as_str());
         assert!(
             provider["displayName"]
                 .as_str()
                 .is_some_and(|d| !d.is_empty()),
             "{provider}"
         );
-        assert!(provider["authSchemes"].as_array().is_some(), "{provider}");
+        let auth_type = provider["authType"].as_str().unwrap();
+        assert!(
+            ["oauth2", "apiKey", "basic"].contains(&auth_type),
+            "{provider}"
+        );
+        let opts = match auth_type {
+            "oauth2" => "oauth2Opts",
+            "apiKey" => "apiKeyOpts",
+            _ => "support",
+        };
+        assert!(provider[opts].is_object(), "{name} lacks {opts}");
+        assert_eq!(provider["support"]["proxy"], false);
     }
 }
 
 #[tokio::test]
-async fn one_provider_can_be_read_by_name() {
+async fn one_provider_reads_in_ampersands_provider_info_shape() {
     let app = spawn_app().await;
     let response = app
         .client
@@ -347,13 +355,59 @@ async fn one_provider_can_be_read_by_name() {
     assert_eq!(response.status(), StatusCode::OK);
     let provider: Value = response.json().await.unwrap();
     assert_eq!(provider["name"], "salesforce");
-    assert!(provider["displayName"]
-        .as_str()
-        .is_some_and(|d| !d.is_empty()));
-    assert!(provider["oauth2"]["authorizeUrl"]
-        .as_str()
+    assert_eq!(provider["authType"], "oauth2");
+    assert_eq!(
+        provider["baseURL"],
+        "https://{{.workspace}}.my.salesforce.com"
+    );
+    let oauth = &provider["oauth2Opts"];
+    assert_eq!(oauth["grantType"], "authorizationCode");
+    assert_eq!(
+        oauth["authURL"],
+        "https://{{.workspace}}.my.salesforce.com/services/oauth2/authorize"
+    );
+    assert_eq!(
+        oauth["tokenURL"],
+        "https://{{.workspace}}.my.salesforce.com/services/oauth2/token"
+    );
+    assert_eq!(oauth["explicitWorkspaceRequired"], true);
+    assert_eq!(oauth["tokenMetadataFields"]["scopesField"], "scope");
+    let other = oauth["tokenMetadataFields"]["otherFields"]
+        .as_array()
+        .unwrap();
+    assert!(
+        other
+            .iter()
+            .any(|f| f["name"] == "instanceUrl" && f["path"] == "instance_url"),
+        "{other:?}"
+    );
+    assert_eq!(provider["metadata"]["input"][0]["name"], "workspace");
+    assert_eq!(provider["labels"]["category"], "crm");
+    assert_eq!(provider["authSchemes"], json!(["oauth2/authorizationCode"]));
+}
+
+#[tokio::test]
+async fn api_key_providers_say_where_the_key_goes() {
+    let app = spawn_app().await;
+    let provider: Value = app
+        .client
+        .get(app.url("/v1/providers/mock-workspace"))
+        .send()
+        .await
         .unwrap()
-        .starts_with("https://"));
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(provider["apiKeyOpts"]["attachmentType"], "query");
+    assert_eq!(provider["apiKeyOpts"]["query"]["name"], "key");
+    assert!(provider["apiKeyOpts"].get("header").is_none());
+    assert_eq!(
+        provider["oauth2Opts"]["tokenURL"],
+        format!(
+            "{}/token?tenant={{{{.workspace}}}}&account={{{{.accountId}}}}",
+            app.provider.base
+        )
+    );
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ authSchemes = ["oauth2/authorizationCode", "oauth2/clientCredentials", "oauth2/p
 authorizeUrl = "BASE/authorize"
 tokenUrl = "BASE/token"
 issuer = "BASE"
-defaultScopes = ["read"]
+requiredScopes = ["read"]
 pkce = "allowed"
 tokenAuth = "body"
 tokenMetadata = { instanceUrl = "instance_url" }
@@ -57,6 +57,24 @@ tokenUrl = "BASE/token?tenant={workspace}&account={accountId}"
 [providers.mock-workspace.apiKey]
 in = "query"
 name = "key"
+
+[providers.mock-nested]
+displayName = "Mock with Slack-style nested user tokens and a post-auth lookup"
+category = "communication"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.mock-nested.oauth2]
+authorizeUrl = "BASE/authorize"
+tokenUrl = "BASE/token"
+scopeSeparator = ","
+defaultScopes = ["chat:write"]
+tokensExpire = false
+accessTokenPath = "authed_user.access_token"
+refreshTokenPath = "authed_user.refresh_token"
+scopePath = "authed_user.scope"
+tokenMetadata = { teamId = "team.id", teamName = "team.name" }
+[providers.mock-nested.oauth2.postAuth]
+url = "BASE/me"
+metadata = { cloudId = "0.id", siteUrl = "0.url" }
 
 [providers.mock-pkce]
 displayName = "Mock requiring PKCE"

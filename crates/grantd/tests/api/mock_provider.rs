@@ -40,6 +40,8 @@ struct MockState {
     requests: Mutex<Vec<TokenRequest>>,
     scripted: Mutex<VecDeque<(StatusCode, Value)>>,
     issued: AtomicUsize,
+    /// Bearer tokens presented at /me, in order.
+    me_tokens: Mutex<Vec<String>>,
 }
 
 /// Handle to a running mock provider.
@@ -60,6 +62,7 @@ impl MockProvider {
         let app = Router::new()
             .route("/authorize", get(authorize))
             .route("/token", post(token))
+            .route("/me", get(me))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, state }
@@ -72,6 +75,11 @@ impl MockProvider {
 
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Bearer tokens the post-auth endpoint `/me` received.
+    pub fn me_tokens(&self) -> Vec<String> {
+        self.state.me_tokens.lock().unwrap().clone()
     }
 
     /// The next token call answers `status` with `body`, whatever it asks.
@@ -108,6 +116,21 @@ async fn authorize(
         .append_pair("state", q.get("state").map(String::as_str).unwrap_or(""))
         .append_pair("iss", &state.base);
     Redirect::to(location.as_str()).into_response()
+}
+
+/// An account lookup in the shape of Atlassian's accessible-resources: an
+/// array of sites, readable only with a bearer token.
+async fn me(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    state.me_tokens.lock().unwrap().push(token.to_owned());
+    Json(json!([{"id": format!("cloud-for-{token}"), "url": "https://site.example"}]))
+        .into_response()
 }
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {

@@ -79,14 +79,3 @@ pub fn authorization_url(
     }
     Ok(url.into())
 }
-
-/// The provider's default scopes followed by the app's, without duplicates.
-pub fn merge_scopes(defaults: &[String], app: &[String]) -> Vec<String> {
-    let mut scopes: Vec<String> = Vec::with_capacity(defaults.len() + app.len());
-    for scope in defaults.iter().chain(app) {
-        if !scope.is_empty() && !scopes.contains(scope) {
-            scopes.push(scope.clone());
-        }
-    }
-    scopes
-}

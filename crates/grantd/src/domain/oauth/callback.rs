@@ -175,6 +175,7 @@ impl Grantd {
                 .collect(),
         };
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let post_auth_url = provider.post_auth_url(&inputs)?;
         let code_verifier = match (&flow.code_verifier_key_id, &flow.code_verifier_ciphertext) {
             (Some(key_id), Some(bytes)) => {
                 let sealed = Sealed {
@@ -226,6 +227,13 @@ impl Grantd {
         let tokens = token_set(provider, &response, &requested, chrono::Utc::now());
         let mut metadata = metadata;
         merge_token_metadata(&mut metadata, &response);
+        self.add_post_auth_metadata(
+            provider,
+            post_auth_url.as_ref(),
+            &response.access_token,
+            &mut metadata,
+        )
+        .await;
         let credentials = Credentials::OAuth2AuthorizationCode { tokens };
         let expires_at = credentials
             .access_token_expires_at()

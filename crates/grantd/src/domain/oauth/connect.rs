@@ -1,7 +1,7 @@
 //! Starting authorization flows: `oauth-connect` for a new connection and
 //! `:oauth-update` to re-authorize an existing one.
 
-use super::authorize::{authorization_url, merge_scopes, FlowSecrets};
+use super::authorize::{authorization_url, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
@@ -168,12 +168,11 @@ impl Grantd {
     /// Records the flow and builds the URL the browser is sent to.
     async fn begin_flow(&self, request: FlowRequest<'_>) -> DomainResult<String> {
         let provider = request.provider;
-        let defaults = provider
+        let scopes = provider
             .oauth2
             .as_ref()
-            .map(|o| o.default_scopes.as_slice())
+            .map(|o| o.scopes_for(&request.app.scopes))
             .unwrap_or_default();
-        let scopes = merge_scopes(defaults, &request.app.scopes);
         let secrets = FlowSecrets::generate(provider.pkce());
         let inputs = ProviderInputs {
             workspace: request.workspace,

@@ -3,4 +3,5 @@
 pub mod authorize;
 pub mod callback;
 pub mod connect;
+pub mod post_auth;
 pub mod token;

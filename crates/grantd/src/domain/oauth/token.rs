@@ -211,6 +211,45 @@ impl TokenClient {
     }
 }
 
+impl TokenClient {
+    /// GETs a JSON document with a bearer token (the catalog's post-auth
+    /// lookup); same client, same limits as token calls.
+    pub async fn get_json(
+        &self,
+        url: &Url,
+        access_token: &SecretString,
+    ) -> Result<Value, ProviderError> {
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| ProviderError::Network(describe(&e)))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(ProviderError::Unavailable {
+                status: status.as_u16(),
+                retry_after: None,
+            });
+        }
+        if !status.is_success() {
+            return Err(ProviderError::Rejected {
+                status: status.as_u16(),
+                error: format!("http_{}", status.as_u16()),
+                description: None,
+            });
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ProviderError::Network(describe(&e)))?;
+        serde_json::from_slice(&body)
+            .map_err(|_| ProviderError::InvalidResponse("post-auth answer is not JSON".into()))
+    }
+}
+
 /// Reads the body as JSON, falling back to form encoding (GitHub's default).
 fn parse_body(body: &[u8]) -> Option<Value> {
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
@@ -287,13 +326,17 @@ fn normalise(spec: &OAuth2Spec, value: &Value) -> Result<TokenResponse, Provider
     })
 }
 
-/// Follows a dot path (`authed_user.access_token`) into a JSON value.
-fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(value, |v, key| v.get(key))
+/// Follows a dot path (`authed_user.access_token`, `0.id` for arrays) into a
+/// JSON value.
+pub(crate) fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, key| match v {
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => v.get(key),
+    })
 }
 
 /// Strings as they are; numbers and booleans in their JSON spelling.
-fn text(value: &Value) -> Option<String> {
+pub(crate) fn text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -1,0 +1,284 @@
+//! The catalog as Ampersand's `ProviderInfo`, so their clients read grantd's
+//! providers unchanged. grantd's own additions (`authSchemes`, `category`,
+//! `docsURL`) sit beside the Ampersand fields; clients that do not know them
+//! ignore them.
+
+use crate::domain::catalog::{AuthScheme, BasicField, Provider};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// One provider, in Ampersand's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub name: String,
+    pub display_name: String,
+    /// `oauth2`, `apiKey` or `basic`: the entry's first (main) scheme.
+    pub auth_type: &'static str,
+    #[serde(rename = "baseURL")]
+    pub base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth2_opts: Option<OAuth2Options>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_opts: Option<ApiKeyOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_opts: Option<BasicAuthOptions>,
+    pub support: Support,
+    pub provider_opts: BTreeMap<String, String>,
+    pub post_auth_info_needed: bool,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ProviderMetadata>,
+    /// grantd: every scheme the provider accepts, main one first.
+    pub auth_schemes: Vec<&'static str>,
+    /// grantd: the catalog category.
+    pub category: String,
+    /// grantd: the provider's integration documentation.
+    #[serde(rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuth2Options {
+    pub grant_type: &'static str,
+    #[serde(rename = "authURL", skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    #[serde(rename = "tokenURL")]
+    pub token_url: String,
+    pub explicit_scopes_required: bool,
+    pub explicit_workspace_required: bool,
+    pub token_metadata_fields: TokenMetadataFields,
+    #[serde(rename = "authURLParams", skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_url_params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenMetadataFields {
+    pub scopes_field: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_fields: Vec<OtherField>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherField {
+    pub name: String,
+    pub display_name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyOptions {
+    /// `header` or `query`.
+    pub attachment_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<ApiKeyHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<ApiKeyQuery>,
+    #[serde(rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyHeader {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_prefix: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyQuery {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicAuthOptions {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub api_key_as_basic: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_as_basic_opts: Option<ApiKeyAsBasicOptions>,
+    #[serde(rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyAsBasicOptions {
+    /// `username` or `password`.
+    pub field_used: &'static str,
+}
+
+/// What grantd does with a provider beyond holding its connections: no
+/// reads, writes or proxying (yet), said plainly for Ampersand clients.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Support {
+    pub bulk_write: BulkWriteSupport,
+    pub proxy: bool,
+    pub read: bool,
+    pub subscribe: bool,
+    pub write: bool,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BulkWriteSupport {
+    pub insert: bool,
+    pub update: bool,
+    pub upsert: bool,
+    pub delete: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderMetadata {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<MetadataInput>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_authentication: Vec<MetadataPostAuth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataInput {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetadataPostAuth {
+    pub name: String,
+}
+
+/// `{workspace}` becomes `{{.workspace}}`, Ampersand's template syntax.
+fn ampersand_template(url: &str) -> String {
+    url.replace('{', "{{.").replace('}', "}}")
+}
+
+fn auth_type(scheme: AuthScheme) -> &'static str {
+    match scheme {
+        AuthScheme::ApiKey => "apiKey",
+        AuthScheme::Basic => "basic",
+        _ => "oauth2",
+    }
+}
+
+/// The grant Ampersand would name for this provider: the interactive one when
+/// there is one, PKCE when the provider insists on it.
+fn grant_type(provider: &Provider) -> &'static str {
+    let has = |s| provider.auth_schemes.contains(&s);
+    if has(AuthScheme::OAuth2AuthorizationCodePkce) {
+        "authorizationCodePKCE"
+    } else if has(AuthScheme::OAuth2AuthorizationCode) {
+        "authorizationCode"
+    } else if has(AuthScheme::OAuth2ClientCredentials) {
+        "clientCredentials"
+    } else {
+        "password"
+    }
+}
+
+impl From<&Provider> for ProviderInfo {
+    fn from(p: &Provider) -> Self {
+        let oauth2_opts = p.oauth2.as_ref().map(|o| OAuth2Options {
+            grant_type: grant_type(p),
+            auth_url: o.authorize_url.as_deref().map(ampersand_template),
+            token_url: ampersand_template(&o.token_url),
+            explicit_scopes_required: o.scopes_required,
+            explicit_workspace_required: p.workspace.as_ref().is_some_and(|w| w.required),
+            token_metadata_fields: TokenMetadataFields {
+                scopes_field: o.scope_path.clone().unwrap_or_else(|| "scope".into()),
+                other_fields: o
+                    .token_metadata
+                    .iter()
+                    .map(|(name, path)| OtherField {
+                        name: name.clone(),
+                        display_name: name.clone(),
+                        path: path.clone(),
+                    })
+                    .collect(),
+            },
+            auth_url_params: o.authorize_params.clone(),
+        });
+        let api_key_opts = p.api_key.as_ref().map(|k| {
+            let in_header = k.location == "header";
+            ApiKeyOptions {
+                attachment_type: k.location.clone(),
+                header: in_header.then(|| ApiKeyHeader {
+                    name: k.name.clone(),
+                    value_prefix: k.prefix.clone(),
+                }),
+                query: (!in_header).then(|| ApiKeyQuery {
+                    name: k.name.clone(),
+                }),
+                docs_url: k.docs_url.clone(),
+            }
+        });
+        let basic_opts = p.basic.as_ref().map(|b| BasicAuthOptions {
+            api_key_as_basic: b.api_key_as_basic,
+            api_key_as_basic_opts: b.field_used.map(|field| ApiKeyAsBasicOptions {
+                field_used: match field {
+                    BasicField::Username => "username",
+                    BasicField::Password => "password",
+                },
+            }),
+            docs_url: b.docs_url.clone(),
+        });
+        let input: Vec<MetadataInput> = p
+            .workspace
+            .iter()
+            .map(|spec| ("workspace", spec))
+            .chain(p.metadata.iter().map(|(name, spec)| (name.as_str(), spec)))
+            .map(|(name, spec)| MetadataInput {
+                name: name.to_owned(),
+                display_name: spec.label.clone(),
+                docs_url: spec.docs_url.clone(),
+            })
+            .collect();
+        let post_authentication: Vec<MetadataPostAuth> = p
+            .oauth2
+            .as_ref()
+            .and_then(|o| o.post_auth.as_ref())
+            .map(|post| {
+                post.metadata
+                    .keys()
+                    .map(|name| MetadataPostAuth { name: name.clone() })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let post_auth_info_needed = !post_authentication.is_empty();
+        let metadata = (!input.is_empty() || post_auth_info_needed).then_some(ProviderMetadata {
+            input,
+            post_authentication,
+        });
+        ProviderInfo {
+            name: p.name.clone(),
+            display_name: p.display_name.clone(),
+            auth_type: auth_type(p.auth_schemes[0]),
+            base_url: p
+                .api_base_url
+                .as_deref()
+                .map(ampersand_template)
+                .unwrap_or_default(),
+            oauth2_opts,
+            api_key_opts,
+            basic_opts,
+            support: Support::default(),
+            provider_opts: BTreeMap::new(),
+            post_auth_info_needed,
+            labels: BTreeMap::from([("category".to_owned(), p.category.clone())]),
+            metadata,
+            auth_schemes: p.auth_schemes.iter().map(|s| s.as_str()).collect(),
+            category: p.category.clone(),
+            docs_url: p.docs_url.clone(),
+        }
+    }
+}
