@@ -1,6 +1,6 @@
 //! The provider catalog: what grantd knows about each SaaS provider, as data.
 //!
-//! Providers are described in TOML (`providers/catalog.toml`, compiled into the
+//! Providers are described in TOML (`providers/*.toml`, compiled into the
 //! binary) rather than in code, so adding one or pointing grantd at a test
 //! double is an edit to a file. A user file (`GRANTD_PROVIDERS_FILE`) adds
 //! entries or replaces shipped ones by name. Every entry is checked when it is
@@ -17,7 +17,6 @@ use url::Url;
 /// The catalog shipped with grantd: one file per family of providers, all
 /// compiled into the binary.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("catalog.toml", include_str!("../../providers/catalog.toml")),
     ("crm.toml", include_str!("../../providers/crm.toml")),
     (
         "marketing.toml",
@@ -160,6 +159,10 @@ pub struct OAuth2Spec {
     #[serde(default)]
     pub authorize_url: Option<String>,
     pub token_url: String,
+    /// Where refresh_token grants go, for the few providers that take them
+    /// somewhere other than `tokenUrl`.
+    #[serde(default)]
+    pub refresh_url: Option<String>,
     #[serde(default)]
     pub revocation_url: Option<String>,
     /// RFC 9207 issuer; the `iss` a callback must carry when it carries one.
@@ -218,7 +221,7 @@ pub struct PostAuthSpec {
 impl OAuth2Spec {
     /// Scopes for an authorization request: the required ones, then the
     /// app's own or, when it has none, the catalog defaults.
-    pub fn scopes_for(&self, app_scopes: &[String]) -> Vec<String> {
+    pub(crate) fn scopes_for(&self, app_scopes: &[String]) -> Vec<String> {
         let chosen = if app_scopes.is_empty() {
             &self.default_scopes
         } else {
@@ -403,6 +406,32 @@ impl Provider {
         template: &str,
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
+        let out = self.substitute(template, inputs)?;
+        Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+    }
+
+    /// The catalog's scopes for an app, with placeholders filled in (Dynamics
+    /// 365 scopes name the customer's environment host).
+    pub fn scopes_for(
+        &self,
+        app_scopes: &[String],
+        inputs: &ProviderInputs<'_>,
+    ) -> Result<Vec<String>, DomainError> {
+        let Some(spec) = self.oauth2.as_ref() else {
+            return Ok(app_scopes.to_vec());
+        };
+        spec.scopes_for(app_scopes)
+            .iter()
+            .map(|scope| self.substitute(scope, inputs))
+            .collect()
+    }
+
+    /// Replaces each `{name}` in `template` with the input of that name.
+    fn substitute(
+        &self,
+        template: &str,
+        inputs: &ProviderInputs<'_>,
+    ) -> Result<String, DomainError> {
         let mut out = String::with_capacity(template.len() + 32);
         let mut rest = template;
         while let Some(start) = rest.find('{') {
@@ -424,14 +453,14 @@ impl Provider {
                         format!("providerMetadata.{name}")
                     },
                     serde_json::Value::Null,
-                    format!("provider {} needs {name} for its URLs", self.name),
+                    format!("provider {} needs {name}", self.name),
                 ))
             })?;
             out.push_str(value);
             rest = &rest[end + 1..];
         }
         out.push_str(rest);
-        Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+        Ok(out)
     }
 
     /// Every URL of the entry, with a label for lint messages.
@@ -458,6 +487,7 @@ impl Provider {
         if let Some(o) = &self.oauth2 {
             optional.push(("oauth2.authorizeUrl".into(), o.authorize_url.as_ref()));
             optional.push(("oauth2.tokenUrl".into(), Some(&o.token_url)));
+            optional.push(("oauth2.refreshUrl".into(), o.refresh_url.as_ref()));
             optional.push(("oauth2.revocationUrl".into(), o.revocation_url.as_ref()));
             optional.push((
                 "oauth2.postAuth.url".into(),
@@ -692,6 +722,27 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     for input in provider.metadata.keys() {
         sample.metadata.insert(input.as_str(), "sample");
     }
+    if let Some(o) = &provider.oauth2 {
+        for scope in o.default_scopes.iter().chain(&o.required_scopes) {
+            for placeholder in placeholders(scope)? {
+                if !declared.contains(placeholder) {
+                    return Err(format!(
+                        "scope {scope} uses undeclared placeholder {{{placeholder}}}"
+                    ));
+                }
+            }
+        }
+        let oauth_urls = [
+            o.authorize_url.as_deref(),
+            Some(o.token_url.as_str()),
+            o.refresh_url.as_deref(),
+            o.revocation_url.as_deref(),
+            o.post_auth.as_ref().map(|p| p.url.as_str()),
+        ];
+        for template in oauth_urls.into_iter().flatten() {
+            check_host_inputs(provider, template)?;
+        }
+    }
     for (label, template) in provider.url_templates() {
         for placeholder in placeholders(template)? {
             if !declared.contains(placeholder) {
@@ -713,11 +764,60 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     Ok(())
 }
 
+/// An input in the host of an OAuth URL (where grantd sends client secrets
+/// and tokens) may only choose a host under a fixed domain: either its
+/// pattern refuses dotted values, or a literal domain follows it.
+fn check_host_inputs(provider: &Provider, template: &str) -> Result<(), String> {
+    let Some((_, after_scheme)) = template.split_once("://") else {
+        return Ok(());
+    };
+    let host_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let host = &after_scheme[..host_end];
+    let mut rest = host;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..]
+            .find('}')
+            .map(|e| e + start)
+            .unwrap_or(rest.len());
+        let name = &rest[start + 1..end];
+        let suffix = &rest[(end + 1).min(rest.len())..];
+        let spec = if name == "workspace" {
+            provider.workspace.as_ref()
+        } else {
+            provider.metadata.get(name)
+        };
+        let accepts_hosts = spec.is_some_and(|s| s.accepts("attacker.example"));
+        let fixed_domain = !suffix.contains('{')
+            && suffix.starts_with('.')
+            && suffix.trim_start_matches('.').contains('.');
+        if accepts_hosts && !fixed_domain {
+            return Err(format!(
+                "{{{name}}} accepts host names and sits in the host of {template} \
+                 without a fixed domain after it"
+            ));
+        }
+        rest = suffix;
+    }
+    Ok(())
+}
+
+/// Values no input may take: each could change where a URL points.
+const HOSTILE_SAMPLES: &[&str] = &[
+    "a/b", "a@b", "a:b", "a?b", "a#b", "a\\b", "a b", "a%2fb", "a\nb", "",
+];
+
 fn compile(spec: &mut InputSpec, input: &str) -> Result<(), String> {
     if !spec.pattern.starts_with('^') || !spec.pattern.ends_with('$') {
         return Err(format!("pattern of {input} must be anchored with ^ and $"));
     }
     let re = Regex::new(&spec.pattern).map_err(|e| format!("pattern of {input}: {e}"))?;
+    if let Some(bad) = HOSTILE_SAMPLES.iter().find(|sample| re.is_match(sample)) {
+        return Err(format!(
+            "pattern of {input} accepts {bad:?}; inputs must not carry URL delimiters"
+        ));
+    }
     spec.compiled = Some(re);
     Ok(())
 }
@@ -741,20 +841,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_catalog_passes_the_lint() {
+    fn the_shipped_catalog_passes_the_lint_with_150_providers_in_every_category() {
         let catalog = Catalog::load(None).expect("builtin catalog loads");
-        for name in [
-            "salesforce",
-            "hubspot",
-            "google",
-            "github",
-            "notion",
-            "zendesk",
-            "netsuite",
-            "atlassian",
-        ] {
-            assert!(catalog.get(name).is_some(), "{name} missing");
+        assert!(catalog.len() >= 150, "{} providers", catalog.len());
+        for category in CATEGORIES {
+            assert!(
+                catalog.iter().any(|p| p.category == *category),
+                "no provider in {category}"
+            );
         }
+    }
+
+    #[test]
+    fn shipped_quirks_are_described_as_data() {
+        let catalog = Catalog::load(None).unwrap();
+        let oauth = |name: &str| catalog.get(name).unwrap().oauth2.clone().unwrap();
+        let google = oauth("google");
+        assert_eq!(google.authorize_params["access_type"], "offline");
+        assert_eq!(google.authorize_params["prompt"], "consent");
+        let atlassian = oauth("atlassian");
+        assert_eq!(atlassian.authorize_params["audience"], "api.atlassian.com");
+        assert_eq!(atlassian.required_scopes, ["offline_access"]);
+        assert_eq!(atlassian.post_auth.unwrap().metadata["cloudId"], "0.id");
+        assert_eq!(
+            oauth("salesforce").token_metadata["instanceUrl"],
+            "instance_url"
+        );
+        assert_eq!(
+            oauth("notion").token_metadata["workspaceId"],
+            "workspace_id"
+        );
+        assert_eq!(oauth("slack").scope_separator, ",");
+        assert_eq!(oauth("notion").token_auth, TokenAuth::Basic);
+        assert!(!oauth("github").tokens_expire);
+        assert_eq!(
+            catalog.get("airtable").unwrap().pkce(),
+            PkceSupport::Required
+        );
+        let zendesk = catalog.get("zendesk").unwrap();
+        assert!(zendesk.workspace.as_ref().unwrap().accepts("acme"));
+        assert!(!zendesk.workspace.as_ref().unwrap().accepts("evil.com/x"));
     }
 
     #[test]

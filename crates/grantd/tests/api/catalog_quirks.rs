@@ -97,3 +97,38 @@ async fn required_scopes_are_always_asked_for() {
     // The mock requires `read`; the app asks for `write`.
     assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));
 }
+
+#[tokio::test]
+async fn a_providers_file_entry_overrides_the_shipped_one_of_that_name() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        // Point the shipped `hubspot` entry at the mock provider.
+        let path = config.providers_file.clone().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let token_line = text
+            .lines()
+            .find(|l| l.starts_with("tokenUrl = \""))
+            .unwrap();
+        let base = token_line
+            .trim_start_matches("tokenUrl = \"")
+            .trim_end_matches("/token\"");
+        let hubspot = format!(
+            "\n[providers.hubspot]\ndisplayName = \"HubSpot (local double)\"\ncategory = \"crm\"\n\
+             authSchemes = [\"oauth2/authorizationCode\"]\n[providers.hubspot.oauth2]\n\
+             authorizeUrl = \"{base}/authorize\"\ntokenUrl = \"{base}/token\"\n"
+        );
+        std::fs::write(&path, text + &hubspot).unwrap();
+    })
+    .await;
+    let info: Value = app
+        .get(&app.url("/v1/providers/hubspot"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["displayName"], "HubSpot (local double)");
+    app.create_provider_app("hubspot").await;
+    let url = app.start_flow("hubspot").await;
+    assert!(url.starts_with(&app.provider.base), "{url}");
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    assert_eq!(app.only_connection_for("g").await["provider"], "hubspot");
+}

@@ -10,5 +10,6 @@ mod cli;
 mod generate;
 mod oauth_flow;
 mod provider_apps;
+mod readme;
 mod secrets_at_rest;
 mod validation;

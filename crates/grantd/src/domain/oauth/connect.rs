@@ -168,11 +168,6 @@ impl Grantd {
     /// Records the flow and builds the URL the browser is sent to.
     async fn begin_flow(&self, request: FlowRequest<'_>) -> DomainResult<String> {
         let provider = request.provider;
-        let scopes = provider
-            .oauth2
-            .as_ref()
-            .map(|o| o.scopes_for(&request.app.scopes))
-            .unwrap_or_default();
         let secrets = FlowSecrets::generate(provider.pkce());
         let inputs = ProviderInputs {
             workspace: request.workspace,
@@ -182,6 +177,7 @@ impl Grantd {
                 .map(|(k, v)| (k.as_str(), v.value.as_str()))
                 .collect(),
         };
+        let scopes = provider.scopes_for(&request.app.scopes, &inputs)?;
         let redirect_uri = self.settings().redirect_uri.as_str();
         let url = authorization_url(
             provider,
