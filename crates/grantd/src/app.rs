@@ -33,6 +33,7 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
             redirect_uri,
             public_origin: public_url.origin().ascii_serialization(),
             state_ttl: config.oauth_state_ttl,
+            refresh: config.refresh.clone(),
         },
     ))
 }
@@ -93,12 +94,19 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
+        let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
+        let refresher = tokio::spawn(crate::domain::refresh::run_refresher(
+            self.grantd.clone(),
+            stopped,
+        ));
         let router = crate::http::router(self.grantd.clone());
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
+        let _ = stop_refresher.send(true);
+        let _ = refresher.await;
         self.grantd.store().close().await;
         served.context("serving HTTP")
     }

@@ -5,6 +5,7 @@ use crate::app::{open_grantd, shutdown_signal, Application};
 use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
+use crate::domain::refresh::RefreshSettings;
 use crate::domain::{Grantd, JwtAlgorithm};
 use crate::secrets::{Cipher, SecretString};
 use crate::telemetry::{self, LogFormat};
@@ -98,6 +99,25 @@ struct ServeArgs {
     /// Seconds an OAuth flow's state stays valid.
     #[arg(long, env = "GRANTD_OAUTH_STATE_TTL_SECS", default_value_t = 600)]
     oauth_state_ttl_secs: u64,
+    /// Renew OAuth tokens at least this many seconds before they expire
+    /// (or 10% of their lifetime, whichever is longer).
+    #[arg(long, env = "GRANTD_REFRESH_LEAD_SECS", default_value_t = 300)]
+    refresh_lead_secs: u64,
+    /// Seconds a refresh lease holds; a crashed instance's work is taken over after it.
+    #[arg(long, env = "GRANTD_REFRESH_LEASE_SECS", default_value_t = 60)]
+    refresh_lease_secs: u64,
+    /// How often the refresher looks for due tokens, in milliseconds.
+    #[arg(long, env = "GRANTD_REFRESH_TICK_MS", default_value_t = 1000)]
+    refresh_tick_ms: u64,
+    /// Token refreshes in flight at once, in all.
+    #[arg(long, env = "GRANTD_REFRESH_CONCURRENCY", default_value_t = 64)]
+    refresh_concurrency: usize,
+    /// Token refreshes in flight at once against one provider.
+    #[arg(long, env = "GRANTD_REFRESH_PER_PROVIDER", default_value_t = 8)]
+    refresh_per_provider: usize,
+    /// First retry delay after a failed refresh, in milliseconds (doubles per failure).
+    #[arg(long, env = "GRANTD_REFRESH_BACKOFF_MS", default_value_t = 5000)]
+    refresh_backoff_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +272,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.listen = args.listen;
             config.public_url = args.public_url;
             config.oauth_state_ttl = Duration::from_secs(args.oauth_state_ttl_secs);
+            config.refresh = RefreshSettings {
+                lead_min: Duration::from_secs(args.refresh_lead_secs),
+                lease: Duration::from_secs(args.refresh_lease_secs.max(1)),
+                tick: Duration::from_millis(args.refresh_tick_ms.max(1)),
+                concurrency: args.refresh_concurrency.max(1),
+                per_provider: args.refresh_per_provider.max(1),
+                backoff_base: Duration::from_millis(args.refresh_backoff_ms),
+                ..RefreshSettings::default()
+            };
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
         }

@@ -20,6 +20,8 @@ pub struct Config {
     pub providers_file: Option<PathBuf>,
     /// Lifetime of an OAuth flow's state.
     pub oauth_state_ttl: Duration,
+    /// Token lifecycle timings and limits.
+    pub refresh: crate::domain::refresh::RefreshSettings,
 }
 
 impl Config {
@@ -32,6 +34,7 @@ impl Config {
             encryption_key: None,
             providers_file: None,
             oauth_state_ttl: Duration::from_secs(600),
+            refresh: Default::default(),
         }
     }
 }

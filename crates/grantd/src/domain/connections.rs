@@ -33,7 +33,7 @@ impl Grantd {
         Ok(self.cipher().seal(&json, &credentials_aad(connection_id)))
     }
 
-    fn open_credentials(&self, record: &ConnectionRecord) -> DomainResult<Credentials> {
+    pub(super) fn open_credentials(&self, record: &ConnectionRecord) -> DomainResult<Credentials> {
         let sealed = Sealed {
             key_id: record.credentials_key_id.clone(),
             bytes: record.credentials_ciphertext.clone(),
@@ -54,6 +54,11 @@ impl Grantd {
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        let record = if include_credentials {
+            self.refresh_for_read(record).await?
+        } else {
+            record
+        };
         self.decode_connection(record, include_credentials)
     }
 
@@ -75,11 +80,82 @@ impl Grantd {
             .collect()
     }
 
+    /// Deletes the connection, then revokes its tokens at the provider where
+    /// the catalog names an RFC 7009 endpoint (best effort, in the background).
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
+        let record = self
+            .store()
+            .find_connection(project_id, id)
+            .await
+            .or_not_found("connection")?;
         self.store()
             .delete_connection(project_id, id)
             .await
-            .or_not_found("connection")
+            .or_not_found("connection")?;
+        let grantd = self.clone();
+        tokio::spawn(async move {
+            let outcome = grantd.revoke_tokens(&record).await;
+            match outcome {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::info!(connection = %record.id, "tokens revoked at the provider")
+                }
+                Err(error) => {
+                    tracing::warn!(connection = %record.id, %error, "token revocation failed")
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Revokes the refresh token (or, lacking one, the access token) of a
+    /// deleted connection. `Ok(false)`: nothing to revoke or no endpoint.
+    async fn revoke_tokens(&self, record: &ConnectionRecord) -> Result<bool, String> {
+        let Some(provider) = self.catalog().get(&record.provider) else {
+            return Ok(false);
+        };
+        let Some((spec, template)) = provider
+            .oauth2
+            .as_ref()
+            .and_then(|o| o.revocation_url.as_deref().map(|url| (o, url)))
+        else {
+            return Ok(false);
+        };
+        let credentials = self.open_credentials(record).map_err(|e| e.to_string())?;
+        let Some(tokens) = credentials.tokens() else {
+            return Ok(false);
+        };
+        let (token, hint) = match &tokens.refresh_token {
+            Some(refresh) => (&refresh.token, "refresh_token"),
+            None => (&tokens.access_token.token, "access_token"),
+        };
+        let metadata: ProviderMetadata =
+            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
+        let inputs = super::catalog::ProviderInputs {
+            workspace: record.provider_workspace_ref.as_deref(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                .collect(),
+        };
+        let url = provider
+            .build_url(template, &inputs)
+            .map_err(|e| e.to_string())?;
+        let (client_id, client_secret) = self.oauth_client(record, &credentials).await?;
+        self.tokens()
+            .revoke(
+                spec,
+                &url,
+                &super::oauth::token::ClientCredentials {
+                    client_id: &client_id,
+                    client_secret: client_secret.as_ref(),
+                },
+                token,
+                hint,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(true)
     }
 
     pub(super) fn decode_connection(
@@ -137,7 +213,10 @@ impl Grantd {
             provider_metadata,
             scopes: parse_scopes(&record.scopes),
             credentials,
-            last_error: record.last_error,
+            refresh_error: record
+                .last_error
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok()),
             create_time: from_millis(record.create_time),
             update_time: from_millis(record.update_time),
         })

@@ -213,6 +213,7 @@ impl Grantd {
                 access_token_expires_at: credentials
                     .access_token_expires_at()
                     .map(|t| t.timestamp_millis()),
+                refresh_due_at: self.refresh_due_at(&credentials),
                 now: now_millis(),
             })
             .await?;

@@ -9,6 +9,7 @@ mod identity;
 pub mod model;
 pub mod oauth;
 mod provider_apps;
+pub mod refresh;
 mod target;
 
 pub use connections::ConnectionQuery;
@@ -36,6 +37,8 @@ pub struct DomainSettings {
     pub public_origin: String,
     /// How long an authorization flow's state stays valid.
     pub state_ttl: Duration,
+    /// Token lifecycle timings and limits.
+    pub refresh: refresh::RefreshSettings,
 }
 
 /// Everything grantd can do, behind one handle shared by the HTTP layer and
@@ -52,6 +55,9 @@ struct Inner {
     cipher: Cipher,
     tokens: TokenClient,
     settings: DomainSettings,
+    /// This process's name on refresh leases.
+    instance_id: String,
+    flights: refresh::Flights,
 }
 
 impl Grantd {
@@ -63,6 +69,8 @@ impl Grantd {
                 cipher,
                 tokens: TokenClient::new(Duration::from_secs(20)),
                 settings,
+                instance_id: uuid::Uuid::new_v4().to_string(),
+                flights: Default::default(),
             }),
         }
     }

@@ -221,7 +221,8 @@ pub struct Connection {
     pub scopes: Vec<String>,
     /// Present only when the caller asked for credentials.
     pub credentials: Option<Credentials>,
-    pub last_error: Option<String>,
+    /// The last failed refresh, until one succeeds.
+    pub refresh_error: Option<super::refresh::RefreshError>,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
 }

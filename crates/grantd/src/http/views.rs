@@ -508,6 +508,45 @@ pub struct ConnectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuthView>,
     pub provider_metadata: BTreeMap<String, MetadataView>,
+    /// grantd: the last failed token refresh, until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<RefreshErrorView>,
+}
+
+/// Why the last token refresh failed, classified so a revoked grant reads
+/// differently from an outage.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshErrorView {
+    /// `grant_rejected`, `provider_unavailable`, `network`, `rate_limited` or `misconfigured_app`.
+    pub class: String,
+    /// The provider's own error code.
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub at: DateTime<Utc>,
+    /// When grantd tries again; absent once it has stopped (re-authorize).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::domain::refresh::RefreshError> for RefreshErrorView {
+    fn from(e: crate::domain::refresh::RefreshError) -> Self {
+        let class = serde_json::to_value(e.class)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        RefreshErrorView {
+            class,
+            error: e.error,
+            description: e.description,
+            status: e.status,
+            at: e.at,
+            retry_at: e.retry_at,
+        }
+    }
 }
 
 impl From<Connection> for ConnectionView {
@@ -538,6 +577,7 @@ impl From<Connection> for ConnectionView {
                     (k, MetadataView { value, source })
                 })
                 .collect(),
+            refresh_error: c.refresh_error.map(RefreshErrorView::from),
         };
         match c.credentials {
             None => {}

@@ -20,6 +20,10 @@ pub struct ConnectionRecord {
     pub credentials_ciphertext: Vec<u8>,
     pub access_token_expires_at: Option<i64>,
     pub last_error: Option<String>,
+    pub refresh_due_at: Option<i64>,
+    pub refresh_failures: i64,
+    pub credentials_version: i64,
+    pub last_refresh_at: Option<i64>,
     pub create_time: i64,
     pub update_time: i64,
     pub group_name: String,
@@ -38,7 +42,8 @@ pub struct ConnectionRecord {
 const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_app_id, c.group_ref, \
      c.consumer_ref, c.provider_workspace_ref, c.provider_consumer_ref, c.auth_scheme, c.status, \
      c.provider_metadata, c.scopes, c.credentials_key_id, c.credentials_ciphertext, \
-     c.access_token_expires_at, c.last_error, c.create_time, c.update_time, \
+     c.access_token_expires_at, c.last_error, c.refresh_due_at, c.refresh_failures, \
+     c.credentials_version, c.last_refresh_at, c.create_time, c.update_time, \
      g.group_name, g.create_time AS group_create_time, g.update_time AS group_update_time, \
      u.consumer_name, u.create_time AS consumer_create_time, u.update_time AS consumer_update_time, \
      a.external_ref AS app_external_ref, a.client_id AS app_client_id, a.scopes AS app_scopes, \
@@ -70,6 +75,8 @@ pub struct NewConnection {
     pub credentials_key_id: String,
     pub credentials_ciphertext: Vec<u8>,
     pub access_token_expires_at: Option<i64>,
+    /// When the refresher should renew the token; `None` when it never needs to.
+    pub refresh_due_at: Option<i64>,
     pub now: i64,
 }
 
@@ -88,6 +95,7 @@ pub struct Reauthorization {
     pub credentials_key_id: String,
     pub credentials_ciphertext: Vec<u8>,
     pub access_token_expires_at: Option<i64>,
+    pub refresh_due_at: Option<i64>,
     pub now: i64,
 }
 
@@ -122,8 +130,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
              provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
-             credentials_key_id, credentials_ciphertext, access_token_expires_at, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+             credentials_key_id, credentials_ciphertext, access_token_expires_at, refresh_due_at, \
+             create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)",
         )
         .bind(&new.id)
         .bind(&new.project_id)
@@ -141,13 +150,15 @@ impl Store {
         .bind(&new.credentials_ciphertext)
         .bind(new.access_token_expires_at)
         .bind(new.now)
+        .bind(new.refresh_due_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Replaces a connection's credentials in place (same id) and marks it working.
+    /// Replaces a connection's credentials in place (same id) and marks it
+    /// working; a refresh in flight with the old credentials will not store.
     pub async fn reauthorize_connection(&self, update: &Reauthorization) -> StoreResult<()> {
         require_row(
             sqlx::query(
@@ -155,7 +166,8 @@ impl Store {
              provider_consumer_ref = COALESCE($3, provider_consumer_ref), provider_metadata = $4, \
              scopes = $5, credentials_key_id = $6, credentials_ciphertext = $7, \
              access_token_expires_at = $8, status = 'working', last_error = NULL, update_time = $9, \
-             auth_scheme = $12 WHERE id = $10 AND project_id = $11",
+             auth_scheme = $12, refresh_due_at = $13, refresh_failures = 0, \
+             credentials_version = credentials_version + 1 WHERE id = $10 AND project_id = $11",
             )
             .bind(&update.provider_app_id)
             .bind(&update.provider_workspace_ref)
@@ -169,8 +181,19 @@ impl Store {
             .bind(&update.id)
             .bind(&update.project_id)
             .bind(&update.auth_scheme)
+            .bind(update.refresh_due_at)
             .execute(&self.pool)
             .await?,
+        )
+    }
+
+    /// A connection by id alone, for background work that spans projects.
+    pub async fn find_connection_by_id(&self, id: &str) -> StoreResult<ConnectionRecord> {
+        Ok(
+            sqlx::query_as::<_, ConnectionRecord>(&format!("{SELECT_RECORD} WHERE c.id = $1"))
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
         )
     }
 

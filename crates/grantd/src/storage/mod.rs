@@ -9,6 +9,7 @@ mod jwt_keys;
 mod oauth_flows;
 mod projects;
 mod provider_apps;
+mod refresh;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use connections::{ConnectionFilter, ConnectionRecord, NewConnection, Reauthorization};
@@ -17,6 +18,7 @@ pub use jwt_keys::JwtKeyRow;
 pub use oauth_flows::{FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
+pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;

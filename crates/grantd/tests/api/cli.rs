@@ -20,7 +20,7 @@ const GRANTD_VARS: [&str; 7] = [
 ];
 
 /// `grantd --data-dir <dir> <args…>` with no GRANTD_* variables.
-fn grantd(data_dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn grantd(data_dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_grantd"));
     command.arg("--data-dir").arg(data_dir).args(args);
     for var in GRANTD_VARS {
@@ -67,15 +67,50 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed if the test ends before it does.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub child: Child,
     log: std::path::PathBuf,
 }
 
 impl Server {
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Starts `grantd serve` on a free port with `extra` flags (and `env`),
+/// logging to `log`, and waits for /healthz. Returns the server and its base URL.
+pub(crate) async fn serve(
+    data_dir: &Path,
+    log: std::path::PathBuf,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Server, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["serve", "--listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    let child = grantd(data_dir, &args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server { child, log };
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
+            if response.status() == StatusCode::OK {
+                return (server, base);
+            }
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("grantd serve exited early ({status}): {}", server.log());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("grantd never answered /healthz: {}", server.log());
 }
 
 impl Drop for Server {
@@ -224,36 +259,11 @@ async fn serve_answers_with_cli_made_keys_and_exits_cleanly_on_sigterm() {
         &["api-key", "create", "--project", "widgets", "--json"],
     );
 
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let log = logs.path().join("serve.log");
-    let child = grantd(dir.path(), &["serve", "--listen", &listen])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server { child, log };
-    let base = format!("http://{listen}");
+    let (mut server, base) = serve(dir.path(), logs.path().join("serve.log"), &[], &[]).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-
-    let mut healthy = false;
-    for _ in 0..100 {
-        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
-            if response.status() == StatusCode::OK {
-                healthy = true;
-                break;
-            }
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("grantd serve exited early ({status}): {}", server.log());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healthy, "grantd never answered /healthz: {}", server.log());
 
     for key in [&project["apiKey"], &second["apiKey"]] {
         let response = client

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Providers pointing at the mock; BASE is replaced by its address.
-const TEST_PROVIDERS: &str = r#"
+pub const TEST_PROVIDERS: &str = r#"
 [providers.mock]
 displayName = "Mock CRM"
 category = "crm"
@@ -21,6 +21,7 @@ authSchemes = ["oauth2/authorizationCode", "oauth2/clientCredentials", "oauth2/p
 [providers.mock.oauth2]
 authorizeUrl = "BASE/authorize"
 tokenUrl = "BASE/token"
+revocationUrl = "BASE/revoke"
 issuer = "BASE"
 requiredScopes = ["read"]
 pkce = "allowed"
@@ -122,6 +123,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     )
     .unwrap();
     let mut config = Config::for_data_dir(data_dir.path().join("data"));
+    // Quick refresher ticks and retries; lead and skew stay at their defaults.
+    config.refresh.tick = Duration::from_millis(50);
+    config.refresh.backoff_base = Duration::from_millis(20);
     config.providers_file = Some(providers_file);
     config.encryption_key = Some(SecretString::new(Cipher::generate_spec()));
     configure(&mut config);

@@ -10,8 +10,9 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub const CLIENT_ID: &str = "mock-client";
@@ -42,6 +43,17 @@ struct MockState {
     issued: AtomicUsize,
     /// Bearer tokens presented at /me, in order.
     me_tokens: Mutex<Vec<String>>,
+    /// Refresh tokens that no longer work: rotated away once their successor
+    /// was used (a grace period like real providers'), or revoked.
+    dead_refresh_tokens: Mutex<HashSet<String>>,
+    /// Successor -> the refresh token it replaced.
+    rotated_from: Mutex<HashMap<String, String>>,
+    /// Lifetime of tokens issued from now on, in seconds.
+    expires_in: AtomicI64,
+    /// Delay before answering a token call, in milliseconds.
+    delay_ms: AtomicU64,
+    /// Tokens posted to /revoke.
+    revoked: Mutex<Vec<String>>,
 }
 
 /// Handle to a running mock provider.
@@ -57,12 +69,14 @@ impl MockProvider {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(MockState {
             base: base.clone(),
+            expires_in: AtomicI64::new(3600),
             ..Default::default()
         });
         let app = Router::new()
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/me", get(me))
+            .route("/revoke", post(revoke))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, state }
@@ -75,6 +89,40 @@ impl MockProvider {
 
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Token calls with this grant type.
+    pub fn calls_with_grant(&self, grant_type: &str) -> usize {
+        self.token_requests()
+            .iter()
+            .filter(|r| r.params.get("grant_type").map(String::as_str) == Some(grant_type))
+            .count()
+    }
+
+    /// Tokens issued from now on live this many seconds.
+    pub fn set_expires_in(&self, seconds: i64) {
+        self.state.expires_in.store(seconds, Ordering::SeqCst);
+    }
+
+    /// Token calls answer after this long.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Tokens received at the RFC 7009 endpoint `/revoke`.
+    pub fn revoked(&self) -> Vec<String> {
+        self.state.revoked.lock().unwrap().clone()
+    }
+
+    /// Refresh tokens presented with grant_type=refresh_token, in order.
+    pub fn refresh_tokens_presented(&self) -> Vec<String> {
+        self.token_requests()
+            .iter()
+            .filter(|r| r.params.get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .map(|r| r.params.get("refresh_token").cloned().unwrap_or_default())
+            .collect()
     }
 
     /// Bearer tokens the post-auth endpoint `/me` received.
@@ -116,6 +164,15 @@ async fn authorize(
         .append_pair("state", q.get("state").map(String::as_str).unwrap_or(""))
         .append_pair("iss", &state.base);
     Redirect::to(location.as_str()).into_response()
+}
+
+/// RFC 7009 revocation: records the token, always 200.
+async fn revoke(State(state): State<Arc<MockState>>, body: axum::body::Bytes) -> StatusCode {
+    let params: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Some(token) = params.get("token") {
+        state.revoked.lock().unwrap().push(token.clone());
+    }
+    StatusCode::OK
 }
 
 /// An account lookup in the shape of Atlassian's accessible-resources: an
@@ -164,7 +221,12 @@ async fn token(
         params: params.clone(),
     };
     state.requests.lock().unwrap().push(request.clone());
-    if let Some((status, body)) = state.scripted.lock().unwrap().pop_front() {
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let scripted = state.scripted.lock().unwrap().pop_front();
+    if let Some((status, body)) = scripted {
         return (status, Json(body)).into_response();
     }
 
@@ -191,6 +253,7 @@ async fn token(
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let n = state.requests.lock().unwrap().len();
+    let expires_in = state.expires_in.load(Ordering::SeqCst);
     match params.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = params.get("code").cloned().unwrap_or_default();
@@ -211,16 +274,39 @@ async fn token(
             Json(json!({
                 "access_token": format!("access-{n}"),
                 "refresh_token": format!("refresh-{n}"),
-                "expires_in": 3600,
+                "expires_in": expires_in,
                 "token_type": "Bearer",
                 "scope": "read write",
                 "instance_url": "https://acme.example.com",
             }))
             .into_response()
         }
+        Some("refresh_token") => {
+            let presented = params.get("refresh_token").cloned().unwrap_or_default();
+            if state.dead_refresh_tokens.lock().unwrap().contains(&presented) {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            // Using a successor retires the token it replaced.
+            if let Some(previous) = state.rotated_from.lock().unwrap().remove(&presented) {
+                state.dead_refresh_tokens.lock().unwrap().insert(previous);
+            }
+            let successor = format!("rotated-{n}");
+            state
+                .rotated_from
+                .lock()
+                .unwrap()
+                .insert(successor.clone(), presented);
+            Json(json!({
+                "access_token": format!("refreshed-access-{n}"),
+                "refresh_token": successor,
+                "expires_in": expires_in,
+                "token_type": "Bearer",
+            }))
+            .into_response()
+        }
         Some("client_credentials") => Json(json!({
             "access_token": format!("cc-access-{n}"),
-            "expires_in": "1800",
+            "expires_in": if expires_in == 3600 { json!("1800") } else { json!(expires_in.to_string()) },
             "token_type": "Bearer",
         }))
         .into_response(),

@@ -263,6 +263,7 @@ impl Grantd {
                     credentials_key_id: sealed.key_id,
                     credentials_ciphertext: sealed.bytes,
                     access_token_expires_at: expires_at,
+                    refresh_due_at: self.refresh_due_at(&credentials),
                     now,
                 })
                 .await;
@@ -303,6 +304,7 @@ impl Grantd {
                 credentials_key_id: sealed.key_id,
                 credentials_ciphertext: sealed.bytes,
                 access_token_expires_at: expires_at,
+                refresh_due_at: self.refresh_due_at(&credentials),
                 now,
             })
             .await

@@ -135,15 +135,7 @@ impl TokenClient {
                 }
             }
             TokenAuth::Basic => {
-                // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-                let user = form_encode(client.client_id);
-                let pass = client
-                    .client_secret
-                    .map(|s| form_encode(s.expose()))
-                    .unwrap_or_default();
-                let basic =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                request = request.header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"));
+                request = request.header(reqwest::header::AUTHORIZATION, basic_auth(client));
             }
         }
         request = match spec.token_request_format {
@@ -212,6 +204,58 @@ impl TokenClient {
 }
 
 impl TokenClient {
+    /// RFC 7009 revocation: POSTs `token` (and its type hint) with the same
+    /// client authentication as token requests.
+    pub async fn revoke(
+        &self,
+        spec: &OAuth2Spec,
+        url: &Url,
+        client: &ClientCredentials<'_>,
+        token: &SecretString,
+        hint: &str,
+    ) -> Result<(), ProviderError> {
+        let mut params: Vec<(&str, String)> = vec![
+            ("token", token.expose().into()),
+            ("token_type_hint", hint.into()),
+        ];
+        let mut request = self.http.post(url.clone());
+        match spec.token_auth {
+            TokenAuth::Body => {
+                params.push(("client_id", client.client_id.into()));
+                if let Some(secret) = client.client_secret {
+                    params.push(("client_secret", secret.expose().into()));
+                }
+            }
+            TokenAuth::Basic => {
+                request = request.header(reqwest::header::AUTHORIZATION, basic_auth(client));
+            }
+        }
+        let response = request
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(serde_urlencoded::to_string(&params).unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| ProviderError::Network(describe(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(ProviderError::Unavailable {
+                status: status.as_u16(),
+                retry_after: None,
+            });
+        }
+        Err(ProviderError::Rejected {
+            status: status.as_u16(),
+            error: format!("http_{}", status.as_u16()),
+            description: None,
+        })
+    }
+
     /// GETs a JSON document with a bearer token (the catalog's post-auth
     /// lookup); same client, same limits as token calls.
     pub async fn get_json(
@@ -343,6 +387,17 @@ pub(crate) fn text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+fn basic_auth(client: &ClientCredentials<'_>) -> String {
+    let user = form_encode(client.client_id);
+    let pass = client
+        .client_secret
+        .map(|s| form_encode(s.expose()))
+        .unwrap_or_default();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    format!("Basic {basic}")
 }
 
 fn form_encode(value: &str) -> String {

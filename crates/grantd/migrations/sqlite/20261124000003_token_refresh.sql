@@ -1,0 +1,17 @@
+-- Token lifecycle: the refresher picks work by due time and holds a row lease
+-- while it talks to the provider, so one connection is never refreshed twice
+-- at once, by this instance or another.
+ALTER TABLE connections ADD COLUMN refresh_due_at INTEGER;
+ALTER TABLE connections ADD COLUMN refresh_lease_owner TEXT;
+ALTER TABLE connections ADD COLUMN refresh_lease_until INTEGER;
+-- Consecutive transient failures, for backoff; reset by every success.
+ALTER TABLE connections ADD COLUMN refresh_failures INTEGER NOT NULL DEFAULT 0;
+-- Bumped by every credential write; a refresh stores its result only over the
+-- version it read.
+ALTER TABLE connections ADD COLUMN credentials_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE connections ADD COLUMN last_refresh_at INTEGER;
+-- last_error (from the first migration) holds a JSON object:
+-- {"class", "error", "description", "status", "at"}.
+
+CREATE INDEX connections_refresh_due ON connections (refresh_due_at)
+    WHERE refresh_due_at IS NOT NULL;

@@ -1,0 +1,263 @@
+//! The token lifecycle: refresh on read, the background refresher, rotation,
+//! classified failures and revocation, against the counting mock provider.
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Imports authorization-code tokens for group `g` whose access token
+/// expires `expires_in_secs` from now (negative: already expired).
+async fn import_expiring(app: &TestApp, group: &str, expires_in_secs: i64) -> String {
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
+    let issued_at = chrono::Utc::now() - chrono::Duration::seconds(3600);
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+            "oauth2AuthorizationCode": {
+                "accessToken": {"token": "at-old", "expiresAt": expires_at.to_rfc3339(),
+                                "issuedAt": issued_at.to_rfc3339()},
+                "refreshToken": {"token": "rt-original"},
+                "scopes": ["read"]}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits up to 10 s for `check` to hold.
+async fn eventually(mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached within 10 s");
+}
+
+async fn connection(app: &TestApp, id: &str) -> Value {
+    app.get(&app.project_url(&format!("/connections/{id}")))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider.set_delay(Duration::from_millis(200));
+    let id = import_expiring(&app, "g", -60).await;
+
+    let reads = (0..50).map(|_| app.connection_with_credentials(&id));
+    let results = futures::future::join_all(reads).await;
+
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+    for full in &results {
+        let tokens = &full["oauth2AuthorizationCode"];
+        assert_eq!(tokens["accessToken"]["token"], "refreshed-access-1");
+        assert_eq!(tokens["refreshToken"]["token"], "rotated-1");
+    }
+    assert_eq!(app.provider.refresh_tokens_presented(), ["rt-original"]);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_and_used_for_the_next_refresh() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // Two-second tokens: the refresher renews each one a second in.
+    app.provider.set_expires_in(2);
+    let id = import_expiring(&app, "g", -60).await;
+
+    let first = app.connection_with_credentials(&id).await;
+    let rotated = first["oauth2AuthorizationCode"]["refreshToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(rotated.starts_with("rotated-"), "{first}");
+    let provider = app.provider.clone();
+    eventually(|| provider.refresh_tokens_presented().len() >= 2).await;
+    let presented = app.provider.refresh_tokens_presented();
+    assert_eq!(presented[0], "rt-original");
+    assert_eq!(
+        presented[1], rotated,
+        "the stored successor is what comes next"
+    );
+    let later = connection(&app, &id).await;
+    assert_eq!(later["status"], "working");
+    assert!(later.get("refreshError").is_none(), "{later}");
+}
+
+#[tokio::test]
+async fn the_refresher_renews_tokens_before_they_expire() {
+    let app = spawn_app_with(|config| {
+        config.refresh.read_skew = Duration::ZERO;
+    })
+    .await;
+    app.create_provider_app("mock").await;
+    // Expires in 10 minutes; the 5-minute default lead makes it due now.
+    let id = import_expiring(&app, "g", 240).await;
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
+    let full = app.connection_with_credentials(&id).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "refreshed-access-1"
+    );
+    // An hour-long token is not due again for a long while.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn a_token_far_from_expiry_is_left_alone() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let id = import_expiring(&app, "g", 7200).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let full = app.connection_with_credentials(&id).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "at-old"
+    );
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider.script_token_response(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "invalid_grant", "error_description": "token revoked by user"}),
+    );
+    let id = import_expiring(&app, "g", -60).await;
+
+    let read = app.connection_with_credentials(&id).await;
+    assert_eq!(read["status"], "bad_credentials");
+    let error = &read["refreshError"];
+    assert_eq!(error["class"], "grant_rejected");
+    assert_eq!(error["error"], "invalid_grant");
+    assert_eq!(error["description"], "token revoked by user");
+    assert!(error.get("retryAt").is_none(), "{error}");
+
+    // Neither the refresher nor further reads call the provider again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.connection_with_credentials(&id).await;
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+
+    let url = app
+        .patch_json(
+            &app.project_url(&format!("/connections/{id}:oauth-update")),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(url.status(), StatusCode::OK);
+    let url = url.text().await.unwrap();
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    let healed = connection(&app, &id).await;
+    assert_eq!(healed["status"], "working");
+    assert!(healed.get("refreshError").is_none(), "{healed}");
+}
+
+#[tokio::test]
+async fn provider_outages_back_off_keep_the_connection_working_and_then_refresh() {
+    let app = spawn_app_with(|config| {
+        config.refresh.read_skew = Duration::ZERO;
+    })
+    .await;
+    app.create_provider_app("mock").await;
+    for _ in 0..3 {
+        app.provider
+            .script_token_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": "down"}));
+    }
+    let id = import_expiring(&app, "g", 240).await;
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("refresh_token") >= 2).await;
+    let during = connection(&app, &id).await;
+    assert_eq!(during["status"], "working");
+    assert_eq!(during["refreshError"]["class"], "provider_unavailable");
+    assert_eq!(during["refreshError"]["error"], "http_500");
+    assert!(during["refreshError"]["retryAt"].is_string());
+
+    eventually(|| provider.calls_with_grant("refresh_token") == 4).await;
+    let app_ref = &app;
+    let mut after = Value::Null;
+    for _ in 0..100 {
+        after = connection(app_ref, &id).await;
+        if after.get("refreshError").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(after["status"], "working");
+    assert!(after.get("refreshError").is_none(), "{after}");
+    let full = app.connection_with_credentials(&id).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "refreshed-access-4"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_classified_and_honoured_by_reads() {
+    let app = spawn_app_with(|config| {
+        config.refresh.backoff_base = Duration::from_secs(10);
+    })
+    .await;
+    app.create_provider_app("mock").await;
+    app.provider
+        .script_token_response(StatusCode::TOO_MANY_REQUESTS, json!({"error": "slow_down"}));
+    let id = import_expiring(&app, "g", -60).await;
+    let read = app.connection_with_credentials(&id).await;
+    assert_eq!(read["status"], "working");
+    assert_eq!(read["refreshError"]["class"], "rate_limited");
+    // Backing off: further reads hand out what is stored without calling.
+    app.connection_with_credentials(&id).await;
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn client_credentials_connections_get_a_new_token_when_theirs_expires() {
+    let app = spawn_app_with(|config| {
+        config.refresh.read_skew = Duration::ZERO;
+    })
+    .await;
+    app.provider.set_expires_in(2);
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "oauth2ClientCredentials": {"clientId": "mock-client", "clientSecret": "mock-secret"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("client_credentials") >= 2).await;
+    let full = app.connection_with_credentials(&id).await;
+    assert_ne!(
+        full["oauth2ClientCredentials"]["accessToken"]["token"],
+        "cc-access-1"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let id = app.connect_mock("g", "c").await;
+    let response = app
+        .delete(&app.project_url(&format!("/connections/{id}")))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let provider = app.provider.clone();
+    eventually(|| provider.revoked() == ["refresh-1"]).await;
+}
