@@ -7,6 +7,7 @@
 //! loaded; a catalog that loads is one whose URLs all build.
 
 use super::error::{DomainError, FieldIssue};
+use super::model::ProviderMetadata;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -309,6 +310,20 @@ pub struct Provider {
 pub struct ProviderInputs<'a> {
     pub workspace: Option<&'a str>,
     pub metadata: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> ProviderInputs<'a> {
+    /// The inputs a connection or flow stored: its workspace and the values
+    /// of its metadata.
+    pub fn new(workspace: Option<&'a str>, metadata: &'a ProviderMetadata) -> Self {
+        ProviderInputs {
+            workspace,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.value.as_str()))
+                .collect(),
+        }
+    }
 }
 
 impl Provider {

@@ -282,13 +282,7 @@ impl Grantd {
         let spec = provider.oauth2.as_ref().ok_or_else(|| {
             DomainError::Internal(format!("{} has no oauth2 section", provider.name))
         })?;
-        let inputs = ProviderInputs {
-            workspace: input.provider_workspace_ref.as_deref(),
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                .collect(),
-        };
+        let inputs = ProviderInputs::new(input.provider_workspace_ref.as_deref(), &metadata);
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
         let post_auth_url = provider.post_auth_url(&inputs)?;
         let now = chrono::Utc::now();

@@ -333,13 +333,7 @@ impl Grantd {
         })?;
         let metadata: ProviderMetadata =
             serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs {
-            workspace: record.provider_workspace_ref.as_deref(),
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                .collect(),
-        };
+        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), &metadata);
         let renewal = match &credentials {
             Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
                 Some(rt) => Renewal::RefreshToken(&rt.token),

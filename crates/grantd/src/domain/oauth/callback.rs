@@ -167,13 +167,7 @@ impl Grantd {
         };
         let metadata: ProviderMetadata =
             serde_json::from_str(&flow.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs {
-            workspace: flow.provider_workspace_ref.as_deref(),
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                .collect(),
-        };
+        let inputs = ProviderInputs::new(flow.provider_workspace_ref.as_deref(), &metadata);
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
         let post_auth_url = provider.post_auth_url(&inputs)?;
         let code_verifier = match (&flow.code_verifier_key_id, &flow.code_verifier_ciphertext) {

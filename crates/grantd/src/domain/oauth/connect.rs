@@ -169,14 +169,7 @@ impl Grantd {
     async fn begin_flow(&self, request: FlowRequest<'_>) -> DomainResult<String> {
         let provider = request.provider;
         let secrets = FlowSecrets::generate(provider.pkce());
-        let inputs = ProviderInputs {
-            workspace: request.workspace,
-            metadata: request
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.value.as_str()))
-                .collect(),
-        };
+        let inputs = ProviderInputs::new(request.workspace, request.metadata);
         let scopes = provider.scopes_for(&request.app.scopes, &inputs)?;
         let redirect_uri = self.settings().redirect_uri.as_str();
         let url = authorization_url(
