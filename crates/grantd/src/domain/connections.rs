@@ -131,7 +131,10 @@ impl Grantd {
         };
         let metadata: ProviderMetadata =
             serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = super::catalog::ProviderInputs::new(record.provider_workspace_ref.as_deref(), &metadata);
+        let inputs = super::catalog::ProviderInputs::new(
+            record.provider_workspace_ref.as_deref(),
+            &metadata,
+        );
         let url = provider
             .build_url(template, &inputs)
             .map_err(|e| e.to_string())?;

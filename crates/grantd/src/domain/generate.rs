@@ -282,7 +282,7 @@ impl Grantd {
         let spec = provider.oauth2.as_ref().ok_or_else(|| {
             DomainError::Internal(format!("{} has no oauth2 section", provider.name))
         })?;
-        let inputs = ProviderInputs::new(input.provider_workspace_ref.as_deref(), &metadata);
+        let inputs = ProviderInputs::new(input.provider_workspace_ref.as_deref(), metadata);
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
         let post_auth_url = provider.post_auth_url(&inputs)?;
         let now = chrono::Utc::now();
