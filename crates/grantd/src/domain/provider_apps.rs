@@ -111,7 +111,7 @@ impl Grantd {
             client_secret_key_id: sealed.key_id,
             client_secret_ciphertext: sealed.bytes,
             scopes: scopes_json(&input.scopes.unwrap_or_default()),
-            is_default,
+            is_default: i64::from(is_default),
             create_time: now,
             update_time: now,
         };
@@ -260,7 +260,7 @@ impl Grantd {
             client_id: row.client_id,
             client_secret: SecretString::new(secret),
             scopes: parse_scopes(&row.scopes),
-            is_default: row.is_default,
+            is_default: row.is_default != 0,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
         })

@@ -2,7 +2,7 @@
 //! They are upserted by ref inside the transaction that writes a connection.
 
 use super::{Store, StoreResult};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct GroupRow {
@@ -25,7 +25,7 @@ pub struct ConsumerRow {
 /// Creates the group (named after its ref unless a name is given), or
 /// renames it when a different name is given.
 pub(super) async fn upsert_group(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     project_id: &str,
     group_ref: &str,
     group_name: Option<&str>,
@@ -50,7 +50,7 @@ pub(super) async fn upsert_group(
 /// Creates the consumer (named after its ref unless a name is given), or
 /// renames it when a different name is given.
 pub(super) async fn upsert_consumer(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     project_id: &str,
     consumer_ref: &str,
     consumer_name: Option<&str>,

@@ -20,8 +20,8 @@ pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyQueryResult};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(error)
             }
-            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+            sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
                 StoreError::Unavailable(error)
             }
             _ => StoreError::Database(error),
@@ -64,30 +64,132 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Handle to the database; cheap to clone (it is a connection pool).
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file in the data directory.
+    Sqlite,
+    /// Shared by several grantd instances.
+    Postgres,
+}
+
+/// Pool and timeout settings for PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct PostgresSettings {
+    pub max_connections: u32,
+    /// Applied to every statement on every connection.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        PostgresSettings {
+            max_connections: 16,
+            statement_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone (it is a connection pool). The
+/// SQL is written once for both backends (`$n` placeholders, integer
+/// milliseconds, text ids) and runs through sqlx's `Any` driver.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
     /// Opens (creating if needed) the SQLite database in `data_dir` and runs migrations.
     pub async fn open_sqlite(data_dir: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Unavailable(e.into()))?;
-        let url = format!("sqlite://{}", data_dir.join("grantd.db").display());
-        let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        let url = format!("sqlite://{}?mode=rwc", data_dir.join("grantd.db").display());
+        Self::open_sqlite_url(&url).await
+    }
+
+    async fn open_sqlite_url(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connects to PostgreSQL and runs its migrations (safe to run from
+    /// several instances at once: sqlx takes an advisory lock).
+    pub async fn open_postgres(url: &str, settings: &PostgresSettings) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let timeout_ms = settings.statement_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        format!("SET statement_timeout = {timeout_ms}; SET lock_timeout = 5000")
+                            .as_str(),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// Opens what a `GRANTD_DATABASE_URL` names: `postgres://…` or
+    /// `sqlite://…`; nothing means the SQLite file in `data_dir`.
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        postgres: &PostgresSettings,
+    ) -> StoreResult<Self> {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::open_postgres(url, postgres).await
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                Self::open_sqlite_url(&url).await
+            }
+            Some(other) => Err(StoreError::Corrupt(format!(
+                "unsupported database URL scheme: {}",
+                other.split(':').next().unwrap_or_default()
+            ))),
+            None => Self::open_sqlite(data_dir).await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A cheap round trip, for readiness checks.
@@ -101,8 +203,20 @@ impl Store {
     }
 }
 
+/// Errors worth retrying: SQLite's busy database, PostgreSQL's
+/// serialization failures, deadlocks, shutdowns and timeouts.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if db.message().contains("database is locked") {
+        return true;
+    }
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "57014" | "57P01" | "57P02" | "57P03" | "55P03" | "53300")
+    )
+}
+
 /// A write that must have touched a row; none means the row does not exist.
-fn require_row(done: sqlx::sqlite::SqliteQueryResult) -> StoreResult<()> {
+fn require_row(done: AnyQueryResult) -> StoreResult<()> {
     if done.rows_affected() == 0 {
         Err(StoreError::NotFound)
     } else {

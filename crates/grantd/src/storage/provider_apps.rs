@@ -14,7 +14,8 @@ pub struct ProviderAppRow {
     pub client_secret_ciphertext: Vec<u8>,
     /// JSON array of scope strings.
     pub scopes: String,
-    pub is_default: bool,
+    /// 1 or 0: an integer on both backends.
+    pub is_default: i64,
     pub create_time: i64,
     pub update_time: i64,
 }
@@ -37,7 +38,7 @@ impl Store {
     /// provider stops being one in the same transaction.
     pub async fn insert_provider_app(&self, app: &NewProviderApp) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        if app.is_default {
+        if app.is_default != 0 {
             sqlx::query(
                 "UPDATE provider_apps SET is_default = 0 WHERE project_id = $1 AND provider = $2 AND is_default = 1",
             )
