@@ -1,6 +1,7 @@
 //! Server configuration, gathered from flags and `GRANTD_*` variables by the
 //! CLI and handed to `Application::build` (tests build it directly).
 
+use crate::domain::WebhookSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,8 @@ pub struct Config {
     pub providers_file: Option<PathBuf>,
     /// Lifetime of an OAuth flow's state.
     pub oauth_state_ttl: Duration,
+    /// Webhook delivery: retry schedule, attempts, timeout, concurrency.
+    pub webhooks: WebhookSettings,
 }
 
 impl Config {
@@ -32,6 +35,7 @@ impl Config {
             encryption_key: None,
             providers_file: None,
             oauth_state_ttl: Duration::from_secs(600),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

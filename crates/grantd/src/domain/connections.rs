@@ -1,6 +1,7 @@
 //! Reading and deleting connections, and sealing their credentials.
 
 use super::error::{DomainError, DomainResult, OrNotFound};
+use super::events::{connection_event_data, EventKind};
 use super::model::{
     from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
     ProviderMetadata,
@@ -75,11 +76,29 @@ impl Grantd {
             .collect()
     }
 
+    /// Deletes a connection and records `connection.deleted`. The row is
+    /// read first because the event names its provider, group and consumer;
+    /// of two racing deletes only the one whose DELETE removes the row
+    /// records the event.
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
+        let record = self
+            .store()
+            .find_connection(project_id, id)
+            .await
+            .or_not_found("connection")?;
         self.store()
             .delete_connection(project_id, id)
             .await
-            .or_not_found("connection")
+            .or_not_found("connection")?;
+        let data = connection_event_data(
+            &record.id,
+            &record.provider,
+            &record.group_ref,
+            &record.consumer_ref,
+        );
+        self.record_event_after_write(project_id, id, EventKind::Deleted, data)
+            .await;
+        Ok(())
     }
 
     pub(super) fn decode_connection(

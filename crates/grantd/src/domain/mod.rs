@@ -4,20 +4,28 @@
 pub mod catalog;
 mod connections;
 pub mod error;
+pub mod events;
 pub mod generate;
 mod identity;
 pub mod model;
 pub mod oauth;
 mod provider_apps;
 mod target;
+pub mod webhook_delivery;
+pub mod webhooks;
 
 pub use connections::ConnectionQuery;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
+pub use events::{connection_event_data, with_status_change, ConnectionEvent, EventKind};
 pub use generate::GenerateInput;
 pub use identity::{CreatedApiKey, JwtAlgorithm, NewProject};
 pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection};
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
+pub use webhook_delivery::WebhookWorker;
+pub use webhooks::{
+    CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput, WebhookSettings,
+};
 
 use crate::secrets::Cipher;
 use crate::storage::Store;
@@ -36,6 +44,8 @@ pub struct DomainSettings {
     pub public_origin: String,
     /// How long an authorization flow's state stays valid.
     pub state_ttl: Duration,
+    /// Retry schedule and limits of webhook delivery.
+    pub webhooks: WebhookSettings,
 }
 
 /// Everything grantd can do, behind one handle shared by the HTTP layer and
@@ -52,6 +62,8 @@ struct Inner {
     cipher: Cipher,
     tokens: TokenClient,
     settings: DomainSettings,
+    /// Wakes the webhook delivery worker when deliveries are enqueued.
+    webhook_wakeup: tokio::sync::Notify,
 }
 
 impl Grantd {
@@ -63,6 +75,7 @@ impl Grantd {
                 cipher,
                 tokens: TokenClient::new(Duration::from_secs(20)),
                 settings,
+                webhook_wakeup: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -81,6 +94,11 @@ impl Grantd {
 
     fn settings(&self) -> &DomainSettings {
         &self.inner.settings
+    }
+
+    /// The webhook delivery settings, for sizing the shutdown grace period.
+    pub fn webhook_settings(&self) -> &WebhookSettings {
+        &self.inner.settings.webhooks
     }
 
     fn tokens(&self) -> &TokenClient {

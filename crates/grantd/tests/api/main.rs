@@ -13,3 +13,4 @@ mod provider_apps;
 mod readme;
 mod secrets_at_rest;
 mod validation;
+mod webhooks;
