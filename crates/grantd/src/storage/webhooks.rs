@@ -202,6 +202,18 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<DeliveryJob>> {
+        // Workers poll; most polls find nothing. A read first keeps those
+        // polls from taking SQLite's write lock.
+        let due: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let claimed: Vec<(String,)> = sqlx::query_as(
             "UPDATE webhook_deliveries \
              SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
