@@ -2,12 +2,13 @@
 
 use crate::config::Config;
 use crate::domain::catalog::Catalog;
-use crate::domain::{DomainSettings, Grantd};
+use crate::domain::{DomainSettings, Grantd, WebhookWorker};
 use crate::secrets::Cipher;
 use crate::storage::{now_millis, Store};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -34,6 +35,7 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
             public_origin: public_url.origin().ascii_serialization(),
             state_ttl: config.oauth_state_ttl,
             refresh: config.refresh.clone(),
+            webhooks: config.webhooks.clone(),
         },
     ))
 }
@@ -99,6 +101,7 @@ impl Application {
             self.grantd.clone(),
             stopped,
         ));
+        let webhooks = WebhookWorker::start(self.grantd.clone());
         let router = crate::http::router(self.grantd.clone());
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
         let served = axum::serve(self.listener, router)
@@ -107,6 +110,10 @@ impl Application {
         janitor.abort();
         let _ = stop_refresher.send(true);
         let _ = refresher.await;
+        // Attempts in flight are bounded by the request timeout; a little
+        // more than that lets them finish and record their outcome.
+        let grace = self.grantd.webhook_settings().request_timeout + Duration::from_secs(1);
+        webhooks.shutdown(grace).await;
         self.grantd.store().close().await;
         served.context("serving HTTP")
     }

@@ -1,6 +1,7 @@
 //! Server configuration, gathered from flags and `GRANTD_*` variables by the
 //! CLI and handed to `Application::build` (tests build it directly).
 
+use crate::domain::WebhookSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct Config {
     pub oauth_state_ttl: Duration,
     /// Token lifecycle timings and limits.
     pub refresh: crate::domain::refresh::RefreshSettings,
+    /// Webhook delivery: retry schedule, attempts, timeout, concurrency.
+    pub webhooks: WebhookSettings,
 }
 
 impl Config {
@@ -35,6 +38,7 @@ impl Config {
             providers_file: None,
             oauth_state_ttl: Duration::from_secs(600),
             refresh: Default::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

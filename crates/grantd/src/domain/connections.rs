@@ -1,6 +1,7 @@
 //! Reading and deleting connections, and sealing their credentials.
 
 use super::error::{DomainError, DomainResult, OrNotFound};
+use super::events::{connection_event_data, EventKind};
 use super::model::{
     from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
     ProviderMetadata,
@@ -80,8 +81,12 @@ impl Grantd {
             .collect()
     }
 
-    /// Deletes the connection, then revokes its tokens at the provider where
-    /// the catalog names an RFC 7009 endpoint (best effort, in the background).
+    /// Deletes a connection, records `connection.deleted`, then revokes its
+    /// tokens at the provider where the catalog names an RFC 7009 endpoint
+    /// (best effort, in the background). The row is read first because the
+    /// event names its provider, group and consumer and revocation needs its
+    /// tokens; of two racing deletes only the one whose DELETE removes the
+    /// row records the event.
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
         let record = self
             .store()
@@ -92,6 +97,14 @@ impl Grantd {
             .delete_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        let data = connection_event_data(
+            &record.id,
+            &record.provider,
+            &record.group_ref,
+            &record.consumer_ref,
+        );
+        self.record_event_after_write(project_id, id, EventKind::Deleted, data)
+            .await;
         let grantd = self.clone();
         tokio::spawn(async move {
             let outcome = grantd.revoke_tokens(&record).await;

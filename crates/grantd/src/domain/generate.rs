@@ -2,6 +2,7 @@
 
 use super::catalog::{AuthScheme, Provider, ProviderInputs};
 use super::error::{DomainError, DomainResult, FieldIssue};
+use super::events::{connection_event_data, EventKind};
 use super::model::{
     Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
     TokenSet,
@@ -192,6 +193,8 @@ impl Grantd {
             .unwrap_or_default();
         let group_ref = input.group_ref.clone().unwrap_or_default();
         let consumer_ref = input.consumer_ref.clone().unwrap_or_default();
+        let event_data =
+            connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref);
         self.store()
             .insert_connection(&NewConnection {
                 id: connection_id.clone(),
@@ -217,6 +220,8 @@ impl Grantd {
                 now: now_millis(),
             })
             .await?;
+        self.record_event_after_write(&project.id, &connection_id, EventKind::Created, event_data)
+            .await;
         self.get_connection(&project.id, &connection_id, true).await
     }
 

@@ -4,6 +4,7 @@
 pub mod catalog;
 mod connections;
 pub mod error;
+pub mod events;
 pub mod generate;
 mod identity;
 pub mod model;
@@ -11,14 +12,21 @@ pub mod oauth;
 mod provider_apps;
 pub mod refresh;
 mod target;
+pub mod webhook_delivery;
+pub mod webhooks;
 
 pub use connections::ConnectionQuery;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
+pub use events::{connection_event_data, with_status_change, ConnectionEvent, EventKind};
 pub use generate::GenerateInput;
 pub use identity::{CreatedApiKey, JwtAlgorithm, NewProject};
 pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection};
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
+pub use webhook_delivery::WebhookWorker;
+pub use webhooks::{
+    CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput, WebhookSettings,
+};
 
 use crate::secrets::Cipher;
 use crate::storage::Store;
@@ -39,6 +47,8 @@ pub struct DomainSettings {
     pub state_ttl: Duration,
     /// Token lifecycle timings and limits.
     pub refresh: refresh::RefreshSettings,
+    /// Retry schedule and limits of webhook delivery.
+    pub webhooks: WebhookSettings,
 }
 
 /// Everything grantd can do, behind one handle shared by the HTTP layer and
@@ -58,6 +68,8 @@ struct Inner {
     /// This process's name on refresh leases.
     instance_id: String,
     flights: refresh::Flights,
+    /// Wakes the webhook delivery worker when deliveries are enqueued.
+    webhook_wakeup: tokio::sync::Notify,
 }
 
 impl Grantd {
@@ -71,6 +83,7 @@ impl Grantd {
                 settings,
                 instance_id: uuid::Uuid::new_v4().to_string(),
                 flights: Default::default(),
+                webhook_wakeup: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -89,6 +102,11 @@ impl Grantd {
 
     fn settings(&self) -> &DomainSettings {
         &self.inner.settings
+    }
+
+    /// The webhook delivery settings, for sizing the shutdown grace period.
+    pub fn webhook_settings(&self) -> &WebhookSettings {
+        &self.inner.settings.webhooks
     }
 
     fn tokens(&self) -> &TokenClient {

@@ -16,7 +16,9 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
 use axum::Router;
 use problem::{ApiError, Problem};
-use routes::{callback, connections, health, oauth, projects, provider_apps, providers};
+use routes::{
+    callback, connections, events, health, oauth, projects, provider_apps, providers, webhooks,
+};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -70,6 +72,19 @@ pub fn router(grantd: Grantd) -> Router {
                 .patch(provider_apps::update_provider_app)
                 .delete(provider_apps::delete_provider_app),
         )
+        .route(
+            &format!("{project}/webhooks"),
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            &format!("{project}/webhooks/{{webhookId}}"),
+            get(webhooks::get_webhook).delete(webhooks::delete_webhook),
+        )
+        .route(
+            &format!("{project}/webhooks/{{webhookId}}/deliveries"),
+            get(webhooks::list_webhook_deliveries),
+        )
+        .route(&format!("{project}/events"), get(events::list_events))
         .route("/callbacks/v1/oauth", get(callback::get_oauth_callback))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async {

@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use super::problem::{InputIssue, Problem};
-use super::routes::{callback, connections, health, oauth, projects, provider_apps, providers};
+use super::routes::{
+    callback, connections, events, health, oauth, projects, provider_apps, providers, webhooks,
+};
 use super::views;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,6 +32,12 @@ use utoipa::{Modify, OpenApi};
         providers::list_providers,
         providers::get_provider,
         callback::get_oauth_callback,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_webhook_deliveries,
+        events::list_events,
     ),
     components(schemas(
         Problem, InputIssue,
@@ -37,6 +45,8 @@ use utoipa::{Modify, OpenApi};
         views::ProviderAppView, views::CreateProviderAppRequest, views::UpdateProviderAppRequest,
         views::GroupView, views::ConsumerView, views::ProjectView,
         super::provider_info::ProviderInfo,
+        views::CreateWebhookRequest, views::WebhookView, views::CreatedWebhookView,
+        views::WebhookDeliveryView, views::EventView,
     )),
     modifiers(&SecuritySchemes),
 )]

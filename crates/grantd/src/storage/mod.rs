@@ -5,20 +5,26 @@
 mod api_keys;
 mod connections;
 mod directory;
+mod events;
 mod jwt_keys;
 mod oauth_flows;
 mod projects;
 mod provider_apps;
 mod refresh;
+mod webhooks;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use connections::{ConnectionFilter, ConnectionRecord, NewConnection, Reauthorization};
 pub use directory::{ConsumerRow, GroupRow};
+pub use events::{EventRow, NewEvent};
 pub use jwt_keys::JwtKeyRow;
 pub use oauth_flows::{FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
+pub use webhooks::{
+    AttemptResult, DeliveryJob, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
+};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, ConnectOptions, Executor};

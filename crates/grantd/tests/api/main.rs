@@ -15,3 +15,4 @@ mod readme;
 mod refresh;
 mod secrets_at_rest;
 mod validation;
+mod webhooks;

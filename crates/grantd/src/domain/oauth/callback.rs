@@ -5,6 +5,7 @@ use super::connect::verifier_aad;
 use super::token::{ClientCredentials, Grant, TokenResponse};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
+use crate::domain::events::{connection_event_data, EventKind};
 use crate::domain::model::{
     ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
     Token, TokenSet,
@@ -262,12 +263,26 @@ impl Grantd {
                 })
                 .await;
             return match updated {
-                Ok(()) => Ok(CallbackOutcome::Connected {
-                    connection_id: connection_id.clone(),
-                    provider: flow.provider.clone(),
-                    opener_origin: flow.opener_origin.clone(),
-                    reauthorized: true,
-                }),
+                Ok(()) => {
+                    self.record_event_after_write(
+                        &flow.project_id,
+                        connection_id,
+                        EventKind::Reauthorized,
+                        connection_event_data(
+                            connection_id,
+                            &flow.provider,
+                            &flow.group_ref,
+                            &flow.consumer_ref,
+                        ),
+                    )
+                    .await;
+                    Ok(CallbackOutcome::Connected {
+                        connection_id: connection_id.clone(),
+                        provider: flow.provider.clone(),
+                        opener_origin: flow.opener_origin.clone(),
+                        reauthorized: true,
+                    })
+                }
                 Err(StoreError::NotFound) => Ok(failed(
                     "connection_deleted",
                     Some("the connection was deleted during authorization".into()),
@@ -303,6 +318,18 @@ impl Grantd {
             })
             .await
             .map_err(DomainError::from)?;
+        self.record_event_after_write(
+            &flow.project_id,
+            &connection_id,
+            EventKind::Created,
+            connection_event_data(
+                &connection_id,
+                &flow.provider,
+                &flow.group_ref,
+                &flow.consumer_ref,
+            ),
+        )
+        .await;
         Ok(CallbackOutcome::Connected {
             connection_id,
             provider: flow.provider.clone(),

@@ -2,8 +2,10 @@
 
 pub mod callback;
 pub mod connections;
+pub mod events;
 pub mod health;
 pub mod oauth;
 pub mod projects;
 pub mod provider_apps;
 pub mod providers;
+pub mod webhooks;

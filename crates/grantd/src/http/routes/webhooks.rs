@@ -1,0 +1,113 @@
+use crate::domain::Grantd;
+use crate::http::auth::Caller;
+use crate::http::extract::{JsonBody, PathParams, QueryParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::views::{
+    CreateWebhookRequest, CreatedWebhookView, ListDeliveriesQuery, WebhookDeliveryView, WebhookView,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+/// Register a webhook endpoint. The response is the only place its signing secret appears.
+#[utoipa::path(
+    operation_id = "createWebhook",
+    post, path = "/v1/projects/{projectIdOrName}/webhooks", tag = "Webhooks",
+    params(("projectIdOrName" = String, Path, description = "The project ID or project name.")),
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedWebhookView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn create_webhook(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+    JsonBody(body): JsonBody<CreateWebhookRequest>,
+) -> Result<(StatusCode, Json<CreatedWebhookView>), ApiError> {
+    let project = caller.project(&project)?;
+    let created = grantd.create_webhook(&project.id, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// The project's webhook endpoints, oldest first, without secrets.
+#[utoipa::path(
+    operation_id = "listWebhooks",
+    get, path = "/v1/projects/{projectIdOrName}/webhooks", tag = "Webhooks",
+    params(("projectIdOrName" = String, Path)),
+    responses((status = 200, body = Vec<WebhookView>), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn list_webhooks(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    let project = caller.project(&project)?;
+    let webhooks = grantd.list_webhooks(&project.id).await?;
+    Ok(Json(webhooks.into_iter().map(WebhookView::from).collect()))
+}
+
+/// One webhook endpoint, without its secret.
+#[utoipa::path(
+    operation_id = "getWebhook",
+    get, path = "/v1/projects/{projectIdOrName}/webhooks/{webhookId}", tag = "Webhooks",
+    params(("projectIdOrName" = String, Path), ("webhookId" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn get_webhook(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, id)): PathParams<(String, String)>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let project = caller.project(&project)?;
+    Ok(Json(grantd.get_webhook(&project.id, &id).await?.into()))
+}
+
+/// Delete a webhook endpoint; deliveries not yet made to it are dropped.
+#[utoipa::path(
+    operation_id = "deleteWebhook",
+    delete, path = "/v1/projects/{projectIdOrName}/webhooks/{webhookId}", tag = "Webhooks",
+    params(("projectIdOrName" = String, Path), ("webhookId" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn delete_webhook(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, id)): PathParams<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let project = caller.project(&project)?;
+    grantd.delete_webhook(&project.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The delivery log of an endpoint, newest first.
+#[utoipa::path(
+    operation_id = "listWebhookDeliveries",
+    get, path = "/v1/projects/{projectIdOrName}/webhooks/{webhookId}/deliveries", tag = "Webhooks",
+    params(("projectIdOrName" = String, Path), ("webhookId" = String, Path), ListDeliveriesQuery),
+    responses((status = 200, body = Vec<WebhookDeliveryView>), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn list_webhook_deliveries(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, id)): PathParams<(String, String)>,
+    QueryParams(query): QueryParams<ListDeliveriesQuery>,
+) -> Result<Json<Vec<WebhookDeliveryView>>, ApiError> {
+    let project = caller.project(&project)?;
+    let deliveries = grantd
+        .list_webhook_deliveries(&project.id, &id, query.limit)
+        .await?;
+    Ok(Json(
+        deliveries
+            .into_iter()
+            .map(WebhookDeliveryView::from)
+            .collect(),
+    ))
+}
