@@ -14,6 +14,7 @@
 
 use super::catalog::ProviderInputs;
 use super::error::{DomainResult, ProviderError};
+use super::events::{connection_event_data, with_status_change, EventKind};
 use super::model::{ConnectionStatus, Credentials, ProviderMetadata, Timestamp, Token, TokenSet};
 use super::oauth::token::{ClientCredentials, Grant, TokenResponse};
 use super::{scopes_json, Grantd};
@@ -422,6 +423,20 @@ impl Grantd {
             .await?;
         if stored {
             tracing::info!(connection = %record.id, provider = %record.provider, "token refreshed");
+            let mut data = event_data(record);
+            if let serde_json::Value::Object(map) = &mut data {
+                map.insert(
+                    "accessTokenExpiresAt".into(),
+                    serde_json::json!(credentials.access_token_expires_at()),
+                );
+            }
+            self.record_event_after_write(
+                &record.project_id,
+                &record.id,
+                EventKind::Refreshed,
+                data,
+            )
+            .await;
         }
         Ok(stored)
     }
@@ -455,7 +470,8 @@ impl Grantd {
             error = %failure.error,
             "token refresh failed"
         );
-        self.store()
+        let recorded = self
+            .store()
             .record_refresh_failure(&RefreshFailure {
                 id: &record.id,
                 owner: &self.inner.instance_id,
@@ -466,6 +482,33 @@ impl Grantd {
                 now: now_millis(),
             })
             .await?;
+        if !recorded {
+            return Ok(());
+        }
+        let mut data = event_data(record);
+        if let serde_json::Value::Object(map) = &mut data {
+            map.insert(
+                "error".into(),
+                serde_json::to_value(&failure).unwrap_or_default(),
+            );
+        }
+        self.record_event_after_write(
+            &record.project_id,
+            &record.id,
+            EventKind::RefreshFailed,
+            data.clone(),
+        )
+        .await;
+        let old = ConnectionStatus::parse(&record.status);
+        if old != status {
+            self.record_event_after_write(
+                &record.project_id,
+                &record.id,
+                EventKind::StatusChanged,
+                with_status_change(data, old, status),
+            )
+            .await;
+        }
         Ok(())
     }
 }
@@ -502,6 +545,16 @@ impl Grantd {
             }
         }
     }
+}
+
+/// The event payload common to refresh events: which connection, no secrets.
+fn event_data(record: &ConnectionRecord) -> serde_json::Value {
+    connection_event_data(
+        &record.id,
+        &record.provider,
+        &record.group_ref,
+        &record.consumer_ref,
+    )
 }
 
 impl RefreshError {

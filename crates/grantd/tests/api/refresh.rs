@@ -39,6 +39,23 @@ async fn eventually(mut check: impl FnMut() -> bool) {
     panic!("condition not reached within 10 s");
 }
 
+/// Event types of a connection, oldest first.
+async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
+    let events: Vec<Value> = app
+        .get(&app.project_url(&format!("/events?connectionId={id}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut types: Vec<String> = events
+        .iter()
+        .rev()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    types.dedup();
+    types
+}
+
 async fn connection(app: &TestApp, id: &str) -> Value {
     app.get(&app.project_url(&format!("/connections/{id}")))
         .await
@@ -64,6 +81,10 @@ async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
         assert_eq!(tokens["refreshToken"]["token"], "rotated-1");
     }
     assert_eq!(app.provider.refresh_tokens_presented(), ["rt-original"]);
+    assert_eq!(
+        event_types(&app, &id).await,
+        ["connection.created", "connection.refreshed"]
+    );
 }
 
 #[tokio::test]
@@ -163,6 +184,16 @@ async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it()
     let healed = connection(&app, &id).await;
     assert_eq!(healed["status"], "working");
     assert!(healed.get("refreshError").is_none(), "{healed}");
+    assert_eq!(
+        event_types(&app, &id).await,
+        [
+            "connection.created",
+            "connection.refresh_failed",
+            "connection.status_changed",
+            "connection.reauthorized",
+            "connection.status_changed",
+        ]
+    );
 }
 
 #[tokio::test]

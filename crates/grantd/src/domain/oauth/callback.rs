@@ -5,7 +5,7 @@ use super::connect::verifier_aad;
 use super::token::{ClientCredentials, Grant, TokenResponse};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
-use crate::domain::events::{connection_event_data, EventKind};
+use crate::domain::events::{connection_event_data, with_status_change, EventKind};
 use crate::domain::model::{
     ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
     Token, TokenSet,
@@ -243,6 +243,14 @@ impl Grantd {
         let now = now_millis();
 
         if let Some(connection_id) = &flow.connection_id {
+            // Read before the write: a parked connection coming back to
+            // `working` is a status change worth an event.
+            let previous_status = self
+                .store()
+                .find_connection(&flow.project_id, connection_id)
+                .await
+                .ok()
+                .map(|record| ConnectionStatus::parse(&record.status));
             let sealed = self.seal_credentials(connection_id, &credentials)?;
             let updated = self
                 .store()
@@ -264,18 +272,28 @@ impl Grantd {
                 .await;
             return match updated {
                 Ok(()) => {
+                    let data = connection_event_data(
+                        connection_id,
+                        &flow.provider,
+                        &flow.group_ref,
+                        &flow.consumer_ref,
+                    );
                     self.record_event_after_write(
                         &flow.project_id,
                         connection_id,
                         EventKind::Reauthorized,
-                        connection_event_data(
-                            connection_id,
-                            &flow.provider,
-                            &flow.group_ref,
-                            &flow.consumer_ref,
-                        ),
+                        data.clone(),
                     )
                     .await;
+                    if let Some(old) = previous_status.filter(|s| *s != ConnectionStatus::Working) {
+                        self.record_event_after_write(
+                            &flow.project_id,
+                            connection_id,
+                            EventKind::StatusChanged,
+                            with_status_change(data, old, ConnectionStatus::Working),
+                        )
+                        .await;
+                    }
                     Ok(CallbackOutcome::Connected {
                         connection_id: connection_id.clone(),
                         provider: flow.provider.clone(),
