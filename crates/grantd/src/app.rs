@@ -17,9 +17,24 @@ pub const KEY_FILE: &str = "encryption.key";
 
 /// Builds the domain handle from configuration: used by the server and the CLI.
 pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Grantd> {
-    let store = Store::open_sqlite(&config.data_dir)
-        .await
-        .with_context(|| format!("opening the database in {}", config.data_dir.display()))?;
+    let shared = config
+        .database_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("postgres"));
+    if shared && config.encryption_key.is_none() {
+        // A key file per instance would seal rows other instances cannot open.
+        anyhow::bail!("GRANTD_ENCRYPTION_KEY is required with a PostgreSQL database");
+    }
+    let store = Store::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.postgres,
+    )
+    .await
+    .with_context(|| match &config.database_url {
+        Some(_) => "opening the database named by GRANTD_DATABASE_URL".to_owned(),
+        None => format!("opening the database in {}", config.data_dir.display()),
+    })?;
     let catalog =
         Catalog::load(config.providers_file.as_deref()).context("loading the provider catalog")?;
     let cipher = load_cipher(config)?;

@@ -8,6 +8,7 @@ use crate::domain::model::Project;
 use crate::domain::refresh::RefreshSettings;
 use crate::domain::{Grantd, JwtAlgorithm};
 use crate::secrets::{Cipher, SecretString};
+use crate::storage::PostgresSettings;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,31 @@ struct GlobalArgs {
     /// TOML file of providers to add to (or override in) the built-in catalog.
     #[arg(long, env = "GRANTD_PROVIDERS_FILE", global = true)]
     providers_file: Option<PathBuf>,
+    /// `postgres://user:pass@host/db` to share one database between several
+    /// instances (needs GRANTD_ENCRYPTION_KEY); default: SQLite in the data dir.
+    #[arg(
+        long,
+        env = "GRANTD_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Largest PostgreSQL connection pool of this instance.
+    #[arg(
+        long,
+        env = "GRANTD_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    database_max_connections: u32,
+    /// PostgreSQL statement timeout, in seconds.
+    #[arg(
+        long,
+        env = "GRANTD_DATABASE_STATEMENT_TIMEOUT_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    database_statement_timeout_secs: u64,
     /// Log format.
     #[arg(
         long,
@@ -216,6 +242,11 @@ pub fn main() -> ExitCode {
 fn config(global: &GlobalArgs) -> Config {
     let mut config = Config::for_data_dir(&global.data_dir);
     config.providers_file = global.providers_file.clone();
+    config.database_url = global.database_url.clone();
+    config.postgres = PostgresSettings {
+        max_connections: global.database_max_connections.max(1),
+        statement_timeout: Duration::from_secs(global.database_statement_timeout_secs.max(1)),
+    };
     config.encryption_key = std::env::var("GRANTD_ENCRYPTION_KEY")
         .ok()
         .map(SecretString::new);

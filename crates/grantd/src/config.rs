@@ -13,6 +13,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database and the generated key file live.
     pub data_dir: PathBuf,
+    /// `postgres://…` for a database shared by several instances, or
+    /// `sqlite://…`; `None` uses `grantd.db` in the data directory.
+    pub database_url: Option<String>,
+    /// Pool and timeouts when the database is PostgreSQL.
+    pub postgres: crate::storage::PostgresSettings,
     /// Base URL the outside world reaches grantd at; defaults to the listen address.
     pub public_url: Option<Url>,
     /// Keyring spec (`GRANTD_ENCRYPTION_KEY`); `None` uses a key file in the data dir.
@@ -33,6 +38,8 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
+            database_url: None,
+            postgres: Default::default(),
             public_url: None,
             encryption_key: None,
             providers_file: None,

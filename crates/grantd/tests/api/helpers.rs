@@ -98,6 +98,27 @@ pub struct TestApp {
     pub provider: MockProvider,
     pub data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The PostgreSQL database of this test; `None` on SQLite.
+    pub database_url: Option<String>,
+}
+
+/// The suite's backend switch: with `GRANTD_TEST_DATABASE_URL` naming a
+/// PostgreSQL server (a user that may create databases), each test gets a
+/// fresh database there; without it, a fresh SQLite file.
+pub async fn test_database() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let admin = std::env::var("GRANTD_TEST_DATABASE_URL").ok()?;
+    let name = format!("grantd_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("GRANTD_TEST_DATABASE_URL accepts connections");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    Some(url.to_string())
 }
 
 impl Drop for TestApp {
@@ -128,7 +149,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     config.refresh.backoff_base = Duration::from_millis(20);
     config.providers_file = Some(providers_file);
     config.encryption_key = Some(SecretString::new(Cipher::generate_spec()));
+    config.database_url = test_database().await;
     configure(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("grantd starts");
     let address = format!("http://{}", app.local_addr());
     let grantd = app.grantd().clone();
@@ -151,6 +174,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         provider,
         data_dir,
         shutdown: Some(tx),
+        database_url,
     }
 }
 
@@ -311,11 +335,14 @@ impl TestApp {
     }
 
     /// A direct connection to the app's SQLite file, for checks the API does not expose.
-    pub async fn sqlite(&self) -> sqlx::SqlitePool {
-        let path = self.data_dir.path().join("data").join("grantd.db");
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap()
+    /// A direct handle on this test's database, whichever the backend.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            let path = self.data_dir.path().join("data").join("grantd.db");
+            format!("sqlite://{}", path.display())
+        });
+        sqlx::AnyPool::connect(&url).await.unwrap()
     }
 
     /// A second project and its API key, for isolation tests.

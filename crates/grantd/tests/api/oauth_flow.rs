@@ -245,7 +245,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
 
     let (outcome, detail): (String, String) =
         sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
-            .fetch_one(&app.sqlite().await)
+            .fetch_one(&app.db().await)
             .await
             .unwrap();
     assert_eq!(outcome, "provider_error");

@@ -6,14 +6,43 @@ use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// Every byte of the SQLite database, its WAL and shared-memory files.
-fn database_bytes(app: &TestApp) -> Vec<u8> {
-    let dir = app.data_dir.path().join("data");
-    ["grantd.db", "grantd.db-wal", "grantd.db-shm"]
-        .iter()
-        .filter_map(|name| std::fs::read(dir.join(name)).ok())
-        .flatten()
-        .collect()
+/// On SQLite, every byte of the database, its WAL and shared-memory files;
+/// on PostgreSQL, every text and binary value of every grantd table.
+async fn database_bytes(app: &TestApp) -> Vec<u8> {
+    if app.database_url.is_none() {
+        let dir = app.data_dir.path().join("data");
+        return ["grantd.db", "grantd.db-wal", "grantd.db-shm"]
+            .iter()
+            .filter_map(|name| std::fs::read(dir.join(name)).ok())
+            .flatten()
+            .collect();
+    }
+    use sqlx::{Column, Row};
+    let db = app.db().await;
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut bytes = Vec::new();
+    for (table,) in tables {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        for row in rows {
+            for column in row.columns() {
+                let i = column.ordinal();
+                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                    bytes.extend_from_slice(text.as_bytes());
+                } else if let Ok(Some(blob)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    bytes.extend_from_slice(&blob);
+                }
+            }
+        }
+    }
+    bytes
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -23,7 +52,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 #[tokio::test]
-async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
+async fn no_secret_is_readable_in_clear_in_the_database() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let connection = app.connect_mock("org-1", "user-1").await;
@@ -46,8 +75,12 @@ async fn no_secret_is_readable_in_clear_in_the_sqlite_files() {
     );
 
     // ...but not in the files.
-    let bytes = database_bytes(&app);
-    assert!(bytes.len() > 4096, "database files were read");
+    let bytes = database_bytes(&app).await;
+    assert!(
+        bytes.len() > 1024,
+        "the database was read ({} bytes)",
+        bytes.len()
+    );
     for secret in [
         api_key,
         password,
@@ -83,7 +116,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
             .unwrap();
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
-    let db = app.sqlite().await;
+    let db = app.db().await;
     sqlx::query(
         "UPDATE connections SET credentials_ciphertext = (SELECT credentials_ciphertext FROM connections WHERE id = $1), \
          credentials_key_id = (SELECT credentials_key_id FROM connections WHERE id = $1) WHERE id = $2",

@@ -243,7 +243,7 @@ async fn registering_returns_the_secret_once_and_listing_never_shows_it() {
     );
 
     // Sealed at rest, bound to the endpoint's id.
-    let pool = app.sqlite().await;
+    let pool = app.db().await;
     let (key_id, ciphertext): (String, Vec<u8>) = sqlx::query_as(
         "SELECT secret_key_id, secret_ciphertext FROM webhook_endpoints WHERE id = $1",
     )
