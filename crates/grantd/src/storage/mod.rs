@@ -57,9 +57,14 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(error)
-            }
+            // The server went away, or the pool cannot reach it: the
+            // database is down, not the request wrong.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::PoolClosed => StoreError::Unavailable(error),
             sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
                 StoreError::Unavailable(error)
             }

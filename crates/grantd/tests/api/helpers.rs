@@ -100,6 +100,22 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     /// The PostgreSQL database of this test; `None` on SQLite.
     pub database_url: Option<String>,
+    /// What this instance was started with; siblings start with the same.
+    pub config: Config,
+}
+
+/// Another grantd instance on the same database, keyring and catalog.
+pub struct Sibling {
+    pub address: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// The suite's backend switch: with `GRANTD_TEST_DATABASE_URL` naming a
@@ -152,6 +168,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     config.database_url = test_database().await;
     configure(&mut config);
     let database_url = config.database_url.clone();
+    let started_with = config.clone();
     let app = Application::build(config).await.expect("grantd starts");
     let address = format!("http://{}", app.local_addr());
     let grantd = app.grantd().clone();
@@ -175,10 +192,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         data_dir,
         shutdown: Some(tx),
         database_url,
+        config: started_with,
     }
 }
 
 impl TestApp {
+    /// Starts a second instance sharing this one's database (the same SQLite
+    /// file, or the same PostgreSQL database), after `configure`.
+    pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Config)) -> Sibling {
+        let mut config = self.config.clone();
+        configure(&mut config);
+        let app = Application::build(config).await.expect("sibling starts");
+        let address = format!("http://{}", app.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Sibling {
+            address,
+            shutdown: Some(tx),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -9,6 +9,7 @@ mod catalog_quirks;
 mod cli;
 mod crash_recovery;
 mod generate;
+mod instances;
 mod oauth_flow;
 mod provider_apps;
 mod readme;
