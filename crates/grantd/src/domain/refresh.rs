@@ -12,10 +12,11 @@
 //!   `bad_credentials` until re-authorized, everything else backs off and
 //!   tries again with the connection still `working`.
 
-use super::catalog::ProviderInputs;
+use super::catalog::{Provider, ProviderInputs};
 use super::error::{DomainResult, ProviderError};
 use super::events::{connection_event_data, with_status_change, EventKind};
 use super::model::{ConnectionStatus, Credentials, ProviderMetadata, Timestamp, Token, TokenSet};
+use super::oauth::callback::token_set;
 use super::oauth::token::{ClientCredentials, Grant, TokenResponse};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
@@ -394,7 +395,7 @@ impl Grantd {
             )
             .await
             .map_err(classify)?;
-        let tokens = renewed_tokens(&old, &response, spec.tokens_expire, &spec.scope_separator);
+        let tokens = renewed_tokens(provider, &old, &response);
         Ok(with_tokens(credentials, tokens))
     }
 
@@ -650,48 +651,18 @@ fn empty_tokens() -> TokenSet {
     }
 }
 
-/// The new token set: a new access token, the rotated refresh token when the
-/// provider sent one and the old one otherwise, scopes as granted.
-fn renewed_tokens(
-    old: &TokenSet,
-    response: &TokenResponse,
-    tokens_expire: bool,
-    separator: &str,
-) -> TokenSet {
-    let now = chrono::Utc::now();
-    let expires_at = response
-        .expires_in
-        .filter(|_| tokens_expire)
-        .map(|secs| now + chrono::Duration::seconds(secs));
-    let refresh_token = match &response.refresh_token {
-        Some(rotated) => Some(Token {
-            token: rotated.clone(),
-            issued_at: Some(now),
-            expires_at: None,
-        }),
-        None => old.refresh_token.clone(),
-    };
-    let scopes = match &response.scope {
-        Some(granted) => granted
-            .split(|c: char| separator.contains(c) || c == ' ' || c == ',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        None => old.scopes.clone(),
-    };
-    TokenSet {
-        access_token: Token {
-            token: response.access_token.clone(),
-            issued_at: Some(now),
-            expires_at,
-        },
-        refresh_token,
-        scopes,
-        token_type: response
-            .token_type
-            .clone()
-            .or_else(|| old.token_type.clone()),
+/// The new token set: what the provider answered, keeping the previous
+/// refresh token when it sent none (no rotation) and the previous scopes when
+/// it named none.
+fn renewed_tokens(provider: &Provider, old: &TokenSet, response: &TokenResponse) -> TokenSet {
+    let mut tokens = token_set(provider, response, &old.scopes, chrono::Utc::now());
+    if tokens.refresh_token.is_none() {
+        tokens.refresh_token = old.refresh_token.clone();
     }
+    if tokens.token_type.is_none() {
+        tokens.token_type = old.token_type.clone();
+    }
+    tokens
 }
 
 fn with_tokens(credentials: Credentials, tokens: TokenSet) -> Credentials {

@@ -127,17 +127,7 @@ impl TokenClient {
             .http
             .post(token_url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
-        match spec.token_auth {
-            TokenAuth::Body => {
-                params.push(("client_id", client.client_id.into()));
-                if let Some(secret) = client.client_secret {
-                    params.push(("client_secret", secret.expose().into()));
-                }
-            }
-            TokenAuth::Basic => {
-                request = request.header(reqwest::header::AUTHORIZATION, basic_auth(client));
-            }
-        }
+        request = authenticate(request, &mut params, spec.token_auth, client);
         request = match spec.token_request_format {
             TokenRequestFormat::Form => request
                 .header(
@@ -170,31 +160,29 @@ impl TokenClient {
             .map_err(|e| ProviderError::Network(describe(&e)))?;
         let parsed = parse_body(&body);
 
-        if let Some(error) = parsed.as_ref().and_then(oauth_error) {
-            if status.is_server_error() || status.as_u16() == 429 {
-                return Err(ProviderError::Unavailable {
-                    status: status.as_u16(),
-                    retry_after,
-                });
+        // An OAuth error body is a refusal even with HTTP 200 (GitHub); on
+        // a 5xx or 429 the status decides.
+        let failure = match (
+            status_error(status, retry_after),
+            parsed.as_ref().and_then(oauth_error),
+        ) {
+            (Some(unavailable @ ProviderError::Unavailable { .. }), _) => Some(unavailable),
+            (_, Some((error, description))) => Some(ProviderError::Rejected {
+                status: status.as_u16(),
+                error,
+                description,
+            }),
+            (Some(ProviderError::Rejected { status, error, .. }), None) => {
+                Some(ProviderError::Rejected {
+                    status,
+                    error,
+                    description: parsed.as_ref().and_then(|v| v.get("detail")).and_then(text),
+                })
             }
-            return Err(ProviderError::Rejected {
-                status: status.as_u16(),
-                error: error.0,
-                description: error.1,
-            });
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(ProviderError::Unavailable {
-                status: status.as_u16(),
-                retry_after,
-            });
-        }
-        if !status.is_success() {
-            return Err(ProviderError::Rejected {
-                status: status.as_u16(),
-                error: format!("http_{}", status.as_u16()),
-                description: parsed.as_ref().and_then(|v| v.get("detail")).and_then(text),
-            });
+            (other, None) => other,
+        };
+        if let Some(failure) = failure {
+            return Err(failure);
         }
         let value = parsed.ok_or_else(|| {
             ProviderError::InvalidResponse("body is neither JSON nor form-encoded".into())
@@ -219,17 +207,7 @@ impl TokenClient {
             ("token_type_hint", hint.into()),
         ];
         let mut request = self.http.post(url.clone());
-        match spec.token_auth {
-            TokenAuth::Body => {
-                params.push(("client_id", client.client_id.into()));
-                if let Some(secret) = client.client_secret {
-                    params.push(("client_secret", secret.expose().into()));
-                }
-            }
-            TokenAuth::Basic => {
-                request = request.header(reqwest::header::AUTHORIZATION, basic_auth(client));
-            }
-        }
+        request = authenticate(request, &mut params, spec.token_auth, client);
         let response = request
             .header(
                 reqwest::header::CONTENT_TYPE,
@@ -239,21 +217,10 @@ impl TokenClient {
             .send()
             .await
             .map_err(|e| ProviderError::Network(describe(&e)))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
+        match status_error(response.status(), None) {
+            None => Ok(()),
+            Some(failure) => Err(failure),
         }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(ProviderError::Unavailable {
-                status: status.as_u16(),
-                retry_after: None,
-            });
-        }
-        Err(ProviderError::Rejected {
-            status: status.as_u16(),
-            error: format!("http_{}", status.as_u16()),
-            description: None,
-        })
     }
 
     /// GETs a JSON document with a bearer token (the catalog's post-auth
@@ -271,19 +238,8 @@ impl TokenClient {
             .send()
             .await
             .map_err(|e| ProviderError::Network(describe(&e)))?;
-        let status = response.status();
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(ProviderError::Unavailable {
-                status: status.as_u16(),
-                retry_after: None,
-            });
-        }
-        if !status.is_success() {
-            return Err(ProviderError::Rejected {
-                status: status.as_u16(),
-                error: format!("http_{}", status.as_u16()),
-                description: None,
-            });
+        if let Some(failure) = status_error(response.status(), None) {
+            return Err(failure);
         }
         let body = response
             .bytes()
@@ -387,6 +343,45 @@ pub(crate) fn text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Client authentication the way the catalog says: `client_id` and
+/// `client_secret` in the body, or an HTTP Basic header.
+fn authenticate(
+    request: reqwest::RequestBuilder,
+    params: &mut Vec<(&str, String)>,
+    how: TokenAuth,
+    client: &ClientCredentials<'_>,
+) -> reqwest::RequestBuilder {
+    match how {
+        TokenAuth::Body => {
+            params.push(("client_id", client.client_id.into()));
+            if let Some(secret) = client.client_secret {
+                params.push(("client_secret", secret.expose().into()));
+            }
+            request
+        }
+        TokenAuth::Basic => request.header(reqwest::header::AUTHORIZATION, basic_auth(client)),
+    }
+}
+
+/// The failure a non-2xx answer stands for: 5xx and 429 are worth retrying,
+/// other statuses are refusals. `None` for success.
+fn status_error(status: reqwest::StatusCode, retry_after: Option<u64>) -> Option<ProviderError> {
+    if status.is_success() {
+        return None;
+    }
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Some(ProviderError::Unavailable {
+            status: status.as_u16(),
+            retry_after,
+        });
+    }
+    Some(ProviderError::Rejected {
+        status: status.as_u16(),
+        error: format!("http_{}", status.as_u16()),
+        description: None,
+    })
 }
 
 /// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
