@@ -44,6 +44,8 @@ pub struct Scenario {
     pub bench_cpu: Duration,
     /// CPU time of everything else on the machine inside the window.
     pub other_cpu: Duration,
+    /// grantd's context switches inside the window.
+    pub context_switches: u64,
     pub memory_after: Memory,
 }
 
@@ -194,45 +196,56 @@ fn own_cpu() -> anyhow::Result<Duration> {
     process::cpu_time(std::process::id())
 }
 
-/// Runs one closed-loop scenario against `server`, with CPU time of both
-/// processes taken at the edges of the measurement window.
-async fn scenario<F, Fut>(
-    plan: &Plan,
-    server: &Server,
-    name: &str,
-    op: F,
-) -> anyhow::Result<Scenario>
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    println!("  {name} …");
-    let pid = server.pid;
-    let (warmup, duration) = (plan.warmup, plan.duration);
-    let cpu = tokio::spawn(async move {
-        let sample = || {
-            anyhow::Ok((
-                process::cpu_time(pid)?,
-                own_cpu()?,
-                process::machine_busy()?,
-            ))
-        };
-        tokio::time::sleep(warmup).await;
-        let start = sample()?;
-        tokio::time::sleep(duration).await;
-        let end = sample()?;
-        let grantd = end.0.saturating_sub(start.0);
-        let bench = end.1.saturating_sub(start.1);
-        let machine = end.2.saturating_sub(start.2);
-        anyhow::Ok((grantd, bench, machine.saturating_sub(grantd + bench)))
-    });
-    let load = load::run_for(plan.concurrency, warmup, duration, op).await?;
-    let (grantd_cpu, bench_cpu, other_cpu) = cpu.await.context("the CPU sampler panicked")??;
+/// CPU time of grantd, of this process and of the whole machine at one instant.
+#[derive(Debug, Clone, Copy)]
+struct CpuMark {
+    grantd: Duration,
+    bench: Duration,
+    machine: Duration,
+    switches: u64,
+}
+
+impl CpuMark {
+    fn take(pid: u32) -> anyhow::Result<Self> {
+        Ok(CpuMark {
+            grantd: process::cpu_time(pid)?,
+            bench: own_cpu()?,
+            machine: process::machine_busy()?,
+            switches: process::context_switches(pid)?,
+        })
+    }
+
+    /// What happened between `self` and `later`.
+    fn until(self, later: CpuMark) -> CpuUse {
+        let grantd = later.grantd.saturating_sub(self.grantd);
+        let bench = later.bench.saturating_sub(self.bench);
+        let machine = later.machine.saturating_sub(self.machine);
+        CpuUse {
+            grantd,
+            bench,
+            other: machine.saturating_sub(grantd + bench),
+            switches: later.switches.saturating_sub(self.switches),
+        }
+    }
+}
+
+/// CPU time of grantd, this process and the rest of the machine over a
+/// window, and grantd's context switches in it.
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    grantd: Duration,
+    bench: Duration,
+    other: Duration,
+    switches: u64,
+}
+
+fn finish(name: &str, server: &Server, load: LoadResult, cpu: CpuUse) -> anyhow::Result<Scenario> {
     let result = Scenario {
         name: name.to_owned(),
-        grantd_cpu,
-        bench_cpu,
-        other_cpu,
+        grantd_cpu: cpu.grantd,
+        bench_cpu: cpu.bench,
+        other_cpu: cpu.other,
+        context_switches: cpu.switches,
         memory_after: server.memory()?,
         load,
     };
@@ -250,6 +263,51 @@ where
             .unwrap_or_default()
     );
     Ok(result)
+}
+
+/// Runs one closed-loop scenario against `server`, with CPU time of both
+/// processes taken at the edges of the measurement window.
+async fn scenario<F, Fut>(
+    plan: &Plan,
+    server: &Server,
+    name: &str,
+    op: F,
+) -> anyhow::Result<Scenario>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    println!("  {name} …");
+    let pid = server.pid;
+    let (warmup, duration) = (plan.warmup, plan.duration);
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        let start = CpuMark::take(pid)?;
+        tokio::time::sleep(duration).await;
+        anyhow::Ok(start.until(CpuMark::take(pid)?))
+    });
+    let load = load::run_for(plan.concurrency, warmup, duration, op).await?;
+    let cpu = cpu.await.context("the CPU sampler panicked")??;
+    finish(name, server, load, cpu)
+}
+
+/// Runs a slow operation one request at a time for the scenario duration
+/// (at least three times).
+async fn sequential_scenario<F, Fut>(
+    plan: &Plan,
+    server: &Server,
+    name: &str,
+    op: F,
+) -> anyhow::Result<Scenario>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    println!("  {name} …");
+    let start = CpuMark::take(server.pid)?;
+    let load = load::run_sequential(3, plan.duration, op).await?;
+    let cpu = start.until(CpuMark::take(server.pid)?);
+    finish(name, server, load, cpu)
 }
 
 /// Waits `settle`, then reads memory: what an idle server holds.
@@ -476,16 +534,15 @@ impl Bench {
         )
         .await?;
         let groups = seeded.copies.max(1);
-        let a = api.clone();
-        let list = scenario(
+        let list = sequential_scenario(
             plan,
             &server,
-            "GET connections?groupRef= (one seeded group)",
-            move |w, i| {
-                let a = a.clone();
+            "GET connections?groupRef= (a seeded group, one request at a time)",
+            |i| {
+                let a = api.clone();
                 async move {
                     let group = if groups > 1 {
-                        format!("seed-{}", 1 + spread(w as u64, i) % groups)
+                        format!("seed-{}", 1 + spread(7, i) % groups)
                     } else {
                         "gen-0-0".to_owned()
                     };

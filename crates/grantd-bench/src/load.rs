@@ -187,3 +187,47 @@ where
         latency,
     })
 }
+
+/// Runs `op(i)` one at a time until `duration` has passed and at least
+/// `min_ops` ran: for operations too slow for a closed loop of many workers,
+/// where queueing would only measure the queue.
+pub async fn run_sequential<F, Fut>(
+    min_ops: u64,
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<LoadResult>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let shared = Shared {
+        errors: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+    };
+    let mut latency = new_histogram()?;
+    let (mut ok, mut i) = (0u64, 0u64);
+    let begin = Instant::now();
+    while i < min_ops || begin.elapsed() < duration {
+        let started = Instant::now();
+        match op(i).await {
+            Ok(()) => {
+                ok += 1;
+                latency.saturating_record(started.elapsed().as_micros() as u64);
+            }
+            Err(error) => shared.error(error),
+        }
+        i += 1;
+    }
+    let first_error = shared
+        .first_error
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    Ok(LoadResult {
+        ok,
+        errors: shared.errors.load(Ordering::Relaxed),
+        first_error,
+        window: begin.elapsed(),
+        latency,
+    })
+}

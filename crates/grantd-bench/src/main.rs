@@ -50,7 +50,7 @@ struct Args {
     /// Measured seconds per scenario [default: 10; 1 with --quick or --smoke].
     #[arg(long)]
     duration_secs: Option<f64>,
-    /// Connections in the large store [default: 1,000,000; 20,000 --quick; 2,000 --smoke].
+    /// Connections in the large store [default: 1,000,000; 20,000 --quick; 5,000 --smoke].
     #[arg(long)]
     store_connections: Option<u64>,
     /// Connections in the refresh wave [default: 100,000; 5,000 --quick; 500 --smoke].
@@ -77,7 +77,7 @@ struct Args {
 impl Args {
     fn plan(&self) -> Plan {
         let (mode, duration, warmup, store, wave, rate) = if self.smoke {
-            ("smoke", 1.0, 0.2, 2_000, 500, 1_000)
+            ("smoke", 1.0, 0.2, 5_000, 500, 1_000)
         } else if self.quick {
             ("quick", 1.0, 0.5, 20_000, 5_000, 1_000)
         } else {

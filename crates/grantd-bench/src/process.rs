@@ -253,6 +253,32 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(total as f64 / clock_ticks() as f64))
 }
 
+/// Context switches (voluntary and not) of all of a process's live threads:
+/// a request that hops between threads pays for each hop in the kernel.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let path = task
+            .with_context(|| format!("listing {dir}"))?
+            .path()
+            .join("status");
+        // A thread may exit between listing and reading.
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches")
+                    || l.starts_with("nonvoluntary_ctxt_switches")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
 /// CPU time all processes of the machine were busy (including steal), from
 /// the first line of /proc/stat: what is left after grantd and this process
 /// is other load on the machine.

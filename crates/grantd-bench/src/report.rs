@@ -67,14 +67,16 @@ fn growth(from: u64, to: u64) -> f64 {
 
 fn scenario_row(out: &mut String, n: &str, s: &Scenario, healthz: f64, cpus: usize) {
     let window = s.load.window.as_secs_f64() * cpus as f64;
-    let per_request_us = if s.load.ok > 0 {
-        s.grantd_cpu.as_secs_f64() * 1e6 / s.load.ok as f64
-    } else {
-        f64::NAN
+    let per_request = |total: f64| {
+        if s.load.ok > 0 {
+            total / s.load.ok as f64
+        } else {
+            f64::NAN
+        }
     };
     let _ = writeln!(
         out,
-        "| {n} | {} | {} | {:.2} | {:.2} | {} | {:.2}× | {:.0} % | {:.0} % | {:.0} % | {:.0} µs | {:.1} MiB |",
+        "| {n} | {} | {} | {:.2} | {:.2} | {} | {:.2}× | {:.0} % | {:.0} % | {:.0} % | {:.0} µs | {:.1} | {:.1} MiB |",
         s.name,
         thousands(s.load.per_second().round() as u64),
         s.load.quantile_ms(0.5),
@@ -84,7 +86,8 @@ fn scenario_row(out: &mut String, n: &str, s: &Scenario, healthz: f64, cpus: usi
         pct(s.grantd_cpu.as_secs_f64(), window),
         pct(s.bench_cpu.as_secs_f64(), window),
         pct(s.other_cpu.as_secs_f64(), window),
-        per_request_us,
+        per_request(s.grantd_cpu.as_secs_f64() * 1e6),
+        per_request(s.context_switches as f64),
         mib(s.memory_after.rss),
     );
 }
@@ -259,7 +262,8 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
          answers), {:.0} s per scenario after a {:.1} s warm-up; latencies from HDR \
          histograms. CPU columns are shares of all {} CPUs over the measured window; \
          \"bench\" is the load client plus the mock provider, \"other\" everything else \
-         on the machine (other users' work, steal). The dance counts one \
+         on the machine (other users' work, steal); context switches are summed over \
+         grantd's threads. The dance counts one \
          operation per completed flow: `POST /v1/oauth-connect`, `GET` the authorization \
          URL at the mock (303, not followed), `GET` grantd's callback (code exchange at \
          the mock's token endpoint, connection stored, 200 page).\n",
@@ -270,9 +274,9 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
     );
     let _ = writeln!(
         o,
-        "| # | scenario | req/s | p50 ms | p99 ms | errors | × healthz | grantd CPU | bench CPU | other CPU | grantd CPU/req | RSS after |"
+        "| # | scenario | req/s | p50 ms | p99 ms | errors | × healthz | grantd CPU | bench CPU | other CPU | grantd CPU/req | grantd context switches/req | RSS after |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (i, s) in fresh.scenarios.iter().enumerate() {
         scenario_row(o, &(i + 1).to_string(), s, healthz, m.cpus);
     }
@@ -356,7 +360,7 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
     }
     let _ = writeln!(
         o,
-        "| GET connections?groupRef= (seeded groups) | — | {} |",
+        "| GET connections?groupRef= (a seeded group, one request at a time) | — | {} |",
         show(&large.list)
     );
     let _ = writeln!(
