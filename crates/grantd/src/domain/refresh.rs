@@ -711,14 +711,18 @@ fn with_tokens(credentials: Credentials, tokens: TokenSet) -> Credentials {
 pub async fn run_refresher(grantd: Grantd, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let settings = grantd.refresh_settings().clone();
     let global = Arc::new(Semaphore::new(settings.concurrency));
+    // A finished refresh makes room at once: a backlog drains at the speed
+    // of the provider, not one batch per tick.
+    let room_freed = Arc::new(tokio::sync::Notify::new());
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = room_freed.notified() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(error) = grantd.dispatch_due(&global, &settings).await {
+        if let Err(error) = grantd.dispatch_due(&global, &room_freed, &settings).await {
             tracing::warn!(%error, "refresher could not read due connections");
         }
     }
@@ -729,6 +733,7 @@ impl Grantd {
     async fn dispatch_due(
         &self,
         global: &Arc<Semaphore>,
+        room_freed: &Arc<tokio::sync::Notify>,
         settings: &RefreshSettings,
     ) -> DomainResult<()> {
         let flights = &self.inner.flights;
@@ -755,6 +760,7 @@ impl Grantd {
                 };
                 let limit = flights.provider_limit(&row.provider, settings.per_provider);
                 let grantd = self.clone();
+                let room_freed = room_freed.clone();
                 started += 1;
                 tokio::spawn(async move {
                     if let Ok(_slot) = limit.acquire().await {
@@ -770,6 +776,7 @@ impl Grantd {
                         .expect("queue")
                         .remove(&row.id);
                     drop(permit);
+                    room_freed.notify_one();
                 });
             }
             if started == 0 || fetched < room {

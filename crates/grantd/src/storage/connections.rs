@@ -217,19 +217,27 @@ impl Store {
         project_id: &str,
         filter: &ConnectionFilter,
     ) -> StoreResult<Vec<ConnectionRecord>> {
-        Ok(sqlx::query_as::<_, ConnectionRecord>(&format!(
-            "{SELECT_RECORD} WHERE c.project_id = $1 \
-             AND ($2 IS NULL OR c.provider = $2) \
-             AND ($3 IS NULL OR c.group_ref = $3) \
-             AND ($4 IS NULL OR c.consumer_ref = $4) \
-             ORDER BY c.create_time, c.id"
-        ))
-        .bind(project_id)
-        .bind(&filter.provider)
-        .bind(&filter.group_ref)
-        .bind(&filter.consumer_ref)
-        .fetch_all(&self.pool)
-        .await?)
+        // Only the filters given become conditions, so the planner can use
+        // the (project, group) and (project, consumer) indexes; an
+        // `$n IS NULL OR …` form would make it read the whole project.
+        let mut sql = format!("{SELECT_RECORD} WHERE c.project_id = $1");
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("c.provider", &filter.provider),
+            ("c.group_ref", &filter.group_ref),
+            ("c.consumer_ref", &filter.consumer_ref),
+        ] {
+            if let Some(value) = value {
+                values.push(value);
+                sql.push_str(&format!(" AND {column} = ${}", values.len() + 1));
+            }
+        }
+        sql.push_str(" ORDER BY c.create_time, c.id");
+        let mut query = sqlx::query_as::<_, ConnectionRecord>(&sql).bind(project_id);
+        for value in values {
+            query = query.bind(value);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> StoreResult<()> {
