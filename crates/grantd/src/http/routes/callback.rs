@@ -1,9 +1,11 @@
+use crate::domain::oauth::csrf::{csrf_cookie_name, CSRF_COOKIE_PATH};
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
+use crate::http::auth::cookie;
 use crate::http::callback_page::{CallbackPage, OpenerMessage};
 use crate::http::extract::QueryParams;
 use crate::secrets::SecretString;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -31,14 +33,27 @@ pub struct CallbackQuery {
 )]
 pub async fn get_oauth_callback(
     State(grantd): State<Grantd>,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<CallbackQuery>,
 ) -> Response {
+    // A CSRF-protected flow's cookie is named after its state.
+    let cookie_name = query.state.as_deref().map(csrf_cookie_name);
+    let csrf_cookie = cookie_name
+        .as_deref()
+        .and_then(|name| cookie(&headers, name))
+        .map(SecretString::new);
+    // Whatever happens, the flow is spent: its cookie goes.
+    let clear_cookie = csrf_cookie
+        .as_ref()
+        .and(cookie_name)
+        .map(|name| format!("{name}=; Max-Age=0; Path={CSRF_COOKIE_PATH}; HttpOnly; SameSite=Lax"));
     let input = CallbackInput {
         state: query.state,
         code: query.code,
         error: query.error,
         error_description: query.error_description,
         iss: query.iss,
+        csrf_cookie,
     };
     let outcome = match grantd.complete_oauth_callback(input).await {
         Ok(outcome) => outcome,
@@ -49,32 +64,31 @@ pub async fn get_oauth_callback(
                 title: "Something went wrong",
                 message: "The connection could not be saved. Please try again.".into(),
                 notify: None,
+                connect: None,
+                clear_cookie,
             }
             .into_response();
         }
     };
     match &outcome {
-        CallbackOutcome::Rejected(reason) => CallbackPage {
-            status: StatusCode::BAD_REQUEST,
-            title: "This link is no longer valid",
-            message: match reason {
-                CallbackRejection::MissingState => {
-                    "The request is missing its state parameter.".into()
-                }
-                CallbackRejection::InvalidState => {
-                    "This authorization request is unknown, was already used, or has expired. \
-                     Please start again."
-                        .into()
-                }
-            },
-            notify: None,
+        CallbackOutcome::Rejected(reason) => {
+            let (title, message) = rejection_text(*reason);
+            CallbackPage {
+                status: StatusCode::BAD_REQUEST,
+                title,
+                message: message.into(),
+                notify: None,
+                connect: None,
+                clear_cookie,
+            }
+            .into_response()
         }
-        .into_response(),
         CallbackOutcome::Connected {
             connection_id,
             provider,
             opener_origin,
             reauthorized,
+            connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
             CallbackPage {
@@ -92,8 +106,11 @@ pub async fn get_oauth_callback(
                         provider,
                         error: None,
                         error_description: None,
+                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                connect: connect.as_ref(),
+                clear_cookie,
             }
             .into_response()
         }
@@ -104,6 +121,7 @@ pub async fn get_oauth_callback(
             error,
             description,
             provider_unavailable,
+            connect,
         } => {
             tracing::info!(%provider, %error, "OAuth flow failed");
             let message = match description {
@@ -127,10 +145,34 @@ pub async fn get_oauth_callback(
                         provider,
                         error: Some(error),
                         error_description: description.as_deref(),
+                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                connect: connect.as_ref(),
+                clear_cookie,
             }
             .into_response()
         }
+    }
+}
+
+/// What a refused callback tells the person.
+fn rejection_text(reason: CallbackRejection) -> (&'static str, &'static str) {
+    match reason {
+        CallbackRejection::MissingState => (
+            "This link is no longer valid",
+            "The request is missing its state parameter.",
+        ),
+        CallbackRejection::InvalidState => (
+            "This link is no longer valid",
+            "This authorization request is unknown, was already used, or has expired. \
+             Please start again.",
+        ),
+        CallbackRejection::CsrfMismatch => (
+            "This sign-in did not start in this browser",
+            "For your security, the connection was not made: the sign-in was started in \
+             another browser, or this browser did not keep grantd's cookie. Please start \
+             again from the application.",
+        ),
     }
 }
