@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 pub const PAGE_HTML: &str = include_str!("connect/connect.html");
 pub const PAGE_CSS: &str = include_str!("connect/connect.css");
 pub const PAGE_JS: &str = include_str!("connect/connect.js");
+pub const FAVICON_SVG: &str = include_str!("connect/favicon.svg");
 
 /// The page for one request; `frame_ancestor` is the session's parent origin.
 pub struct ConnectPage {
@@ -56,11 +57,12 @@ impl IntoResponse for ConnectPage {
     }
 }
 
-/// `/connect/assets/{file}`: the stylesheet and the script.
+/// `/connect/assets/{file}`: the stylesheet, the script and the icon.
 pub fn asset(file: &str) -> Option<Response> {
     let (content_type, body) = match file {
         "connect.css" => ("text/css; charset=utf-8", PAGE_CSS),
         "connect.js" => ("text/javascript; charset=utf-8", PAGE_JS),
+        "favicon.svg" => ("image/svg+xml", FAVICON_SVG),
         _ => return None,
     };
     let mut response = (StatusCode::OK, body).into_response();

@@ -347,7 +347,7 @@ async fn start_embedder(grantd_origin: String) -> String {
         async move {
             let connect = query.get("connect").cloned().unwrap_or_default();
             Html(format!(
-                r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme Cloud · Integrations</title>
+                r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Acme Cloud · Integrations</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#eef1f6;color:#1b1f24}}
 header{{background:#0f172a;color:#fff;padding:14px 28px;font-weight:700}}
 .wrap{{display:flex;gap:28px;padding:24px 28px;flex-wrap:wrap}}

@@ -46,12 +46,26 @@ async function snap(page, name) {
   screenshots.push(name);
 }
 
-/** @param {import("playwright-core").Page} page */
+/**
+ * Collects script errors, CSP violations and failed requests (the browser's
+ * own /favicon.ico probe aside: it reports those as console errors too, so
+ * failed loads are judged from the responses instead).
+ * @param {import("playwright-core").Page} page
+ * @param {string} label
+ */
 function watchConsole(page, label) {
   page.on("console", (message) => {
-    if (message.type() === "error") consoleErrors.push(`${label}: ${message.text()}`);
+    if (message.type() !== "error") return;
+    if (message.text().startsWith("Failed to load resource")) return;
+    consoleErrors.push(`${label}: ${message.text()}`);
   });
   page.on("pageerror", (error) => consoleErrors.push(`${label}: ${error.message}`));
+  page.on("response", (response) => {
+    const url = new URL(response.url());
+    if (response.status() >= 400 && url.pathname !== "/favicon.ico") {
+      consoleErrors.push(`${label}: HTTP ${response.status()} for ${url.pathname}`);
+    }
+  });
 }
 
 const browser = await chromium.launch({ executablePath, headless: true, timeout: 60_000 });

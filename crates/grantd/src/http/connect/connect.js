@@ -601,11 +601,13 @@ function finish(result) {
   icon.textContent = success ? "✓" : "!";
   const kind = exitKind();
   $("done-title").textContent = success ? `${name} is connected` : "The connection was not made";
-  $("done-text").textContent = success
-    ? kind === "return"
-      ? "Your account is connected. Continue to go back to the application."
-      : "Your account is connected. You can close this window."
-    : describeFailure(result, name);
+  const next = {
+    framed: "",
+    popup: " You can close this window.",
+    return: " Continue to go back to the application.",
+    none: " You can close this window.",
+  }[kind];
+  $("done-text").textContent = success ? `Your account is connected.${next}` : describeFailure(result, name);
   const detail = $("done-detail");
   detail.hidden = success;
   detail.textContent = success ? "" : "To try again, go back to the application and start over.";

@@ -91,12 +91,17 @@ pub async fn get_oauth_callback(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
+            let name = display_name(&grantd, provider);
+            // With a return URL, the page (or its link) takes the person back.
+            let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
             CallbackPage {
                 status: StatusCode::OK,
                 title: "Connected",
-                message: format!(
-                    "Your {provider} account is connected. You can close this window."
-                ),
+                message: if returns {
+                    format!("Your {name} account is connected.")
+                } else {
+                    format!("Your {name} account is connected. You can close this window.")
+                },
                 notify: Some((
                     opener_origin,
                     OpenerMessage {
@@ -124,9 +129,10 @@ pub async fn get_oauth_callback(
             connect,
         } => {
             tracing::info!(%provider, %error, "OAuth flow failed");
+            let name = display_name(&grantd, provider);
             let message = match description {
-                Some(d) => format!("{provider} reported: {error} ({d})"),
-                None => format!("{provider} reported: {error}"),
+                Some(d) => format!("{name} reported: {error} ({d})"),
+                None => format!("{name} reported: {error}"),
             };
             CallbackPage {
                 status: if *provider_unavailable {
@@ -154,6 +160,15 @@ pub async fn get_oauth_callback(
             .into_response()
         }
     }
+}
+
+/// The catalog's name for a provider, as people know it.
+fn display_name<'a>(grantd: &'a Grantd, provider: &'a str) -> &'a str {
+    grantd
+        .catalog()
+        .get(provider)
+        .map(|p| p.display_name.as_str())
+        .unwrap_or(provider)
 }
 
 /// What a refused callback tells the person.
