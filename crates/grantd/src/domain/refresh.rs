@@ -238,14 +238,7 @@ impl Grantd {
         let Some(record) = self.reload(id).await? else {
             return Ok(None);
         };
-        let still_needed = match trigger {
-            Trigger::Read => self.needs_refresh_on_read(&record),
-            Trigger::Due => {
-                record.status == ConnectionStatus::Working.as_str()
-                    && record.refresh_due_at.is_some_and(|due| due <= now_millis())
-            }
-        };
-        if !still_needed {
+        if !self.still_needed(&record, trigger) {
             return Ok(Some(record));
         }
         let owner = self.inner.instance_id.as_str();
@@ -266,6 +259,13 @@ impl Grantd {
         let Some(record) = self.reload(id).await? else {
             return Ok(None);
         };
+        // Another instance may have refreshed it between the first read and
+        // the claim (its write frees the lease): using the rotated refresh
+        // token again would be a second refresh of one due time.
+        if !self.still_needed(&record, trigger) {
+            self.store().release_refresh_lease(id, owner).await?;
+            return Ok(Some(record));
+        }
         let result = self.renew(&record).await;
         let stored = match result {
             Ok(credentials) => self.store_renewed(&record, &credentials).await?,
@@ -279,6 +279,17 @@ impl Grantd {
             self.store().release_refresh_lease(id, owner).await?;
         }
         self.reload(id).await
+    }
+
+    /// Whether the connection, as just read, still wants this refresh.
+    fn still_needed(&self, record: &ConnectionRecord, trigger: Trigger) -> bool {
+        match trigger {
+            Trigger::Read => self.needs_refresh_on_read(record),
+            Trigger::Due => {
+                record.status == ConnectionStatus::Working.as_str()
+                    && record.refresh_due_at.is_some_and(|due| due <= now_millis())
+            }
+        }
     }
 
     async fn reload(&self, id: &str) -> DomainResult<Option<ConnectionRecord>> {
