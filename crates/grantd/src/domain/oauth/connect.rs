@@ -1,5 +1,7 @@
 //! Starting authorization flows: `oauth-connect` for a new connection and
-//! `:oauth-update` to re-authorize an existing one.
+//! `:oauth-update` to re-authorize an existing one. The hosted connect page
+//! starts its flows through the same two preparations, so that what it
+//! accepts is exactly what the API accepts.
 
 use super::authorize::{authorization_url, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
