@@ -46,6 +46,7 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
         catalog,
         cipher,
         DomainSettings {
+            public_url: public_url.clone(),
             redirect_uri,
             public_origin: public_url.origin().ascii_serialization(),
             state_ttl: config.oauth_state_ttl,
@@ -142,15 +143,21 @@ fn with_trailing_slash(mut url: Url) -> Url {
     url
 }
 
-/// Deletes flow records a day after they expire, hourly.
+/// Deletes flow and connect session records a day after they expire, hourly.
 async fn purge_expired_flows(store: Store) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match store.purge_oauth_flows(now_millis() - 86_400_000).await {
+        let cutoff = now_millis() - 86_400_000;
+        match store.purge_oauth_flows(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged expired OAuth flows"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired OAuth flows"),
+        }
+        match store.purge_connect_sessions(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged expired connect sessions"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired connect sessions"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! domain types and `DomainError`; HTTP and SQL stay outside.
 
 pub mod catalog;
+pub mod connect_sessions;
 mod connections;
 pub mod error;
 pub mod events;
@@ -15,12 +16,15 @@ mod target;
 pub mod webhook_delivery;
 pub mod webhooks;
 
+pub use connect_sessions::{
+    ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
+};
 pub use connections::ConnectionQuery;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use events::{connection_event_data, with_status_change, ConnectionEvent, EventKind};
 pub use generate::GenerateInput;
 pub use identity::{CreatedApiKey, JwtAlgorithm, NewProject};
-pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection};
+pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use webhook_delivery::WebhookWorker;
@@ -39,6 +43,9 @@ use url::Url;
 /// Settings the domain needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct DomainSettings {
+    /// grantd's public base URL, with a trailing slash: the connect page and
+    /// the bounce endpoint live under it.
+    pub public_url: Url,
     /// `{public_url}/callbacks/v1/oauth`, registered with every provider app.
     pub redirect_uri: Url,
     /// Origin of grantd itself, the fallback `postMessage` target.

@@ -71,3 +71,40 @@ pub fn caller_origin(parts_headers: &axum::http::HeaderMap) -> Option<String> {
     }
     Some(parsed.origin().ascii_serialization())
 }
+
+/// The value of one cookie of a request, from any of its `Cookie` headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// The connect page's credential: its session token, sent as
+/// `Authorization: Bearer gcs_…` (never in a query string, which would end
+/// up in logs).
+pub struct SessionToken(pub crate::secrets::SecretString);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        value
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| SessionToken(crate::secrets::SecretString::new(t)))
+            .ok_or(ApiError::Unauthenticated(
+                "send the connect session token in Authorization: Bearer",
+            ))
+    }
+}

@@ -5,7 +5,17 @@
 //! (never `*`). The page is locked down: a CSP allowing only its own inline
 //! script and style, no referrer (the URL carries the authorization code),
 //! no caching, no framing.
+//!
+//! Flows started from the hosted connect page cooperate with it: in a popup,
+//! the opener is the connect page (grantd's own origin), which relays the
+//! result to the embedding page; when the connect page itself was navigated
+//! to the provider (popups blocked), the opener, if any, is the embedding
+//! page, so the result is also posted to the session's allow-listed parent
+//! origin; with no opener at all, the page sends the browser back to the
+//! session's return URL with `connectionId`, `status`, `provider` (and
+//! `error`) in its query.
 
+use crate::domain::ConnectReturn;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -14,7 +24,8 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenerMessage<'a> {
-    /// Always `grantd:oauth`, so listeners can filter.
+    /// `grantd:oauth` for the opener of the flow; `grantd:connect` for the
+    /// page embedding the connect page. Listeners filter on it.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub status: &'a str,
@@ -25,6 +36,9 @@ pub struct OpenerMessage<'a> {
     pub error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<&'a str>,
+    /// The connect session of a connect-page flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<&'a str>,
 }
 
 pub struct CallbackPage<'a> {
@@ -33,6 +47,10 @@ pub struct CallbackPage<'a> {
     pub message: String,
     /// The opener to notify and what to tell it; `None` when the flow is unknown.
     pub notify: Option<(&'a str, OpenerMessage<'a>)>,
+    /// Set for flows started from the hosted connect page.
+    pub connect: Option<&'a ConnectReturn>,
+    /// `Set-Cookie` value that clears the flow's CSRF cookie.
+    pub clear_cookie: Option<String>,
 }
 
 /// JSON safe to embed in a `<script>` element.
@@ -46,27 +64,75 @@ fn script_json<T: Serialize>(value: &T) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-impl IntoResponse for CallbackPage<'_> {
-    fn into_response(self) -> Response {
-        let nonce = crate::secrets::random_token();
-        let script = match &self.notify {
-            Some((origin, message)) => format!(
-                "<script nonce=\"{nonce}\">(function(){{var m={msg};var o={origin};\
-                 if(window.opener&&!window.opener.closed){{window.opener.postMessage(m,o);\
-                 setTimeout(function(){{window.close();}},1500);}}}})();</script>",
-                msg = script_json(message),
-                origin = script_json(origin),
+/// The session's return URL with the result in its query.
+fn return_url_with_result(return_url: &str, message: &OpenerMessage<'_>) -> Option<String> {
+    let mut url = url::Url::parse(return_url).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(id) = message.connection_id {
+            query.append_pair("connectionId", id);
+        }
+        query
+            .append_pair("status", message.status)
+            .append_pair("provider", message.provider);
+        if let Some(error) = message.error {
+            query.append_pair("error", error);
+        }
+    }
+    Some(url.into())
+}
+
+impl CallbackPage<'_> {
+    /// The page's script and, for connect-page flows, the link back.
+    fn script_and_link(&self, nonce: &str) -> (String, String) {
+        let Some((origin, message)) = &self.notify else {
+            return (String::new(), String::new());
+        };
+        let parent = self.connect.and_then(|c| c.parent_origin.as_deref());
+        let return_url = self
+            .connect
+            .and_then(|c| c.return_url.as_deref())
+            .and_then(|r| return_url_with_result(r, message));
+        let parent_message = OpenerMessage {
+            kind: "grantd:connect",
+            ..*message
+        };
+        let script = format!(
+            "<script nonce=\"{nonce}\">(function(){{var m={msg};var o={origin};\
+             var p={parent};var pm={parent_msg};var r={ret};var w=window.opener;\
+             if(w&&!w.closed){{try{{w.postMessage(m,o);}}catch(e){{}}\
+             if(p){{try{{w.postMessage(pm,p);}}catch(e){{}}}}\
+             setTimeout(function(){{window.close();}},1500);}}\
+             else if(r){{setTimeout(function(){{window.location.replace(r);}},1200);}}}})();</script>",
+            msg = script_json(message),
+            origin = script_json(origin),
+            parent = script_json(&parent),
+            parent_msg = script_json(&parent_message),
+            ret = script_json(&return_url),
+        );
+        let link = match &return_url {
+            Some(url) => format!(
+                "<p><a href=\"{}\">Return to the application</a></p>",
+                html_escape::encode_double_quoted_attribute(url)
             ),
             None => String::new(),
         };
+        (script, link)
+    }
+}
+
+impl IntoResponse for CallbackPage<'_> {
+    fn into_response(self) -> Response {
+        let nonce = crate::secrets::random_token();
+        let (script, link) = self.script_and_link(&nonce);
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <title>{title}</title><style nonce=\"{nonce}\">\
              body{{font:16px/1.5 system-ui,sans-serif;margin:0;display:grid;place-items:center;min-height:100vh;background:#f6f7f9;color:#1b1f24}}\
-             main{{max-width:28rem;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.1)}}\
-             h1{{font-size:1.25rem;margin:0 0 .5rem}}</style></head>\
-             <body><main role=\"status\"><h1>{title}</h1><p>{message}</p></main>{script}</body></html>",
+             main{{max-width:28rem;margin:1rem;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.1)}}\
+             h1{{font-size:1.25rem;margin:0 0 .5rem}}a{{color:#1d4ed8}}</style></head>\
+             <body><main role=\"status\"><h1>{title}</h1><p>{message}</p>{link}</main>{script}</body></html>",
             title = html_escape::encode_text(self.title),
             message = html_escape::encode_text(&self.message),
         );
@@ -80,17 +146,15 @@ impl IntoResponse for CallbackPage<'_> {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        super::connect_page::locked_down(headers);
         if let Ok(value) = HeaderValue::from_str(&csp) {
             headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        if let Some(cookie) = self
+            .clear_cookie
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.append(header::SET_COOKIE, cookie);
         }
         response
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod callback_page;
+mod connect_page;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
@@ -17,7 +18,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    callback, connections, events, health, oauth, projects, provider_apps, providers, webhooks,
+    callback, connect, connect_sessions, connections, events, health, oauth, projects,
+    provider_apps, providers, webhooks,
 };
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -85,6 +87,23 @@ pub fn router(grantd: Grantd) -> Router {
             get(webhooks::list_webhook_deliveries),
         )
         .route(&format!("{project}/events"), get(events::list_events))
+        .route(
+            &format!("{project}/allowed-origins"),
+            get(connect_sessions::get_allowed_origins).put(connect_sessions::set_allowed_origins),
+        )
+        .route(
+            &format!("{project}/connect-sessions"),
+            post(connect_sessions::create_connect_session),
+        )
+        .route(
+            &format!("{project}/connect-sessions/{{sessionId}}"),
+            get(connect_sessions::get_connect_session),
+        )
+        .route("/connect", get(connect::get_connect_page))
+        .route("/connect/assets/{file}", get(connect::get_connect_asset))
+        .route("/connect/api/session", get(connect::get_page_session))
+        .route("/connect/api/start", post(connect::start_page_flow))
+        .route("/connect/start", get(connect::bounce))
         .route("/callbacks/v1/oauth", get(callback::get_oauth_callback))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async {

@@ -2,7 +2,8 @@
 
 use super::problem::{InputIssue, Problem};
 use super::routes::{
-    callback, connections, events, health, oauth, projects, provider_apps, providers, webhooks,
+    callback, connect, connect_sessions, connections, events, health, oauth, projects,
+    provider_apps, providers, webhooks,
 };
 use super::views;
 use axum::Json;
@@ -38,6 +39,14 @@ use utoipa::{Modify, OpenApi};
         webhooks::delete_webhook,
         webhooks::list_webhook_deliveries,
         events::list_events,
+        connect_sessions::get_allowed_origins,
+        connect_sessions::set_allowed_origins,
+        connect_sessions::create_connect_session,
+        connect_sessions::get_connect_session,
+        connect::get_connect_page,
+        connect::get_page_session,
+        connect::start_page_flow,
+        connect::bounce,
     ),
     components(schemas(
         Problem, InputIssue,
@@ -47,6 +56,11 @@ use utoipa::{Modify, OpenApi};
         super::provider_info::ProviderInfo,
         views::CreateWebhookRequest, views::WebhookView, views::CreatedWebhookView,
         views::WebhookDeliveryView, views::EventView,
+        views::AllowedOriginsRequest, views::AllowedOriginsView,
+        views::CreateConnectSessionRequest, views::ConnectSessionView,
+        views::CreatedConnectSessionView, views::SessionOutcomeView,
+        views::ConnectPageSessionView, views::ConnectProviderView, views::ConnectInputView,
+        views::ConnectStartRequest, views::ConnectStartView,
     )),
     modifiers(&SecuritySchemes),
 )]
@@ -67,6 +81,16 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "ConnectSession",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gcs_ connect session token")
+                    .description(Some("The connect page's session token (`gcs_…`)."))
                     .build(),
             ),
         );

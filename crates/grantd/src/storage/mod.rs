@@ -3,6 +3,7 @@
 //! arrive here already sealed).
 
 mod api_keys;
+mod connect_sessions;
 mod connections;
 mod directory;
 mod events;
@@ -14,11 +15,12 @@ mod refresh;
 mod webhooks;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use connect_sessions::{ConnectSessionRow, SessionResult};
 pub use connections::{ConnectionFilter, ConnectionRecord, NewConnection, Reauthorization};
 pub use directory::{ConsumerRow, GroupRow};
 pub use events::{EventRow, NewEvent};
 pub use jwt_keys::JwtKeyRow;
-pub use oauth_flows::{FlowOutcome, NewOAuthFlow, OAuthFlowRow};
+pub use oauth_flows::{BoundFlow, FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
@@ -201,6 +203,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The row-locking clause for a claim's sub-select: `FOR UPDATE SKIP
+    /// LOCKED` on PostgreSQL, nothing on SQLite (one writer at a time).
+    fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
     }
 
     /// A cheap round trip, for readiness checks.

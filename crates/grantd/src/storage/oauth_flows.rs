@@ -21,9 +21,28 @@ pub struct OAuthFlowRow {
     pub code_verifier_ciphertext: Option<Vec<u8>>,
     pub create_time: i64,
     pub expire_time: i64,
+    /// 1 when the callback must see the flow's CSRF cookie.
+    pub csrf_protected: i64,
+    /// SHA-256 of the CSRF cookie, set once by the bounce endpoint.
+    pub csrf_hash: Option<String>,
+    /// The sealed authorization URL of a CSRF-protected flow.
+    pub authorize_url_key_id: Option<String>,
+    pub authorize_url_ciphertext: Option<Vec<u8>>,
+    /// The connect session that started the flow, if any.
+    pub connect_session_id: Option<String>,
 }
 
 pub type NewOAuthFlow = OAuthFlowRow;
+
+/// What the bounce endpoint needs of a flow it just bound to a browser.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BoundFlow {
+    pub state_hash: String,
+    pub expire_time: i64,
+    pub csrf_hash: Option<String>,
+    pub authorize_url_key_id: Option<String>,
+    pub authorize_url_ciphertext: Option<Vec<u8>>,
+}
 
 /// How a consumed flow ended, recorded for support and auditing.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +50,8 @@ pub enum FlowOutcome {
     Success,
     ProviderError,
     ExchangeFailed,
+    /// The state came back without the CSRF cookie of the browser that started it.
+    CsrfRejected,
 }
 
 impl FlowOutcome {
@@ -39,19 +60,22 @@ impl FlowOutcome {
             FlowOutcome::Success => "success",
             FlowOutcome::ProviderError => "provider_error",
             FlowOutcome::ExchangeFailed => "exchange_failed",
+            FlowOutcome::CsrfRejected => "csrf_rejected",
         }
     }
 }
 
 const COLUMNS: &str = "state_hash, project_id, provider, provider_app_id, connection_id, group_ref, \
      group_name, consumer_ref, consumer_name, provider_workspace_ref, provider_metadata, scopes, \
-     redirect_uri, opener_origin, code_verifier_key_id, code_verifier_ciphertext, create_time, expire_time";
+     redirect_uri, opener_origin, code_verifier_key_id, code_verifier_ciphertext, create_time, expire_time, \
+     csrf_protected, csrf_hash, authorize_url_key_id, authorize_url_ciphertext, connect_session_id";
 
 impl Store {
     pub async fn insert_oauth_flow(&self, flow: &NewOAuthFlow) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO oauth_flows ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23)"
         ))
         .bind(&flow.state_hash)
         .bind(&flow.project_id)
@@ -71,6 +95,11 @@ impl Store {
         .bind(&flow.code_verifier_ciphertext)
         .bind(flow.create_time)
         .bind(flow.expire_time)
+        .bind(flow.csrf_protected)
+        .bind(&flow.csrf_hash)
+        .bind(&flow.authorize_url_key_id)
+        .bind(&flow.authorize_url_ciphertext)
+        .bind(&flow.connect_session_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -91,6 +120,47 @@ impl Store {
         ))
         .bind(now)
         .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Binds a CSRF-protected flow to a browser: stores the hash of its
+    /// cookie, once. Of two browsers racing with one bounce URL exactly one
+    /// wins; a consumed, expired, unprotected or already bound flow returns
+    /// `None`.
+    pub async fn bind_oauth_flow_csrf(
+        &self,
+        state_hash: &str,
+        csrf_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<BoundFlow>> {
+        Ok(sqlx::query_as::<_, BoundFlow>(
+            "UPDATE oauth_flows SET csrf_hash = $1 \
+             WHERE state_hash = $2 AND csrf_protected = 1 AND csrf_hash IS NULL \
+               AND consumed_time IS NULL AND expire_time > $3 \
+             RETURNING state_hash, expire_time, csrf_hash, authorize_url_key_id, authorize_url_ciphertext",
+        )
+        .bind(csrf_hash)
+        .bind(state_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// A protected flow already bound to a browser and still open, so that
+    /// the same browser can come back for its redirect (a closed popup).
+    pub async fn find_bound_oauth_flow(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<BoundFlow>> {
+        Ok(sqlx::query_as::<_, BoundFlow>(
+            "SELECT state_hash, expire_time, csrf_hash, authorize_url_key_id, authorize_url_ciphertext \
+             FROM oauth_flows WHERE state_hash = $1 AND csrf_protected = 1 AND csrf_hash IS NOT NULL \
+               AND consumed_time IS NULL AND expire_time > $2",
+        )
+        .bind(state_hash)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?)
     }

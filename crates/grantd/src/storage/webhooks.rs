@@ -214,16 +214,21 @@ impl Store {
         if due.is_none() {
             return Ok(Vec::new());
         }
-        let claimed: Vec<(String,)> = sqlx::query_as(
+        // On PostgreSQL, rows another instance is claiming right now are
+        // skipped rather than waited for, so concurrent claims split the due
+        // rows instead of one of them coming back empty. SQLite has one
+        // writer at a time and needs no such clause.
+        let claimed: Vec<(String,)> = sqlx::query_as(&format!(
             "UPDATE webhook_deliveries \
              SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
              WHERE id IN (SELECT id FROM webhook_deliveries \
                           WHERE status = 'pending' AND next_attempt_at <= $3 \
                           AND (lease_until IS NULL OR lease_until < $3) \
-                          ORDER BY next_attempt_at LIMIT $4) \
+                          ORDER BY next_attempt_at LIMIT $4{}) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
              RETURNING id",
-        )
+            self.skip_locked()
+        ))
         .bind(owner)
         .bind(lease_until)
         .bind(now)

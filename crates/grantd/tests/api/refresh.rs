@@ -271,8 +271,22 @@ async fn client_credentials_connections_get_a_new_token_when_theirs_expires() {
         .as_str()
         .unwrap()
         .to_owned();
-    let provider = app.provider.clone();
-    eventually(|| provider.calls_with_grant("client_credentials") >= 2).await;
+    // Wait for the renewed token to be stored, not just asked for.
+    let db = app.db().await;
+    let mut version = 0;
+    for _ in 0..500 {
+        (version,) = sqlx::query_as("SELECT credentials_version FROM connections WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if version > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(version > 0, "no renewed token was stored");
+    assert!(app.provider.calls_with_grant("client_credentials") >= 2);
     let full = app.connection_with_credentials(&id).await;
     assert_ne!(
         full["oauth2ClientCredentials"]["accessToken"]["token"],

@@ -2,6 +2,7 @@
 
 use super::authorize::state_hash;
 use super::connect::verifier_aad;
+use super::csrf::csrf_matches;
 use super::token::{ClientCredentials, Grant, TokenResponse};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
@@ -26,6 +27,8 @@ pub struct CallbackInput {
     pub error_description: Option<String>,
     /// RFC 9207 issuer identifier.
     pub iss: Option<String>,
+    /// The flow's CSRF cookie (`csrf_cookie_name(state)`), when the browser sent it.
+    pub csrf_cookie: Option<SecretString>,
 }
 
 /// Why a callback was refused before anything was stored.
@@ -34,6 +37,20 @@ pub enum CallbackRejection {
     MissingState,
     /// Unknown, already used, or expired: deliberately not told apart.
     InvalidState,
+    /// A CSRF-protected flow's state arrived without the cookie of the
+    /// browser that started it. The flow is spent; nothing was stored.
+    CsrfMismatch,
+}
+
+/// Where the result of a connect-page flow goes besides the callback page.
+#[derive(Debug, Clone)]
+pub struct ConnectReturn {
+    pub session_id: String,
+    /// Allow-listed URL the browser goes back to when the flow ran without a
+    /// popup; `connectionId`, `status`, … are added to its query.
+    pub return_url: Option<String>,
+    /// Allow-listed origin of the page embedding or opening the connect page.
+    pub parent_origin: Option<String>,
 }
 
 /// How a callback with a valid state ended.
@@ -45,6 +62,8 @@ pub enum CallbackOutcome {
         provider: String,
         opener_origin: String,
         reauthorized: bool,
+        /// Set when the flow was started from the hosted connect page.
+        connect: Option<ConnectReturn>,
     },
     Failed {
         provider: String,
@@ -54,6 +73,8 @@ pub enum CallbackOutcome {
         description: Option<String>,
         /// The provider could not be reached or failed; trying again may work.
         provider_unavailable: bool,
+        /// Set when the flow was started from the hosted connect page.
+        connect: Option<ConnectReturn>,
     },
 }
 
@@ -74,7 +95,47 @@ impl Grantd {
         else {
             return Ok(CallbackOutcome::Rejected(CallbackRejection::InvalidState));
         };
-        let outcome = self.finish_flow(&flow, &input).await;
+        if flow.csrf_protected != 0
+            && !csrf_matches(flow.csrf_hash.as_deref(), input.csrf_cookie.as_ref())
+        {
+            // The authorization response left the browser that started the
+            // flow: spend the flow without sending the code anywhere.
+            let detail = if flow.csrf_hash.is_none() {
+                "the flow was never started through /connect/start"
+            } else if input.csrf_cookie.is_none() {
+                "the callback arrived without the flow's CSRF cookie"
+            } else {
+                "the callback's CSRF cookie is not the flow's"
+            };
+            if let Err(e) = self
+                .store()
+                .record_oauth_flow_outcome(
+                    &flow.state_hash,
+                    FlowOutcome::CsrfRejected,
+                    Some(detail),
+                    None,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
+            }
+            if let Some(session_id) = &flow.connect_session_id {
+                self.record_connect_result(
+                    session_id,
+                    "failure",
+                    None,
+                    Some("csrf_rejected"),
+                    Some(detail),
+                )
+                .await;
+            }
+            tracing::warn!(provider = %flow.provider, detail, "OAuth callback refused: CSRF check failed");
+            return Ok(CallbackOutcome::Rejected(CallbackRejection::CsrfMismatch));
+        }
+        let mut outcome = self.finish_flow(&flow, &input).await;
+        if let Some(session_id) = &flow.connect_session_id {
+            self.finish_connect_session(session_id, &mut outcome).await;
+        }
         let (kind, detail, connection_id) = match &outcome {
             Ok(CallbackOutcome::Connected { connection_id, .. }) => {
                 (FlowOutcome::Success, None, Some(connection_id.as_str()))
@@ -119,6 +180,7 @@ impl Grantd {
                 error: error.to_owned(),
                 description,
                 provider_unavailable: unavailable,
+                connect: None,
             };
         if let Some(error) = &input.error {
             return Ok(failed(error, input.error_description.clone(), false));
@@ -299,6 +361,7 @@ impl Grantd {
                         provider: flow.provider.clone(),
                         opener_origin: flow.opener_origin.clone(),
                         reauthorized: true,
+                        connect: None,
                     })
                 }
                 Err(StoreError::NotFound) => Ok(failed(
@@ -353,6 +416,7 @@ impl Grantd {
             provider: flow.provider.clone(),
             opener_origin: flow.opener_origin.clone(),
             reauthorized: false,
+            connect: None,
         })
     }
 }

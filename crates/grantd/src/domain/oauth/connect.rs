@@ -1,5 +1,7 @@
 //! Starting authorization flows: `oauth-connect` for a new connection and
-//! `:oauth-update` to re-authorize an existing one.
+//! `:oauth-update` to re-authorize an existing one. The hosted connect page
+//! starts its flows through the same two preparations, so that what it
+//! accepts is exactly what the API accepts.
 
 use super::authorize::{authorization_url, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
@@ -34,23 +36,53 @@ pub struct ConnectInput {
     pub opener_origin: Option<String>,
 }
 
-/// What a new flow is for, once every input is known to be good.
-struct FlowRequest<'a> {
-    project_id: &'a str,
-    provider: &'a Provider,
-    app: &'a ProviderApp,
-    connection_id: Option<&'a str>,
-    group_ref: &'a str,
-    group_name: Option<&'a str>,
-    consumer_ref: &'a str,
-    consumer_name: Option<&'a str>,
-    workspace: Option<&'a str>,
-    metadata: &'a ProviderMetadata,
-    opener_origin: Option<&'a str>,
+/// How a flow is started, beyond what it is for.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FlowOptions {
+    /// Origin the callback page reports to by `postMessage`; grantd's own
+    /// origin when `None`.
+    pub opener_origin: Option<String>,
+    /// Bind the flow to the browser that starts it with a cookie: the URL
+    /// returned is then grantd's bounce endpoint, which sets the cookie and
+    /// redirects to the provider.
+    pub csrf: bool,
+    /// The connect session the flow belongs to; the callback records its
+    /// result there.
+    pub connect_session_id: Option<String>,
+}
+
+/// What a new flow is for, once every input is known to be good. Owned, so
+/// that it can wait while a connect session is consumed.
+pub(crate) struct PreparedFlow<'c> {
+    project_id: String,
+    provider: &'c Provider,
+    app: ProviderApp,
+    connection_id: Option<String>,
+    group_ref: String,
+    group_name: Option<String>,
+    consumer_ref: String,
+    consumer_name: Option<String>,
+    workspace: Option<String>,
+    metadata: ProviderMetadata,
+}
+
+impl PreparedFlow<'_> {
+    pub fn provider_name(&self) -> &str {
+        &self.provider.name
+    }
+
+    pub fn group_ref(&self) -> &str {
+        &self.group_ref
+    }
+
+    pub fn consumer_ref(&self) -> &str {
+        &self.consumer_ref
+    }
 }
 
 impl Grantd {
-    /// Validates an oauth-connect request and returns the authorization URL.
+    /// Validates an oauth-connect request and returns the authorization URL
+    /// (or, with `enableCSRFProtection`, grantd's bounce URL in front of it).
     pub async fn start_oauth_connect(
         &self,
         caller: &Project,
@@ -69,6 +101,23 @@ impl Grantd {
             }
             Some(_) => {}
         }
+        let options = FlowOptions {
+            opener_origin: input.opener_origin.clone(),
+            csrf: input.enable_csrf_protection,
+            connect_session_id: None,
+        };
+        let prepared = self.prepare_connect(&caller.id, input, issues).await?;
+        self.begin_flow(prepared, &options).await
+    }
+
+    /// Checks a new connection's target and finds the provider app, adding
+    /// to the issues already found; nothing is written.
+    pub(crate) async fn prepare_connect(
+        &self,
+        project_id: &str,
+        input: ConnectInput,
+        mut issues: Vec<FieldIssue>,
+    ) -> DomainResult<PreparedFlow<'_>> {
         let provider = check_target(
             self.catalog(),
             &TargetInput {
@@ -86,27 +135,20 @@ impl Grantd {
             _ => return Err(DomainError::Validation(issues)),
         };
         let app = self
-            .resolve_provider_app(&caller.id, &provider.name, input.provider_app_id.as_deref())
+            .resolve_provider_app(project_id, &provider.name, input.provider_app_id.as_deref())
             .await?;
-        let group_ref = input.group_ref.unwrap_or_default();
-        let consumer_ref = input.consumer_ref.unwrap_or_default();
-        let metadata = input_metadata(&input.provider_metadata);
-        let group_name = supplied_name(input.group_name.as_deref());
-        let consumer_name = supplied_name(input.consumer_name.as_deref());
-        self.begin_flow(FlowRequest {
-            project_id: &caller.id,
+        Ok(PreparedFlow {
+            project_id: project_id.to_owned(),
             provider,
-            app: &app,
+            app,
             connection_id: None,
-            group_name: group_name.as_deref(),
-            group_ref: &group_ref,
-            consumer_name: consumer_name.as_deref(),
-            consumer_ref: &consumer_ref,
-            workspace: input.provider_workspace_ref.as_deref(),
-            metadata: &metadata,
-            opener_origin: input.opener_origin.as_deref(),
+            group_ref: input.group_ref.unwrap_or_default(),
+            group_name: supplied_name(input.group_name.as_deref()),
+            consumer_ref: input.consumer_ref.unwrap_or_default(),
+            consumer_name: supplied_name(input.consumer_name.as_deref()),
+            metadata: input_metadata(&input.provider_metadata),
+            workspace: input.provider_workspace_ref,
         })
-        .await
     }
 
     /// The authorization URL that re-authorizes an existing connection in place.
@@ -116,9 +158,24 @@ impl Grantd {
         connection_id: &str,
         opener_origin: Option<&str>,
     ) -> DomainResult<String> {
+        let prepared = self.prepare_update(&project.id, connection_id).await?;
+        let options = FlowOptions {
+            opener_origin: opener_origin.map(str::to_owned),
+            ..FlowOptions::default()
+        };
+        self.begin_flow(prepared, &options).await
+    }
+
+    /// Finds the connection to re-authorize, its provider and app; its
+    /// workspace and input metadata are kept.
+    pub(crate) async fn prepare_update(
+        &self,
+        project_id: &str,
+        connection_id: &str,
+    ) -> DomainResult<PreparedFlow<'_>> {
         let connection = self
             .store()
-            .find_connection(&project.id, connection_id)
+            .find_connection(project_id, connection_id)
             .await
             .or_not_found("connection")?;
         let provider = self
@@ -138,7 +195,7 @@ impl Grantd {
             })?;
         let app = self
             .resolve_provider_app(
-                &project.id,
+                project_id,
                 &provider.name,
                 connection.provider_app_id.as_deref(),
             )
@@ -149,27 +206,32 @@ impl Grantd {
                 .into_iter()
                 .filter(|(_, v)| v.source == MetadataSource::Input)
                 .collect();
-        self.begin_flow(FlowRequest {
-            project_id: &project.id,
+        Ok(PreparedFlow {
+            project_id: project_id.to_owned(),
             provider,
-            app: &app,
-            connection_id: Some(&connection.id),
-            group_ref: &connection.group_ref,
+            app,
+            connection_id: Some(connection.id),
+            group_ref: connection.group_ref,
             group_name: None,
-            consumer_ref: &connection.consumer_ref,
+            consumer_ref: connection.consumer_ref,
             consumer_name: None,
-            workspace: connection.provider_workspace_ref.as_deref(),
-            metadata: &metadata,
-            opener_origin,
+            workspace: connection.provider_workspace_ref,
+            metadata,
         })
-        .await
     }
 
-    /// Records the flow and builds the URL the browser is sent to.
-    async fn begin_flow(&self, request: FlowRequest<'_>) -> DomainResult<String> {
+    /// Records the flow and builds the URL the browser is sent to: the
+    /// provider's authorization URL, or for a CSRF-protected flow grantd's
+    /// bounce endpoint, which hands that URL out once, to the browser it
+    /// binds the flow to.
+    pub(crate) async fn begin_flow(
+        &self,
+        request: PreparedFlow<'_>,
+        options: &FlowOptions,
+    ) -> DomainResult<String> {
         let provider = request.provider;
         let secrets = FlowSecrets::generate(provider.pkce());
-        let inputs = ProviderInputs::new(request.workspace, request.metadata);
+        let inputs = ProviderInputs::new(request.workspace.as_deref(), &request.metadata);
         let scopes = provider.scopes_for(&request.app.scopes, &inputs)?;
         let redirect_uri = self.settings().redirect_uri.as_str();
         let url = authorization_url(
@@ -186,39 +248,57 @@ impl Grantd {
                 &verifier_aad(&secrets.state_hash),
             )
         });
+        let sealed_url = options.csrf.then(|| {
+            self.cipher()
+                .seal(url.as_bytes(), &authorize_url_aad(&secrets.state_hash))
+        });
         let now = now_millis();
         let ttl = i64::try_from(self.settings().state_ttl.as_millis()).unwrap_or(i64::MAX);
         self.store()
             .insert_oauth_flow(&NewOAuthFlow {
                 state_hash: secrets.state_hash.clone(),
-                project_id: request.project_id.to_owned(),
+                project_id: request.project_id,
                 provider: provider.name.clone(),
                 provider_app_id: request.app.id.clone(),
-                connection_id: request.connection_id.map(str::to_owned),
-                group_ref: request.group_ref.to_owned(),
-                group_name: request.group_name.map(str::to_owned),
-                consumer_ref: request.consumer_ref.to_owned(),
-                consumer_name: request.consumer_name.map(str::to_owned),
-                provider_workspace_ref: request.workspace.map(str::to_owned),
-                provider_metadata: serde_json::to_string(request.metadata)
+                connection_id: request.connection_id,
+                group_ref: request.group_ref,
+                group_name: request.group_name,
+                consumer_ref: request.consumer_ref,
+                consumer_name: request.consumer_name,
+                provider_metadata: serde_json::to_string(&request.metadata)
                     .unwrap_or_else(|_| "{}".into()),
+                provider_workspace_ref: request.workspace,
                 scopes: scopes_json(&scopes),
                 redirect_uri: redirect_uri.to_owned(),
-                opener_origin: request
+                opener_origin: options
                     .opener_origin
-                    .unwrap_or(&self.settings().public_origin)
-                    .to_owned(),
+                    .clone()
+                    .unwrap_or_else(|| self.settings().public_origin.clone()),
                 code_verifier_key_id: sealed_verifier.as_ref().map(|s| s.key_id.clone()),
                 code_verifier_ciphertext: sealed_verifier.map(|s| s.bytes),
                 create_time: now,
                 expire_time: now.saturating_add(ttl),
+                csrf_protected: i64::from(options.csrf),
+                csrf_hash: None,
+                authorize_url_key_id: sealed_url.as_ref().map(|s| s.key_id.clone()),
+                authorize_url_ciphertext: sealed_url.map(|s| s.bytes),
+                connect_session_id: options.connect_session_id.clone(),
             })
             .await?;
-        Ok(url)
+        if options.csrf {
+            Ok(self.bounce_url(secrets.state.expose()))
+        } else {
+            Ok(url)
+        }
     }
 }
 
 /// The associated data binding a PKCE verifier to its flow.
 pub(super) fn verifier_aad(state_hash: &str) -> String {
     format!("oauth_flow:{state_hash}:code_verifier")
+}
+
+/// The associated data binding a sealed authorization URL to its flow.
+pub(super) fn authorize_url_aad(state_hash: &str) -> String {
+    format!("oauth_flow:{state_hash}:authorize_url")
 }

@@ -3,5 +3,6 @@
 pub mod authorize;
 pub mod callback;
 pub mod connect;
+pub mod csrf;
 pub mod post_auth;
 pub mod token;

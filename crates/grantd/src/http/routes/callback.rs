@@ -1,9 +1,11 @@
+use crate::domain::oauth::csrf::{csrf_cookie_name, CSRF_COOKIE_PATH};
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
+use crate::http::auth::cookie;
 use crate::http::callback_page::{CallbackPage, OpenerMessage};
 use crate::http::extract::QueryParams;
 use crate::secrets::SecretString;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -31,14 +33,27 @@ pub struct CallbackQuery {
 )]
 pub async fn get_oauth_callback(
     State(grantd): State<Grantd>,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<CallbackQuery>,
 ) -> Response {
+    // A CSRF-protected flow's cookie is named after its state.
+    let cookie_name = query.state.as_deref().map(csrf_cookie_name);
+    let csrf_cookie = cookie_name
+        .as_deref()
+        .and_then(|name| cookie(&headers, name))
+        .map(SecretString::new);
+    // Whatever happens, the flow is spent: its cookie goes.
+    let clear_cookie = csrf_cookie
+        .as_ref()
+        .and(cookie_name)
+        .map(|name| format!("{name}=; Max-Age=0; Path={CSRF_COOKIE_PATH}; HttpOnly; SameSite=Lax"));
     let input = CallbackInput {
         state: query.state,
         code: query.code,
         error: query.error,
         error_description: query.error_description,
         iss: query.iss,
+        csrf_cookie,
     };
     let outcome = match grantd.complete_oauth_callback(input).await {
         Ok(outcome) => outcome,
@@ -49,40 +64,44 @@ pub async fn get_oauth_callback(
                 title: "Something went wrong",
                 message: "The connection could not be saved. Please try again.".into(),
                 notify: None,
+                connect: None,
+                clear_cookie,
             }
             .into_response();
         }
     };
     match &outcome {
-        CallbackOutcome::Rejected(reason) => CallbackPage {
-            status: StatusCode::BAD_REQUEST,
-            title: "This link is no longer valid",
-            message: match reason {
-                CallbackRejection::MissingState => {
-                    "The request is missing its state parameter.".into()
-                }
-                CallbackRejection::InvalidState => {
-                    "This authorization request is unknown, was already used, or has expired. \
-                     Please start again."
-                        .into()
-                }
-            },
-            notify: None,
+        CallbackOutcome::Rejected(reason) => {
+            let (title, message) = rejection_text(*reason);
+            CallbackPage {
+                status: StatusCode::BAD_REQUEST,
+                title,
+                message: message.into(),
+                notify: None,
+                connect: None,
+                clear_cookie,
+            }
+            .into_response()
         }
-        .into_response(),
         CallbackOutcome::Connected {
             connection_id,
             provider,
             opener_origin,
             reauthorized,
+            connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
+            let name = display_name(&grantd, provider);
+            // With a return URL, the page (or its link) takes the person back.
+            let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
             CallbackPage {
                 status: StatusCode::OK,
                 title: "Connected",
-                message: format!(
-                    "Your {provider} account is connected. You can close this window."
-                ),
+                message: if returns {
+                    format!("Your {name} account is connected.")
+                } else {
+                    format!("Your {name} account is connected. You can close this window.")
+                },
                 notify: Some((
                     opener_origin,
                     OpenerMessage {
@@ -92,8 +111,11 @@ pub async fn get_oauth_callback(
                         provider,
                         error: None,
                         error_description: None,
+                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                connect: connect.as_ref(),
+                clear_cookie,
             }
             .into_response()
         }
@@ -104,11 +126,13 @@ pub async fn get_oauth_callback(
             error,
             description,
             provider_unavailable,
+            connect,
         } => {
             tracing::info!(%provider, %error, "OAuth flow failed");
+            let name = display_name(&grantd, provider);
             let message = match description {
-                Some(d) => format!("{provider} reported: {error} ({d})"),
-                None => format!("{provider} reported: {error}"),
+                Some(d) => format!("{name} reported: {error} ({d})"),
+                None => format!("{name} reported: {error}"),
             };
             CallbackPage {
                 status: if *provider_unavailable {
@@ -127,10 +151,43 @@ pub async fn get_oauth_callback(
                         provider,
                         error: Some(error),
                         error_description: description.as_deref(),
+                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                connect: connect.as_ref(),
+                clear_cookie,
             }
             .into_response()
         }
+    }
+}
+
+/// The catalog's name for a provider, as people know it.
+fn display_name<'a>(grantd: &'a Grantd, provider: &'a str) -> &'a str {
+    grantd
+        .catalog()
+        .get(provider)
+        .map(|p| p.display_name.as_str())
+        .unwrap_or(provider)
+}
+
+/// What a refused callback tells the person.
+fn rejection_text(reason: CallbackRejection) -> (&'static str, &'static str) {
+    match reason {
+        CallbackRejection::MissingState => (
+            "This link is no longer valid",
+            "The request is missing its state parameter.",
+        ),
+        CallbackRejection::InvalidState => (
+            "This link is no longer valid",
+            "This authorization request is unknown, was already used, or has expired. \
+             Please start again.",
+        ),
+        CallbackRejection::CsrfMismatch => (
+            "This sign-in did not start in this browser",
+            "For your security, the connection was not made: the sign-in was started in \
+             another browser, or this browser did not keep grantd's cookie. Please start \
+             again from the application.",
+        ),
     }
 }

@@ -1,6 +1,8 @@
 //! Handlers, one module per resource, named verb_noun.
 
 pub mod callback;
+pub mod connect;
+pub mod connect_sessions;
 pub mod connections;
 pub mod events;
 pub mod health;

@@ -1,0 +1,103 @@
+//! The customer backend's side of the hosted connect page: allowed origins
+//! and connect sessions (API key or bearer JWT, like every project route).
+
+use crate::domain::Grantd;
+use crate::http::auth::Caller;
+use crate::http::extract::{JsonBody, PathParams};
+use crate::http::problem::{ApiError, Problem};
+use crate::http::views::{
+    AllowedOriginsRequest, AllowedOriginsView, ConnectSessionView, CreateConnectSessionRequest,
+    CreatedConnectSessionView,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+/// The origins allowed to embed or open the connect page and to receive browsers back.
+#[utoipa::path(
+    operation_id = "getAllowedOrigins",
+    get, path = "/v1/projects/{projectIdOrName}/allowed-origins", tag = "Connect",
+    params(("projectIdOrName" = String, Path)),
+    responses((status = 200, body = AllowedOriginsView), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn get_allowed_origins(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+) -> Result<Json<AllowedOriginsView>, ApiError> {
+    let project = caller.project(&project)?;
+    let origins = grantd.allowed_origins(&project.id).await?;
+    Ok(Json(AllowedOriginsView { origins }))
+}
+
+/// Replace the allowed origins: https, or http on localhost, 127.0.0.1 or ::1.
+#[utoipa::path(
+    operation_id = "setAllowedOrigins",
+    put, path = "/v1/projects/{projectIdOrName}/allowed-origins", tag = "Connect",
+    params(("projectIdOrName" = String, Path)),
+    request_body = AllowedOriginsRequest,
+    responses(
+        (status = 200, description = "The list as stored (normalized, sorted)", body = AllowedOriginsView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn set_allowed_origins(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+    JsonBody(body): JsonBody<AllowedOriginsRequest>,
+) -> Result<Json<AllowedOriginsView>, ApiError> {
+    let project = caller.project(&project)?;
+    let origins = grantd
+        .set_allowed_origins(&project.id, body.origins)
+        .await?;
+    Ok(Json(AllowedOriginsView { origins }))
+}
+
+/// Create a connect session: a short-lived, single-use link to the hosted
+/// connect page for one end user. The token appears in this response only.
+#[utoipa::path(
+    operation_id = "createConnectSession",
+    post, path = "/v1/projects/{projectIdOrName}/connect-sessions", tag = "Connect",
+    params(("projectIdOrName" = String, Path)),
+    request_body = CreateConnectSessionRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedConnectSessionView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn create_connect_session(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams(project): PathParams<String>,
+    JsonBody(body): JsonBody<CreateConnectSessionRequest>,
+) -> Result<(StatusCode, Json<CreatedConnectSessionView>), ApiError> {
+    let project = caller.project(&project)?;
+    let created = grantd
+        .create_connect_session(&project.id, body.into())
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// A connect session's status and result (the connection id once it succeeded).
+#[utoipa::path(
+    operation_id = "getConnectSession",
+    get, path = "/v1/projects/{projectIdOrName}/connect-sessions/{sessionId}", tag = "Connect",
+    params(("projectIdOrName" = String, Path), ("sessionId" = String, Path)),
+    responses((status = 200, body = ConnectSessionView), (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn get_connect_session(
+    State(grantd): State<Grantd>,
+    caller: Caller,
+    PathParams((project, id)): PathParams<(String, String)>,
+) -> Result<Json<ConnectSessionView>, ApiError> {
+    let project = caller.project(&project)?;
+    let session = grantd.get_connect_session(&project.id, &id).await?;
+    Ok(Json(session.into()))
+}

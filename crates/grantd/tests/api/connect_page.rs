@@ -1,0 +1,1000 @@
+//! The hosted connect page: allowed origins, connect sessions (token once,
+//! single use, expiry, validation), the page and its CSP, inputs checked with
+//! the catalog's patterns, CSRF cookies on flows, and the callback's
+//! cooperation with the page. Flows run against the in-process mock here;
+//! `real_oauth_server.rs` runs them against oauth2-mock-server and a real
+//! browser.
+
+use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const EMBEDDER: &str = "https://app.customer.example";
+
+/// Allows the customer's origin and registers apps for the mock providers.
+pub async fn prepare(app: &TestApp) {
+    let response = app
+        .client
+        .put(app.project_url("/allowed-origins"))
+        .header("X-Api-Key", &app.api_key)
+        .json(&json!({"origins": [EMBEDDER]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    app.create_provider_app("mock").await;
+    app.create_provider_app("mock-workspace").await;
+}
+
+/// `POST …/connect-sessions`.
+pub async fn create_session(app: &TestApp, body: Value) -> Response {
+    app.post_json(&app.project_url("/connect-sessions"), &body)
+        .await
+}
+
+/// A session for group `g`, consumer `c`, offering `mock` and `mock-workspace`.
+async fn new_session(app: &TestApp) -> Value {
+    let response = create_session(
+        app,
+        json!({
+            "providers": ["mock", "mock-workspace"],
+            "groupRef": "g", "groupName": "Group G", "consumerRef": "c",
+            "returnUrl": format!("{EMBEDDER}/integrations/done?tab=crm"),
+        }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+fn token(session: &Value) -> &str {
+    session["token"].as_str().unwrap()
+}
+
+/// `GET /connect/api/session` with a token.
+async fn page_session(app: &TestApp, token: &str) -> Response {
+    app.client
+        .get(app.url("/connect/api/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /connect/api/start` with a token.
+async fn start(app: &TestApp, token: &str, body: Value) -> Response {
+    app.client
+        .post(app.url("/connect/api/start"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Starts the session's flow for `mock`; returns grantd's bounce URL.
+async fn start_mock(app: &TestApp, token: &str) -> String {
+    let response = start(app, token, json!({"provider": "mock"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["authorizationUrl"].as_str().unwrap().to_owned()
+}
+
+/// What the bounce endpoint answered: the provider URL and the cookie.
+struct Bounced {
+    location: String,
+    /// `name=value`, as a browser would send it back.
+    cookie: String,
+    set_cookie: String,
+}
+
+async fn bounce(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
+    let mut request = app.client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+async fn bounce_ok(app: &TestApp, url: &str) -> Bounced {
+    let response = bounce(app, url, None).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    Bounced {
+        location: response.headers()[LOCATION].to_str().unwrap().to_owned(),
+        cookie: set_cookie.split(';').next().unwrap().to_owned(),
+        set_cookie,
+    }
+}
+
+/// The callback URL the mock sends the browser to, for a bounced flow.
+async fn authorize(app: &TestApp, bounced: &Bounced) -> String {
+    app.authorize(&bounced.location).await
+}
+
+async fn callback(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
+    let mut request = app.client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+async fn flow_outcomes(app: &TestApp) -> Vec<(Option<String>, Option<String>)> {
+    sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
+        .fetch_all(&app.db().await)
+        .await
+        .unwrap()
+}
+
+// ---------- allowed origins ----------
+
+#[tokio::test]
+async fn allowed_origins_are_validated_normalized_and_replaced() {
+    let app = spawn_app().await;
+    let url = app.project_url("/allowed-origins");
+    let put = |body: Value| {
+        app.client
+            .put(&url)
+            .header("X-Api-Key", &app.api_key)
+            .json(&body)
+            .send()
+    };
+    let empty: Value = app.get(&url).await.json().await.unwrap();
+    assert_eq!(empty, json!({"origins": []}));
+
+    let bad = put(json!({"origins": ["https://ok.example", "https://x.example/path", "http://plain.example", "*"]}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body = problem(bad).await;
+    assert_eq!(
+        issue_names(&body),
+        ["origins[1]", "origins[2]", "origins[3]"]
+    );
+    let missing = problem(put(json!({})).await.unwrap()).await;
+    assert_eq!(issue_names(&missing), ["origins"]);
+
+    let good = put(json!({"origins": ["https://B.example:443", "http://localhost:3000", "https://a.example/"]}))
+        .await
+        .unwrap();
+    assert_eq!(good.status(), StatusCode::OK);
+    let stored: Value = good.json().await.unwrap();
+    assert_eq!(
+        stored["origins"],
+        json!([
+            "http://localhost:3000",
+            "https://a.example",
+            "https://b.example"
+        ])
+    );
+    let read: Value = app.get(&url).await.json().await.unwrap();
+    assert_eq!(read, stored);
+
+    let cleared: Value = put(json!({"origins": []}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["origins"], json!([]));
+
+    // Another project's list is not reachable.
+    let (_, other_key) = app.other_project().await;
+    let response = app
+        .client
+        .get(&url)
+        .header("X-Api-Key", other_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+// ---------- sessions ----------
+
+#[tokio::test]
+async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let token = token(&session);
+    assert!(token.starts_with("gcs_") && token.len() > 40, "{token}");
+    assert_eq!(
+        session["url"],
+        format!("{}/connect?session={token}", app.address)
+    );
+    assert_eq!(session["status"], "pending");
+    assert_eq!(session["providers"], json!(["mock", "mock-workspace"]));
+    assert_eq!(
+        session["parentOrigin"], EMBEDDER,
+        "defaults to the return URL's origin"
+    );
+    let created =
+        chrono::DateTime::parse_from_rfc3339(session["createdAt"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(session["expiresAt"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (expires - created).num_seconds(),
+        600,
+        "ten minutes by default"
+    );
+
+    let id = session["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["id"], id);
+    assert_eq!(read["status"], "pending");
+    assert!(read.get("token").is_none(), "the token is shown once");
+    assert!(!read.to_string().contains(token));
+
+    let (hash,): (String,) = sqlx::query_as("SELECT token_hash FROM connect_sessions")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_ne!(hash, token);
+    assert_eq!(hash.len(), 64, "a SHA-256");
+
+    let (_, other_key) = app.other_project().await;
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/projects/globex/connect-sessions/{id}")))
+        .header("X-Api-Key", other_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "sessions are per project"
+    );
+}
+
+#[tokio::test]
+async fn session_requests_are_validated_naming_each_bad_field() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let names = |body: Value| {
+        let app = &app;
+        async move {
+            let response = create_session(app, body).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            issue_names(&problem(response).await)
+        }
+    };
+    assert_eq!(
+        names(json!({})).await,
+        ["groupRef", "consumerRef", "providers"]
+    );
+    assert_eq!(
+        names(json!({"providers": [], "groupRef": "g", "consumerRef": "c"})).await,
+        ["providers"]
+    );
+    // Unknown; no provider app in this project; API-key only.
+    assert_eq!(
+        names(json!({"providers": ["mock", "nope", "mock-basic", "datadog"], "groupRef": "g", "consumerRef": "c"}))
+            .await,
+        ["providers[1]", "providers[2]", "providers[3]"]
+    );
+    let base = json!({"providers": ["mock"], "groupRef": "g", "consumerRef": "c"});
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    assert_eq!(
+        names(with(json!({"returnUrl": "https://evil.example/cb"}))).await,
+        ["returnUrl"],
+        "an origin not on the allow-list"
+    );
+    assert_eq!(
+        names(with(json!({"returnUrl": "not a url"}))).await,
+        ["returnUrl"]
+    );
+    assert_eq!(
+        names(with(json!({"returnUrl": format!("{EMBEDDER}/done#frag")}))).await,
+        ["returnUrl"]
+    );
+    assert_eq!(
+        names(with(json!({"parentOrigin": format!("{EMBEDDER}/page")}))).await,
+        ["parentOrigin"]
+    );
+    assert_eq!(
+        names(with(json!({"parentOrigin": "https://other.example"}))).await,
+        ["parentOrigin"]
+    );
+    assert_eq!(
+        names(with(json!({"expiresInSeconds": 5}))).await,
+        ["expiresInSeconds"]
+    );
+    assert_eq!(
+        names(with(json!({"groupName": "x".repeat(300)}))).await,
+        ["groupName"]
+    );
+    assert_eq!(
+        names(json!({"connectionId": "nope"})).await,
+        ["connectionId"]
+    );
+    let unknown_field = create_session(&app, with(json!({"colour": "red"}))).await;
+    assert_eq!(unknown_field.status(), StatusCode::BAD_REQUEST);
+
+    let ok = create_session(
+        &app,
+        with(json!({"parentOrigin": EMBEDDER, "expiresInSeconds": 60})),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+
+    let response = page_session(&app, token(&session)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["status"], "pending");
+    assert_eq!(page["groupName"], "Group G");
+    assert_eq!(page["reauthorize"], false);
+    assert_eq!(page["parentOrigin"], EMBEDDER);
+    let providers = page["providers"].as_array().unwrap();
+    assert_eq!(providers.len(), 2);
+    assert_eq!(providers[0]["name"], "mock");
+    assert_eq!(providers[0]["displayName"], "Mock CRM");
+    assert_eq!(providers[0]["initials"], "MC");
+    assert!(providers[0]["hue"].as_u64().unwrap() < 12);
+    assert_eq!(providers[0]["inputs"], json!([]));
+    let inputs = providers[1]["inputs"].as_array().unwrap();
+    assert_eq!(inputs[0]["field"], "providerWorkspaceRef");
+    assert_eq!(inputs[0]["label"], "Tenant");
+    assert_eq!(inputs[0]["pattern"], "^[a-z][a-z0-9-]{0,30}$");
+    assert_eq!(inputs[1]["field"], "providerMetadata.accountId");
+    assert!(page.get("token").is_none());
+
+    let anonymous = app
+        .client
+        .get(app.url("/connect/api/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(problem(anonymous).await["status"], 401);
+    let unknown = page_session(&app, "gcs_made-up").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(problem(unknown).await["status"], 404);
+}
+
+#[tokio::test]
+async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spent() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let token = token(&session);
+
+    let bad = start(
+        &app,
+        token,
+        json!({"provider": "mock-workspace", "providerWorkspaceRef": "Not A Tenant!",
+               "providerMetadata": {"accountId": {"value": "12ab"}}}),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body = problem(bad).await;
+    assert_eq!(
+        issue_names(&body),
+        ["providerWorkspaceRef", "providerMetadata.accountId.value"]
+    );
+    let missing = problem(start(&app, token, json!({"provider": "mock-workspace"})).await).await;
+    assert_eq!(
+        issue_names(&missing),
+        ["providerWorkspaceRef", "providerMetadata.accountId"]
+    );
+    let not_offered = problem(start(&app, token, json!({"provider": "mock-basic"})).await).await;
+    assert_eq!(issue_names(&not_offered), ["provider"]);
+    let none = problem(start(&app, token, json!({})).await).await;
+    assert_eq!(issue_names(&none), ["provider"]);
+    assert_eq!(
+        page_session(&app, token)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["status"],
+        "pending",
+        "mistakes do not spend the session"
+    );
+
+    let good = start(
+        &app,
+        token,
+        json!({"provider": "mock-workspace", "providerWorkspaceRef": "acme",
+               "providerMetadata": {"accountId": {"value": "12345"}}}),
+    )
+    .await;
+    assert_eq!(good.status(), StatusCode::OK);
+    let url: Value = good.json().await.unwrap();
+    let url = url["authorizationUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/connect/start?flow=", app.address)),
+        "{url}"
+    );
+    let bounced = bounce_ok(&app, url).await;
+    assert_eq!(
+        query_param(&bounced.location, "tenant").as_deref(),
+        Some("acme")
+    );
+    let done = callback(
+        &app,
+        &authorize(&app, &bounced).await,
+        Some(&bounced.cookie),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let connection = app.only_connection_for("g").await;
+    assert_eq!(connection["providerWorkspaceRef"], "acme");
+    assert_eq!(connection["group"]["groupName"], "Group G");
+}
+
+#[tokio::test]
+async fn a_session_starts_one_flow_only() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let token = token(&session).to_owned();
+
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/connect/api/start");
+            let token = token.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"provider": "mock"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
+    let again = start(&app, &token, json!({"provider": "mock"})).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(problem(again).await["status"], 409);
+
+    let page: Value = page_session(&app, &token).await.json().await.unwrap();
+    assert_eq!(
+        page["status"], "started",
+        "still readable while its flow runs"
+    );
+    assert_eq!(page["provider"], "mock");
+    let (flows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oauth_flows")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(flows, 1);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    sqlx::query("UPDATE connect_sessions SET expires_at = $1")
+        .bind(grantd::storage::now_millis() - 1)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        page_session(&app, token(&session)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let response = start(&app, token(&session), json!({"provider": "mock"})).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let id = session["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "expired");
+}
+
+// ---------- the page ----------
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let response = app
+        .client
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
+
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the CSP");
+    assert!(nonce.len() >= 22);
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        csp.contains(&format!("script-src 'nonce-{nonce}'")),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert!(
+        csp.contains(&format!("frame-ancestors {EMBEDDER}")),
+        "only the session's parent may frame it: {csp}"
+    );
+    // Every script and stylesheet carries the nonce; none is inline.
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains(&format!(
+        "<script type=\"module\" src=\"connect/assets/connect.js?v={}\" nonce=\"{nonce}\"></script>",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(html.contains(&format!("nonce=\"{nonce}\">")));
+    assert!(!html.contains("<style"), "no inline styles");
+    let lowered = html.to_lowercase();
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onerror=",
+        "javascript:",
+    ] {
+        assert!(!lowered.contains(handler), "inline handler {handler}");
+    }
+    // Labels and a live region for assistive technology.
+    assert!(html.contains("aria-live=\"polite\""));
+    assert!(html.contains("lang=\"en\""));
+
+    // A fresh nonce each time.
+    let again = app
+        .client
+        .get(session["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        again.headers()["content-security-policy"],
+        headers["content-security-policy"]
+    );
+
+    // Without a valid session nobody may frame it.
+    let unknown = app
+        .client
+        .get(app.url("/connect?session=gcs_nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::OK, "the script reports it");
+    assert!(unknown.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+
+    let js = app
+        .client
+        .get(app.url("/connect/assets/connect.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(js.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let js = js.text().await.unwrap();
+    assert!(!js.contains("innerHTML") && !js.contains("eval("));
+    assert!(
+        !js.contains("postMessage(message, \"*\")") && !js.contains("'*'"),
+        "postMessage never to *"
+    );
+    assert!(js.contains("target.postMessage(message, session.parentOrigin)"));
+    let css = app
+        .client
+        .get(app.url("/connect/assets/connect.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    let missing = app
+        .client
+        .get(app.url("/connect/assets/secrets.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+// ---------- CSRF and the callback ----------
+
+#[tokio::test]
+async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let url = start_mock(&app, token(&session)).await;
+    let bounced = bounce_ok(&app, &url).await;
+    assert!(
+        bounced
+            .location
+            .starts_with(&format!("{}/authorize?", app.provider.base)),
+        "{}",
+        bounced.location
+    );
+    let attributes: Vec<&str> = bounced.set_cookie.split("; ").collect();
+    assert!(attributes[0].starts_with("grantd_csrf_"), "{attributes:?}");
+    for wanted in ["HttpOnly", "SameSite=Lax", "Path=/callbacks"] {
+        assert!(attributes.contains(&wanted), "{attributes:?}");
+    }
+    assert!(
+        !attributes.contains(&"Secure"),
+        "plain http public URL: no Secure"
+    );
+    let (hash,): (Option<String>,) = sqlx::query_as("SELECT csrf_hash FROM oauth_flows")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    let value = bounced.cookie.split_once('=').unwrap().1;
+    assert_eq!(
+        hash.as_deref(),
+        Some(grantd::secrets::sha256_hex(value.as_bytes()).as_str()),
+        "only the cookie's hash is stored"
+    );
+
+    let callback_url = authorize(&app, &bounced).await;
+    let response = callback(&app, &callback_url, Some(&bounced.cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cleared = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let page = response.text().await.unwrap();
+    let connection = app.only_connection_for("g").await;
+    let id = connection["id"].as_str().unwrap();
+    // Popup: to the connect page (grantd's own origin) and to the embedder.
+    assert!(page.contains(&format!("\"{}\"", app.address)), "{page}");
+    assert!(page.contains(&format!("\"{EMBEDDER}\"")), "{page}");
+    assert!(page.contains("\"grantd:connect\""));
+    assert!(page.contains(&format!(
+        "\"sessionId\":\"{}\"",
+        session["id"].as_str().unwrap()
+    )));
+    assert!(!page.contains("\"*\""));
+    // Redirect fallback: back to the return URL with the result.
+    assert!(
+        page.contains(&format!(
+            "{EMBEDDER}/integrations/done?tab=crm\\u0026connectionId={id}\\u0026status=success\\u0026provider=mock"
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!(
+        "href=\"{EMBEDDER}/integrations/done?tab=crm&amp;connectionId={id}&amp;status=success&amp;provider=mock\""
+    )));
+
+    let read: Value = page_session(&app, token(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "succeeded");
+    assert_eq!(read["result"]["status"], "success");
+    assert_eq!(read["result"]["connectionId"], id);
+    let backend: Value = app
+        .get(&app.project_url(&format!(
+            "/connect-sessions/{}",
+            session["id"].as_str().unwrap()
+        )))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(backend["status"], "succeeded");
+    assert_eq!(backend["result"]["connectionId"], id);
+}
+
+#[tokio::test]
+async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    for cookie in [None, Some("grantd_csrf_0000000000000000=forged")] {
+        let session = new_session(&app).await;
+        let bounced = bounce_ok(&app, &start_mock(&app, token(&session)).await).await;
+        let callback_url = authorize(&app, &bounced).await;
+        let forged = cookie.map(|c| {
+            // Right name, wrong value.
+            format!(
+                "{}={}",
+                bounced.cookie.split_once('=').unwrap().0,
+                c.split_once('=').unwrap().1
+            )
+        });
+        let response = callback(&app, &callback_url, forged.as_deref()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("did not start in this browser"));
+        let read: Value = page_session(&app, token(&session))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["result"]["status"], "failure");
+        assert_eq!(read["result"]["error"], "csrf_rejected");
+        // The flow is spent: the right cookie now comes too late.
+        let late = callback(&app, &callback_url, Some(&bounced.cookie)).await;
+        assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(
+        app.provider.token_calls(),
+        0,
+        "the code never reached the provider"
+    );
+    let outcomes = flow_outcomes(&app).await;
+    assert_eq!(outcomes.len(), 2);
+    for (outcome, detail) in outcomes {
+        assert_eq!(outcome.as_deref(), Some("csrf_rejected"));
+        assert!(detail.unwrap().contains("cookie"));
+    }
+}
+
+#[tokio::test]
+async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let url = start_mock(&app, token(&session)).await;
+    let first = bounce_ok(&app, &url).await;
+    // Another browser (no cookie, or someone else's) gets nothing.
+    let other = bounce(&app, &url, None).await;
+    assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    assert!(other.headers().get(SET_COOKIE).is_none());
+    let name = first.cookie.split_once('=').unwrap().0;
+    let forged = bounce(&app, &url, Some(&format!("{name}=forged"))).await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    // The same browser (a closed popup opened again) gets the same redirect.
+    let again = bounce(&app, &url, Some(&first.cookie)).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(again.headers()[LOCATION], first.location.as_str());
+    let unknown = bounce(&app, &app.url("/connect/start?flow=made-up"), None).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let none = bounce(&app, &app.url("/connect/start"), None).await;
+    assert_eq!(none.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_csrf_cookie_is_secure_when_grantd_is_served_over_https() {
+    let app = spawn_app_with(|config| {
+        config.public_url = Some("https://grantd.example/".parse().unwrap());
+    })
+    .await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    assert!(session["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://grantd.example/connect?session=gcs_"));
+    let url = start_mock(&app, token(&session)).await;
+    let local = url.replace("https://grantd.example", &app.address);
+    assert_ne!(local, url);
+    let bounced = bounce_ok(&app, &local).await;
+    assert!(
+        bounced.set_cookie.split("; ").any(|a| a == "Secure"),
+        "{}",
+        bounced.set_cookie
+    );
+}
+
+#[tokio::test]
+async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "enableCSRFProtection": true,
+        }))
+        .await;
+    assert!(
+        url.starts_with(&format!("{}/connect/start?flow=", app.address)),
+        "{url}"
+    );
+    let bounced = bounce_ok(&app, &url).await;
+    let callback_url = authorize(&app, &bounced).await;
+    assert_eq!(
+        callback(&app, &callback_url, Some(&bounced.cookie))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.connection_count().await, 1);
+
+    // Finished elsewhere: refused.
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "mock", "groupRef": "g2", "consumerRef": "c",
+            "enableCSRFProtection": true,
+        }))
+        .await;
+    let bounced = bounce_ok(&app, &url).await;
+    let callback_url = authorize(&app, &bounced).await;
+    assert_eq!(
+        callback(&app, &callback_url, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.connection_count().await, 1);
+
+    // Without the flag nothing changes: the provider's URL, no cookie needed.
+    let plain = app.start_flow("mock").await;
+    assert!(plain.starts_with(&app.provider.base));
+    assert_eq!(app.finish_flow(&plain).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let url = start_mock(&app, token(&session)).await;
+    let bounced = bounce_ok(&app, &url).await;
+    let state = query_param(&bounced.location, "state").unwrap();
+    let response = callback(
+        &app,
+        &app.url(&format!(
+            "/callbacks/v1/oauth?state={state}&error=access_denied&error_description=User+said+no"
+        )),
+        Some(&bounced.cookie),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("status=failure") && page.contains("error=access_denied"));
+    let read: Value = page_session(&app, token(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "failed");
+    assert_eq!(read["result"]["error"], "access_denied");
+    assert_eq!(read["result"]["errorDescription"], "User said no");
+    let retry = start(&app, token(&session), json!({"provider": "mock"})).await;
+    assert_eq!(
+        retry.status(),
+        StatusCode::CONFLICT,
+        "one flow per session: the application makes a new one"
+    );
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_reauthorization_session_updates_the_connection_in_place() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let id = app.connect_mock("org-1", "user-1").await;
+    let before = app.connection_with_credentials(&id).await;
+
+    let mismatched = create_session(
+        &app,
+        json!({"connectionId": id, "providers": ["mock-workspace"], "groupRef": "other"}),
+    )
+    .await;
+    assert_eq!(
+        issue_names(&problem(mismatched).await),
+        ["providers", "groupRef"]
+    );
+    let response = create_session(&app, json!({"connectionId": id})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let session: Value = response.json().await.unwrap();
+    assert_eq!(session["providers"], json!(["mock"]));
+    assert_eq!(session["groupRef"], "org-1");
+    assert_eq!(session["connectionId"], id.as_str());
+
+    let page: Value = page_session(&app, token(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["reauthorize"], true);
+    assert_eq!(page["providers"][0]["inputs"], json!([]));
+
+    let bounced = bounce_ok(&app, &start_mock(&app, token(&session)).await).await;
+    let callback_url = authorize(&app, &bounced).await;
+    assert_eq!(
+        callback(&app, &callback_url, Some(&bounced.cookie))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let after = app.connection_with_credentials(&id).await;
+    assert_eq!(app.only_connection_for("org-1").await["id"], id.as_str());
+    assert_ne!(
+        after["oauth2AuthorizationCode"]["accessToken"]["token"],
+        before["oauth2AuthorizationCode"]["accessToken"]["token"]
+    );
+    let read: Value = page_session(&app, token(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["result"]["connectionId"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_connect_routes() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/projects/{projectIdOrName}/connect-sessions",
+        "/v1/projects/{projectIdOrName}/connect-sessions/{sessionId}",
+        "/v1/projects/{projectIdOrName}/allowed-origins",
+        "/connect",
+        "/connect/api/session",
+        "/connect/api/start",
+        "/connect/start",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(doc["components"]["securitySchemes"]
+        .get("ConnectSession")
+        .is_some());
+}

@@ -1,0 +1,600 @@
+//! grantd against a real, independent OAuth server (the npm package
+//! `oauth2-mock-server`, run by `tests/e2e/oauth-server.mjs`) and, through
+//! the hosted connect page, a real browser (Debian's Chromium driven by
+//! `playwright-core`, `tests/e2e/connect.e2e.mjs`).
+//!
+//! They need `npm ci` in `crates/grantd/tests/e2e` and `/usr/bin/chromium`;
+//! `.ci/run` installs both. Without them the tests are skipped with a message,
+//! except under `CI=true`, where a missing tool is a failure: CI must run them.
+
+use crate::connect_page::create_session;
+use crate::helpers::{query_param, spawn_app_with, TestApp};
+use axum::extract::Query;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The npm project with the servers and the browser script.
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Where screenshots go: `target/e2e-screenshots` (or under CARGO_TARGET_DIR).
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("e2e-screenshots")
+}
+
+/// Whether the tools a test needs are here. Missing tools skip the test
+/// with a message, or fail it under `CI=true`, so that CI never skips.
+fn tools_ready(test: &str, browser: bool) -> bool {
+    let dir = e2e_dir();
+    let mut missing = Vec::new();
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !node_ok {
+        missing.push("node (Node.js 20.19 or later)".to_owned());
+    }
+    if !dir.join("node_modules/oauth2-mock-server").is_dir() {
+        missing.push(format!(
+            "{}/node_modules (run `npm ci` there)",
+            dir.display()
+        ));
+    }
+    if browser {
+        if !dir.join("node_modules/playwright-core").is_dir() {
+            missing.push("playwright-core (run `npm ci` in tests/e2e)".to_owned());
+        }
+        if !chromium().exists() {
+            missing.push(format!(
+                "{} (apt-get install chromium, or set CHROMIUM_PATH)",
+                chromium().display()
+            ));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci,
+        "{test} cannot be skipped under CI=true; missing: {}",
+        missing.join(", ")
+    );
+    // Straight to the process's stderr, past the harness's capture, so that
+    // the skip shows in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: missing {} (CI=true makes this a failure)",
+        missing.join(", ")
+    );
+    false
+}
+
+/// oauth2-mock-server on 127.0.0.1, stopped when dropped.
+struct RealOAuthServer {
+    base: String,
+    child: Child,
+    /// The JSON lines it printed after starting: authorize and token requests.
+    events: Arc<Mutex<Vec<Value>>>,
+}
+
+impl RealOAuthServer {
+    fn start() -> Self {
+        let mut child = Command::new("node")
+            .arg("oauth-server.mjs")
+            .current_dir(e2e_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts oauth-server.mjs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if value.get("port").is_some() {
+                    let _ = started_tx.send(value);
+                } else {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        let started = started_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("oauth2-mock-server prints its port");
+        let port = started["port"].as_u64().expect("a port");
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            events,
+        }
+    }
+
+    fn events(&self, kind: &str) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for RealOAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two providers served by oauth2-mock-server: one plain, one asking for a
+/// tenant (substituted into its authorize URL, checked with its pattern).
+fn real_providers(base: &str) -> String {
+    format!(
+        r#"
+[providers.oauth-mock-server]
+displayName = "Mock OAuth Server"
+category = "developer-tools"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.oauth-mock-server.oauth2]
+authorizeUrl = "{base}/authorize"
+tokenUrl = "{base}/token"
+pkce = "required"
+tokenAuth = "basic"
+
+[providers.oauth-mock-workspace]
+displayName = "Workspace OAuth (mock)"
+category = "crm"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.oauth-mock-workspace.workspace]
+label = "Tenant"
+pattern = "^[a-z][a-z0-9-]{{1,30}}$"
+[providers.oauth-mock-workspace.oauth2]
+authorizeUrl = "{base}/authorize?tenant={{workspace}}"
+tokenUrl = "{base}/token"
+defaultScopes = ["openid", "profile"]
+"#
+    )
+}
+
+/// grantd with the in-process mock's providers plus the real server's.
+async fn spawn_with_real_server(server: &RealOAuthServer) -> TestApp {
+    let extra = real_providers(&server.base);
+    let app = spawn_app_with(move |config| {
+        let path = config.providers_file.clone().expect("a providers file");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&extra);
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
+    for provider in ["oauth-mock-server", "oauth-mock-workspace"] {
+        let response = app
+            .post_json(
+                &app.project_url("/provider-apps"),
+                &json!({"provider": provider, "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    app
+}
+
+#[tokio::test]
+async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
+    if !tools_ready(
+        "the_raw_api_flow_completes_against_oauth2_mock_server",
+        false,
+    ) {
+        return;
+    }
+    let server = RealOAuthServer::start();
+    let app = spawn_with_real_server(&server).await;
+
+    // oauth-connect → the provider's authorize endpoint (it answers with a
+    // redirect carrying the code) → grantd's callback → stored connection.
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "oauth-mock-server",
+            "groupRef": "org-real", "consumerRef": "user-real",
+        }))
+        .await;
+    assert!(
+        url.starts_with(&format!("{}/authorize?", server.base)),
+        "{url}"
+    );
+    assert!(query_param(&url, "code_challenge").is_some());
+    let authorize = app.client.get(&url).send().await.unwrap();
+    assert!(
+        authorize.status().is_redirection(),
+        "{}",
+        authorize.status()
+    );
+    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{}/callbacks/v1/oauth?", app.address)),
+        "{callback}"
+    );
+    assert!(query_param(&callback, "code").is_some());
+    let page = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    let connection = app.only_connection_for("org-real").await;
+    assert_eq!(connection["provider"], "oauth-mock-server");
+    assert_eq!(connection["status"], "working");
+    let full = app
+        .connection_with_credentials(connection["id"].as_str().unwrap())
+        .await;
+    let tokens = &full["oauth2AuthorizationCode"];
+    let access = tokens["accessToken"]["token"].as_str().unwrap();
+    assert_eq!(
+        access.split('.').count(),
+        3,
+        "oauth2-mock-server issues JWTs: {access}"
+    );
+    assert!(tokens["refreshToken"]["token"].is_string());
+    assert!(tokens["accessToken"]["expiresAt"].is_string());
+
+    // What the server saw: one code exchange, with the PKCE verifier and
+    // HTTP Basic client authentication, answered 200.
+    let exchanges = server.events("token");
+    assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+    assert_eq!(exchanges[0]["grantType"], "authorization_code");
+    assert_eq!(exchanges[0]["pkce"], true);
+    assert_eq!(exchanges[0]["clientAuth"], "basic");
+    assert_eq!(exchanges[0]["status"], 200);
+}
+
+#[tokio::test]
+async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser() {
+    if !tools_ready(
+        "a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser",
+        false,
+    ) {
+        return;
+    }
+    let server = RealOAuthServer::start();
+    let app = spawn_with_real_server(&server).await;
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "oauth-mock-workspace",
+            "groupRef": "org-csrf", "consumerRef": "u", "providerWorkspaceRef": "acme",
+            "enableCSRFProtection": true,
+        }))
+        .await;
+    let bounced = app.client.get(&url).send().await.unwrap();
+    assert_eq!(bounced.status(), StatusCode::SEE_OTHER);
+    let cookie = bounced.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let provider_url = bounced.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(
+        query_param(&provider_url, "tenant").as_deref(),
+        Some("acme")
+    );
+    let authorize = app.client.get(&provider_url).send().await.unwrap();
+    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+
+    let elsewhere = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.connection_count().await, 0);
+    assert!(server.events("token").is_empty(), "no code exchange");
+
+    // A second flow, finished in the browser that started it.
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "oauth-mock-workspace",
+            "groupRef": "org-csrf", "consumerRef": "u", "providerWorkspaceRef": "acme",
+            "enableCSRFProtection": true,
+        }))
+        .await;
+    let bounced = app.client.get(&url).send().await.unwrap();
+    let cookie_2 = bounced.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(cookie, cookie_2);
+    let provider_url = bounced.headers()[LOCATION].to_str().unwrap().to_owned();
+    let authorize = app.client.get(&provider_url).send().await.unwrap();
+    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let same = app
+        .client
+        .get(&callback)
+        .header("Cookie", &cookie_2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::OK);
+    assert_eq!(
+        app.only_connection_for("org-csrf").await["providerWorkspaceRef"],
+        "acme"
+    );
+}
+
+/// The customer's application, on its own origin: a page that embeds the
+/// connect page in an iframe and lists the messages it receives, and the
+/// page return URLs lead to.
+async fn start_embedder(grantd_origin: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let embed = move |Query(query): Query<HashMap<String, String>>| {
+        let grantd_origin = grantd_origin.clone();
+        async move {
+            let connect = query.get("connect").cloned().unwrap_or_default();
+            Html(format!(
+                r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Acme Cloud · Integrations</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#eef1f6;color:#1b1f24}}
+header{{background:#0f172a;color:#fff;padding:14px 28px;font-weight:700}}
+.wrap{{display:flex;gap:28px;padding:24px 28px;flex-wrap:wrap}}
+iframe{{width:480px;height:620px;border:1px solid #cfd6e0;border-radius:14px;background:#fff}}
+aside{{flex:1;min-width:280px}} li{{font:13px ui-monospace,monospace;background:#fff;border:1px solid #cfd6e0;border-radius:8px;padding:8px;margin:6px 0;word-break:break-all}}</style></head>
+<body><header>Acme Cloud — Settings › Integrations</header><div class="wrap">
+<iframe id="grantd-connect" title="Connect an account" src="{src}"></iframe>
+<aside><h2>Messages from grantd</h2><p>postMessage events whose origin is grantd's ({origin}).</p><ol id="messages"></ol></aside></div>
+<script>
+const GRANTD = {origin_json};
+window.addEventListener("message", (event) => {{
+  if (event.origin !== GRANTD) return;
+  const item = document.createElement("li");
+  item.dataset.message = JSON.stringify(event.data);
+  item.textContent = JSON.stringify(event.data);
+  document.getElementById("messages").append(item);
+}});
+</script></body></html>"#,
+                src = html_escape::encode_double_quoted_attribute(&connect),
+                origin = html_escape::encode_text(&grantd_origin),
+                origin_json = serde_json::to_string(&grantd_origin).unwrap(),
+            ))
+        }
+    };
+    let returned = |Query(query): Query<HashMap<String, String>>| async move {
+        let mut items: Vec<_> = query.into_iter().collect();
+        items.sort();
+        let list: String = items
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "<li><b>{}</b> = {}</li>",
+                    html_escape::encode_text(k),
+                    html_escape::encode_text(v)
+                )
+            })
+            .collect();
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Acme Cloud</title>\
+             <style>body{{font:16px/1.5 system-ui,sans-serif;margin:24px}}</style></head>\
+             <body><h1 id=\"returned\">Back in Acme Cloud</h1><p>The return URL received:</p><ul>{list}</ul></body></html>"
+        ))
+    };
+    let router = Router::new()
+        .route("/embed", get(embed))
+        .route("/return", get(returned));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    origin
+}
+
+/// Runs the browser script, killing it if it hangs.
+async fn run_browser(args: Vec<String>) -> (bool, Value, String) {
+    let mut child = Command::new("node")
+        .arg("connect.e2e.mjs")
+        .args(&args)
+        .current_dir(e2e_dir())
+        .env("CHROMIUM_PATH", chromium())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts connect.e2e.mjs");
+    let pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(240),
+        tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            let mut err = String::new();
+            let err_thread = std::thread::spawn(move || {
+                let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err);
+                err
+            });
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut out);
+            let status = child.wait();
+            let err = err_thread.join().unwrap_or_default();
+            (status, out, err)
+        }),
+    )
+    .await;
+    let Ok(joined) = waited else {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        panic!("the browser test did not finish within 240 s");
+    };
+    let (status, out, err) = joined.unwrap();
+    let success = status.is_ok_and(|s| s.success());
+    let report = out
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<Value>(line).ok())
+        .unwrap_or(Value::Null);
+    (success, report, err)
+}
+
+#[tokio::test]
+async fn the_connect_page_connects_an_account_in_a_real_browser() {
+    if !tools_ready(
+        "the_connect_page_connects_an_account_in_a_real_browser",
+        true,
+    ) {
+        return;
+    }
+    let server = RealOAuthServer::start();
+    let app = spawn_with_real_server(&server).await;
+    let embedder = start_embedder(app.address.clone()).await;
+    let response = app
+        .client
+        .put(app.project_url("/allowed-origins"))
+        .header("X-Api-Key", &app.api_key)
+        .json(&json!({"origins": [embedder]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Desktop: embedded in the customer's page, two providers.
+    let embedded = create_session(
+        &app,
+        json!({
+            "providers": ["oauth-mock-server", "oauth-mock-workspace"],
+            "groupRef": "org-browser", "groupName": "Acme Cloud", "consumerRef": "ada",
+            "parentOrigin": embedder,
+        }),
+    )
+    .await;
+    assert_eq!(embedded.status(), StatusCode::CREATED);
+    let embedded: Value = embedded.json().await.unwrap();
+    // Phone: the page itself, popups blocked, back to the return URL.
+    let phone = create_session(
+        &app,
+        json!({
+            "providers": ["oauth-mock-server"],
+            "groupRef": "org-phone", "consumerRef": "grace",
+            "returnUrl": format!("{embedder}/return?from=grantd"),
+        }),
+    )
+    .await;
+    assert_eq!(phone.status(), StatusCode::CREATED);
+    let phone: Value = phone.json().await.unwrap();
+
+    let embed_url = format!(
+        "{embedder}/embed?connect={}",
+        url::form_urlencoded::byte_serialize(embedded["url"].as_str().unwrap().as_bytes())
+            .collect::<String>()
+    );
+    let screenshots = screenshots_dir();
+    let (success, report, stderr) = run_browser(vec![
+        embed_url,
+        phone["url"].as_str().unwrap().to_owned(),
+        screenshots.display().to_string(),
+    ])
+    .await;
+    assert!(
+        success && report["ok"] == true,
+        "the browser test failed: {report:#}\n{stderr}"
+    );
+    eprintln!("browser report: {report}");
+
+    // 1. The iframe journey: the inline error, then the message to the embedder.
+    let iframe = &report["iframe"];
+    assert!(
+        iframe["inlineError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tenant"),
+        "{iframe}"
+    );
+    assert_eq!(iframe["ariaInvalid"], "true");
+    assert_eq!(iframe["focusedAfterError"], true);
+    let connection = app.only_connection_for("org-browser").await;
+    assert_eq!(connection["provider"], "oauth-mock-workspace");
+    assert_eq!(connection["providerWorkspaceRef"], "acme");
+    assert_eq!(connection["group"]["groupName"], "Acme Cloud");
+    let messages = iframe["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1, "exactly one message: {messages:?}");
+    assert_eq!(messages[0]["type"], "grantd:connect");
+    assert_eq!(messages[0]["status"], "success");
+    assert_eq!(messages[0]["connectionId"], connection["id"]);
+    assert_eq!(messages[0]["provider"], "oauth-mock-workspace");
+    assert_eq!(messages[0]["sessionId"], embedded["id"]);
+    assert!(iframe["successText"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("is connected"));
+
+    // 2. The phone journey: back at the return URL with the result.
+    let phone_connection = app.only_connection_for("org-phone").await;
+    let returned = report["redirect"]["url"].as_str().expect("returned URL");
+    assert!(
+        returned.starts_with(&format!("{embedder}/return?from=grantd&")),
+        "{returned}"
+    );
+    assert_eq!(
+        query_param(returned, "connectionId").as_deref(),
+        phone_connection["id"].as_str()
+    );
+    assert_eq!(query_param(returned, "status").as_deref(), Some("success"));
+    assert!(report["redirect"]["callbackText"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("connected"));
+
+    // Both sessions report their result to the backend too.
+    for (session, connection) in [(&embedded, &connection), (&phone, &phone_connection)] {
+        let read: Value = app
+            .get(&app.project_url(&format!(
+                "/connect-sessions/{}",
+                session["id"].as_str().unwrap()
+            )))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "succeeded");
+        assert_eq!(read["result"]["connectionId"], connection["id"]);
+    }
+    // Two code exchanges at the real server, both with PKCE.
+    let exchanges = server.events("token");
+    assert_eq!(exchanges.len(), 2, "{exchanges:?}");
+    assert!(exchanges.iter().all(|e| e["status"] == 200));
+
+    // No CSP violation or script error anywhere.
+    let errors = report["consoleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    for name in [
+        "01-providers.png",
+        "02-invalid-input.png",
+        "04-success-embedded.png",
+        "05-phone-providers.png",
+        "06-phone-callback.png",
+        "07-phone-returned.png",
+    ] {
+        let path = screenshots.join(name);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "screenshot {} saved",
+            path.display()
+        );
+    }
+}
