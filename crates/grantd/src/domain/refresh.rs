@@ -217,8 +217,9 @@ impl Grantd {
                 .is_some_and(|at| at <= now + skew)
     }
 
-    /// One refresh of one connection, if it still needs it. Returns the
-    /// connection as it stands afterwards (`None` if it was deleted).
+    /// One refresh of one connection, if it still needs it. For a read,
+    /// returns the connection as it stands afterwards (`None` if it was
+    /// deleted); a scheduled refresh may return `None` without re-reading.
     async fn refresh(&self, id: &str, trigger: Trigger) -> DomainResult<Option<ConnectionRecord>> {
         let flights = &self.inner.flights;
         let lock = flights.lock_for(id);
@@ -277,7 +278,12 @@ impl Grantd {
             // Re-authorized or changed meanwhile: theirs wins.
             self.store().release_refresh_lease(id, owner).await?;
         }
-        self.reload(id).await
+        match trigger {
+            // A reader wants the connection as it now stands.
+            Trigger::Read => self.reload(id).await,
+            // The scheduler reads nothing back: skip the joined re-read.
+            Trigger::Due => Ok(None),
+        }
     }
 
     /// Whether the trigger still applies to the connection as it now stands.
