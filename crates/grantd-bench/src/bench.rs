@@ -374,6 +374,18 @@ impl Bench {
         })
     }
 
+    /// Phase 1 only: the HTTP scenarios on a fresh store.
+    pub async fn run_http(&self) -> anyhow::Result<FreshStore> {
+        let mock = MockProvider::start().await?;
+        let providers = self.work_dir.join("providers.toml");
+        std::fs::write(&providers, providers_toml(&mock.base))
+            .with_context(|| format!("writing {}", providers.display()))?;
+        let key = Grantd::keygen(&self.binary)?;
+        let grantd = self.grantd(&self.work_dir.join("store"), &key, &providers);
+        let (fresh, _, _) = self.fresh_store(&grantd).await?;
+        Ok(fresh)
+    }
+
     fn log(&self, name: &str) -> PathBuf {
         self.work_dir.join(format!("{name}.log"))
     }

@@ -38,6 +38,10 @@ struct Args {
     /// a temporary file unless --out is given, and fails on request errors.
     #[arg(long)]
     smoke: bool,
+    /// Only the HTTP scenarios on a fresh store; prints their table and
+    /// writes no report (for before/after comparisons).
+    #[arg(long)]
+    http_only: bool,
     /// Report to write [default: BENCHMARKS.md; a temporary file with --smoke].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -160,6 +164,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         work_dir: work_dir.clone(),
         rust_log: args.grantd_log.clone(),
     };
+    if args.http_only {
+        let fresh = bench.run_http().await?;
+        println!("{}", report::render_http_only(&fresh, machine.cpus));
+        return Ok(fresh.scenarios.iter().all(|s| s.load.errors == 0));
+    }
     let results = bench.run().await?;
     let notes = std::fs::read_to_string(&out)
         .ok()

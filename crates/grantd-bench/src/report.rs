@@ -2,7 +2,7 @@
 //! verdicts are reported, never asserted; the hand-written notes between the
 //! markers survive a re-run so the analysis stays next to the numbers.
 
-use crate::bench::{mib, ms, Plan, Results, Scenario};
+use crate::bench::{mib, ms, FreshStore, Plan, Results, Scenario};
 use crate::machine::Machine;
 use crate::process;
 use std::fmt::Write;
@@ -90,6 +90,26 @@ fn scenario_row(out: &mut String, n: &str, s: &Scenario, healthz: f64, cpus: usi
         per_request(s.context_switches as f64),
         mib(s.memory_after.rss),
     );
+}
+
+/// Phase 1 alone, as the markdown table of section 1–5, for quick
+/// before/after comparisons while working on a hot spot (`--http-only`).
+pub fn render_http_only(fresh: &FreshStore, cpus: usize) -> String {
+    let healthz = fresh
+        .scenarios
+        .iter()
+        .find(|s| s.name.starts_with("GET /healthz"))
+        .map_or(f64::NAN, |s| s.load.per_second());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| # | scenario | req/s | p50 ms | p99 ms | errors | × healthz | grantd CPU | bench CPU | other CPU | grantd CPU/req | grantd context switches/req | RSS after |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (i, s) in fresh.scenarios.iter().enumerate() {
+        scenario_row(&mut out, &(i + 1).to_string(), s, healthz, cpus);
+    }
+    out
 }
 
 pub fn render(results: &Results, cx: &Context<'_>) -> String {
