@@ -52,6 +52,7 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
             state_ttl: config.oauth_state_ttl,
             refresh: config.refresh.clone(),
             webhooks: config.webhooks.clone(),
+            cache_ttl: config.cache_ttl,
         },
     ))
 }

@@ -144,6 +144,12 @@ struct ServeArgs {
     /// First retry delay after a failed refresh, in milliseconds (doubles per failure).
     #[arg(long, env = "GRANTD_REFRESH_BACKOFF_MS", default_value_t = 5000)]
     refresh_backoff_ms: u64,
+    /// Milliseconds this instance trusts the API keys, JWT keys and provider
+    /// apps it has read: a revocation or change made by another instance or
+    /// the admin CLI takes effect here within this time (changes made
+    /// through this instance at once). 0 reads them on every request.
+    #[arg(long, env = "GRANTD_CACHE_TTL_MS", default_value_t = 5000)]
+    cache_ttl_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,7 +225,7 @@ enum JwtKeyCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.global.log_format);
+    let _log_guard = telemetry::init(cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -303,6 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.listen = args.listen;
             config.public_url = args.public_url;
             config.oauth_state_ttl = Duration::from_secs(args.oauth_state_ttl_secs);
+            config.cache_ttl = Duration::from_millis(args.cache_ttl_ms);
             config.refresh = RefreshSettings {
                 lead_min: Duration::from_secs(args.refresh_lead_secs),
                 lease: Duration::from_secs(args.refresh_lease_secs.max(1)),

@@ -30,6 +30,10 @@ pub struct Config {
     pub refresh: crate::domain::refresh::RefreshSettings,
     /// Webhook delivery: retry schedule, attempts, timeout, concurrency.
     pub webhooks: WebhookSettings,
+    /// How long API keys, JWT keys and provider apps read from the store are
+    /// trusted; changes made by another instance or the CLI take this long
+    /// to be seen. Zero reads them on every request.
+    pub cache_ttl: Duration,
 }
 
 impl Config {
@@ -46,6 +50,7 @@ impl Config {
             oauth_state_ttl: Duration::from_secs(600),
             refresh: Default::default(),
             webhooks: WebhookSettings::default(),
+            cache_ttl: Duration::from_secs(5),
         }
     }
 }

@@ -128,6 +128,23 @@ pub(super) fn page_limit(limit: Option<i64>) -> DomainResult<i64> {
     }
 }
 
+/// An event about a connection, ready to store.
+pub(super) fn new_event(
+    project_id: &str,
+    connection_id: &str,
+    kind: EventKind,
+    data: Value,
+) -> NewEvent {
+    NewEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        project_id: project_id.to_owned(),
+        connection_id: connection_id.to_owned(),
+        kind: kind.as_str().to_owned(),
+        data: data.to_string(),
+        created_at: now_millis(),
+    }
+}
+
 impl Grantd {
     /// Stores an event and, in the same transaction, enqueues its delivery
     /// to every webhook endpoint of the project subscribed to `kind`; then
@@ -140,20 +157,19 @@ impl Grantd {
         kind: EventKind,
         data: Value,
     ) -> DomainResult<()> {
-        let event = NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            project_id: project_id.to_owned(),
-            connection_id: connection_id.to_owned(),
-            kind: kind.as_str().to_owned(),
-            data: data.to_string(),
-            created_at: now_millis(),
-        };
+        let event = new_event(project_id, connection_id, kind, data);
         let enqueued = self.store().insert_event(&event).await?;
-        tracing::debug!(event_id = %event.id, kind = kind.as_str(), %connection_id, enqueued, "connection event recorded");
+        self.event_recorded(&event, enqueued);
+        Ok(())
+    }
+
+    /// After an event was stored with `enqueued` deliveries: wakes the
+    /// delivery worker if there is work for it.
+    pub(super) fn event_recorded(&self, event: &NewEvent, enqueued: usize) {
+        tracing::debug!(event_id = %event.id, kind = %event.kind, connection_id = %event.connection_id, enqueued, "connection event recorded");
         if enqueued > 0 {
             self.wake_webhook_worker();
         }
-        Ok(())
     }
 
     /// `record_event` for callers whose own write already happened: a

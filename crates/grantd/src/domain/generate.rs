@@ -2,7 +2,7 @@
 
 use super::catalog::{AuthScheme, Provider, ProviderInputs};
 use super::error::{DomainError, DomainResult, FieldIssue};
-use super::events::{connection_event_data, EventKind};
+use super::events::{connection_event_data, new_event, EventKind};
 use super::model::{
     Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
     TokenSet,
@@ -193,35 +193,43 @@ impl Grantd {
             .unwrap_or_default();
         let group_ref = input.group_ref.clone().unwrap_or_default();
         let consumer_ref = input.consumer_ref.clone().unwrap_or_default();
-        let event_data =
-            connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref);
-        self.store()
-            .insert_connection(&NewConnection {
-                id: connection_id.clone(),
-                project_id: project.id.clone(),
-                provider: provider.name.clone(),
-                provider_app_id,
-                group_name: supplied_name(input.group_name.as_deref()),
-                group_ref,
-                consumer_name: supplied_name(input.consumer_name.as_deref()),
-                consumer_ref,
-                provider_workspace_ref: input.provider_workspace_ref.clone(),
-                provider_consumer_ref: None,
-                auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                status: ConnectionStatus::Working.as_str().to_owned(),
-                provider_metadata: serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into()),
-                scopes: scopes_json(&scopes),
-                credentials_key_id: sealed.key_id,
-                credentials_ciphertext: sealed.bytes,
-                access_token_expires_at: credentials
-                    .access_token_expires_at()
-                    .map(|t| t.timestamp_millis()),
-                refresh_due_at: self.refresh_due_at(&credentials),
-                now: now_millis(),
-            })
+        let event = new_event(
+            &project.id,
+            &connection_id,
+            EventKind::Created,
+            connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref),
+        );
+        let enqueued = self
+            .store()
+            .insert_connection(
+                NewConnection {
+                    id: connection_id.clone(),
+                    project_id: project.id.clone(),
+                    provider: provider.name.clone(),
+                    provider_app_id,
+                    group_name: supplied_name(input.group_name.as_deref()),
+                    group_ref,
+                    consumer_name: supplied_name(input.consumer_name.as_deref()),
+                    consumer_ref,
+                    provider_workspace_ref: input.provider_workspace_ref.clone(),
+                    provider_consumer_ref: None,
+                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
+                    status: ConnectionStatus::Working.as_str().to_owned(),
+                    provider_metadata: serde_json::to_string(&metadata)
+                        .unwrap_or_else(|_| "{}".into()),
+                    scopes: scopes_json(&scopes),
+                    credentials_key_id: sealed.key_id,
+                    credentials_ciphertext: sealed.bytes,
+                    access_token_expires_at: credentials
+                        .access_token_expires_at()
+                        .map(|t| t.timestamp_millis()),
+                    refresh_due_at: self.refresh_due_at(&credentials),
+                    now: now_millis(),
+                },
+                event.clone(),
+            )
             .await?;
-        self.record_event_after_write(&project.id, &connection_id, EventKind::Created, event_data)
-            .await;
+        self.event_recorded(&event, enqueued);
         self.get_connection(&project.id, &connection_id, true).await
     }
 
@@ -273,15 +281,9 @@ impl Grantd {
                 token_type: None,
             };
             // Imported tokens are refreshed with the project's default app for the provider.
-            let app = match self
-                .store()
-                .find_default_provider_app(project_id, &provider.name)
-                .await
-            {
-                Ok(app) => Some(app.id),
-                Err(crate::storage::StoreError::NotFound) => None,
-                Err(other) => return Err(other.into()),
-            };
+            let app = self
+                .default_provider_app_id(project_id, &provider.name)
+                .await?;
             return Ok((Credentials::OAuth2AuthorizationCode { tokens }, app));
         }
         let spec = provider.oauth2.as_ref().ok_or_else(|| {

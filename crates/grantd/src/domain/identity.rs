@@ -24,6 +24,23 @@ pub struct CreatedApiKey {
     pub display_prefix: String,
 }
 
+/// A registered JWT public key, parsed, with the project it authenticates.
+#[derive(Clone)]
+pub(super) struct VerifyingKey {
+    algorithm: JwtAlgorithm,
+    decoding_key: std::sync::Arc<DecodingKey>,
+    project: Project,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("algorithm", &self.algorithm)
+            .field("project", &self.project.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Signature algorithms accepted for bearer JWTs: asymmetric only, so
 /// grantd holds no secret that could mint tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -175,10 +192,15 @@ impl Grantd {
     }
 
     pub async fn revoke_api_key(&self, project_id: &str, id: &str) -> DomainResult<()> {
-        self.store()
+        let revoked = self
+            .store()
             .revoke_api_key(project_id, id, now_millis())
             .await
-            .or_not_found("api key")
+            .or_not_found("api key");
+        // The cache is keyed by hash, which the id does not give; revocations
+        // are rare enough to forget every key.
+        self.caches().api_keys.clear();
+        revoked
     }
 
     /// Registers a public key for bearer JWTs; `kid` defaults to a new UUID.
@@ -212,20 +234,27 @@ impl Grantd {
     }
 
     pub async fn remove_jwt_key(&self, project_id: &str, kid: &str) -> DomainResult<()> {
-        self.store()
+        let removed = self
+            .store()
             .delete_jwt_key(project_id, kid)
             .await
-            .or_not_found("jwt key")
+            .or_not_found("jwt key");
+        self.caches().jwt_keys.clear();
+        removed
     }
 
     /// The project an API key belongs to; `None` for unknown or revoked keys.
     pub async fn authenticate_api_key(&self, key: &str) -> DomainResult<Option<Project>> {
-        match self
-            .store()
-            .project_for_api_key_hash(&ApiKeyHash::of(key).0)
-            .await
-        {
-            Ok(row) => Ok(Some(row.into())),
+        let hash = ApiKeyHash::of(key).0;
+        if let Some(project) = self.caches().api_keys.get(&hash) {
+            return Ok(Some(project));
+        }
+        match self.store().project_for_api_key_hash(&hash).await {
+            Ok(row) => {
+                let project = Project::from(row);
+                self.caches().api_keys.insert(hash, project.clone());
+                Ok(Some(project))
+            }
             Err(StoreError::NotFound) => Ok(None),
             Err(other) => Err(other.into()),
         }
@@ -240,36 +269,52 @@ impl Grantd {
         let Some(kid) = header.kid else {
             return Ok(None);
         };
-        let key = match self.store().find_jwt_key(&kid).await {
-            Ok(key) => key,
-            Err(StoreError::NotFound) => return Ok(None),
-            Err(other) => return Err(other.into()),
-        };
-        let Some(algorithm) = JwtAlgorithm::parse(&key.algorithm) else {
+        let Some(key) = self.verifying_key(&kid).await? else {
             return Ok(None);
         };
-        if header.alg != algorithm.jsonwebtoken() {
+        if header.alg != key.algorithm.jsonwebtoken() {
             return Ok(None);
         }
-        let Ok(decoding_key) = algorithm.decoding_key(&key.public_key_pem) else {
-            return Ok(None);
-        };
-        let mut validation = Validation::new(algorithm.jsonwebtoken());
+        let mut validation = Validation::new(key.algorithm.jsonwebtoken());
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_aud = false;
         validation.leeway = 30;
         #[derive(Deserialize)]
         struct Claims {}
-        if jsonwebtoken::decode::<Claims>(token, &decoding_key, &validation).is_err() {
+        if jsonwebtoken::decode::<Claims>(token, &key.decoding_key, &validation).is_err() {
             return Ok(None);
         }
-        self.store()
-            .find_project(&key.project_id)
-            .await
-            .map(|row| Some(row.into()))
-            .or_else(|e| match e {
-                StoreError::NotFound => Ok(None),
-                other => Err(other.into()),
-            })
+        Ok(Some(key.project.clone()))
+    }
+
+    /// The registered key `kid` with its project, parsed once per cache
+    /// lifetime; `None` when unknown or unusable.
+    async fn verifying_key(&self, kid: &str) -> DomainResult<Option<VerifyingKey>> {
+        if let Some(key) = self.caches().jwt_keys.get(kid) {
+            return Ok(Some(key));
+        }
+        let row = match self.store().find_jwt_key(kid).await {
+            Ok(row) => row,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let Some(algorithm) = JwtAlgorithm::parse(&row.algorithm) else {
+            return Ok(None);
+        };
+        let Ok(decoding_key) = algorithm.decoding_key(&row.public_key_pem) else {
+            return Ok(None);
+        };
+        let project = match self.store().find_project(&row.project_id).await {
+            Ok(project) => Project::from(project),
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let key = VerifyingKey {
+            algorithm,
+            decoding_key: std::sync::Arc::new(decoding_key),
+            project,
+        };
+        self.caches().jwt_keys.insert(kid.to_owned(), key.clone());
+        Ok(Some(key))
     }
 }

@@ -1,6 +1,7 @@
 //! The domain: OAuth flows, credentials, the provider catalog. It speaks in
 //! domain types and `DomainError`; HTTP and SQL stay outside.
 
+mod cache;
 pub mod catalog;
 pub mod connect_sessions;
 mod connections;
@@ -33,8 +34,10 @@ pub use webhooks::{
 };
 
 use crate::secrets::Cipher;
-use crate::storage::Store;
+use crate::storage::{ProviderAppRow, Store};
+use cache::TtlCache;
 use catalog::Catalog;
+use model::Project;
 use oauth::token::TokenClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +59,9 @@ pub struct DomainSettings {
     pub refresh: refresh::RefreshSettings,
     /// Retry schedule and limits of webhook delivery.
     pub webhooks: WebhookSettings,
+    /// How long API keys, JWT signing keys and provider apps read from the
+    /// store are trusted before being read again (see [`cache`]).
+    pub cache_ttl: Duration,
 }
 
 /// Everything grantd can do, behind one handle shared by the HTTP layer and
@@ -77,10 +83,33 @@ struct Inner {
     flights: refresh::Flights,
     /// Wakes the webhook delivery worker when deliveries are enqueued.
     webhook_wakeup: tokio::sync::Notify,
+    caches: Caches,
+}
+
+/// What the request path remembers between requests; see [`cache`].
+#[derive(Debug)]
+struct Caches {
+    /// SHA-256 of an API key → its project.
+    api_keys: TtlCache<String, Project>,
+    /// JWT key id → the key and its project.
+    jwt_keys: TtlCache<String, identity::VerifyingKey>,
+    /// (project, provider, app id or none for the default) → the app's row.
+    provider_apps: TtlCache<(String, String, Option<String>), ProviderAppRow>,
+}
+
+impl Caches {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            api_keys: TtlCache::new(ttl, 10_000),
+            jwt_keys: TtlCache::new(ttl, 1_000),
+            provider_apps: TtlCache::new(ttl, 10_000),
+        }
+    }
 }
 
 impl Grantd {
     pub fn new(store: Store, catalog: Catalog, cipher: Cipher, settings: DomainSettings) -> Self {
+        let caches = Caches::new(settings.cache_ttl);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -91,6 +120,7 @@ impl Grantd {
                 instance_id: uuid::Uuid::new_v4().to_string(),
                 flights: Default::default(),
                 webhook_wakeup: tokio::sync::Notify::new(),
+                caches,
             }),
         }
     }
@@ -114,6 +144,10 @@ impl Grantd {
     /// The webhook delivery settings, for sizing the shutdown grace period.
     pub fn webhook_settings(&self) -> &WebhookSettings {
         &self.inner.settings.webhooks
+    }
+
+    fn caches(&self) -> &Caches {
+        &self.inner.caches
     }
 
     fn tokens(&self) -> &TokenClient {

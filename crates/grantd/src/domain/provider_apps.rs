@@ -116,6 +116,8 @@ impl Grantd {
             update_time: now,
         };
         self.store().insert_provider_app(&row).await?;
+        // A new default replaces the old one in flows started from now on.
+        self.caches().provider_apps.clear();
         self.decode_provider_app(row)
     }
 
@@ -124,8 +126,9 @@ impl Grantd {
             .store()
             .find_provider_app(project_id, id)
             .await
-            .or_not_found("provider app")?;
-        self.decode_provider_app(row)
+            .or_not_found("provider app");
+        self.caches().provider_apps.clear();
+        self.decode_provider_app(row?)
     }
 
     pub async fn list_provider_apps(&self, project_id: &str) -> DomainResult<Vec<ProviderApp>> {
@@ -190,10 +193,69 @@ impl Grantd {
     }
 
     pub async fn delete_provider_app(&self, project_id: &str, id: &str) -> DomainResult<()> {
-        self.store()
+        let deleted = self
+            .store()
             .delete_provider_app(project_id, id)
             .await
-            .or_not_found("provider app")
+            .or_not_found("provider app");
+        self.caches().provider_apps.clear();
+        deleted
+    }
+
+    /// The row of the named app, or of the provider's default app, through
+    /// the cache. The row's provider is not checked here.
+    async fn provider_app_row(
+        &self,
+        project_id: &str,
+        provider: &str,
+        provider_app_id: Option<&str>,
+    ) -> Result<ProviderAppRow, crate::storage::StoreError> {
+        let cache_key = (
+            project_id.to_owned(),
+            provider.to_owned(),
+            provider_app_id.map(str::to_owned),
+        );
+        if let Some(row) = self.caches().provider_apps.get(&cache_key) {
+            return Ok(row);
+        }
+        let row = match provider_app_id {
+            Some(id) => self.store().find_provider_app(project_id, id).await?,
+            None => {
+                self.store()
+                    .find_default_provider_app(project_id, provider)
+                    .await?
+            }
+        };
+        self.caches().provider_apps.insert(cache_key, row.clone());
+        Ok(row)
+    }
+
+    /// The app a flow was started with, for its callback: `NotFound` when
+    /// it was deleted since.
+    pub(super) async fn flow_provider_app(
+        &self,
+        project_id: &str,
+        provider: &str,
+        id: &str,
+    ) -> DomainResult<ProviderApp> {
+        let row = self
+            .provider_app_row(project_id, provider, Some(id))
+            .await
+            .or_not_found("provider app")?;
+        self.decode_provider_app(row)
+    }
+
+    /// The id of the provider's default app in the project, if it has one.
+    pub(super) async fn default_provider_app_id(
+        &self,
+        project_id: &str,
+        provider: &str,
+    ) -> DomainResult<Option<String>> {
+        match self.provider_app_row(project_id, provider, None).await {
+            Ok(row) => Ok(Some(row.id)),
+            Err(crate::storage::StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The app an OAuth flow uses: the named one, or the provider's default.
@@ -204,14 +266,9 @@ impl Grantd {
         provider: &str,
         provider_app_id: Option<&str>,
     ) -> DomainResult<ProviderApp> {
-        let found = match provider_app_id {
-            Some(id) => self.store().find_provider_app(project_id, id).await,
-            None => {
-                self.store()
-                    .find_default_provider_app(project_id, provider)
-                    .await
-            }
-        };
+        let found = self
+            .provider_app_row(project_id, provider, provider_app_id)
+            .await;
         let row = match found {
             Ok(row) => row,
             Err(crate::storage::StoreError::NotFound) => {

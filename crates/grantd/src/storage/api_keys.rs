@@ -31,7 +31,7 @@ impl Store {
         .bind(key.display_prefix)
         .bind(key.key_hash)
         .bind(key.create_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Store {
             .bind(now)
             .bind(project_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?,
         )
     }

@@ -67,7 +67,7 @@ impl Store {
         .bind(&row.result_error)
         .bind(&row.result_error_description)
         .bind(row.finished_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -128,7 +128,7 @@ impl Store {
         .bind(provider)
         .bind(keep_until)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -142,7 +142,7 @@ impl Store {
         )
         .bind(expires_at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -164,7 +164,7 @@ impl Store {
         .bind(result.error_description)
         .bind(result.now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -173,7 +173,7 @@ impl Store {
     pub async fn purge_connect_sessions(&self, cutoff: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
             .bind(cutoff)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
@@ -196,7 +196,7 @@ impl Store {
         origins: &[String],
         now: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM project_allowed_origins WHERE project_id = $1")
             .bind(project_id)
             .execute(&mut *tx)

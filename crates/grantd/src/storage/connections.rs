@@ -1,5 +1,8 @@
 use super::directory::{upsert_consumer, upsert_group};
+use super::events::{insert_event_in, NewEvent};
+use super::write_queue::{Write, WriteFuture};
 use super::{require_row, Store, StoreResult};
+use sqlx::AnyConnection;
 
 /// A connection with its group, consumer and provider app, as one join.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -108,53 +111,15 @@ pub struct ConnectionFilter {
 }
 
 impl Store {
-    /// Writes the group, the consumer and the connection in one transaction.
-    pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        upsert_group(
-            &mut tx,
-            &new.project_id,
-            &new.group_ref,
-            new.group_name.as_deref(),
-            new.now,
-        )
-        .await?;
-        upsert_consumer(
-            &mut tx,
-            &new.project_id,
-            &new.consumer_ref,
-            new.consumer_name.as_deref(),
-            new.now,
-        )
-        .await?;
-        sqlx::query(
-            "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
-             provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
-             credentials_key_id, credentials_ciphertext, access_token_expires_at, refresh_due_at, \
-             create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)",
-        )
-        .bind(&new.id)
-        .bind(&new.project_id)
-        .bind(&new.provider)
-        .bind(&new.provider_app_id)
-        .bind(&new.group_ref)
-        .bind(&new.consumer_ref)
-        .bind(&new.provider_workspace_ref)
-        .bind(&new.provider_consumer_ref)
-        .bind(&new.auth_scheme)
-        .bind(&new.status)
-        .bind(&new.provider_metadata)
-        .bind(&new.scopes)
-        .bind(&new.credentials_key_id)
-        .bind(&new.credentials_ciphertext)
-        .bind(new.access_token_expires_at)
-        .bind(new.now)
-        .bind(new.refresh_due_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+    /// Writes the group, the consumer, the connection and its `created`
+    /// event (with its webhook deliveries) in one transaction, through the
+    /// write queue; returns how many deliveries were enqueued.
+    pub async fn insert_connection(
+        &self,
+        new: NewConnection,
+        event: NewEvent,
+    ) -> StoreResult<usize> {
+        self.queue.submit(InsertConnection { new, event }).await
     }
 
     /// Replaces a connection's credentials in place (same id) and marks it
@@ -182,7 +147,7 @@ impl Store {
             .bind(&update.project_id)
             .bind(&update.auth_scheme)
             .bind(update.refresh_due_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?,
         )
     }
@@ -245,8 +210,67 @@ impl Store {
             sqlx::query("DELETE FROM connections WHERE project_id = $1 AND id = $2")
                 .bind(project_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?,
         )
+    }
+}
+
+struct InsertConnection {
+    new: NewConnection,
+    event: NewEvent,
+}
+
+impl Write for InsertConnection {
+    type Output = usize;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, usize> {
+        let (new, event) = (&self.new, &self.event);
+        Box::pin(async move {
+            upsert_group(
+                &mut *conn,
+                &new.project_id,
+                &new.group_ref,
+                new.group_name.as_deref(),
+                new.now,
+            )
+            .await?;
+            upsert_consumer(
+                &mut *conn,
+                &new.project_id,
+                &new.consumer_ref,
+                new.consumer_name.as_deref(),
+                new.now,
+            )
+            .await?;
+            sqlx::query(
+                "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
+                 provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
+                 credentials_key_id, credentials_ciphertext, access_token_expires_at, refresh_due_at, \
+                 create_time, update_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)",
+            )
+            .bind(&new.id)
+            .bind(&new.project_id)
+            .bind(&new.provider)
+            .bind(&new.provider_app_id)
+            .bind(&new.group_ref)
+            .bind(&new.consumer_ref)
+            .bind(&new.provider_workspace_ref)
+            .bind(&new.provider_consumer_ref)
+            .bind(&new.auth_scheme)
+            .bind(&new.status)
+            .bind(&new.provider_metadata)
+            .bind(&new.scopes)
+            .bind(&new.credentials_key_id)
+            .bind(&new.credentials_ciphertext)
+            .bind(new.access_token_expires_at)
+            .bind(new.now)
+            .bind(new.refresh_due_at)
+            .execute(&mut *conn)
+            .await?;
+            let enqueued = insert_event_in(&mut *conn, event).await?;
+            Ok(enqueued)
+        })
     }
 }

@@ -1,7 +1,8 @@
 use super::{Store, StoreResult};
+use sqlx::AnyConnection;
 
 /// A connection event about to be written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: String,
     pub project_id: String,
@@ -30,47 +31,10 @@ impl Store {
     /// makes every stored event reach every subscriber that existed when it
     /// was stored. Returns how many deliveries were enqueued.
     pub async fn insert_event(&self, event: &NewEvent) -> StoreResult<usize> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO connection_events (id, project_id, connection_id, kind, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&event.id)
-        .bind(&event.project_id)
-        .bind(&event.connection_id)
-        .bind(&event.kind)
-        .bind(&event.data)
-        .bind(event.created_at)
-        .execute(&mut *tx)
-        .await?;
-        let endpoints: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT e.id FROM webhook_endpoints e \
-             JOIN webhook_endpoint_kinds k ON k.endpoint_id = e.id \
-             WHERE e.project_id = $1 AND (k.kind = $2 OR k.kind = '*') \
-             ORDER BY e.id",
-        )
-        .bind(&event.project_id)
-        .bind(&event.kind)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (endpoint_id,) in &endpoints {
-            // The set of endpoints is only known inside the transaction, so
-            // the delivery ids are minted here rather than by the domain.
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, status, \
-                 attempts, next_attempt_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-            )
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(&event.project_id)
-            .bind(endpoint_id)
-            .bind(&event.id)
-            .bind(event.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut tx = self.writer.begin().await?;
+        let enqueued = insert_event_in(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(endpoints.len())
+        Ok(enqueued)
     }
 
     /// A project's events, newest first, optionally of one connection.
@@ -91,4 +55,51 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// [`Store::insert_event`] inside a transaction the caller holds, so that an
+/// event commits (or not) together with the change it reports.
+pub(super) async fn insert_event_in(
+    conn: &mut AnyConnection,
+    event: &NewEvent,
+) -> StoreResult<usize> {
+    sqlx::query(
+        "INSERT INTO connection_events (id, project_id, connection_id, kind, data, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&event.id)
+    .bind(&event.project_id)
+    .bind(&event.connection_id)
+    .bind(&event.kind)
+    .bind(&event.data)
+    .bind(event.created_at)
+    .execute(&mut *conn)
+    .await?;
+    let endpoints: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT e.id FROM webhook_endpoints e \
+         JOIN webhook_endpoint_kinds k ON k.endpoint_id = e.id \
+         WHERE e.project_id = $1 AND (k.kind = $2 OR k.kind = '*') \
+         ORDER BY e.id",
+    )
+    .bind(&event.project_id)
+    .bind(&event.kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (endpoint_id,) in &endpoints {
+        // The set of endpoints is only known inside the transaction, so
+        // the delivery ids are minted here rather than by the domain.
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, status, \
+             attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&event.project_id)
+        .bind(endpoint_id)
+        .bind(&event.id)
+        .bind(event.created_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(endpoints.len())
 }

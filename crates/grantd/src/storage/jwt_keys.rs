@@ -21,7 +21,7 @@ impl Store {
         .bind(&row.algorithm)
         .bind(&row.public_key_pem)
         .bind(row.create_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl Store {
             sqlx::query("DELETE FROM jwt_keys WHERE project_id = $1 AND id = $2")
                 .bind(project_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?,
         )
     }

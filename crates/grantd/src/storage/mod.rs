@@ -13,6 +13,7 @@ mod projects;
 mod provider_apps;
 mod refresh;
 mod webhooks;
+mod write_queue;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
@@ -106,9 +107,22 @@ impl Default for PostgresSettings {
 /// Handle to the database; cheap to clone (it is a connection pool). The
 /// SQL is written once for both backends (`$n` placeholders, integer
 /// milliseconds, text ids) and runs through sqlx's `Any` driver.
+///
+/// Reads and writes go through separate pools. On SQLite the writer pool
+/// holds exactly one connection: SQLite lets one writer in at a time, and
+/// writers queueing for that connection in the pool wait without cost,
+/// where writers racing for the file lock sleep in SQLite's busy handler
+/// (milliseconds each) and lose throughput. Its readers are `query_only`,
+/// so a write sent down the wrong pool fails loudly instead of racing.
+/// On PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// For statements that only read.
     pool: AnyPool,
+    /// For statements and transactions that write.
+    writer: AnyPool,
+    /// Group commit of the busiest writes, on `writer`.
+    queue: write_queue::WriteQueue,
     backend: Backend,
 }
 
@@ -123,24 +137,16 @@ impl Store {
     async fn open_sqlite_url(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
+        let writer = sqlite_pool(1, false).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+        let pool = sqlite_pool(readers.clamp(2, 16) as u32, true)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self {
             pool,
+            queue: write_queue::WriteQueue::start(writer.clone()),
+            writer,
             backend: Backend::Sqlite,
         })
     }
@@ -169,6 +175,8 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self {
+            writer: pool.clone(),
+            queue: write_queue::WriteQueue::start(pool.clone()),
             pool,
             backend: Backend::Postgres,
         })
@@ -222,7 +230,31 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
+}
+
+/// Options of a pool of SQLite connections. A local file needs no liveness
+/// check before each use (that would be a round trip to the connection's
+/// worker thread per statement).
+fn sqlite_pool(max_connections: u32, query_only: bool) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .await?;
+                if query_only {
+                    conn.execute("PRAGMA query_only = ON;").await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Errors worth retrying: SQLite's busy database, PostgreSQL's

@@ -1,4 +1,7 @@
+use super::write_queue::{Write, WriteFuture};
 use super::{Store, StoreResult};
+use sqlx::AnyConnection;
+use std::sync::LazyLock;
 
 /// One started authorization flow, keyed by the SHA-256 of its state.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -71,38 +74,10 @@ const COLUMNS: &str = "state_hash, project_id, provider, provider_app_id, connec
      csrf_protected, csrf_hash, authorize_url_key_id, authorize_url_ciphertext, connect_session_id";
 
 impl Store {
-    pub async fn insert_oauth_flow(&self, flow: &NewOAuthFlow) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO oauth_flows ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23)"
-        ))
-        .bind(&flow.state_hash)
-        .bind(&flow.project_id)
-        .bind(&flow.provider)
-        .bind(&flow.provider_app_id)
-        .bind(&flow.connection_id)
-        .bind(&flow.group_ref)
-        .bind(&flow.group_name)
-        .bind(&flow.consumer_ref)
-        .bind(&flow.consumer_name)
-        .bind(&flow.provider_workspace_ref)
-        .bind(&flow.provider_metadata)
-        .bind(&flow.scopes)
-        .bind(&flow.redirect_uri)
-        .bind(&flow.opener_origin)
-        .bind(&flow.code_verifier_key_id)
-        .bind(&flow.code_verifier_ciphertext)
-        .bind(flow.create_time)
-        .bind(flow.expire_time)
-        .bind(flow.csrf_protected)
-        .bind(&flow.csrf_hash)
-        .bind(&flow.authorize_url_key_id)
-        .bind(&flow.authorize_url_ciphertext)
-        .bind(&flow.connect_session_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Stores a new flow (through the write queue: flow starts are the
+    /// busiest write).
+    pub async fn insert_oauth_flow(&self, flow: NewOAuthFlow) -> StoreResult<()> {
+        self.queue.submit(InsertOAuthFlow(flow)).await
     }
 
     /// Marks the flow consumed and returns it, in one statement: of two
@@ -120,7 +95,7 @@ impl Store {
         ))
         .bind(now)
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -143,7 +118,7 @@ impl Store {
         .bind(csrf_hash)
         .bind(state_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -180,7 +155,7 @@ impl Store {
         .bind(detail)
         .bind(connection_id)
         .bind(state_hash)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -189,8 +164,55 @@ impl Store {
     pub async fn purge_oauth_flows(&self, cutoff: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM oauth_flows WHERE expire_time < $1")
             .bind(cutoff)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+static INSERT_FLOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO oauth_flows ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22, $23)"
+    )
+});
+
+struct InsertOAuthFlow(NewOAuthFlow);
+
+impl Write for InsertOAuthFlow {
+    type Output = ();
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, ()> {
+        let flow = &self.0;
+        Box::pin(async move {
+            sqlx::query(INSERT_FLOW.as_str())
+                .bind(&flow.state_hash)
+                .bind(&flow.project_id)
+                .bind(&flow.provider)
+                .bind(&flow.provider_app_id)
+                .bind(&flow.connection_id)
+                .bind(&flow.group_ref)
+                .bind(&flow.group_name)
+                .bind(&flow.consumer_ref)
+                .bind(&flow.consumer_name)
+                .bind(&flow.provider_workspace_ref)
+                .bind(&flow.provider_metadata)
+                .bind(&flow.scopes)
+                .bind(&flow.redirect_uri)
+                .bind(&flow.opener_origin)
+                .bind(&flow.code_verifier_key_id)
+                .bind(&flow.code_verifier_ciphertext)
+                .bind(flow.create_time)
+                .bind(flow.expire_time)
+                .bind(flow.csrf_protected)
+                .bind(&flow.csrf_hash)
+                .bind(&flow.authorize_url_key_id)
+                .bind(&flow.authorize_url_ciphertext)
+                .bind(&flow.connect_session_id)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
     }
 }

@@ -17,7 +17,7 @@ impl Store {
         .bind(&row.name)
         .bind(row.create_time)
         .bind(row.update_time)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

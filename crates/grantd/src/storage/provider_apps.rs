@@ -37,7 +37,7 @@ impl Store {
     /// Inserts an app; when it is the default, the previous default of its
     /// provider stops being one in the same transaction.
     pub async fn insert_provider_app(&self, app: &NewProviderApp) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if app.is_default != 0 {
             sqlx::query(
                 "UPDATE provider_apps SET is_default = 0 WHERE project_id = $1 AND provider = $2 AND is_default = 1",
@@ -122,7 +122,7 @@ impl Store {
         id: &str,
         update: ProviderAppUpdate,
     ) -> StoreResult<ProviderAppRow> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let touched = sqlx::query(
             "UPDATE provider_apps SET update_time = $1 WHERE project_id = $2 AND id = $3",
         )
@@ -197,7 +197,7 @@ impl Store {
             sqlx::query("DELETE FROM provider_apps WHERE project_id = $1 AND id = $2")
                 .bind(project_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?,
         )
     }

@@ -88,7 +88,7 @@ impl Store {
         .bind(owner)
         .bind(now)
         .bind(until)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -101,7 +101,7 @@ impl Store {
         )
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Store {
         .bind(r.refresh_due_at)
         .bind(&r.scopes)
         .bind(r.now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -146,7 +146,7 @@ impl Store {
         .bind(f.refresh_due_at)
         .bind(f.failures)
         .bind(f.now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

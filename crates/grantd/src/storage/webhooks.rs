@@ -76,7 +76,7 @@ impl Store {
         endpoint: &WebhookEndpointRow,
         kinds: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
@@ -165,7 +165,7 @@ impl Store {
             sqlx::query("DELETE FROM webhook_endpoints WHERE project_id = $1 AND id = $2")
                 .bind(project_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?,
         )
     }
@@ -233,7 +233,7 @@ impl Store {
         .bind(lease_until)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let mut jobs = Vec::with_capacity(claimed.len());
         for (id,) in claimed {
@@ -278,7 +278,7 @@ impl Store {
         .bind(result.now)
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -291,7 +291,7 @@ impl Store {
              WHERE lease_owner = $1",
         )
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

@@ -6,7 +6,7 @@ use super::csrf::csrf_matches;
 use super::token::{ClientCredentials, Grant, TokenResponse};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
-use crate::domain::events::{connection_event_data, with_status_change, EventKind};
+use crate::domain::events::{connection_event_data, new_event, with_status_change, EventKind};
 use crate::domain::model::{
     ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
     Token, TokenSet,
@@ -215,7 +215,7 @@ impl Grantd {
             ));
         };
         let app = match self
-            .get_provider_app(&flow.project_id, &flow.provider_app_id)
+            .flow_provider_app(&flow.project_id, &flow.provider, &flow.provider_app_id)
             .await
         {
             Ok(app) => app,
@@ -375,31 +375,7 @@ impl Grantd {
 
         let connection_id = uuid::Uuid::now_v7().to_string();
         let sealed = self.seal_credentials(&connection_id, &credentials)?;
-        self.store()
-            .insert_connection(&NewConnection {
-                id: connection_id.clone(),
-                project_id: flow.project_id.clone(),
-                provider: flow.provider.clone(),
-                provider_app_id: Some(app.id.clone()),
-                group_ref: flow.group_ref.clone(),
-                group_name: flow.group_name.clone(),
-                consumer_ref: flow.consumer_ref.clone(),
-                consumer_name: flow.consumer_name.clone(),
-                provider_workspace_ref: flow.provider_workspace_ref.clone(),
-                provider_consumer_ref: None,
-                auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                status: ConnectionStatus::Working.as_str().to_owned(),
-                provider_metadata: metadata_json,
-                scopes,
-                credentials_key_id: sealed.key_id,
-                credentials_ciphertext: sealed.bytes,
-                access_token_expires_at: expires_at,
-                refresh_due_at: self.refresh_due_at(&credentials),
-                now,
-            })
-            .await
-            .map_err(DomainError::from)?;
-        self.record_event_after_write(
+        let event = new_event(
             &flow.project_id,
             &connection_id,
             EventKind::Created,
@@ -409,8 +385,36 @@ impl Grantd {
                 &flow.group_ref,
                 &flow.consumer_ref,
             ),
-        )
-        .await;
+        );
+        let enqueued = self
+            .store()
+            .insert_connection(
+                NewConnection {
+                    id: connection_id.clone(),
+                    project_id: flow.project_id.clone(),
+                    provider: flow.provider.clone(),
+                    provider_app_id: Some(app.id.clone()),
+                    group_ref: flow.group_ref.clone(),
+                    group_name: flow.group_name.clone(),
+                    consumer_ref: flow.consumer_ref.clone(),
+                    consumer_name: flow.consumer_name.clone(),
+                    provider_workspace_ref: flow.provider_workspace_ref.clone(),
+                    provider_consumer_ref: None,
+                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
+                    status: ConnectionStatus::Working.as_str().to_owned(),
+                    provider_metadata: metadata_json,
+                    scopes,
+                    credentials_key_id: sealed.key_id,
+                    credentials_ciphertext: sealed.bytes,
+                    access_token_expires_at: expires_at,
+                    refresh_due_at: self.refresh_due_at(&credentials),
+                    now,
+                },
+                event.clone(),
+            )
+            .await
+            .map_err(DomainError::from)?;
+        self.event_recorded(&event, enqueued);
         Ok(CallbackOutcome::Connected {
             connection_id,
             provider: flow.provider.clone(),

@@ -255,7 +255,7 @@ impl Grantd {
         let now = now_millis();
         let ttl = i64::try_from(self.settings().state_ttl.as_millis()).unwrap_or(i64::MAX);
         self.store()
-            .insert_oauth_flow(&NewOAuthFlow {
+            .insert_oauth_flow(NewOAuthFlow {
                 state_hash: secrets.state_hash.clone(),
                 project_id: request.project_id,
                 provider: provider.name.clone(),
