@@ -227,6 +227,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = telemetry::init(cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .global_queue_interval(4)
         .enable_all()
         .build()
     {

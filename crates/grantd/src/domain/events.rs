@@ -158,7 +158,7 @@ impl Grantd {
         data: Value,
     ) -> DomainResult<()> {
         let event = new_event(project_id, connection_id, kind, data);
-        let enqueued = self.store().insert_event(&event).await?;
+        let enqueued = self.store().insert_event(event.clone()).await?;
         self.event_recorded(&event, enqueued);
         Ok(())
     }

@@ -425,7 +425,7 @@ impl Grantd {
         let tokens = credentials.tokens();
         let stored = self
             .store()
-            .store_refreshed(&RefreshedCredentials {
+            .store_refreshed(RefreshedCredentials {
                 id: record.id.clone(),
                 read_version: record.credentials_version,
                 credentials_key_id: sealed.key_id,

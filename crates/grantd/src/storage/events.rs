@@ -1,3 +1,4 @@
+use super::write_queue::{Write, WriteFuture};
 use super::{Store, StoreResult};
 use sqlx::AnyConnection;
 
@@ -30,11 +31,8 @@ impl Store {
     /// every kind, `'*'`), due at once. Doing both in one transaction is what
     /// makes every stored event reach every subscriber that existed when it
     /// was stored. Returns how many deliveries were enqueued.
-    pub async fn insert_event(&self, event: &NewEvent) -> StoreResult<usize> {
-        let mut tx = self.writer.begin().await?;
-        let enqueued = insert_event_in(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(enqueued)
+    pub async fn insert_event(&self, event: NewEvent) -> StoreResult<usize> {
+        self.queue.submit(InsertEvent(event)).await
     }
 
     /// A project's events, newest first, optionally of one connection.
@@ -102,4 +100,14 @@ pub(super) async fn insert_event_in(
         .await?;
     }
     Ok(endpoints.len())
+}
+
+struct InsertEvent(NewEvent);
+
+impl Write for InsertEvent {
+    type Output = usize;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, usize> {
+        Box::pin(insert_event_in(conn, &self.0))
+    }
 }

@@ -1,7 +1,9 @@
 //! The refresher's queries: due work by time, row leases, and writes fenced
 //! by the credentials version that was read.
 
+use super::write_queue::{Write, WriteFuture};
 use super::{Store, StoreResult};
+use sqlx::AnyConnection;
 
 /// A connection whose token is due for renewal.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -79,18 +81,14 @@ impl Store {
         now: i64,
         until: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET refresh_lease_owner = $2, refresh_lease_until = $4 \
-             WHERE id = $1 AND (refresh_lease_until IS NULL OR refresh_lease_until < $3 \
-             OR refresh_lease_owner = $2)",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(now)
-        .bind(until)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.queue
+            .submit(ClaimLease {
+                id: id.to_owned(),
+                owner: owner.to_owned(),
+                now,
+                until,
+            })
+            .await
     }
 
     /// Lets go of a lease without changing anything else.
@@ -109,26 +107,8 @@ impl Store {
     /// Stores refreshed credentials, access and (rotated) refresh token
     /// together in one statement, only over the version that was read. False
     /// when the connection changed meanwhile (re-authorized or deleted).
-    pub async fn store_refreshed(&self, r: &RefreshedCredentials) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET credentials_key_id = $3, credentials_ciphertext = $4, \
-             access_token_expires_at = $5, refresh_due_at = $6, scopes = $7, \
-             credentials_version = credentials_version + 1, refresh_failures = 0, \
-             last_error = NULL, last_refresh_at = $8, update_time = $8, \
-             refresh_lease_owner = NULL, refresh_lease_until = NULL \
-             WHERE id = $1 AND credentials_version = $2",
-        )
-        .bind(&r.id)
-        .bind(r.read_version)
-        .bind(&r.credentials_key_id)
-        .bind(&r.credentials_ciphertext)
-        .bind(r.access_token_expires_at)
-        .bind(r.refresh_due_at)
-        .bind(&r.scopes)
-        .bind(r.now)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    pub async fn store_refreshed(&self, r: RefreshedCredentials) -> StoreResult<bool> {
+        self.queue.submit(StoreRefreshed(r)).await
     }
 
     /// Records a failed refresh and when to try again, releasing the lease.
@@ -149,5 +129,64 @@ impl Store {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+struct ClaimLease {
+    id: String,
+    owner: String,
+    now: i64,
+    until: i64,
+}
+
+impl Write for ClaimLease {
+    type Output = bool;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE connections SET refresh_lease_owner = $2, refresh_lease_until = $4 \
+                 WHERE id = $1 AND (refresh_lease_until IS NULL OR refresh_lease_until < $3 \
+                 OR refresh_lease_owner = $2)",
+            )
+            .bind(&self.id)
+            .bind(&self.owner)
+            .bind(self.now)
+            .bind(self.until)
+            .execute(conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}
+
+struct StoreRefreshed(RefreshedCredentials);
+
+impl Write for StoreRefreshed {
+    type Output = bool;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, bool> {
+        let r = &self.0;
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE connections SET credentials_key_id = $3, credentials_ciphertext = $4, \
+                         access_token_expires_at = $5, refresh_due_at = $6, scopes = $7, \
+                         credentials_version = credentials_version + 1, refresh_failures = 0, \
+                         last_error = NULL, last_refresh_at = $8, update_time = $8, \
+                         refresh_lease_owner = NULL, refresh_lease_until = NULL \
+                         WHERE id = $1 AND credentials_version = $2",
+            )
+            .bind(&r.id)
+            .bind(r.read_version)
+            .bind(&r.credentials_key_id)
+            .bind(&r.credentials_ciphertext)
+            .bind(r.access_token_expires_at)
+            .bind(r.refresh_due_at)
+            .bind(&r.scopes)
+            .bind(r.now)
+            .execute(conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
     }
 }

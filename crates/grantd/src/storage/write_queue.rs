@@ -13,7 +13,8 @@
 //! result. A caller's result arrives only after its write committed.
 
 use super::{StoreError, StoreResult};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
@@ -100,21 +101,41 @@ impl<W: Write> Queued for Job<W> {
 
 async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Box<dyn Queued>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Held while writes keep coming, so that a busy queue does not hand the
+    // connection back to the pool (and ping it) between batches.
+    let mut held: Option<PoolConnection<Any>> = None;
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() == 1 || !commit_together(&pool, &mut batch).await {
+        if held.is_none() {
+            held = pool.acquire().await.ok();
+        }
+        let done = match held.as_mut() {
+            Some(conn) if batch.len() > 1 => commit_together(conn, &mut batch).await,
+            _ => false,
+        };
+        if !done {
             for job in &mut batch {
-                let error = commit_alone(&pool, job.as_mut()).await.err();
-                job.finish(error);
+                let result = match held.as_mut() {
+                    Some(conn) => commit_alone(conn, job.as_mut()).await,
+                    None => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+                };
+                if matches!(result, Err(StoreError::Unavailable(_))) {
+                    // Maybe the connection broke: take a fresh one next time.
+                    held = None;
+                }
+                job.finish(result.err());
             }
         }
         batch.clear();
+        if receiver.is_empty() {
+            held = None;
+        }
     }
 }
 
 /// Runs the whole batch in one transaction. On success every caller has its
 /// result; on failure nothing was written and nobody was answered.
-async fn commit_together(pool: &AnyPool, batch: &mut [Box<dyn Queued>]) -> bool {
-    let Ok(mut tx) = pool.begin().await else {
+async fn commit_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Queued>]) -> bool {
+    let Ok(mut tx) = conn.begin().await else {
         return false;
     };
     for job in batch.iter_mut() {
@@ -132,8 +153,8 @@ async fn commit_together(pool: &AnyPool, batch: &mut [Box<dyn Queued>]) -> bool 
     true
 }
 
-async fn commit_alone(pool: &AnyPool, job: &mut dyn Queued) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+async fn commit_alone(conn: &mut AnyConnection, job: &mut dyn Queued) -> StoreResult<()> {
+    let mut tx = conn.begin().await?;
     job.run(&mut tx).await?;
     tx.commit().await?;
     Ok(())

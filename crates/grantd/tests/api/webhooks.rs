@@ -697,7 +697,7 @@ async fn a_due_delivery_is_leased_to_one_instance_until_its_lease_expires() {
     let later = now_millis() + 86_400_000;
     for _ in 0..20 {
         let enqueued = store
-            .insert_event(&NewEvent {
+            .insert_event(NewEvent {
                 id: uuid::Uuid::now_v7().to_string(),
                 project_id: app.project_id.clone(),
                 connection_id: "c".into(),
