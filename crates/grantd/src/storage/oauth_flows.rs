@@ -184,35 +184,71 @@ impl Write for InsertOAuthFlow {
     type Output = ();
 
     fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, ()> {
-        let flow = &self.0;
         Box::pin(async move {
-            sqlx::query(INSERT_FLOW.as_str())
-                .bind(&flow.state_hash)
-                .bind(&flow.project_id)
-                .bind(&flow.provider)
-                .bind(&flow.provider_app_id)
-                .bind(&flow.connection_id)
-                .bind(&flow.group_ref)
-                .bind(&flow.group_name)
-                .bind(&flow.consumer_ref)
-                .bind(&flow.consumer_name)
-                .bind(&flow.provider_workspace_ref)
-                .bind(&flow.provider_metadata)
-                .bind(&flow.scopes)
-                .bind(&flow.redirect_uri)
-                .bind(&flow.opener_origin)
-                .bind(&flow.code_verifier_key_id)
-                .bind(&flow.code_verifier_ciphertext)
-                .bind(flow.create_time)
-                .bind(flow.expire_time)
-                .bind(flow.csrf_protected)
-                .bind(&flow.csrf_hash)
-                .bind(&flow.authorize_url_key_id)
-                .bind(&flow.authorize_url_ciphertext)
-                .bind(&flow.connect_session_id)
+            bind_flow(sqlx::query(INSERT_FLOW.as_str()), &self.0)
                 .execute(conn)
                 .await?;
             Ok(())
         })
     }
+
+    /// One multi-row `INSERT` for flows started together.
+    fn run_many<'c>(
+        writes: Vec<&'c Self>,
+        conn: &'c mut AnyConnection,
+    ) -> WriteFuture<'c, Vec<()>> {
+        Box::pin(async move {
+            let rows = (0..writes.len())
+                .map(|row| {
+                    let params = (1..=FLOW_PARAMS)
+                        .map(|i| format!("${}", row * FLOW_PARAMS + i))
+                        .collect::<Vec<_>>();
+                    format!("({})", params.join(", "))
+                })
+                .collect::<Vec<_>>();
+            let sql = format!(
+                "INSERT INTO oauth_flows ({COLUMNS}) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for write in &writes {
+                query = bind_flow(query, &write.0);
+            }
+            query.execute(conn).await?;
+            Ok(vec![(); writes.len()])
+        })
+    }
+}
+
+/// Columns (and so parameters) of one flow row.
+const FLOW_PARAMS: usize = 23;
+
+fn bind_flow<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    flow: &'q NewOAuthFlow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&flow.state_hash)
+        .bind(&flow.project_id)
+        .bind(&flow.provider)
+        .bind(&flow.provider_app_id)
+        .bind(&flow.connection_id)
+        .bind(&flow.group_ref)
+        .bind(&flow.group_name)
+        .bind(&flow.consumer_ref)
+        .bind(&flow.consumer_name)
+        .bind(&flow.provider_workspace_ref)
+        .bind(&flow.provider_metadata)
+        .bind(&flow.scopes)
+        .bind(&flow.redirect_uri)
+        .bind(&flow.opener_origin)
+        .bind(&flow.code_verifier_key_id)
+        .bind(&flow.code_verifier_ciphertext)
+        .bind(flow.create_time)
+        .bind(flow.expire_time)
+        .bind(flow.csrf_protected)
+        .bind(&flow.csrf_hash)
+        .bind(&flow.authorize_url_key_id)
+        .bind(&flow.authorize_url_ciphertext)
+        .bind(&flow.connect_session_id)
 }

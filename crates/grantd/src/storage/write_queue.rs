@@ -28,6 +28,26 @@ pub(super) type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>>
 pub(super) trait Write: Send + Sync + 'static {
     type Output: Send + 'static;
     fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Self::Output>;
+
+    /// Several writes of this kind that arrived together, in order: one
+    /// statement for all of them where the kind allows (a multi-row
+    /// insert), since each statement is a round trip. Returns one output
+    /// per write. The default runs them one by one.
+    fn run_many<'c>(
+        writes: Vec<&'c Self>,
+        conn: &'c mut AnyConnection,
+    ) -> WriteFuture<'c, Vec<Self::Output>>
+    where
+        Self: Sized,
+    {
+        Box::pin(async move {
+            let mut outputs = Vec::with_capacity(writes.len());
+            for write in writes {
+                outputs.push(write.run(&mut *conn).await?);
+            }
+            Ok(outputs)
+        })
+    }
 }
 
 /// Most writes waiting at once that go into one transaction.
@@ -66,10 +86,46 @@ impl WriteQueue {
 }
 
 /// A write with its caller's reply channel, type-erased for the queue.
-trait Queued: Send {
+trait Queued: Send + std::any::Any {
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> WriteFuture<'c, ()>;
+    /// What runs a group of jobs of this one's type together.
+    fn group_runner(&self) -> GroupRunner;
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     /// Sends the kept output (after a commit) or `error` to the caller.
     fn finish(&mut self, error: Option<StoreError>);
+}
+
+/// Runs jobs of one type with [`Write::run_many`].
+type GroupRunner =
+    for<'c> fn(&'c mut [Box<dyn Queued>], &'c mut AnyConnection) -> WriteFuture<'c, ()>;
+
+fn run_group<'c, W: Write>(
+    group: &'c mut [Box<dyn Queued>],
+    conn: &'c mut AnyConnection,
+) -> WriteFuture<'c, ()> {
+    Box::pin(async move {
+        let outputs = {
+            let writes = group
+                .iter()
+                .filter_map(|job| job.as_any().downcast_ref::<Job<W>>())
+                .map(|job| &job.write)
+                .collect::<Vec<_>>();
+            if writes.len() != group.len() {
+                return Err(StoreError::Corrupt("a write group of mixed kinds".into()));
+            }
+            W::run_many(writes, conn).await?
+        };
+        if outputs.len() != group.len() {
+            return Err(StoreError::Corrupt("a write group lost outputs".into()));
+        }
+        for (job, output) in group.iter_mut().zip(outputs) {
+            if let Some(job) = job.as_any_mut().downcast_mut::<Job<W>>() {
+                job.output = Some(output);
+            }
+        }
+        Ok(())
+    })
 }
 
 struct Job<W: Write> {
@@ -84,6 +140,18 @@ impl<W: Write> Queued for Job<W> {
             self.output = Some(self.write.run(conn).await?);
             Ok(())
         })
+    }
+
+    fn group_runner(&self) -> GroupRunner {
+        run_group::<W>
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 
     fn finish(&mut self, error: Option<StoreError>) {
@@ -138,11 +206,26 @@ async fn commit_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Queued>]
     let Ok(mut tx) = conn.begin().await else {
         return false;
     };
-    for job in batch.iter_mut() {
-        if job.run(&mut tx).await.is_err() {
+    // Consecutive writes of one kind run together.
+    let mut rest = &mut batch[..];
+    while !rest.is_empty() {
+        let kind = rest[0].as_any().type_id();
+        let same = rest
+            .iter()
+            .take_while(|job| job.as_any().type_id() == kind)
+            .count();
+        let (group, tail) = rest.split_at_mut(same);
+        let ran = if group.len() == 1 {
+            group[0].run(&mut tx).await
+        } else {
+            let runner = group[0].group_runner();
+            runner(group, &mut tx).await
+        };
+        if ran.is_err() {
             // Dropping `tx` rolls the batch back.
             return false;
         }
+        rest = tail;
     }
     if tx.commit().await.is_err() {
         return false;
@@ -158,4 +241,57 @@ async fn commit_alone(conn: &mut AnyConnection, job: &mut dyn Queued) -> StoreRe
     job.run(&mut tx).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::any::AnyPoolOptions;
+    use sqlx::Executor;
+
+    struct InsertName(&'static str);
+
+    impl Write for InsertName {
+        type Output = ();
+        fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, ()> {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO names (name) VALUES ($1)")
+                    .bind(self.0)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_its_batch_mates_commit() {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        pool.execute("CREATE TABLE names (name TEXT PRIMARY KEY)")
+            .await
+            .unwrap();
+        pool.execute("INSERT INTO names (name) VALUES ('taken')")
+            .await
+            .unwrap();
+        let queue = WriteQueue::start(pool.clone());
+        let names = ["a", "b", "taken", "c", "d", "e"];
+        let results =
+            futures::future::join_all(names.iter().map(|n| queue.submit(InsertName(n)))).await;
+        for (name, result) in names.iter().zip(&results) {
+            match *name {
+                "taken" => assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}"),
+                _ => assert!(result.is_ok(), "{name}: {result:?}"),
+            }
+        }
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM names")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 6, "five new names and the old one");
+    }
 }

@@ -417,3 +417,67 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
     assert!(full["oauth2AuthorizationCode"]["accessToken"]["token"].is_string());
     assert!(full.get("oauth2PasswordCredentials").is_none());
 }
+
+#[tokio::test]
+async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
+    // Concurrent starts and callbacks are committed together in batches;
+    // each must still land as its own flow and its own connection.
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let starts = (0..40).map(|i| {
+        app.oauth_connect(json!({
+            "projectId": app.project_id,
+            "provider": "mock",
+            "groupRef": format!("batch-{i}"),
+            "consumerRef": format!("user-{}", i % 3),
+        }))
+    });
+    let urls = futures::future::join_all(starts).await;
+    let states: std::collections::HashSet<_> =
+        urls.iter().map(|u| query_param(u, "state")).collect();
+    assert_eq!(states.len(), 40, "every flow has its own state");
+
+    let finishes = urls.iter().map(|url| app.finish_flow(url));
+    for response in futures::future::join_all(finishes).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(app.connection_count().await, 40);
+    for i in [0, 17, 39] {
+        let connection = app.only_connection_for(&format!("batch-{i}")).await;
+        assert_eq!(connection["status"], "working");
+    }
+}
+
+#[tokio::test]
+async fn replayed_callbacks_racing_the_first_ones_spend_each_state_once() {
+    // First and replayed callbacks arrive together and are committed in
+    // the same batches: each state still yields exactly one connection.
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let mut urls = Vec::new();
+    for i in 0..10 {
+        urls.push(
+            app.oauth_connect(json!({
+                "projectId": app.project_id,
+                "provider": "mock",
+                "groupRef": format!("mixed-{i}"),
+                "consumerRef": "user",
+            }))
+            .await,
+        );
+    }
+    let callbacks = futures::future::join_all(urls.iter().map(|u| app.authorize(u))).await;
+    // Every callback twice, all at once: each state is spent exactly once.
+    let sends = callbacks
+        .iter()
+        .chain(callbacks.iter())
+        .map(|c| app.client.get(c).send());
+    let statuses: Vec<StatusCode> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(ok, 10, "{statuses:?}");
+    assert_eq!(app.connection_count().await, 10);
+}
