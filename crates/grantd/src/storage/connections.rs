@@ -1,5 +1,5 @@
 use super::directory::{upsert_consumer, upsert_group};
-use super::events::{insert_event_in, NewEvent};
+use super::events::{insert_event_in, insert_events_in, NewEvent};
 use super::write_queue::{Write, WriteFuture};
 use super::{require_row, Store, StoreResult};
 use sqlx::AnyConnection;
@@ -243,34 +243,190 @@ impl Write for InsertConnection {
                 new.now,
             )
             .await?;
-            sqlx::query(
-                "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
-                 provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
-                 credentials_key_id, credentials_ciphertext, access_token_expires_at, refresh_due_at, \
-                 create_time, update_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17, $16, $16)",
-            )
-            .bind(&new.id)
-            .bind(&new.project_id)
-            .bind(&new.provider)
-            .bind(&new.provider_app_id)
-            .bind(&new.group_ref)
-            .bind(&new.consumer_ref)
-            .bind(&new.provider_workspace_ref)
-            .bind(&new.provider_consumer_ref)
-            .bind(&new.auth_scheme)
-            .bind(&new.status)
-            .bind(&new.provider_metadata)
-            .bind(&new.scopes)
-            .bind(&new.credentials_key_id)
-            .bind(&new.credentials_ciphertext)
-            .bind(new.access_token_expires_at)
-            .bind(new.now)
-            .bind(new.refresh_due_at)
-            .execute(&mut *conn)
-            .await?;
+            bind_connection(sqlx::query(&insert_connections_sql(1)), new)
+                .execute(&mut *conn)
+                .await?;
             let enqueued = insert_event_in(&mut *conn, event).await?;
             Ok(enqueued)
         })
     }
+
+    /// Connections made together: groups and consumers first (multi-row
+    /// where no name was supplied, one by one where a name may rename),
+    /// then the connections and their events a few rows per statement.
+    fn run_many<'c>(
+        writes: Vec<&'c Self>,
+        conn: &'c mut AnyConnection,
+    ) -> WriteFuture<'c, Vec<usize>> {
+        Box::pin(async move {
+            let unnamed_groups = distinct(
+                writes
+                    .iter()
+                    .filter(|w| w.new.group_name.is_none())
+                    .map(|w| {
+                        (
+                            w.new.project_id.as_str(),
+                            w.new.group_ref.as_str(),
+                            w.new.now,
+                        )
+                    }),
+            );
+            let unnamed_consumers = distinct(
+                writes
+                    .iter()
+                    .filter(|w| w.new.consumer_name.is_none())
+                    .map(|w| {
+                        (
+                            w.new.project_id.as_str(),
+                            w.new.consumer_ref.as_str(),
+                            w.new.now,
+                        )
+                    }),
+            );
+            insert_missing(
+                &mut *conn,
+                "groups",
+                "group_ref",
+                "group_name",
+                &unnamed_groups,
+            )
+            .await?;
+            insert_missing(
+                &mut *conn,
+                "consumers",
+                "consumer_ref",
+                "consumer_name",
+                &unnamed_consumers,
+            )
+            .await?;
+            for w in &writes {
+                let new = &w.new;
+                if new.group_name.is_some() {
+                    upsert_group(
+                        &mut *conn,
+                        &new.project_id,
+                        &new.group_ref,
+                        new.group_name.as_deref(),
+                        new.now,
+                    )
+                    .await?;
+                }
+                if new.consumer_name.is_some() {
+                    upsert_consumer(
+                        &mut *conn,
+                        &new.project_id,
+                        &new.consumer_ref,
+                        new.consumer_name.as_deref(),
+                        new.now,
+                    )
+                    .await?;
+                }
+            }
+            for chunk in writes.chunks(ROWS_PER_INSERT) {
+                let sql = insert_connections_sql(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for w in chunk {
+                    query = bind_connection(query, &w.new);
+                }
+                query.execute(&mut *conn).await?;
+            }
+            let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
+            insert_events_in(&mut *conn, &events).await
+        })
+    }
+}
+
+/// Rows per multi-row `INSERT` (binding costs more than linear time in the
+/// number of parameters on SQLite).
+const ROWS_PER_INSERT: usize = 8;
+
+/// Parameters of one connection row.
+const CONNECTION_PARAMS: usize = 17;
+
+/// `INSERT INTO connections` of `rows` rows, parameters numbered row after row.
+fn insert_connections_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|row| {
+            let p = |i: usize| format!("${}", row * CONNECTION_PARAMS + i);
+            let params = (1..=15).map(p).collect::<Vec<_>>().join(", ");
+            // refresh_due_at, then `now` for create and update time.
+            format!("({params}, {}, {}, {})", p(17), p(16), p(16))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
+         provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
+         credentials_key_id, credentials_ciphertext, access_token_expires_at, refresh_due_at, \
+         create_time, update_time) VALUES {values}"
+    )
+}
+
+fn bind_connection<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    new: &'q NewConnection,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&new.id)
+        .bind(&new.project_id)
+        .bind(&new.provider)
+        .bind(&new.provider_app_id)
+        .bind(&new.group_ref)
+        .bind(&new.consumer_ref)
+        .bind(&new.provider_workspace_ref)
+        .bind(&new.provider_consumer_ref)
+        .bind(&new.auth_scheme)
+        .bind(&new.status)
+        .bind(&new.provider_metadata)
+        .bind(&new.scopes)
+        .bind(&new.credentials_key_id)
+        .bind(&new.credentials_ciphertext)
+        .bind(new.access_token_expires_at)
+        .bind(new.now)
+        .bind(new.refresh_due_at)
+}
+
+/// The (project, ref) pairs once each, first occurrence kept.
+fn distinct<'a>(
+    rows: impl Iterator<Item = (&'a str, &'a str, i64)>,
+) -> Vec<(&'a str, &'a str, i64)> {
+    let mut seen = std::collections::HashSet::new();
+    rows.filter(|(project, key, _)| seen.insert((*project, *key)))
+        .collect()
+}
+
+/// Creates the groups or consumers that do not exist yet, named after their
+/// refs; existing ones are left as they are.
+async fn insert_missing(
+    conn: &mut AnyConnection,
+    table: &str,
+    ref_column: &str,
+    name_column: &str,
+    rows: &[(&str, &str, i64)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT * 4) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    3 * i + 1,
+                    3 * i + 2,
+                    3 * i + 2,
+                    3 * i + 3,
+                    3 * i + 3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {table} (project_id, {ref_column}, {name_column}, create_time, update_time) \
+             VALUES {values} ON CONFLICT (project_id, {ref_column}) DO NOTHING"
+        );
+        let mut query = sqlx::query(&sql);
+        for (project, key, now) in chunk {
+            query = query.bind(*project).bind(*key).bind(*now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -61,45 +61,7 @@ pub(super) async fn insert_event_in(
     conn: &mut AnyConnection,
     event: &NewEvent,
 ) -> StoreResult<usize> {
-    sqlx::query(
-        "INSERT INTO connection_events (id, project_id, connection_id, kind, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&event.id)
-    .bind(&event.project_id)
-    .bind(&event.connection_id)
-    .bind(&event.kind)
-    .bind(&event.data)
-    .bind(event.created_at)
-    .execute(&mut *conn)
-    .await?;
-    let endpoints: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT e.id FROM webhook_endpoints e \
-         JOIN webhook_endpoint_kinds k ON k.endpoint_id = e.id \
-         WHERE e.project_id = $1 AND (k.kind = $2 OR k.kind = '*') \
-         ORDER BY e.id",
-    )
-    .bind(&event.project_id)
-    .bind(&event.kind)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (endpoint_id,) in &endpoints {
-        // The set of endpoints is only known inside the transaction, so
-        // the delivery ids are minted here rather than by the domain.
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, status, \
-             attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&event.project_id)
-        .bind(endpoint_id)
-        .bind(&event.id)
-        .bind(event.created_at)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(endpoints.len())
+    Ok(insert_events_in(conn, &[event]).await?[0])
 }
 
 struct InsertEvent(NewEvent);
@@ -110,4 +72,129 @@ impl Write for InsertEvent {
     fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, usize> {
         Box::pin(insert_event_in(conn, &self.0))
     }
+
+    fn run_many<'c>(
+        writes: Vec<&'c Self>,
+        conn: &'c mut AnyConnection,
+    ) -> WriteFuture<'c, Vec<usize>> {
+        Box::pin(async move {
+            let events: Vec<&NewEvent> = writes.iter().map(|w| &w.0).collect();
+            insert_events_in(conn, &events).await
+        })
+    }
+}
+
+/// Several events at once: a few rows per `INSERT`, one endpoint lookup
+/// per (project, kind), and their deliveries likewise. Returns the number
+/// of deliveries enqueued for each event, in order.
+pub(super) async fn insert_events_in(
+    conn: &mut AnyConnection,
+    events: &[&NewEvent],
+) -> StoreResult<Vec<usize>> {
+    const ROWS: usize = 16;
+    for chunk in events.chunks(ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p = |k: usize| format!("${}", 6 * i + k);
+                format!(
+                    "({}, {}, {}, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO connection_events (id, project_id, connection_id, kind, data, created_at) \
+             VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(&event.id)
+                .bind(&event.project_id)
+                .bind(&event.connection_id)
+                .bind(&event.kind)
+                .bind(&event.data)
+                .bind(event.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    let mut subscribers: std::collections::HashMap<(&str, &str), Vec<String>> =
+        std::collections::HashMap::new();
+    for event in events {
+        let key = (event.project_id.as_str(), event.kind.as_str());
+        if !subscribers.contains_key(&key) {
+            let endpoints = subscribed_endpoints(&mut *conn, key.0, key.1).await?;
+            subscribers.insert(key, endpoints);
+        }
+    }
+    // (delivery id, project, endpoint, event, time) for every subscriber.
+    let deliveries: Vec<(String, &NewEvent, &str)> = events
+        .iter()
+        .flat_map(|event| {
+            subscribers[&(event.project_id.as_str(), event.kind.as_str())]
+                .iter()
+                .map(move |endpoint| (uuid::Uuid::now_v7().to_string(), *event, endpoint.as_str()))
+        })
+        .collect();
+    for chunk in deliveries.chunks(ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p = |k: usize| format!("${}", 5 * i + k);
+                format!(
+                    "({}, {}, {}, {}, 'pending', 0, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(5),
+                    p(5)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, status, \
+             attempts, next_attempt_at, created_at, updated_at) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, event, endpoint) in chunk {
+            query = query
+                .bind(id)
+                .bind(&event.project_id)
+                .bind(*endpoint)
+                .bind(&event.id)
+                .bind(event.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(events
+        .iter()
+        .map(|event| subscribers[&(event.project_id.as_str(), event.kind.as_str())].len())
+        .collect())
+}
+
+/// Ids of the project's webhook endpoints subscribed to `kind` (or to all).
+async fn subscribed_endpoints(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    kind: &str,
+) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT e.id FROM webhook_endpoints e \
+         JOIN webhook_endpoint_kinds k ON k.endpoint_id = e.id \
+         WHERE e.project_id = $1 AND (k.kind = $2 OR k.kind = '*') \
+         ORDER BY e.id",
+    )
+    .bind(project_id)
+    .bind(kind)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }

@@ -88,15 +88,12 @@ impl Store {
         state_hash: &str,
         now: i64,
     ) -> StoreResult<Option<OAuthFlowRow>> {
-        Ok(sqlx::query_as::<_, OAuthFlowRow>(&format!(
-            "UPDATE oauth_flows SET consumed_time = $1 \
-             WHERE state_hash = $2 AND consumed_time IS NULL AND expire_time > $1 \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(now)
-        .bind(state_hash)
-        .fetch_optional(&self.writer)
-        .await?)
+        self.queue
+            .submit(ConsumeFlow {
+                state_hash: state_hash.to_owned(),
+                now,
+            })
+            .await
     }
 
     /// Binds a CSRF-protected flow to a browser: stores the hash of its
@@ -147,17 +144,14 @@ impl Store {
         detail: Option<&str>,
         connection_id: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE oauth_flows SET outcome = $1, outcome_detail = $2, result_connection_id = $3 \
-             WHERE state_hash = $4",
-        )
-        .bind(outcome.as_str())
-        .bind(detail)
-        .bind(connection_id)
-        .bind(state_hash)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.queue
+            .submit(RecordOutcome {
+                state_hash: state_hash.to_owned(),
+                outcome,
+                detail: detail.map(str::to_owned),
+                connection_id: connection_id.map(str::to_owned),
+            })
+            .await
     }
 
     /// Deletes flows that expired before `cutoff`; returns how many.
@@ -192,33 +186,40 @@ impl Write for InsertOAuthFlow {
         })
     }
 
-    /// One multi-row `INSERT` for flows started together.
+    /// Multi-row `INSERT`s for flows started together, a few rows each
+    /// (binding a statement's parameters costs more than linear time in
+    /// their number on SQLite).
     fn run_many<'c>(
         writes: Vec<&'c Self>,
         conn: &'c mut AnyConnection,
     ) -> WriteFuture<'c, Vec<()>> {
         Box::pin(async move {
-            let rows = (0..writes.len())
-                .map(|row| {
-                    let params = (1..=FLOW_PARAMS)
-                        .map(|i| format!("${}", row * FLOW_PARAMS + i))
-                        .collect::<Vec<_>>();
-                    format!("({})", params.join(", "))
-                })
-                .collect::<Vec<_>>();
-            let sql = format!(
-                "INSERT INTO oauth_flows ({COLUMNS}) VALUES {}",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for write in &writes {
-                query = bind_flow(query, &write.0);
+            for chunk in writes.chunks(ROWS_PER_INSERT) {
+                let rows = (0..chunk.len())
+                    .map(|row| {
+                        let params = (1..=FLOW_PARAMS)
+                            .map(|i| format!("${}", row * FLOW_PARAMS + i))
+                            .collect::<Vec<_>>();
+                        format!("({})", params.join(", "))
+                    })
+                    .collect::<Vec<_>>();
+                let sql = format!(
+                    "INSERT INTO oauth_flows ({COLUMNS}) VALUES {}",
+                    rows.join(", ")
+                );
+                let mut query = sqlx::query(&sql);
+                for write in chunk {
+                    query = bind_flow(query, &write.0);
+                }
+                query.execute(&mut *conn).await?;
             }
-            query.execute(conn).await?;
             Ok(vec![(); writes.len()])
         })
     }
 }
+
+/// Rows per multi-row `INSERT`.
+const ROWS_PER_INSERT: usize = 8;
 
 /// Columns (and so parameters) of one flow row.
 const FLOW_PARAMS: usize = 23;
@@ -251,4 +252,58 @@ fn bind_flow<'q>(
         .bind(&flow.authorize_url_key_id)
         .bind(&flow.authorize_url_ciphertext)
         .bind(&flow.connect_session_id)
+}
+
+static CONSUME_FLOW: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE oauth_flows SET consumed_time = $1 \
+         WHERE state_hash = $2 AND consumed_time IS NULL AND expire_time > $1 \
+         RETURNING {COLUMNS}"
+    )
+});
+
+struct ConsumeFlow {
+    state_hash: String,
+    now: i64,
+}
+
+impl Write for ConsumeFlow {
+    type Output = Option<OAuthFlowRow>;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Option<OAuthFlowRow>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, OAuthFlowRow>(CONSUME_FLOW.as_str())
+                .bind(self.now)
+                .bind(&self.state_hash)
+                .fetch_optional(conn)
+                .await?)
+        })
+    }
+}
+
+struct RecordOutcome {
+    state_hash: String,
+    outcome: FlowOutcome,
+    detail: Option<String>,
+    connection_id: Option<String>,
+}
+
+impl Write for RecordOutcome {
+    type Output = ();
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE oauth_flows SET outcome = $1, outcome_detail = $2, result_connection_id = $3 \
+                 WHERE state_hash = $4",
+            )
+            .bind(self.outcome.as_str())
+            .bind(&self.detail)
+            .bind(&self.connection_id)
+            .bind(&self.state_hash)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+    }
 }

@@ -13,8 +13,7 @@
 //! result. A caller's result arrives only after its write committed.
 
 use super::{StoreError, StoreResult};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::{mpsc, oneshot};
@@ -169,34 +168,31 @@ impl<W: Write> Queued for Job<W> {
 
 async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Box<dyn Queued>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // Held while writes keep coming, so that a busy queue does not hand the
-    // connection back to the pool (and ping it) between batches.
-    let mut held: Option<PoolConnection<Any>> = None;
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if held.is_none() {
-            held = pool.acquire().await.ok();
-        }
-        let done = match held.as_mut() {
-            Some(conn) if batch.len() > 1 => commit_together(conn, &mut batch).await,
-            _ => false,
-        };
-        if !done {
-            for job in &mut batch {
-                let result = match held.as_mut() {
-                    Some(conn) => commit_alone(conn, job.as_mut()).await,
-                    None => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
-                };
-                if matches!(result, Err(StoreError::Unavailable(_))) {
-                    // Maybe the connection broke: take a fresh one next time.
-                    held = None;
+        // The connection goes back to the pool after every batch, so that
+        // writes outside the queue get their turn however busy it is.
+        match pool.acquire().await {
+            Ok(mut conn) => {
+                if batch.len() == 1 || !commit_together(&mut conn, &mut batch).await {
+                    for job in &mut batch {
+                        let result = commit_alone(&mut conn, job.as_mut()).await;
+                        job.finish(result.err());
+                    }
                 }
-                job.finish(result.err());
+            }
+            Err(error) => {
+                let error = StoreError::from(error);
+                for job in &mut batch {
+                    job.finish(Some(match &error {
+                        StoreError::Unavailable(_) => {
+                            StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+                        }
+                        _ => StoreError::Unavailable(sqlx::Error::PoolClosed),
+                    }));
+                }
             }
         }
         batch.clear();
-        if receiver.is_empty() {
-            held = None;
-        }
     }
 }
 

@@ -425,12 +425,16 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let starts = (0..40).map(|i| {
-        app.oauth_connect(json!({
+        let mut body = json!({
             "projectId": app.project_id,
             "provider": "mock",
             "groupRef": format!("batch-{i}"),
             "consumerRef": format!("user-{}", i % 3),
-        }))
+        });
+        if i % 2 == 1 {
+            body["groupName"] = json!(format!("Batch {i}"));
+        }
+        app.oauth_connect(body)
     });
     let urls = futures::future::join_all(starts).await;
     let states: std::collections::HashSet<_> =
@@ -442,10 +446,23 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(app.connection_count().await, 40);
-    for i in [0, 17, 39] {
+    for i in [0, 17, 38, 39] {
         let connection = app.only_connection_for(&format!("batch-{i}")).await;
         assert_eq!(connection["status"], "working");
+        let name = if i % 2 == 1 {
+            format!("Batch {i}")
+        } else {
+            format!("batch-{i}")
+        };
+        assert_eq!(connection["group"]["groupName"], name.as_str());
     }
+    let consumers: Vec<Value> = app
+        .get(&app.project_url("/consumers"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consumers.len(), 3, "{consumers:?}");
 }
 
 #[tokio::test]
