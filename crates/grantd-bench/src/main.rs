@@ -65,8 +65,8 @@ struct Args {
     #[arg(long)]
     refresh_rate: Option<u32>,
     /// grantd's --refresh-concurrency and --refresh-per-provider for the wave
-    /// [default: 1.25 × the rate, enough to keep the limiter busy through
-    /// the refresher's one-second tick].
+    /// [default: the rate / 8, at least 64: enough calls in flight to keep
+    /// the provider's limiter busy while each call takes up to 125 ms].
     #[arg(long)]
     refresh_concurrency: Option<usize>,
     /// RUST_LOG for grantd [default: grantd's own filter, info].
@@ -99,7 +99,7 @@ impl Args {
             refresh_rate: rate,
             refresh_concurrency: self
                 .refresh_concurrency
-                .unwrap_or((rate as usize * 5).div_ceil(4))
+                .unwrap_or((rate as usize / 8).max(64))
                 .max(1),
             get_sample: 50_000,
         }

@@ -20,6 +20,8 @@ pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // The default (128,000 lines) preallocates megabytes of queue.
+        .buffered_lines_limit(8_192)
         .thread_name("grantd-log")
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()

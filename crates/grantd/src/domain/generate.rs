@@ -227,6 +227,7 @@ impl Grantd {
                     now: now_millis(),
                 },
                 event.clone(),
+                None,
             )
             .await?;
         self.event_recorded(&event, enqueued);

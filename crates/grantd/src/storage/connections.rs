@@ -1,5 +1,6 @@
 use super::directory::{upsert_consumer, upsert_group};
 use super::events::{insert_event_in, insert_events_in, NewEvent};
+use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
 use super::{require_row, Store, StoreResult};
 use sqlx::AnyConnection;
@@ -113,13 +114,22 @@ pub struct ConnectionFilter {
 impl Store {
     /// Writes the group, the consumer, the connection and its `created`
     /// event (with its webhook deliveries) in one transaction, through the
-    /// write queue; returns how many deliveries were enqueued.
+    /// write queue; returns how many deliveries were enqueued. With
+    /// `from_flow` (a state hash), the same transaction records that flow's
+    /// successful outcome.
     pub async fn insert_connection(
         &self,
         new: NewConnection,
         event: NewEvent,
+        from_flow: Option<String>,
     ) -> StoreResult<usize> {
-        self.queue.submit(InsertConnection { new, event }).await
+        self.queue
+            .submit(InsertConnection {
+                new,
+                event,
+                from_flow,
+            })
+            .await
     }
 
     /// Replaces a connection's credentials in place (same id) and marks it
@@ -219,6 +229,7 @@ impl Store {
 struct InsertConnection {
     new: NewConnection,
     event: NewEvent,
+    from_flow: Option<String>,
 }
 
 impl Write for InsertConnection {
@@ -247,6 +258,9 @@ impl Write for InsertConnection {
                 .execute(&mut *conn)
                 .await?;
             let enqueued = insert_event_in(&mut *conn, event).await?;
+            if let Some(state_hash) = &self.from_flow {
+                record_success(&mut *conn, state_hash, &new.id).await?;
+            }
             Ok(enqueued)
         })
     }
@@ -331,7 +345,13 @@ impl Write for InsertConnection {
                 query.execute(&mut *conn).await?;
             }
             let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
-            insert_events_in(&mut *conn, &events).await
+            let enqueued = insert_events_in(&mut *conn, &events).await?;
+            for w in &writes {
+                if let Some(state_hash) = &w.from_flow {
+                    record_success(&mut *conn, state_hash, &w.new.id).await?;
+                }
+            }
+            Ok(enqueued)
         })
     }
 }

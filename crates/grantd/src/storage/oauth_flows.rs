@@ -307,3 +307,20 @@ impl Write for RecordOutcome {
         })
     }
 }
+
+/// Records that the flow ended in the connection `connection_id`, inside
+/// the transaction that stores it.
+pub(super) async fn record_success(
+    conn: &mut AnyConnection,
+    state_hash: &str,
+    connection_id: &str,
+) -> StoreResult<()> {
+    RecordOutcome {
+        state_hash: state_hash.to_owned(),
+        outcome: FlowOutcome::Success,
+        detail: None,
+        connection_id: Some(connection_id.to_owned()),
+    }
+    .run(conn)
+    .await
+}

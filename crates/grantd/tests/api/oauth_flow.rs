@@ -463,6 +463,14 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
         .await
         .unwrap();
     assert_eq!(consumers.len(), 3, "{consumers:?}");
+    let (succeeded,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM oauth_flows f JOIN connections c ON c.id = f.result_connection_id \
+         WHERE f.outcome = 'success' AND c.group_ref LIKE 'batch-%'",
+    )
+    .fetch_one(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(succeeded, 40, "every flow records the connection it made");
 }
 
 #[tokio::test]

@@ -157,12 +157,22 @@ impl Grantd {
             Ok(CallbackOutcome::Rejected(_)) => (FlowOutcome::ExchangeFailed, None, None),
             Err(e) => (FlowOutcome::ExchangeFailed, Some(e.to_string()), None),
         };
-        if let Err(e) = self
-            .store()
-            .record_oauth_flow_outcome(&flow.state_hash, kind, detail.as_deref(), connection_id)
-            .await
-        {
-            tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
+        // A new connection recorded its flow's success when it was stored.
+        let recorded = matches!(
+            &outcome,
+            Ok(CallbackOutcome::Connected {
+                reauthorized: false,
+                ..
+            })
+        );
+        if !recorded {
+            if let Err(e) = self
+                .store()
+                .record_oauth_flow_outcome(&flow.state_hash, kind, detail.as_deref(), connection_id)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
+            }
         }
         outcome
     }
@@ -411,6 +421,7 @@ impl Grantd {
                     now,
                 },
                 event.clone(),
+                Some(flow.state_hash.clone()),
             )
             .await
             .map_err(DomainError::from)?;
