@@ -128,9 +128,8 @@ pub(super) async fn insert_events_in(
         std::collections::HashMap::new();
     for event in events {
         let key = (event.project_id.as_str(), event.kind.as_str());
-        if !subscribers.contains_key(&key) {
-            let endpoints = subscribed_endpoints(&mut *conn, key.0, key.1).await?;
-            subscribers.insert(key, endpoints);
+        if let std::collections::hash_map::Entry::Vacant(slot) = subscribers.entry(key) {
+            slot.insert(subscribed_endpoints(&mut *conn, key.0, key.1).await?);
         }
     }
     // (delivery id, project, endpoint, event, time) for every subscriber.
