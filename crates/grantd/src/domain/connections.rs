@@ -55,6 +55,17 @@ impl Grantd {
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        self.connection_from_record(record, include_credentials)
+            .await
+    }
+
+    /// A stored connection as callers see it; with credentials, refreshed
+    /// first if its access token is about to expire.
+    pub(super) async fn connection_from_record(
+        &self,
+        record: ConnectionRecord,
+        include_credentials: bool,
+    ) -> DomainResult<Connection> {
         let record = if include_credentials {
             self.refresh_for_read(record).await?
         } else {

@@ -13,7 +13,7 @@ use super::oauth::token::{ClientCredentials, Grant};
 use super::target::{check_target, input_metadata, supplied_name, TargetInput};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
-use crate::storage::{now_millis, NewConnection};
+use crate::storage::{now_millis, ConnectionSource, NewConnection};
 use std::collections::BTreeMap;
 
 /// A token as callers import it.
@@ -199,7 +199,7 @@ impl Grantd {
             EventKind::Created,
             connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref),
         );
-        let enqueued = self
+        let (enqueued, record) = self
             .store()
             .insert_connection(
                 NewConnection {
@@ -227,11 +227,14 @@ impl Grantd {
                     now: now_millis(),
                 },
                 event.clone(),
-                None,
+                ConnectionSource::Generated,
             )
             .await?;
         self.event_recorded(&event, enqueued);
-        self.get_connection(&project.id, &connection_id, true).await
+        let record = record.ok_or_else(|| {
+            DomainError::Internal("the stored connection was not read back".into())
+        })?;
+        self.connection_from_record(record, true).await
     }
 
     async fn obtain_credentials(

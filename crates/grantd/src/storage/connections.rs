@@ -2,8 +2,9 @@ use super::directory::{upsert_consumer, upsert_group};
 use super::events::{insert_event_in, insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
-use super::{require_row, Store, StoreResult};
+use super::{require_row, Store, StoreError, StoreResult};
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 
 /// A connection with its group, consumer and provider app, as one join.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -114,21 +115,19 @@ pub struct ConnectionFilter {
 impl Store {
     /// Writes the group, the consumer, the connection and its `created`
     /// event (with its webhook deliveries) in one transaction, through the
-    /// write queue; returns how many deliveries were enqueued. With
-    /// `from_flow` (a state hash), the same transaction records that flow's
-    /// successful outcome.
+    /// write queue; returns how many deliveries were enqueued and, for a
+    /// generated connection, the connection as stored, read back in the same
+    /// transaction (one read for all the connections of a batch rather than
+    /// one each afterwards). For a flow's connection, the same transaction
+    /// records the flow's successful outcome.
     pub async fn insert_connection(
         &self,
         new: NewConnection,
         event: NewEvent,
-        from_flow: Option<String>,
-    ) -> StoreResult<usize> {
+        source: ConnectionSource,
+    ) -> StoreResult<(usize, Option<ConnectionRecord>)> {
         self.queue
-            .submit(InsertConnection {
-                new,
-                event,
-                from_flow,
-            })
+            .submit(InsertConnection { new, event, source })
             .await
     }
 
@@ -226,16 +225,38 @@ impl Store {
     }
 }
 
+/// Where a new connection comes from, which decides what its insert also does.
+#[derive(Debug)]
+pub enum ConnectionSource {
+    /// `connections:generate`: the caller answers with the stored connection.
+    Generated,
+    /// The callback of the flow with this state hash: its outcome is recorded.
+    Flow(String),
+}
+
 struct InsertConnection {
     new: NewConnection,
     event: NewEvent,
-    from_flow: Option<String>,
+    source: ConnectionSource,
+}
+
+impl InsertConnection {
+    fn from_flow(&self) -> Option<&str> {
+        match &self.source {
+            ConnectionSource::Flow(state_hash) => Some(state_hash),
+            ConnectionSource::Generated => None,
+        }
+    }
+
+    fn read_back(&self) -> bool {
+        matches!(self.source, ConnectionSource::Generated)
+    }
 }
 
 impl Write for InsertConnection {
-    type Output = usize;
+    type Output = (usize, Option<ConnectionRecord>);
 
-    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, usize> {
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Self::Output> {
         let (new, event) = (&self.new, &self.event);
         Box::pin(async move {
             upsert_group(
@@ -258,10 +279,15 @@ impl Write for InsertConnection {
                 .execute(&mut *conn)
                 .await?;
             let enqueued = insert_event_in(&mut *conn, event).await?;
-            if let Some(state_hash) = &self.from_flow {
+            if let Some(state_hash) = self.from_flow() {
                 record_success(&mut *conn, state_hash, &new.id).await?;
             }
-            Ok(enqueued)
+            if !self.read_back() {
+                return Ok((enqueued, None));
+            }
+            let mut records = records_by_id(&mut *conn, &[new.id.as_str()]).await?;
+            let record = records.remove(&new.id).ok_or(StoreError::NotFound)?;
+            Ok((enqueued, Some(record)))
         })
     }
 
@@ -271,7 +297,7 @@ impl Write for InsertConnection {
     fn run_many<'c>(
         writes: Vec<&'c Self>,
         conn: &'c mut AnyConnection,
-    ) -> WriteFuture<'c, Vec<usize>> {
+    ) -> WriteFuture<'c, Vec<Self::Output>> {
         Box::pin(async move {
             let unnamed_groups = distinct(
                 writes
@@ -347,13 +373,54 @@ impl Write for InsertConnection {
             let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
             let enqueued = insert_events_in(&mut *conn, &events).await?;
             for w in &writes {
-                if let Some(state_hash) = &w.from_flow {
+                if let Some(state_hash) = w.from_flow() {
                     record_success(&mut *conn, state_hash, &w.new.id).await?;
                 }
             }
-            Ok(enqueued)
+            let ids: Vec<&str> = writes
+                .iter()
+                .filter(|w| w.read_back())
+                .map(|w| w.new.id.as_str())
+                .collect();
+            let mut records = HashMap::new();
+            for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+                records.extend(records_by_id(&mut *conn, chunk).await?);
+            }
+            writes
+                .iter()
+                .zip(enqueued)
+                .map(|(w, enqueued)| {
+                    if !w.read_back() {
+                        return Ok((enqueued, None));
+                    }
+                    let record = records.remove(&w.new.id).ok_or(StoreError::NotFound)?;
+                    Ok((enqueued, Some(record)))
+                })
+                .collect()
         })
     }
+}
+
+/// Connections by id, with their joins, read inside the caller's transaction.
+async fn records_by_id(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, ConnectionRecord>> {
+    let params = (1..=ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("{SELECT_RECORD} WHERE c.id IN ({params})");
+    let mut query = sqlx::query_as::<_, ConnectionRecord>(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|record| (record.id.clone(), record))
+        .collect())
 }
 
 /// Rows per multi-row `INSERT` (binding costs more than linear time in the

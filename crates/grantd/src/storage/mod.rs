@@ -17,7 +17,9 @@ mod write_queue;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
-pub use connections::{ConnectionFilter, ConnectionRecord, NewConnection, Reauthorization};
+pub use connections::{
+    ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection, Reauthorization,
+};
 pub use directory::{ConsumerRow, GroupRow};
 pub use events::{EventRow, NewEvent};
 pub use jwt_keys::JwtKeyRow;

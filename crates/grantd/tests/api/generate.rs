@@ -284,3 +284,39 @@ async fn a_group_keeps_its_name_until_a_new_one_is_given() {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0]["groupName"], "Group Uno");
 }
+
+#[tokio::test]
+async fn connections_generated_at_once_each_answer_with_their_own_connection() {
+    // Concurrent generates share write batches and the read-back of the
+    // stored rows; each response must still be its own connection.
+    let app = spawn_app().await;
+    let requests = (0..30).map(|i| {
+        let body = json!({
+            "provider": "mock", "groupRef": format!("g-{i}"), "consumerRef": format!("u-{}", i % 4),
+            "groupName": if i % 2 == 0 { Value::Null } else { json!(format!("Group {i}")) },
+            "apiKey": format!("key-{i}"),
+        });
+        let app = &app;
+        async move { (i, app.generate(&body).await) }
+    });
+    let mut ids = std::collections::HashSet::new();
+    for (i, response) in futures::future::join_all(requests).await {
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(created["apiKey"], format!("key-{i}").as_str());
+        assert_eq!(created["group"]["groupRef"], format!("g-{i}").as_str());
+        let name = if i % 2 == 0 {
+            format!("g-{i}")
+        } else {
+            format!("Group {i}")
+        };
+        assert_eq!(created["group"]["groupName"], name.as_str());
+        assert_eq!(
+            created["consumer"]["consumerRef"],
+            format!("u-{}", i % 4).as_str()
+        );
+        ids.insert(created["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 30);
+    assert_eq!(app.connection_count().await, 30);
+}

@@ -14,7 +14,8 @@ use crate::domain::model::{
 use crate::domain::{parse_scopes, scopes_json, Grantd};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{
-    now_millis, FlowOutcome, NewConnection, OAuthFlowRow, Reauthorization, StoreError,
+    now_millis, ConnectionSource, FlowOutcome, NewConnection, OAuthFlowRow, Reauthorization,
+    StoreError,
 };
 use url::Url;
 
@@ -396,7 +397,7 @@ impl Grantd {
                 &flow.consumer_ref,
             ),
         );
-        let enqueued = self
+        let (enqueued, _) = self
             .store()
             .insert_connection(
                 NewConnection {
@@ -421,7 +422,7 @@ impl Grantd {
                     now,
                 },
                 event.clone(),
-                Some(flow.state_hash.clone()),
+                ConnectionSource::Flow(flow.state_hash.clone()),
             )
             .await
             .map_err(DomainError::from)?;
