@@ -241,7 +241,7 @@ struct InsertConnection {
 }
 
 impl InsertConnection {
-    fn from_flow(&self) -> Option<&str> {
+    fn flow_state_hash(&self) -> Option<&str> {
         match &self.source {
             ConnectionSource::Flow(state_hash) => Some(state_hash),
             ConnectionSource::Generated => None,
@@ -279,7 +279,7 @@ impl Write for InsertConnection {
                 .execute(&mut *conn)
                 .await?;
             let enqueued = insert_event_in(&mut *conn, event).await?;
-            if let Some(state_hash) = self.from_flow() {
+            if let Some(state_hash) = self.flow_state_hash() {
                 record_success(&mut *conn, state_hash, &new.id).await?;
             }
             if !self.read_back() {
@@ -373,7 +373,7 @@ impl Write for InsertConnection {
             let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
             let enqueued = insert_events_in(&mut *conn, &events).await?;
             for w in &writes {
-                if let Some(state_hash) = w.from_flow() {
+                if let Some(state_hash) = w.flow_state_hash() {
                     record_success(&mut *conn, state_hash, &w.new.id).await?;
                 }
             }

@@ -174,8 +174,17 @@ async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Box<dyn Queued>>) {
         match pool.acquire().await {
             Ok(mut conn) => {
                 if batch.len() == 1 || !commit_together(&mut conn, &mut batch).await {
+                    // Each alone, unless the database itself is unavailable
+                    // (locked by another process, gone): then the rest fail
+                    // at once rather than each waiting out the timeout.
+                    let mut unavailable = false;
                     for job in &mut batch {
+                        if unavailable {
+                            job.finish(Some(StoreError::Unavailable(sqlx::Error::PoolTimedOut)));
+                            continue;
+                        }
                         let result = commit_alone(&mut conn, job.as_mut()).await;
+                        unavailable = matches!(result, Err(StoreError::Unavailable(_)));
                         job.finish(result.err());
                     }
                 }
