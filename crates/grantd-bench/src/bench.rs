@@ -348,13 +348,20 @@ impl Bench {
         }
     }
 
-    pub async fn run(&self) -> anyhow::Result<Results> {
+    /// The mock provider, the catalog file naming it, and the grantd of
+    /// phases 1–2 with its encryption key.
+    async fn setup(&self) -> anyhow::Result<(MockProvider, PathBuf, String, Grantd)> {
         let mock = MockProvider::start().await?;
         let providers = self.work_dir.join("providers.toml");
         std::fs::write(&providers, providers_toml(&mock.base))
             .with_context(|| format!("writing {}", providers.display()))?;
         let key = Grantd::keygen(&self.binary)?;
         let grantd = self.grantd(&self.work_dir.join("store"), &key, &providers);
+        Ok((mock, providers, key, grantd))
+    }
+
+    pub async fn run(&self) -> anyhow::Result<Results> {
+        let (mock, providers, key, grantd) = self.setup().await?;
         let grantd_version = grantd.version();
 
         println!("Phase 1: HTTP scenarios on a fresh store");
@@ -376,12 +383,7 @@ impl Bench {
 
     /// Phase 1 only: the HTTP scenarios on a fresh store.
     pub async fn run_http(&self) -> anyhow::Result<FreshStore> {
-        let mock = MockProvider::start().await?;
-        let providers = self.work_dir.join("providers.toml");
-        std::fs::write(&providers, providers_toml(&mock.base))
-            .with_context(|| format!("writing {}", providers.display()))?;
-        let key = Grantd::keygen(&self.binary)?;
-        let grantd = self.grantd(&self.work_dir.join("store"), &key, &providers);
+        let (_mock, _, _, grantd) = self.setup().await?;
         let (fresh, _, _) = self.fresh_store(&grantd).await?;
         Ok(fresh)
     }

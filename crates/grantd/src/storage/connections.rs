@@ -1,8 +1,8 @@
 use super::directory::{upsert_consumer, upsert_group};
-use super::events::{insert_event_in, insert_events_in, NewEvent};
+use super::events::{insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
-use super::{require_row, Store, StoreError, StoreResult};
+use super::{require_row, values_list, Store, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 
@@ -257,37 +257,9 @@ impl Write for InsertConnection {
     type Output = (usize, Option<ConnectionRecord>);
 
     fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Self::Output> {
-        let (new, event) = (&self.new, &self.event);
         Box::pin(async move {
-            upsert_group(
-                &mut *conn,
-                &new.project_id,
-                &new.group_ref,
-                new.group_name.as_deref(),
-                new.now,
-            )
-            .await?;
-            upsert_consumer(
-                &mut *conn,
-                &new.project_id,
-                &new.consumer_ref,
-                new.consumer_name.as_deref(),
-                new.now,
-            )
-            .await?;
-            bind_connection(sqlx::query(&insert_connections_sql(1)), new)
-                .execute(&mut *conn)
-                .await?;
-            let enqueued = insert_event_in(&mut *conn, event).await?;
-            if let Some(state_hash) = self.flow_state_hash() {
-                record_success(&mut *conn, state_hash, &new.id).await?;
-            }
-            if !self.read_back() {
-                return Ok((enqueued, None));
-            }
-            let mut records = records_by_id(&mut *conn, &[new.id.as_str()]).await?;
-            let record = records.remove(&new.id).ok_or(StoreError::NotFound)?;
-            Ok((enqueued, Some(record)))
+            let mut outputs = Self::run_many(vec![self], conn).await?;
+            outputs.pop().ok_or(StoreError::NotFound)
         })
     }
 
@@ -299,30 +271,18 @@ impl Write for InsertConnection {
         conn: &'c mut AnyConnection,
     ) -> WriteFuture<'c, Vec<Self::Output>> {
         Box::pin(async move {
-            let unnamed_groups = distinct(
-                writes
-                    .iter()
-                    .filter(|w| w.new.group_name.is_none())
-                    .map(|w| {
-                        (
-                            w.new.project_id.as_str(),
-                            w.new.group_ref.as_str(),
-                            w.new.now,
-                        )
-                    }),
-            );
-            let unnamed_consumers = distinct(
-                writes
-                    .iter()
-                    .filter(|w| w.new.consumer_name.is_none())
-                    .map(|w| {
-                        (
-                            w.new.project_id.as_str(),
-                            w.new.consumer_ref.as_str(),
-                            w.new.now,
-                        )
-                    }),
-            );
+            // (project, ref, time) of the groups and consumers named by no one here.
+            let unnamed = |name: fn(&NewConnection) -> Option<&String>,
+                           key: fn(&NewConnection) -> &String| {
+                distinct(
+                    writes
+                        .iter()
+                        .filter(|w| name(&w.new).is_none())
+                        .map(|w| (w.new.project_id.as_str(), key(&w.new).as_str(), w.new.now)),
+                )
+            };
+            let unnamed_groups = unnamed(|n| n.group_name.as_ref(), |n| &n.group_ref);
+            let unnamed_consumers = unnamed(|n| n.consumer_name.as_ref(), |n| &n.consumer_ref);
             insert_missing(
                 &mut *conn,
                 "groups",
@@ -406,10 +366,7 @@ async fn records_by_id(
     conn: &mut AnyConnection,
     ids: &[&str],
 ) -> StoreResult<HashMap<String, ConnectionRecord>> {
-    let params = (1..=ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let params = values_list(ids.len(), 1, |p| p(1));
     let sql = format!("{SELECT_RECORD} WHERE c.id IN ({params})");
     let mut query = sqlx::query_as::<_, ConnectionRecord>(&sql);
     for id in ids {
@@ -432,15 +389,11 @@ const CONNECTION_PARAMS: usize = 17;
 
 /// `INSERT INTO connections` of `rows` rows, parameters numbered row after row.
 fn insert_connections_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|row| {
-            let p = |i: usize| format!("${}", row * CONNECTION_PARAMS + i);
-            let params = (1..=15).map(p).collect::<Vec<_>>().join(", ");
-            // refresh_due_at, then `now` for create and update time.
-            format!("({params}, {}, {}, {})", p(17), p(16), p(16))
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    // refresh_due_at is parameter 17; `now` (16) is both create and update time.
+    let values = values_list(rows, CONNECTION_PARAMS, |p| {
+        let first = (1..=15).map(p).collect::<Vec<_>>().join(", ");
+        format!("({first}, {}, {}, {})", p(17), p(16), p(16))
+    });
     format!(
         "INSERT INTO connections (id, project_id, provider, provider_app_id, group_ref, consumer_ref, \
          provider_workspace_ref, provider_consumer_ref, auth_scheme, status, provider_metadata, scopes, \
@@ -492,19 +445,10 @@ async fn insert_missing(
     rows: &[(&str, &str, i64)],
 ) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT * 4) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    3 * i + 1,
-                    3 * i + 2,
-                    3 * i + 2,
-                    3 * i + 3,
-                    3 * i + 3
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = values_list(chunk.len(), 3, |p| {
+            let (project, key, now) = (p(1), p(2), p(3));
+            format!("({project}, {key}, {key}, {now}, {now})")
+        });
         let sql = format!(
             "INSERT INTO {table} (project_id, {ref_column}, {name_column}, create_time, update_time) \
              VALUES {values} ON CONFLICT (project_id, {ref_column}) DO NOTHING"

@@ -1,5 +1,5 @@
 use super::write_queue::{Write, WriteFuture};
-use super::{Store, StoreResult};
+use super::{plain_tuple, values_list, Store, StoreResult};
 use sqlx::AnyConnection;
 
 /// A connection event about to be written.
@@ -55,12 +55,8 @@ impl Store {
     }
 }
 
-/// [`Store::insert_event`] inside a transaction the caller holds, so that an
-/// event commits (or not) together with the change it reports.
-pub(super) async fn insert_event_in(
-    conn: &mut AnyConnection,
-    event: &NewEvent,
-) -> StoreResult<usize> {
+/// One event inside the caller's transaction ([`insert_events_in`] of one).
+async fn insert_event_in(conn: &mut AnyConnection, event: &NewEvent) -> StoreResult<usize> {
     Ok(insert_events_in(conn, &[event]).await?[0])
 }
 
@@ -93,21 +89,7 @@ pub(super) async fn insert_events_in(
 ) -> StoreResult<Vec<usize>> {
     const ROWS: usize = 16;
     for chunk in events.chunks(ROWS) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let p = |k: usize| format!("${}", 6 * i + k);
-                format!(
-                    "({}, {}, {}, {}, {}, {})",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(6)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = values_list(chunk.len(), 6, plain_tuple(6));
         let sql = format!(
             "INSERT INTO connection_events (id, project_id, connection_id, kind, data, created_at) \
              VALUES {values}"
@@ -142,22 +124,10 @@ pub(super) async fn insert_events_in(
         })
         .collect();
     for chunk in deliveries.chunks(ROWS) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                let p = |k: usize| format!("${}", 5 * i + k);
-                format!(
-                    "({}, {}, {}, {}, 'pending', 0, {}, {}, {})",
-                    p(1),
-                    p(2),
-                    p(3),
-                    p(4),
-                    p(5),
-                    p(5),
-                    p(5)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = values_list(chunk.len(), 5, |p| {
+            let (id, project, endpoint, event, now) = (p(1), p(2), p(3), p(4), p(5));
+            format!("({id}, {project}, {endpoint}, {event}, 'pending', 0, {now}, {now}, {now})")
+        });
         let sql = format!(
             "INSERT INTO webhook_deliveries (id, project_id, endpoint_id, event_id, status, \
              attempts, next_attempt_at, created_at, updated_at) VALUES {values}"

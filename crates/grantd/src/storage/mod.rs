@@ -236,6 +236,26 @@ impl Store {
     }
 }
 
+/// The `VALUES` list of a multi-row statement: `rows` tuples whose
+/// parameters are numbered row after row from `$1`, `per_row` to a row.
+/// `tuple` writes one row given the placeholder of its i-th parameter
+/// (1-based); [`plain_tuple`] lists them all in order.
+fn values_list(
+    rows: usize,
+    per_row: usize,
+    tuple: impl Fn(&dyn Fn(usize) -> String) -> String,
+) -> String {
+    (0..rows)
+        .map(|row| tuple(&|i| format!("${}", row * per_row + i)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($a, $b, …)` of a row's `n` parameters, for [`values_list`].
+fn plain_tuple(n: usize) -> impl Fn(&dyn Fn(usize) -> String) -> String {
+    move |p| format!("({})", (1..=n).map(p).collect::<Vec<_>>().join(", "))
+}
+
 /// Options of a pool of SQLite connections. A local file needs no liveness
 /// check before each use (that would be a round trip to the connection's
 /// worker thread per statement).

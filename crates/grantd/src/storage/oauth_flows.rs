@@ -1,5 +1,5 @@
 use super::write_queue::{Write, WriteFuture};
-use super::{Store, StoreResult};
+use super::{plain_tuple, values_list, Store, StoreResult};
 use sqlx::AnyConnection;
 use std::sync::LazyLock;
 
@@ -195,17 +195,9 @@ impl Write for InsertOAuthFlow {
     ) -> WriteFuture<'c, Vec<()>> {
         Box::pin(async move {
             for chunk in writes.chunks(ROWS_PER_INSERT) {
-                let rows = (0..chunk.len())
-                    .map(|row| {
-                        let params = (1..=FLOW_PARAMS)
-                            .map(|i| format!("${}", row * FLOW_PARAMS + i))
-                            .collect::<Vec<_>>();
-                        format!("({})", params.join(", "))
-                    })
-                    .collect::<Vec<_>>();
                 let sql = format!(
                     "INSERT INTO oauth_flows ({COLUMNS}) VALUES {}",
-                    rows.join(", ")
+                    values_list(chunk.len(), FLOW_PARAMS, plain_tuple(FLOW_PARAMS))
                 );
                 let mut query = sqlx::query(&sql);
                 for write in chunk {
