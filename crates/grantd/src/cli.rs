@@ -228,8 +228,9 @@ pub fn main() -> ExitCode {
     let _log_guard = telemetry::init(cli.global.log_format);
     // Tasks woken from outside the runtime (by sqlx's SQLite worker threads:
     // every database answer, and the write queue that all writes wait on)
-    // land in the global queue; checking it every 4 polls instead of 61
-    // keeps them from waiting behind a worker's local backlog under load.
+    // land in the global queue; checking it every 4 polls (rather than at
+    // tokio's self-tuned interval) keeps them from waiting behind a worker's
+    // local backlog under load.
     // Its effect on the benchmark was within run-to-run noise.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .global_queue_interval(4)
