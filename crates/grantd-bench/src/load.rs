@@ -105,27 +105,9 @@ where
             (ok, latency)
         }));
     }
-    let mut total = 0;
-    let mut latency = new_histogram()?;
-    for task in tasks {
-        let (ok, histogram) = task.await.context("a load worker panicked")?;
-        total += ok;
-        latency
-            .add(histogram)
-            .context("merging latency histograms")?;
-    }
-    let first_error = shared
-        .first_error
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    Ok(LoadResult {
-        ok: total,
-        errors: shared.errors.load(Ordering::Relaxed),
-        first_error,
-        window: duration,
-        latency,
-    })
+    let mut result = gather(tasks, &shared, "a load worker panicked").await?;
+    result.window = duration;
+    Ok(result)
 }
 
 /// Runs `op(i)` once for every `i` in `0..count`, from `workers` workers;
@@ -165,10 +147,21 @@ where
             (ok, latency)
         }));
     }
+    let mut result = gather(tasks, &shared, "a seeding worker panicked").await?;
+    result.window = begin.elapsed();
+    Ok(result)
+}
+
+/// Waits for the workers and sums what they counted; the caller sets the window.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(u64, Histogram<u64>)>>,
+    shared: &Shared,
+    panicked: &'static str,
+) -> anyhow::Result<LoadResult> {
     let mut total = 0;
     let mut latency = new_histogram()?;
     for task in tasks {
-        let (ok, histogram) = task.await.context("a seeding worker panicked")?;
+        let (ok, histogram) = task.await.context(panicked)?;
         total += ok;
         latency
             .add(histogram)
@@ -183,7 +176,7 @@ where
         ok: total,
         errors: shared.errors.load(Ordering::Relaxed),
         first_error,
-        window: begin.elapsed(),
+        window: Duration::ZERO,
         latency,
     })
 }
