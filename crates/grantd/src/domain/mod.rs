@@ -115,7 +115,7 @@ impl Grantd {
                 store,
                 catalog,
                 cipher,
-                tokens: TokenClient::new(Duration::from_secs(20)),
+                tokens: TokenClient::new(oauth::token::TOKEN_CALL_TIMEOUT),
                 settings,
                 instance_id: uuid::Uuid::new_v4().to_string(),
                 flights: Default::default(),

@@ -726,11 +726,36 @@ pub async fn run_refresher(grantd: Grantd, mut shutdown: tokio::sync::watch::Rec
         tokio::select! {
             _ = tick.tick() => {}
             _ = room_freed.notified() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         }
-        if let Err(error) = grantd.dispatch_due(&global, &room_freed, &settings).await {
+        if let Err(error) = grantd
+            .dispatch_due(&global, &room_freed, &settings, &shutdown)
+            .await
+        {
             tracing::warn!(%error, "refresher could not read due connections");
         }
+    }
+    drain_refreshes(&global, settings.concurrency).await;
+}
+
+/// Waits for the refreshes in flight to store their answers. A provider that
+/// rotates refresh tokens has retired the old one the moment it answered, so
+/// an answer dropped at shutdown would cost the connection its grant. Every
+/// task holds a permit of `global`; all permits back means none is running.
+/// Bounded by the token call timeout, after which a call has failed anyway.
+async fn drain_refreshes(global: &Semaphore, concurrency: usize) {
+    let in_flight = concurrency - global.available_permits();
+    if in_flight == 0 {
+        return;
+    }
+    tracing::info!(in_flight, "waiting for token refreshes in flight to finish");
+    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+    let grace = super::oauth::token::TOKEN_CALL_TIMEOUT + Duration::from_secs(1);
+    if tokio::time::timeout(grace, global.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("token refreshes still in flight at shutdown; their answers are lost");
     }
 }
 
@@ -741,6 +766,7 @@ impl Grantd {
         global: &Arc<Semaphore>,
         room_freed: &Arc<tokio::sync::Notify>,
         settings: &RefreshSettings,
+        shutdown: &tokio::sync::watch::Receiver<bool>,
     ) -> DomainResult<()> {
         let flights = &self.inner.flights;
         loop {
@@ -767,13 +793,19 @@ impl Grantd {
                 let limit = flights.provider_limit(&row.provider, settings.per_provider);
                 let grantd = self.clone();
                 let room_freed = room_freed.clone();
+                let shutdown = shutdown.clone();
                 started += 1;
                 tokio::spawn(async move {
-                    if let Ok(_slot) = limit.acquire().await {
+                    // One still queued behind its provider's limit when
+                    // shutdown comes is not started: nothing to lose.
+                    let slot = limit.acquire().await;
+                    let stopping = *shutdown.borrow();
+                    if slot.is_ok() && !stopping {
                         if let Err(error) = grantd.refresh(&row.id, Trigger::Due).await {
                             tracing::warn!(connection = %row.id, %error, "refresh failed to run");
                         }
                     }
+                    drop(slot);
                     grantd
                         .inner
                         .flights

@@ -5,7 +5,7 @@
 
 use crate::cli::{serve, Server};
 use crate::helpers::{test_database, TEST_PROVIDERS};
-use crate::mock_provider::{MockProvider, CLIENT_ID, CLIENT_SECRET};
+use crate::mock_provider::{MockProvider, Rotation, CLIENT_ID, CLIENT_SECRET};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -121,6 +121,7 @@ impl Deployment {
         let issued = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
         let mut ids = Vec::new();
         for i in 0..count {
+            self.provider.issue_refresh_token(&format!("rt-{i}"));
             let response = self
                 .post(
                     base,
@@ -144,6 +145,17 @@ impl Deployment {
 
     /// Connections whose token now runs for more than half an hour.
     async fn refreshed(&self) -> usize {
+        let horizon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
+        self.count("access_token_expires_at > $1", horizon).await
+    }
+
+    /// Connections waiting to be re-authorized.
+    async fn parked(&self) -> usize {
+        self.count("status = 'bad_credentials' AND $1 = $1", 0)
+            .await
+    }
+
+    async fn count(&self, condition: &str, bound: i64) -> usize {
         sqlx::any::install_default_drivers();
         let url = self.database_url.clone().unwrap_or_else(|| {
             format!(
@@ -152,33 +164,60 @@ impl Deployment {
             )
         });
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        let horizon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM connections WHERE access_token_expires_at > $1")
-                .bind(horizon)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let (count,): (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM connections WHERE {condition}"
+        ))
+        .bind(bound)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         pool.close().await;
         count as usize
     }
 
     async fn wait_until_refreshed(&self, expected: usize, log: &Server) {
-        let mut done = 0;
+        self.wait_until_settled(expected, 0, log).await;
+    }
+
+    /// Waits until `refreshed` connections hold new tokens and `parked`
+    /// wait for re-authorization.
+    async fn wait_until_settled(&self, refreshed: usize, parked: usize, log: &Server) {
+        let mut seen = (0, 0);
         for _ in 0..600 {
-            done = self.refreshed().await;
-            if done == expected {
+            seen = (self.refreshed().await, self.parked().await);
+            if seen == (refreshed, parked) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("{done} of {expected} refreshed: {}", log.log());
+        panic!(
+            "{} refreshed and {} parked, not {refreshed} and {parked}: {}",
+            seen.0,
+            seen.1,
+            log.log()
+        );
     }
 }
 
-#[tokio::test]
-async fn killing_grantd_mid_refresh_wave_loses_no_connection() {
-    let deployment = Deployment::new().await;
+/// How the wave below is interrupted.
+#[derive(Clone, Copy, PartialEq)]
+enum Interruption {
+    /// `kill -9`: answers at the provider are lost with the process.
+    Kill,
+    /// SIGTERM: grantd stops taking work and stores the answers in flight.
+    Stop,
+}
+
+/// Seeds 24 due connections, lets a slow provider take some refreshes and
+/// interrupts the process while they are there, then restarts and waits for
+/// the wave to settle: a connection whose rotated token was lost with the
+/// process waits for re-authorization. Returns each connection as read with
+/// its credentials, and how many answers the interruption lost.
+async fn interrupt_a_refresh_wave(
+    deployment: &Deployment,
+    interruption: Interruption,
+) -> (Vec<Value>, usize) {
+    let lost_answers_park = deployment.provider.rotation() != Rotation::None;
     let provider = &deployment.provider;
 
     // 1. Seed due connections with the refresher idle.
@@ -190,7 +229,7 @@ async fn killing_grantd_mid_refresh_wave_loses_no_connection() {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
 
-    // 2. Refresh them slowly and kill -9 while refreshes are at the provider.
+    // 2. Refresh them slowly and interrupt while refreshes are at the provider.
     provider.set_delay(Duration::from_millis(400));
     let (mut second, _) = deployment.serve("second", &REFRESH_FLAGS).await;
     for _ in 0..500 {
@@ -199,19 +238,52 @@ async fn killing_grantd_mid_refresh_wave_loses_no_connection() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    second.child.kill().unwrap();
-    second.child.wait().unwrap();
+    match interruption {
+        Interruption::Kill => second.child.kill().unwrap(),
+        Interruption::Stop => {
+            let pid = second.child.id().to_string();
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        }
+    }
+    // Waited for without blocking: the mock provider answering the
+    // draining process runs on this test's runtime.
+    for _ in 0..2400 {
+        if second.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        second.child.try_wait().unwrap().is_some(),
+        "grantd did not exit"
+    );
     let asked = provider.calls_with_grant("refresh_token");
     let before_restart = deployment.refreshed().await;
-    assert!(
-        before_restart < asked && before_restart < ids.len(),
-        "the kill must land with refreshes at the provider ({asked} asked, {before_restart} stored)"
-    );
+    match interruption {
+        Interruption::Kill => assert!(
+            before_restart < asked && before_restart < ids.len(),
+            "the kill must land with refreshes at the provider ({asked} asked, {before_restart} stored)"
+        ),
+        Interruption::Stop => assert_eq!(
+            before_restart, asked,
+            "every answer asked for before the stop is stored: {}",
+            second.log()
+        ),
+    }
+    let lost = asked - before_restart;
+    let parked = if lost_answers_park { lost } else { 0 };
 
-    // 3. Restart: leases of the dead process run out and the wave completes.
+    // 3. Restart: leases of the dead process run out and the wave settles.
     provider.set_delay(Duration::ZERO);
     let (third, base) = deployment.serve("third", &REFRESH_FLAGS).await;
-    deployment.wait_until_refreshed(ids.len(), &third).await;
+    deployment
+        .wait_until_settled(ids.len() - parked, parked, &third)
+        .await;
+    let mut connections = Vec::new();
     for id in &ids {
         let full: Value = deployment
             .client
@@ -225,22 +297,83 @@ async fn killing_grantd_mid_refresh_wave_loses_no_connection() {
             .json()
             .await
             .unwrap();
-        assert_eq!(full["status"], "working", "{full}");
-        let tokens = &full["oauth2AuthorizationCode"];
+        connections.push(full);
+    }
+    (connections, lost)
+}
+
+/// A working connection holds a refreshed access token and a refresh
+/// token the provider still honours.
+fn assert_working_with_a_live_grant(full: &Value, provider: &MockProvider) {
+    assert_eq!(full["status"], "working", "{full}");
+    let tokens = &full["oauth2AuthorizationCode"];
+    assert!(
+        tokens["accessToken"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("refreshed-access-"),
+        "{full}"
+    );
+    let refresh_token = tokens["refreshToken"]["token"].as_str().unwrap();
+    assert!(
+        provider.refresh_token_is_live(refresh_token),
+        "{refresh_token} is no longer honoured: {full}"
+    );
+}
+
+#[tokio::test]
+async fn killing_grantd_mid_refresh_wave_loses_no_connection_of_a_provider_that_keeps_refresh_tokens(
+) {
+    let deployment = Deployment::new().await;
+    deployment.provider.set_rotation(Rotation::None);
+    let (connections, _) = interrupt_a_refresh_wave(&deployment, Interruption::Kill).await;
+    for full in &connections {
+        assert_working_with_a_live_grant(full, &deployment.provider);
+        let refresh_token = &full["oauth2AuthorizationCode"]["refreshToken"]["token"];
         assert!(
-            tokens["accessToken"]["token"]
+            refresh_token.as_str().unwrap().starts_with("rt-"),
+            "the refresh token is kept when the provider sends none: {full}"
+        );
+    }
+}
+
+/// A strictly rotating provider retires the old refresh token the moment it
+/// answers, so an answer lost with a killed process cannot be recovered by
+/// any client. grantd must then say so (the connection needs
+/// re-authorization) rather than keep a dead grant as working, and lose no
+/// connection whose answer it did receive.
+#[tokio::test]
+async fn killing_grantd_mid_refresh_wave_under_strict_rotation_parks_exactly_the_lost_answers() {
+    let deployment = Deployment::new().await;
+    deployment.provider.set_rotation(Rotation::Strict);
+    let (connections, lost) = interrupt_a_refresh_wave(&deployment, Interruption::Kill).await;
+    let parked: Vec<&Value> = connections
+        .iter()
+        .filter(|c| c["status"] != "working")
+        .collect();
+    assert_eq!(parked.len(), lost, "{connections:?}");
+    for full in &connections {
+        if full["status"] == "working" {
+            assert_working_with_a_live_grant(full, &deployment.provider);
+            assert!(full["oauth2AuthorizationCode"]["refreshToken"]["token"]
                 .as_str()
                 .unwrap()
-                .starts_with("refreshed-access-"),
-            "{full}"
-        );
-        assert!(
-            tokens["refreshToken"]["token"]
-                .as_str()
-                .unwrap()
-                .starts_with("rotated-"),
-            "{full}"
-        );
+                .starts_with("rotated-"));
+        } else {
+            assert_eq!(full["status"], "bad_credentials", "{full}");
+            assert_eq!(full["refreshError"]["class"], "grant_rejected", "{full}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn stopping_grantd_mid_refresh_wave_stores_every_rotated_token_it_was_sent() {
+    let deployment = Deployment::new().await;
+    deployment.provider.set_rotation(Rotation::Strict);
+    let (connections, lost) = interrupt_a_refresh_wave(&deployment, Interruption::Stop).await;
+    assert_eq!(lost, 0);
+    for full in &connections {
+        assert_working_with_a_live_grant(full, &deployment.provider);
     }
 }
 

@@ -15,6 +15,7 @@ async fn import_due(app: &TestApp, count: usize) -> Vec<String> {
     let issued_at = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
     let mut ids = Vec::new();
     for i in 0..count {
+        app.provider.issue_refresh_token(&format!("rt-{i}"));
         let response = app
             .generate(&json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
                 "oauth2AuthorizationCode": {

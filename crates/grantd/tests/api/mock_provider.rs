@@ -1,17 +1,20 @@
-//! An in-process OAuth 2.0 provider for tests: issues codes at /authorize,
-//! checks PKCE and client authentication at /token, counts token calls, and
-//! can be scripted to answer the next token calls with chosen errors.
+//! An in-process OAuth 2.0 authorization server for tests, as strict as a
+//! real one: codes are single use and bound to the client, the redirect URI
+//! and the PKCE challenge; refresh tokens must have been issued (by the mock,
+//! or registered by the test as issued earlier) and are retired as the
+//! configured rotation policy says; client authentication is checked on every
+//! grant. It counts token calls and can be scripted to answer the next token
+//! calls with chosen statuses, headers and bodies.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +22,22 @@ pub const CLIENT_ID: &str = "mock-client";
 pub const CLIENT_SECRET: &str = "mock-secret";
 pub const USERNAME: &str = "ada";
 pub const PASSWORD: &str = "correct horse";
+
+/// How the server treats a refresh token once it has been used, after the
+/// behaviours real authorization servers have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    /// Every refresh answers a new refresh token and the presented one stops
+    /// working at once (RFC 9700 §4.14.2). A token used again is refused.
+    #[default]
+    Strict,
+    /// No new refresh token: the one the client has keeps working (Google,
+    /// Salesforce and most providers).
+    None,
+    /// Strict, and a retired token presented again revokes the whole grant,
+    /// its live successor included (reuse detection: Auth0, Okta).
+    ReuseRevokesGrant,
+}
 
 /// One request received at the token endpoint.
 #[derive(Debug, Clone)]
@@ -28,29 +47,71 @@ pub struct TokenRequest {
     pub params: HashMap<String, String>,
 }
 
+/// What `/authorize` bound a code to.
 #[derive(Debug)]
 struct IssuedCode {
+    client_id: String,
     redirect_uri: String,
     code_challenge: Option<String>,
+}
+
+/// A refresh token the server issued, and whether it still works.
+#[derive(Debug, Clone, Copy)]
+struct RefreshTokenState {
+    grant: u64,
+    live: bool,
+}
+
+/// An answer the test has queued for the next token call.
+struct Scripted {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Grants {
+    refresh_tokens: HashMap<String, RefreshTokenState>,
+    revoked: HashSet<u64>,
+    next_grant: u64,
+}
+
+impl Grants {
+    fn issue(&mut self, token: &str, grant: Option<u64>) {
+        let grant = grant.unwrap_or_else(|| {
+            self.next_grant += 1;
+            self.next_grant
+        });
+        self.refresh_tokens
+            .insert(token.to_owned(), RefreshTokenState { grant, live: true });
+    }
+
+    fn revoke_grant(&mut self, grant: u64) {
+        self.revoked.insert(grant);
+        for state in self.refresh_tokens.values_mut() {
+            if state.grant == grant {
+                state.live = false;
+            }
+        }
+    }
 }
 
 #[derive(Default)]
 struct MockState {
     base: String,
+    rotation: Mutex<Rotation>,
     codes: Mutex<HashMap<String, IssuedCode>>,
+    grants: Mutex<Grants>,
     requests: Mutex<Vec<TokenRequest>>,
-    scripted: Mutex<VecDeque<(StatusCode, Value)>>,
+    scripted: Mutex<VecDeque<Scripted>>,
     issued: AtomicUsize,
     /// Bearer tokens presented at /me, in order.
     me_tokens: Mutex<Vec<String>>,
-    /// Refresh tokens that no longer work: rotated away once their successor
-    /// was used (a grace period like real providers'), or revoked.
-    dead_refresh_tokens: Mutex<HashSet<String>>,
-    /// Successor -> the refresh token it replaced.
-    rotated_from: Mutex<HashMap<String, String>>,
     /// Lifetime of tokens issued from now on, in seconds.
     expires_in: AtomicI64,
-    /// Delay before answering a token call, in milliseconds.
+    /// Delay before a token answer leaves, in milliseconds. The grant is
+    /// decided first, so a client that goes away meanwhile has still
+    /// rotated its token, as with a real server.
     delay_ms: AtomicU64,
     /// Tokens posted to /revoke.
     revoked: Mutex<Vec<String>>,
@@ -80,6 +141,28 @@ impl MockProvider {
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, state }
+    }
+
+    /// How refresh tokens rotate from now on.
+    pub fn set_rotation(&self, rotation: Rotation) {
+        *self.state.rotation.lock().unwrap() = rotation;
+    }
+
+    pub fn rotation(&self) -> Rotation {
+        *self.state.rotation.lock().unwrap()
+    }
+
+    /// Records `token` as a live refresh token of a new grant, issued before
+    /// the test began: what a test imports into grantd must have come from
+    /// the server, or the server refuses it as it would a forged one.
+    pub fn issue_refresh_token(&self, token: &str) {
+        self.state.grants.lock().unwrap().issue(token, None);
+    }
+
+    /// Whether `token` is a refresh token the server would still honour.
+    pub fn refresh_token_is_live(&self, token: &str) -> bool {
+        let grants = self.state.grants.lock().unwrap();
+        grants.refresh_tokens.get(token).is_some_and(|s| s.live)
     }
 
     /// Number of calls the token endpoint received.
@@ -132,11 +215,30 @@ impl MockProvider {
 
     /// The next token call answers `status` with `body`, whatever it asks.
     pub fn script_token_response(&self, status: StatusCode, body: Value) {
-        self.state
-            .scripted
-            .lock()
-            .unwrap()
-            .push_back((status, body));
+        self.script_token_response_with_headers(status, &[], body);
+    }
+
+    /// Like `script_token_response`, with response headers (`Retry-After`).
+    pub fn script_token_response_with_headers(
+        &self,
+        status: StatusCode,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect();
+        self.state.scripted.lock().unwrap().push_back(Scripted {
+            status,
+            headers,
+            body,
+        });
     }
 }
 
@@ -144,33 +246,49 @@ async fn authorize(
     State(state): State<Arc<MockState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let param = |name: &str| q.get(name).cloned().unwrap_or_default();
+    let Ok(mut location) = url::Url::parse(&param("redirect_uri")) else {
+        return (StatusCode::BAD_REQUEST, "no redirect_uri").into_response();
+    };
+    if param("response_type") != "code" || param("client_id").is_empty() {
+        return (StatusCode::BAD_REQUEST, "not a code request").into_response();
+    }
+    // Only S256 is accepted, as RFC 9700 §2.1.1 recommends.
+    let challenge = q.get("code_challenge").cloned();
+    if challenge.is_some() && param("code_challenge_method") != "S256" {
+        return (
+            StatusCode::BAD_REQUEST,
+            "code_challenge_method must be S256",
+        )
+            .into_response();
+    }
     let code = format!("code-{}", state.issued.fetch_add(1, Ordering::SeqCst));
     state.codes.lock().unwrap().insert(
         code.clone(),
         IssuedCode {
-            redirect_uri: q.get("redirect_uri").cloned().unwrap_or_default(),
-            code_challenge: q.get("code_challenge").cloned(),
+            client_id: param("client_id"),
+            redirect_uri: param("redirect_uri"),
+            code_challenge: challenge,
         },
     );
-    let mut location = url::Url::parse(
-        q.get("redirect_uri")
-            .map(String::as_str)
-            .unwrap_or("http://invalid/"),
-    )
-    .unwrap();
     location
         .query_pairs_mut()
         .append_pair("code", &code)
-        .append_pair("state", q.get("state").map(String::as_str).unwrap_or(""))
+        .append_pair("state", &param("state"))
         .append_pair("iss", &state.base);
     Redirect::to(location.as_str()).into_response()
 }
 
-/// RFC 7009 revocation: records the token, always 200.
+/// RFC 7009 revocation: records the token; revoking a refresh token ends
+/// its grant. Always 200, as the RFC asks for unknown tokens too.
 async fn revoke(State(state): State<Arc<MockState>>, body: axum::body::Bytes) -> StatusCode {
     let params: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     if let Some(token) = params.get("token") {
         state.revoked.lock().unwrap().push(token.clone());
+        let mut grants = state.grants.lock().unwrap();
+        if let Some(grant) = grants.refresh_tokens.get(token).map(|s| s.grant) {
+            grants.revoke_grant(grant);
+        }
     }
     StatusCode::OK
 }
@@ -198,6 +316,35 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
         .into_response()
 }
 
+/// The client's credentials, from HTTP Basic (form-decoded, RFC 6749
+/// §2.3.1) or the body; both at once is an error (§2.3).
+fn client_credentials(
+    authorization: Option<&str>,
+    params: &HashMap<String, String>,
+) -> Option<(String, String)> {
+    let in_body = params.contains_key("client_secret");
+    match authorization.and_then(|a| a.strip_prefix("Basic ")) {
+        Some(_) if in_body => None,
+        Some(encoded) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (id, secret) = decoded.split_once(':')?;
+            let form = |s: &str| {
+                url::form_urlencoded::parse(format!("v={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((form(id)?, form(secret)?))
+        }
+        None => Some((
+            params.get("client_id").cloned().unwrap_or_default(),
+            params.get("client_secret").cloned().unwrap_or_default(),
+        )),
+    }
+}
+
 async fn token(
     State(state): State<Arc<MockState>>,
     headers: HeaderMap,
@@ -218,41 +365,40 @@ async fn token(
     let request = TokenRequest {
         authorization: header("authorization"),
         content_type,
-        params: params.clone(),
+        params,
     };
-    state.requests.lock().unwrap().push(request.clone());
+    let n = {
+        let mut requests = state.requests.lock().unwrap();
+        requests.push(request.clone());
+        requests.len()
+    };
+    let scripted = state.scripted.lock().unwrap().pop_front();
+    let response = match scripted {
+        Some(scripted) => {
+            let mut response = (scripted.status, Json(scripted.body)).into_response();
+            response.headers_mut().extend(scripted.headers);
+            response
+        }
+        None => grant(&state, &request, n),
+    };
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
-    let scripted = state.scripted.lock().unwrap().pop_front();
-    if let Some((status, body)) = scripted {
-        return (status, Json(body)).into_response();
-    }
+    response
+}
 
-    // Client authentication: HTTP Basic or body parameters.
-    let (client_id, client_secret) = match request
-        .authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Basic "))
-    {
-        Some(encoded) => {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .unwrap_or_default();
-            let decoded = String::from_utf8(decoded).unwrap_or_default();
-            let (id, secret) = decoded.split_once(':').unwrap_or_default();
-            (id.to_owned(), secret.to_owned())
-        }
-        None => (
-            params.get("client_id").cloned().unwrap_or_default(),
-            params.get("client_secret").cloned().unwrap_or_default(),
-        ),
+/// Decides a token request; `n` numbers the tokens it issues.
+fn grant(state: &MockState, request: &TokenRequest, n: usize) -> Response {
+    let params = &request.params;
+    let Some((client_id, client_secret)) =
+        client_credentials(request.authorization.as_deref(), params)
+    else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     if client_id != CLIENT_ID || client_secret != CLIENT_SECRET {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    let n = state.requests.lock().unwrap().len();
     let expires_in = state.expires_in.load(Ordering::SeqCst);
     match params.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
@@ -260,20 +406,28 @@ async fn token(
             let Some(issued) = state.codes.lock().unwrap().remove(&code) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             };
-            if params.get("redirect_uri") != Some(&issued.redirect_uri) {
+            let verifier = params.get("code_verifier");
+            let pkce_ok = match (&issued.code_challenge, verifier) {
+                (Some(challenge), Some(verifier)) => {
+                    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(Sha256::digest(verifier.as_bytes()));
+                    &computed == challenge
+                }
+                (None, None) => true,
+                // A verifier without a challenge, or the reverse (RFC 7636 §4.6).
+                _ => false,
+            };
+            if issued.client_id != client_id
+                || params.get("redirect_uri") != Some(&issued.redirect_uri)
+                || !pkce_ok
+            {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
-            if let Some(challenge) = issued.code_challenge {
-                let verifier = params.get("code_verifier").cloned().unwrap_or_default();
-                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(Sha256::digest(verifier.as_bytes()));
-                if computed != challenge {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-                }
-            }
+            let refresh_token = format!("refresh-{n}");
+            state.grants.lock().unwrap().issue(&refresh_token, None);
             Json(json!({
                 "access_token": format!("access-{n}"),
-                "refresh_token": format!("refresh-{n}"),
+                "refresh_token": refresh_token,
                 "expires_in": expires_in,
                 "token_type": "Bearer",
                 "scope": "read write",
@@ -283,26 +437,29 @@ async fn token(
         }
         Some("refresh_token") => {
             let presented = params.get("refresh_token").cloned().unwrap_or_default();
-            if state.dead_refresh_tokens.lock().unwrap().contains(&presented) {
+            let rotation = *state.rotation.lock().unwrap();
+            let mut grants = state.grants.lock().unwrap();
+            let Some(current) = grants.refresh_tokens.get(&presented).copied() else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            if !current.live {
+                if rotation == Rotation::ReuseRevokesGrant {
+                    grants.revoke_grant(current.grant);
+                }
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
-            // Using a successor retires the token it replaced.
-            if let Some(previous) = state.rotated_from.lock().unwrap().remove(&presented) {
-                state.dead_refresh_tokens.lock().unwrap().insert(previous);
-            }
-            let successor = format!("rotated-{n}");
-            state
-                .rotated_from
-                .lock()
-                .unwrap()
-                .insert(successor.clone(), presented);
-            Json(json!({
+            let mut answer = json!({
                 "access_token": format!("refreshed-access-{n}"),
-                "refresh_token": successor,
                 "expires_in": expires_in,
                 "token_type": "Bearer",
-            }))
-            .into_response()
+            });
+            if rotation != Rotation::None {
+                let successor = format!("rotated-{n}");
+                grants.refresh_tokens.get_mut(&presented).unwrap().live = false;
+                grants.issue(&successor, Some(current.grant));
+                answer["refresh_token"] = json!(successor);
+            }
+            Json(answer).into_response()
         }
         Some("client_credentials") => Json(json!({
             "access_token": format!("cc-access-{n}"),
@@ -316,9 +473,11 @@ async fn token(
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
+            let refresh_token = format!("pw-refresh-{n}");
+            state.grants.lock().unwrap().issue(&refresh_token, None);
             Json(json!({
                 "access_token": format!("pw-access-{n}"),
-                "refresh_token": format!("pw-refresh-{n}"),
+                "refresh_token": refresh_token,
                 "expires_in": 600,
             }))
             .into_response()

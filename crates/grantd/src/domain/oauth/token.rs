@@ -57,6 +57,9 @@ pub struct TokenResponse {
 
 /// HTTP client for token endpoints: rustls, no redirects (a token endpoint
 /// that redirects is misconfigured or hostile), bounded time.
+/// How long one call to a provider's token endpoint may take.
+pub const TOKEN_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct TokenClient {
     http: reqwest::Client,
