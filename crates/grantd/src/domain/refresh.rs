@@ -100,6 +100,10 @@ pub struct RefreshError {
     /// When the refresher tries again; absent when it has stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<Timestamp>,
+    /// The provider's `Retry-After` (on a 429 or a 5xx): the next attempt
+    /// waits at least this long, whatever the backoff says.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
 }
 
 /// What asked for a refresh.
@@ -333,6 +337,7 @@ impl Grantd {
             status: None,
             at: chrono::Utc::now(),
             retry_at: None,
+            retry_after: None,
         };
         let credentials = self
             .open_credentials(record)
@@ -470,7 +475,7 @@ impl Grantd {
             RefreshErrorClass::GrantRejected => (ConnectionStatus::BadCredentials, None),
             _ => {
                 let mut delay = backoff(settings, failures);
-                if let Some(after) = failure.retry_after_hint() {
+                if let Some(after) = failure.retry_after {
                     delay = delay.max(after);
                 }
                 (
@@ -574,23 +579,13 @@ fn event_data(record: &ConnectionRecord) -> serde_json::Value {
     )
 }
 
-impl RefreshError {
-    /// Retry-After, carried in `description` by `classify` for rate limits.
-    fn retry_after_hint(&self) -> Option<Duration> {
-        if self.class != RefreshErrorClass::RateLimited {
-            return None;
-        }
-        self.description
-            .as_deref()
-            .and_then(|d| d.strip_prefix("retry after "))
-            .and_then(|s| s.trim_end_matches('s').parse().ok())
-            .map(Duration::from_secs)
-    }
-}
-
 /// Sorts a token endpoint failure into the classes users act on.
 fn classify(error: ProviderError) -> RefreshError {
     let at = chrono::Utc::now();
+    let retry_after = match &error {
+        ProviderError::Unavailable { retry_after, .. } => retry_after.map(Duration::from_secs),
+        _ => None,
+    };
     let (class, code, description, status) = match error {
         ProviderError::Rejected {
             status,
@@ -639,6 +634,7 @@ fn classify(error: ProviderError) -> RefreshError {
         status,
         at,
         retry_at: None,
+        retry_after,
     }
 }
 
@@ -864,11 +860,12 @@ mod tests {
             retry_after: Some(30),
         });
         assert_eq!(limited.class, RefreshErrorClass::RateLimited);
-        assert_eq!(limited.retry_after_hint(), Some(Duration::from_secs(30)));
+        assert_eq!(limited.retry_after, Some(Duration::from_secs(30)));
         let down = classify(ProviderError::Unavailable {
             status: 503,
-            retry_after: None,
+            retry_after: Some(7),
         });
         assert_eq!(down.class, RefreshErrorClass::ProviderUnavailable);
+        assert_eq!(down.retry_after, Some(Duration::from_secs(7)));
     }
 }

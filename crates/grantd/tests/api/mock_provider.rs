@@ -42,6 +42,8 @@ pub enum Rotation {
 /// One request received at the token endpoint.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub params: HashMap<String, String>,
@@ -113,6 +115,8 @@ struct MockState {
     /// decided first, so a client that goes away meanwhile has still
     /// rotated its token, as with a real server.
     delay_ms: AtomicU64,
+    /// Delays for one grant type only, over `delay_ms`.
+    grant_delays: Mutex<HashMap<String, std::time::Duration>>,
     /// Tokens posted to /revoke.
     revoked: Mutex<Vec<String>>,
 }
@@ -192,6 +196,15 @@ impl MockProvider {
         self.state
             .delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Token calls of `grant_type` answer after this long.
+    pub fn set_grant_delay(&self, grant_type: &str, delay: std::time::Duration) {
+        self.state
+            .grant_delays
+            .lock()
+            .unwrap()
+            .insert(grant_type.to_owned(), delay);
     }
 
     /// Tokens received at the RFC 7009 endpoint `/revoke`.
@@ -363,6 +376,7 @@ async fn token(
         serde_urlencoded::from_bytes(&body).unwrap_or_default()
     };
     let request = TokenRequest {
+        at: std::time::Instant::now(),
         authorization: header("authorization"),
         content_type,
         params,
@@ -381,9 +395,15 @@ async fn token(
         }
         None => grant(&state, &request, n),
     };
-    let delay = state.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    let grant_delay = request
+        .params
+        .get("grant_type")
+        .and_then(|grant| state.grant_delays.lock().unwrap().get(grant).copied());
+    let delay = grant_delay.unwrap_or(std::time::Duration::from_millis(
+        state.delay_ms.load(Ordering::SeqCst),
+    ));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     response
 }

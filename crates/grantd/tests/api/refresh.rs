@@ -2,6 +2,7 @@
 //! classified failures and revocation, against the counting mock provider.
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::mock_provider::Rotation;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -306,4 +307,150 @@ async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let provider = app.provider.clone();
     eventually(|| provider.revoked() == ["refresh-1"]).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_sends_no_new_refresh_token_leaves_the_old_one_in_use() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider.set_rotation(Rotation::None);
+    // Two-second tokens: the refresher renews again a second in.
+    app.provider.set_expires_in(2);
+    let id = import_expiring(&app, "g", -60).await;
+
+    let first = app.connection_with_credentials(&id).await;
+    let tokens = &first["oauth2AuthorizationCode"];
+    assert_eq!(tokens["accessToken"]["token"], "refreshed-access-1");
+    assert_eq!(tokens["refreshToken"]["token"], "rt-original", "{first}");
+    let provider = app.provider.clone();
+    eventually(|| provider.refresh_tokens_presented().len() >= 2).await;
+    assert_eq!(
+        app.provider.refresh_tokens_presented()[..2],
+        ["rt-original", "rt-original"]
+    );
+    let later = connection(&app, &id).await;
+    assert_eq!(later["status"], "working");
+    assert!(later.get("refreshError").is_none(), "{later}");
+}
+
+#[tokio::test]
+async fn a_provider_that_revokes_a_grant_on_reuse_never_sees_a_retired_token() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider.set_rotation(Rotation::ReuseRevokesGrant);
+    app.provider.set_expires_in(1);
+    let id = import_expiring(&app, "g", -60).await;
+    // Reads racing the refresher through several rotations.
+    for _ in 0..4 {
+        let reads = (0..8).map(|_| app.connection_with_credentials(&id));
+        futures::future::join_all(reads).await;
+        let provider = app.provider.clone();
+        let before = provider.calls_with_grant("refresh_token");
+        eventually(|| provider.calls_with_grant("refresh_token") > before).await;
+    }
+    let presented = app.provider.refresh_tokens_presented();
+    let distinct: std::collections::HashSet<&String> = presented.iter().collect();
+    assert_eq!(distinct.len(), presented.len(), "{presented:?}");
+    let full = app.connection_with_credentials(&id).await;
+    assert_eq!(full["status"], "working", "{full}");
+    let stored = full["oauth2AuthorizationCode"]["refreshToken"]["token"]
+        .as_str()
+        .unwrap();
+    assert!(app.provider.refresh_token_is_live(stored), "{full}");
+}
+
+#[tokio::test]
+async fn retry_after_from_the_provider_holds_the_next_attempt_back() {
+    // A 20 ms backoff would retry at once; the provider asks for 2 s.
+    let app = spawn_app_with(|config| {
+        config.refresh.read_skew = Duration::ZERO;
+    })
+    .await;
+    app.create_provider_app("mock").await;
+    app.provider.script_token_response_with_headers(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &[("retry-after", "2")],
+        json!({"detail": "maintenance"}),
+    );
+    let id = import_expiring(&app, "g", 240).await;
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
+    let during = connection(&app, &id).await;
+    assert_eq!(during["refreshError"]["error"], "http_503", "{during}");
+    let failed_at: chrono::DateTime<chrono::Utc> = during["refreshError"]["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let retry_at: chrono::DateTime<chrono::Utc> = during["refreshError"]["retryAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        retry_at - failed_at >= chrono::Duration::milliseconds(1990),
+        "retry at {retry_at}, failed at {failed_at}"
+    );
+
+    eventually(|| provider.calls_with_grant("refresh_token") == 2).await;
+    let calls = app.provider.token_requests();
+    let gap = calls[1].at - calls[0].at;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+    let full = app.connection_with_credentials(&id).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "refreshed-access-2"
+    );
+}
+
+#[tokio::test]
+async fn a_reauthorization_during_a_refresh_wins_over_the_refreshed_tokens() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // The scheduled refresh stays at the provider while the user re-authorizes.
+    app.provider
+        .set_grant_delay("refresh_token", Duration::from_millis(1500));
+    let id = import_expiring(&app, "g", 240).await;
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
+    let url = app
+        .patch_json(
+            &app.project_url(&format!("/connections/{id}:oauth-update")),
+            &json!({}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    assert_eq!(
+        event_types(&app, &id).await,
+        ["connection.created", "connection.reauthorized"]
+    );
+
+    // The refresh answers after the re-authorization was stored: its write
+    // is fenced off by the credentials version, and it lets go of the lease.
+    let db = app.db().await;
+    let mut lease: Option<i64> = Some(0);
+    for _ in 0..250 {
+        (lease,) = sqlx::query_as("SELECT refresh_lease_until FROM connections WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if lease.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lease, None, "the refresh did not finish");
+    let full = app.connection_with_credentials(&id).await;
+    let tokens = &full["oauth2AuthorizationCode"];
+    assert_eq!(tokens["accessToken"]["token"], "access-2", "{full}");
+    assert_eq!(tokens["refreshToken"]["token"], "refresh-2", "{full}");
+    assert_eq!(full["status"], "working");
+    assert_eq!(
+        event_types(&app, &id).await,
+        ["connection.created", "connection.reauthorized"]
+    );
 }
