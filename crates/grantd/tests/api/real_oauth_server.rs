@@ -17,7 +17,7 @@ use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -80,12 +80,12 @@ fn tools_ready(test: &str, browser: bool) -> bool {
         "{test} cannot be skipped under CI=true; missing: {}",
         missing.join(", ")
     );
-    // Straight to the process's stderr, past the harness's capture, so that
-    // the skip shows in a normal `cargo test` run.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: missing {} (CI=true makes this a failure)",
-        missing.join(", ")
+    crate::helpers::skip(
+        test,
+        &format!(
+            "missing {} (CI=true makes this a failure)",
+            missing.join(", ")
+        ),
     );
     false
 }

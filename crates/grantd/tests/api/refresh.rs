@@ -200,8 +200,11 @@ async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it()
 
 #[tokio::test]
 async fn provider_outages_back_off_keep_the_connection_working_and_then_refresh() {
+    // Backoffs of 125-250, 250-500 and 500-1000 ms: after the second
+    // failure the error stays readable for at least 750 ms, two retries away.
     let app = spawn_app_with(|config| {
         config.refresh.read_skew = Duration::ZERO;
+        config.refresh.backoff_base = Duration::from_millis(250);
     })
     .await;
     app.create_provider_app("mock").await;

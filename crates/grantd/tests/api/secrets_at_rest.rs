@@ -1,10 +1,11 @@
 //! Secrets never sit in the database in clear, and a ciphertext only opens
 //! in the row it was sealed for.
 
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// On SQLite, every byte of the database, its WAL and shared-memory files;
 /// on PostgreSQL, every text and binary value of every grantd table.
@@ -158,4 +159,83 @@ async fn debug_output_of_loaded_credentials_hides_the_secrets() {
     let debug = format!("{connection:?}");
     assert!(connection.credentials.is_some());
     assert!(!debug.contains("hunter2-hunter2"), "{debug}");
+}
+
+/// Copies `column` (and its key id) of the row `from` into the row `to`.
+async fn copy_sealed(app: &TestApp, table: &str, key: &str, column: &str, from: &str, to: &str) {
+    let sql = format!(
+        "UPDATE {table} SET {column}_ciphertext = (SELECT {column}_ciphertext FROM {table} WHERE {key} = $1), \
+         {column}_key_id = (SELECT {column}_key_id FROM {table} WHERE {key} = $1) WHERE {key} = $2"
+    );
+    let done = sqlx::query(&sql)
+        .bind(from)
+        .bind(to)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+#[tokio::test]
+async fn a_client_secret_copied_to_another_provider_app_is_never_sent() {
+    // Read from the store on every use, so the copy is what grantd sees.
+    let app = spawn_app_with(|config| config.cache_ttl = Duration::ZERO).await;
+    let victim = app.create_provider_app("mock-basic").await;
+    let target = app.create_provider_app("mock").await;
+    copy_sealed(
+        &app,
+        "provider_apps",
+        "id",
+        "client_secret",
+        &victim,
+        &target,
+    )
+    .await;
+
+    // The app's secret does not open: no flow starts with it.
+    let response = app
+        .post_json(
+            &app.url("/v1/oauth-connect"),
+            &json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = problem(response).await;
+    assert!(!body.to_string().contains(CLIENT_SECRET), "{body}");
+    assert_eq!(app.provider.token_calls(), 0, "no secret was sent");
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_pkce_verifier_copied_to_another_flow_is_never_sent() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-pkce").await;
+    let mut flows = Vec::new();
+    for group in ["victim", "target"] {
+        let url = app
+            .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-pkce",
+                "groupRef": group, "consumerRef": "c"}))
+            .await;
+        let (state_hash,): (String,) =
+            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
+                .bind(group)
+                .fetch_one(&app.db().await)
+                .await
+                .unwrap();
+        flows.push((url, state_hash));
+    }
+    copy_sealed(
+        &app,
+        "oauth_flows",
+        "state_hash",
+        "code_verifier",
+        &flows[0].1,
+        &flows[1].1,
+    )
+    .await;
+
+    let callback = app.finish_flow(&flows[1].0).await;
+    assert_ne!(callback.status(), StatusCode::OK);
+    assert_eq!(app.provider.token_calls(), 0, "no verifier was sent");
+    assert_eq!(app.connection_count().await, 0);
 }
