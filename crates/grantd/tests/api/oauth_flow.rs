@@ -275,6 +275,44 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
 }
 
 #[tokio::test]
+async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // A well-formed answer, only too large: 2 MiB of access token.
+    app.provider.script_token_response(
+        StatusCode::OK,
+        json!({"access_token": "a".repeat(2 * 1024 * 1024), "token_type": "Bearer"}),
+    );
+    let url = app.start_flow("mock").await;
+    let response = app.finish_flow(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("larger than 1048576 bytes"), "{page}");
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let total = 64 * 1024 * 1024;
+    app.provider.script_token_stream(total);
+    let url = app.start_flow("mock").await;
+    let response = app.finish_flow(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("larger than 1048576 bytes"), "{page}");
+    assert_eq!(app.connection_count().await, 0);
+    // grantd stopped reading after the first MiB; what else was produced
+    // only filled socket buffers.
+    let produced = app.provider.streamed_bytes();
+    assert!(
+        produced < total / 2,
+        "{produced} of {total} bytes were produced"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
