@@ -196,7 +196,9 @@ pub struct OAuth2Spec {
     pub refresh_url: Option<String>,
     #[serde(default)]
     pub revocation_url: Option<String>,
-    /// RFC 9207 issuer; the `iss` a callback must carry when it carries one.
+    /// RFC 9207 issuer (placeholders allowed). When set, every callback must
+    /// carry it as `iss`; when unset, an `iss` a callback carries anyway must
+    /// be the origin of the token URL built for the flow.
     #[serde(default)]
     pub issuer: Option<String>,
     #[serde(default = "space")]
@@ -451,7 +453,7 @@ impl Provider {
         template: &str,
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
-        let out = self.substitute(template, inputs)?;
+        let out = self.fill_placeholders(template, inputs)?;
         Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
     }
 
@@ -467,12 +469,12 @@ impl Provider {
         };
         spec.scopes_for(app_scopes)
             .iter()
-            .map(|scope| self.substitute(scope, inputs))
+            .map(|scope| self.fill_placeholders(scope, inputs))
             .collect()
     }
 
     /// Replaces each `{name}` in `template` with the input of that name.
-    fn substitute(
+    pub fn fill_placeholders(
         &self,
         template: &str,
         inputs: &ProviderInputs<'_>,
@@ -534,6 +536,7 @@ impl Provider {
             optional.push(("oauth2.tokenUrl".into(), Some(&o.token_url)));
             optional.push(("oauth2.refreshUrl".into(), o.refresh_url.as_ref()));
             optional.push(("oauth2.revocationUrl".into(), o.revocation_url.as_ref()));
+            optional.push(("oauth2.issuer".into(), o.issuer.as_ref()));
             optional.push((
                 "oauth2.postAuth.url".into(),
                 o.post_auth.as_ref().map(|p| &p.url),
