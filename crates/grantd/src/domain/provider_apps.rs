@@ -126,9 +126,8 @@ impl Grantd {
             .store()
             .find_provider_app(project_id, id)
             .await
-            .or_not_found("provider app");
-        self.caches().provider_apps.clear();
-        self.decode_provider_app(row?)
+            .or_not_found("provider app")?;
+        self.decode_provider_app(row)
     }
 
     pub async fn list_provider_apps(&self, project_id: &str) -> DomainResult<Vec<ProviderApp>> {
@@ -189,6 +188,9 @@ impl Grantd {
             )
             .await
             .or_not_found("provider app")?;
+        // Flows started from now on on this instance must use the new client
+        // id, secret, scopes and default at once, not after the cache's TTL.
+        self.caches().provider_apps.clear();
         self.decode_provider_app(row)
     }
 
