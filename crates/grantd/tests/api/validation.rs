@@ -459,3 +459,49 @@ async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(problem(response).await["issues"][0]["in"], "path");
 }
+
+#[tokio::test]
+async fn a_large_bad_request_gets_a_bounded_problem() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // 240 unknown metadata keys of 150 characters and a long ref: 241
+    // issues from ~47 KB asked.
+    let metadata: serde_json::Map<String, Value> = (0..240)
+        .map(|i| (format!("{i:03}{}", "k".repeat(147)), json!({"value": "v"})))
+        .collect();
+    let request = json!({
+        "projectId": app.project_id, "provider": "mock", "consumerRef": "c",
+        "groupRef": "g".repeat(5_000),
+        "providerMetadata": metadata,
+    });
+    let response = app.post_json(&app.url("/v1/oauth-connect"), &request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 40 * 1024, "{} bytes answered", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let issues = body["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 51, "50 issues, then one counting the rest");
+    let last = issues.last().unwrap();
+    assert!(
+        last["detail"].as_str().unwrap().contains("191 more"),
+        "{last}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().ends_with("and 191 more"),
+        "{body}"
+    );
+
+    let group_ref = issue(&body, "groupRef")["value"].as_str().unwrap();
+    assert_eq!(
+        group_ref.chars().count(),
+        257,
+        "256 characters and an ellipsis"
+    );
+    assert!(group_ref.ends_with('…'));
+    for issue in issues {
+        assert!(
+            issue["name"].as_str().unwrap().chars().count() <= 257,
+            "{issue}"
+        );
+    }
+}
