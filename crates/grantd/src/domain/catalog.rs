@@ -151,6 +151,36 @@ impl InputSpec {
     pub fn accepts(&self, value: &str) -> bool {
         self.compiled.as_ref().is_some_and(|re| re.is_match(value))
     }
+
+    /// Every value the pattern takes, when it lists them (`^(com|eu)$`,
+    /// `^eu[12]$`); `None` when it takes open input (`^[a-z]+$`) or is
+    /// anchored only in part (`^a|b$`).
+    pub fn listed_values(&self) -> Option<Vec<String>> {
+        use regex_syntax::hir::{literal::Extractor, Hir, HirKind, Look};
+        let hir = regex_syntax::parse(&self.pattern).ok()?;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let (first, rest) = parts.split_first()?;
+        let (last, middle) = rest.split_last()?;
+        let anchored = matches!(first.kind(), HirKind::Look(Look::Start))
+            && matches!(last.kind(), HirKind::Look(Look::End))
+            && middle
+                .iter()
+                .all(|part| part.properties().look_set().is_empty());
+        if !anchored {
+            return None;
+        }
+        let literals = Extractor::new().extract(&Hir::concat(middle.to_vec()));
+        if !literals.is_exact() {
+            return None;
+        }
+        literals
+            .literals()?
+            .iter()
+            .map(|literal| String::from_utf8(literal.as_bytes().to_vec()).ok())
+            .collect()
+    }
 }
 
 /// OAuth 2.0 endpoints and the provider's quirks.
@@ -166,7 +196,9 @@ pub struct OAuth2Spec {
     pub refresh_url: Option<String>,
     #[serde(default)]
     pub revocation_url: Option<String>,
-    /// RFC 9207 issuer; the `iss` a callback must carry when it carries one.
+    /// RFC 9207 issuer (placeholders allowed). When set, every callback must
+    /// carry it as `iss`; when unset, an `iss` a callback carries anyway must
+    /// be the origin of the token URL built for the flow.
     #[serde(default)]
     pub issuer: Option<String>,
     #[serde(default = "space")]
@@ -421,7 +453,7 @@ impl Provider {
         template: &str,
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
-        let out = self.substitute(template, inputs)?;
+        let out = self.fill_placeholders(template, inputs)?;
         Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
     }
 
@@ -437,12 +469,12 @@ impl Provider {
         };
         spec.scopes_for(app_scopes)
             .iter()
-            .map(|scope| self.substitute(scope, inputs))
+            .map(|scope| self.fill_placeholders(scope, inputs))
             .collect()
     }
 
     /// Replaces each `{name}` in `template` with the input of that name.
-    fn substitute(
+    pub fn fill_placeholders(
         &self,
         template: &str,
         inputs: &ProviderInputs<'_>,
@@ -504,6 +536,7 @@ impl Provider {
             optional.push(("oauth2.tokenUrl".into(), Some(&o.token_url)));
             optional.push(("oauth2.refreshUrl".into(), o.refresh_url.as_ref()));
             optional.push(("oauth2.revocationUrl".into(), o.revocation_url.as_ref()));
+            optional.push(("oauth2.issuer".into(), o.issuer.as_ref()));
             optional.push((
                 "oauth2.postAuth.url".into(),
                 o.post_auth.as_ref().map(|p| &p.url),
@@ -729,13 +762,25 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
         compile(spec, input)?;
         declared.insert(input.clone());
     }
-    // Substitute a sample value for every placeholder, then check the URL.
-    let mut sample = ProviderInputs::default();
-    if provider.workspace.is_some() {
-        sample.workspace = Some("sample");
-    }
-    for input in provider.metadata.keys() {
-        sample.metadata.insert(input.as_str(), "sample");
+    // Substitute a sample value for every placeholder (one of its values,
+    // when the pattern lists them), then check the URL.
+    let sample_of = |spec: &InputSpec| {
+        spec.listed_values()
+            .and_then(|values| values.into_iter().next())
+            .unwrap_or_else(|| "sample".to_owned())
+    };
+    let workspace_sample = provider.workspace.as_ref().map(sample_of);
+    let metadata_samples: Vec<(&str, String)> = provider
+        .metadata
+        .iter()
+        .map(|(name, spec)| (name.as_str(), sample_of(spec)))
+        .collect();
+    let mut sample = ProviderInputs {
+        workspace: workspace_sample.as_deref(),
+        ..Default::default()
+    };
+    for (input, value) in &metadata_samples {
+        sample.metadata.insert(*input, value.as_str());
     }
     if let Some(o) = &provider.oauth2 {
         for scope in o.default_scopes.iter().chain(&o.required_scopes) {
@@ -780,42 +825,97 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
 }
 
 /// An input in the host of an OAuth URL (where grantd sends client secrets
-/// and tokens) may only choose a host under a fixed domain: either its
-/// pattern refuses dotted values, or a literal domain follows it.
+/// and tokens) may only choose a host under a fixed domain: a literal domain
+/// of at least two labels (`.zendesk.com`) must follow the last input that
+/// takes open values, whatever its pattern allows (a pattern without dots
+/// still lets an end user name `localhost` or an intranet host). An input
+/// whose pattern lists its values (`^(com|eu)$`) counts as literal text.
 fn check_host_inputs(provider: &Provider, template: &str) -> Result<(), String> {
     let Some((_, after_scheme)) = template.split_once("://") else {
         return Ok(());
     };
-    let host_end = after_scheme
+    let authority = &after_scheme[..after_scheme
         .find(['/', '?', '#'])
-        .unwrap_or(after_scheme.len());
-    let host = &after_scheme[..host_end];
+        .unwrap_or(after_scheme.len())];
+    // Inputs refuse '@' and ':', so neither userinfo nor port can move the host.
+    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_and_port.strip_prefix('[') {
+        Some(ip_literal) => ip_literal.split(']').next().unwrap_or_default(),
+        None => host_and_port.split(':').next().unwrap_or_default(),
+    };
+    let mut pieces = Vec::new();
     let mut rest = host;
     while let Some(start) = rest.find('{') {
+        pieces.push(HostPiece::Literal(&rest[..start]));
         let end = rest[start..]
             .find('}')
             .map(|e| e + start)
-            .unwrap_or(rest.len());
+            .ok_or_else(|| format!("unclosed placeholder in {template}"))?;
         let name = &rest[start + 1..end];
-        let suffix = &rest[(end + 1).min(rest.len())..];
         let spec = if name == "workspace" {
             provider.workspace.as_ref()
         } else {
             provider.metadata.get(name)
         };
-        let accepts_hosts = spec.is_some_and(|s| s.accepts("attacker.example"));
-        let fixed_domain = !suffix.contains('{')
-            && suffix.starts_with('.')
-            && suffix.trim_start_matches('.').contains('.');
-        if accepts_hosts && !fixed_domain {
+        pieces.push(match spec.and_then(InputSpec::listed_values) {
+            Some(values) => HostPiece::Listed(values),
+            None => HostPiece::Open(name),
+        });
+        rest = &rest[end + 1..];
+    }
+    pieces.push(HostPiece::Literal(rest));
+    let Some(last_open) = pieces.iter().rposition(|p| matches!(p, HostPiece::Open(_))) else {
+        return Ok(());
+    };
+    let HostPiece::Open(name) = pieces[last_open] else {
+        unreachable!("rposition found an open input")
+    };
+    let mut tails = vec![String::new()];
+    for piece in &pieces[last_open + 1..] {
+        tails = match piece {
+            HostPiece::Literal(text) => tails.into_iter().map(|t| t + text).collect(),
+            HostPiece::Listed(values) => tails
+                .iter()
+                .flat_map(|t| values.iter().map(move |v| format!("{t}{v}")))
+                .collect(),
+            HostPiece::Open(_) => unreachable!("no open input after the last one"),
+        };
+        if tails.len() > 256 {
             return Err(format!(
-                "{{{name}}} accepts host names and sits in the host of {template} \
-                 without a fixed domain after it"
+                "the inputs after {{{name}}} in the host of {template} list too many values"
             ));
         }
-        rest = suffix;
     }
-    Ok(())
+    match tails.iter().find(|tail| !is_fixed_domain_suffix(tail)) {
+        None => Ok(()),
+        Some(tail) => Err(format!(
+            "{{{name}}} sits in the host of {template} without a fixed domain after it \
+             (found {tail:?}; expected e.g. {{{name}}}.example.com): an end user could \
+             name any host, such as localhost"
+        )),
+    }
+}
+
+/// A host template cut at its inputs.
+enum HostPiece<'t> {
+    Literal(&'t str),
+    /// An input whose pattern lists every value it takes.
+    Listed(Vec<String>),
+    /// Any other input, by name.
+    Open(&'t str),
+}
+
+/// `.example.com`: a dot, then at least two non-empty DNS labels, so that
+/// what precedes it can only name hosts inside that domain.
+fn is_fixed_domain_suffix(tail: &str) -> bool {
+    let Some(domain) = tail.strip_prefix('.') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// Values no input may take: each could change where a URL points.
@@ -1038,6 +1138,90 @@ mod tests {
         assert_eq!(oauth.scopes_for(&[]), ["offline", "read"]);
         let app = ["write".to_owned(), "offline".to_owned()];
         assert_eq!(oauth.scopes_for(&app), ["offline", "write"]);
+    }
+
+    /// An authorization-code entry whose token URL is `token_url`, with a
+    /// workspace and a `region` input of the given patterns.
+    fn host_entry(token_url: &str, workspace: &str, region: &str) -> String {
+        entry(
+            "acme",
+            &format!(
+                "authSchemes = [\"oauth2/clientCredentials\"]\n\
+                 [providers.acme.workspace]\npattern = '{workspace}'\n\
+                 [providers.acme.metadata.region]\npattern = '{region}'\n\
+                 [providers.acme.oauth2]\ntokenUrl = \"{token_url}\""
+            ),
+        )
+    }
+
+    const OPEN: &str = "^[a-z][a-z0-9-]{0,30}$";
+    const LISTED: &str = "^(eu|us|ap)$";
+
+    #[test]
+    fn a_host_input_needs_a_literal_domain_after_it_whatever_its_pattern() {
+        // The pattern refuses dots, yet the end user could still send the
+        // client secret to `localhost` or an intranet host.
+        for token_url in [
+            "https://{workspace}/token",
+            "https://{workspace}:8443/token",
+            "https://{workspace}.com/token",
+            "https://{workspace}example.com/token",
+            "https://{workspace}.{region}/token",
+            "https://api.{workspace}/token",
+        ] {
+            let err = lint_error(&host_entry(token_url, OPEN, OPEN));
+            assert!(err.contains("without a fixed domain"), "{token_url}: {err}");
+        }
+        // An open input after a literal domain ends the host just the same.
+        let err = lint_error(&host_entry(
+            "https://{workspace}.example.{region}/token",
+            OPEN,
+            OPEN,
+        ));
+        assert!(err.contains("{region}"), "{err}");
+    }
+
+    #[test]
+    fn a_host_input_under_a_fixed_domain_or_listing_its_values_passes() {
+        for (token_url, region) in [
+            ("https://{workspace}.example.com/token", OPEN),
+            ("https://api-{workspace}.eu.example.com/token", OPEN),
+            ("https://{workspace}.{region}.example.com/token", OPEN),
+            ("https://{workspace}.{region}.example.com/token", LISTED),
+            // Listed values are literal text: `.eu.example.com`, …
+            ("https://{workspace}.{region}.example.com/token", LISTED),
+            // A host made only of listed values is one of a fixed few.
+            ("https://login.example.{region}/token", LISTED),
+            ("https://example.com/{workspace}/token", OPEN),
+        ] {
+            let text = host_entry(token_url, OPEN, region);
+            parse(&text, "t", UrlPolicy::HttpsOnly).unwrap_or_else(|e| panic!("{token_url}: {e}"));
+        }
+        // …but a listed value alone is no registrable domain.
+        let err = lint_error(&host_entry(
+            "https://{workspace}.{region}/token",
+            OPEN,
+            LISTED,
+        ));
+        assert!(err.contains("without a fixed domain"), "{err}");
+    }
+
+    #[test]
+    fn only_fully_anchored_finite_patterns_list_their_values() {
+        let spec = |pattern: &str| InputSpec {
+            required: true,
+            label: None,
+            pattern: pattern.to_owned(),
+            docs_url: None,
+            compiled: None,
+        };
+        let mut listed = spec("^(com|eu|com\\.au)$").listed_values().unwrap();
+        listed.sort();
+        assert_eq!(listed, ["com", "com.au", "eu"]);
+        assert_eq!(spec("^eu[12]$").listed_values().unwrap().len(), 2);
+        for open in ["^[a-z]+$", "^a|b$", "^(a|b)", "(a|b)$", "^[a-z0-9]{1,20}$"] {
+            assert_eq!(spec(open).listed_values(), None, "{open}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Return URLs and the origin of the embedding page must be on the project's
 //! allow-list of origins; results are `postMessage`d to that exact origin.
 
-use super::error::{required_ref, DomainError, DomainResult, FieldIssue, MAX_REF_LEN};
+use super::error::{optional_name, required_ref, DomainError, DomainResult, FieldIssue};
 use super::model::{from_millis, Timestamp};
 use super::oauth::callback::{CallbackOutcome, ConnectReturn};
 use super::oauth::connect::{ConnectInput, FlowOptions, MetadataInput};
@@ -278,8 +278,9 @@ impl Grantd {
                 )
             }
         };
-        let group_name = check_name("groupName", input.group_name.as_deref(), &mut issues);
-        let consumer_name = check_name("consumerName", input.consumer_name.as_deref(), &mut issues);
+        let group_name = optional_name("groupName", input.group_name.as_deref(), &mut issues);
+        let consumer_name =
+            optional_name("consumerName", input.consumer_name.as_deref(), &mut issues);
         let return_url = check_return_url(input.return_url.as_deref(), &allowed, &mut issues);
         let parent_origin = match input.parent_origin.as_deref() {
             Some(value) => check_parent_origin(value, &allowed, &mut issues),
@@ -672,20 +673,6 @@ impl Grantd {
             prepared.consumer_ref().to_owned(),
         ))
     }
-}
-
-/// An optional display name: bounded; blank counts as absent.
-fn check_name(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) -> Option<String> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-    if value.len() > MAX_REF_LEN {
-        issues.push(FieldIssue::body(
-            field,
-            Value::Null,
-            format!("{field} is longer than {MAX_REF_LEN} characters"),
-        ));
-        return None;
-    }
-    Some(value.to_owned())
 }
 
 /// A return URL: absolute, http(s), no credentials or fragment, and on an

@@ -38,7 +38,8 @@ impl FieldIssue {
 /// Longest ref accepted; longer values are almost surely mistakes.
 pub const MAX_REF_LEN: usize = 256;
 
-/// Checks a required identifier such as `groupRef`: present, not blank, bounded.
+/// Checks a required identifier such as `groupRef`: present, not blank,
+/// bounded, and made of characters that display as what they are.
 pub fn required_ref(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
     match value.map(str::trim) {
         None => issues.push(FieldIssue::body(
@@ -56,7 +57,74 @@ pub fn required_ref(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssu
             v,
             format!("{field} is longer than {MAX_REF_LEN} characters"),
         )),
-        _ => {}
+        Some(_) => {
+            check_text(field, value.unwrap_or_default(), issues);
+        }
+    }
+}
+
+/// An optional display name such as `groupName`: bounded, made of
+/// characters that display as what they are; blank counts as absent.
+pub fn optional_name(
+    field: &str,
+    value: Option<&str>,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    if value.len() > MAX_REF_LEN {
+        issues.push(FieldIssue::body(
+            field,
+            Value::Null,
+            format!("{field} is longer than {MAX_REF_LEN} characters"),
+        ));
+        return None;
+    }
+    check_text(field, value, issues).then(|| value.to_owned())
+}
+
+/// The one check of user text that grantd stores as a name, ref or label:
+/// it may not carry control characters (NUL, which PostgreSQL cannot store,
+/// line breaks, escapes), bidirectional overrides and isolates (which make
+/// text display in another order than it is stored) or invisible characters
+/// (which make two different values look the same). Records an issue naming
+/// `field` and the first such character; returns whether `value` is clean.
+pub fn check_text(field: &str, value: &str, issues: &mut Vec<FieldIssue>) -> bool {
+    let Some((position, c, kind)) = value
+        .chars()
+        .enumerate()
+        .find_map(|(i, c)| unprintable(c).map(|kind| (i, c, kind)))
+    else {
+        return true;
+    };
+    issues.push(FieldIssue::body(
+        field,
+        value,
+        format!(
+            "{field} contains U+{:04X} ({kind}) at character {position}; \
+             control, bidirectional-override and invisible characters are refused",
+            u32::from(c)
+        ),
+    ));
+    false
+}
+
+/// What makes a character unfit for a stored name, if anything.
+fn unprintable(c: char) -> Option<&'static str> {
+    match c {
+        c if c.is_control() => Some("a control character"),
+        '\u{2028}' | '\u{2029}' => Some("a line separator"),
+        '\u{061C}'
+        | '\u{200E}'
+        | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2066}'..='\u{2069}' => Some("a bidirectional formatting character"),
+        '\u{200B}'..='\u{200D}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{FEFF}'
+        | '\u{180E}'
+        | '\u{00AD}' => Some("an invisible character"),
+        '\u{E0000}'..='\u{E007F}' => Some("an invisible tag character"),
+        _ => None,
     }
 }
 
@@ -140,3 +208,62 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(value: &str) -> bool {
+        let mut issues = Vec::new();
+        !check_text("groupName", value, &mut issues)
+    }
+
+    #[test]
+    fn names_in_any_script_with_emoji_and_punctuation_pass() {
+        for value in [
+            "Acme, Inc.",
+            "Ünïcödé GmbH",
+            "株式会社",
+            "O'Brien & Sons 🚀",
+            "a-b_c.d/e",
+        ] {
+            assert!(!refused(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn control_bidi_and_invisible_characters_are_refused() {
+        for value in [
+            "nul\0",
+            "line\nbreak",
+            "tab\t",
+            "esc\u{1b}[31m",
+            "c1\u{85}",
+            "\u{202E}txt.exe",
+            "\u{2066}isolate\u{2069}",
+            "rl\u{200F}m",
+            "zero\u{200B}width",
+            "zw\u{200D}j",
+            "word\u{2060}joiner",
+            "\u{FEFF}bom",
+            "tag\u{E0041}",
+            "para\u{2029}sep",
+        ] {
+            assert!(refused(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn the_issue_names_the_field_and_the_character() {
+        let mut issues = Vec::new();
+        check_text("consumerRef", "ab\u{202E}c", &mut issues);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].name, "consumerRef");
+        assert!(issues[0].detail.contains("U+202E"), "{}", issues[0].detail);
+        assert!(
+            issues[0].detail.contains("character 2"),
+            "{}",
+            issues[0].detail
+        );
+    }
+}

@@ -149,6 +149,8 @@ impl Grantd {
                 provider: input.provider.as_deref(),
                 group_ref: input.group_ref.as_deref(),
                 consumer_ref: input.consumer_ref.as_deref(),
+                group_name: input.group_name.as_deref(),
+                consumer_name: input.consumer_name.as_deref(),
                 workspace: input.provider_workspace_ref.as_deref(),
                 metadata: &input.provider_metadata,
             },

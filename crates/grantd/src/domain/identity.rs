@@ -1,7 +1,7 @@
 //! Projects and the credentials their callers authenticate with: API keys
 //! (stored as SHA-256) and public keys that verify bearer JWTs.
 
-use super::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use super::model::{from_millis, Project};
 use super::Grantd;
 use crate::secrets::{ApiKey, ApiKeyHash, SecretString};
@@ -168,6 +168,10 @@ impl Grantd {
         project_id: &str,
         label: &str,
     ) -> DomainResult<CreatedApiKey> {
+        let mut issues = Vec::new();
+        if !check_text("label", label, &mut issues) {
+            return Err(DomainError::Validation(issues));
+        }
         let key = ApiKey::generate();
         let id = uuid::Uuid::now_v7().to_string();
         self.store()

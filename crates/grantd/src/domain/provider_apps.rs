@@ -1,6 +1,6 @@
 //! Provider apps: a project's OAuth clients, one or more per provider.
 
-use super::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use super::model::{from_millis, ProviderApp};
 use super::{parse_scopes, scopes_json, Grantd};
 use crate::secrets::{Sealed, SecretString};
@@ -48,6 +48,25 @@ fn non_empty(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
     }
 }
 
+/// The app's stored text: what an operator reads in listings and what ends
+/// up in authorization URLs.
+fn check_app_text(
+    client_id: Option<&str>,
+    external_ref: Option<&str>,
+    scopes: Option<&[String]>,
+    issues: &mut Vec<FieldIssue>,
+) {
+    if let Some(client_id) = client_id {
+        check_text("clientId", client_id, issues);
+    }
+    if let Some(external_ref) = external_ref {
+        check_text("externalRef", external_ref, issues);
+    }
+    for (i, scope) in scopes.unwrap_or_default().iter().enumerate() {
+        check_text(&format!("scopes[{i}]"), scope, issues);
+    }
+}
+
 impl Grantd {
     pub async fn create_provider_app(
         &self,
@@ -76,6 +95,12 @@ impl Grantd {
             },
         }
         non_empty("clientId", input.client_id.as_deref(), &mut issues);
+        check_app_text(
+            input.client_id.as_deref(),
+            input.external_ref.as_deref(),
+            input.scopes.as_deref(),
+            &mut issues,
+        );
         if input.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
             issues.push(FieldIssue::body(
                 "clientSecret",
@@ -126,9 +151,8 @@ impl Grantd {
             .store()
             .find_provider_app(project_id, id)
             .await
-            .or_not_found("provider app");
-        self.caches().provider_apps.clear();
-        self.decode_provider_app(row?)
+            .or_not_found("provider app")?;
+        self.decode_provider_app(row)
     }
 
     pub async fn list_provider_apps(&self, project_id: &str) -> DomainResult<Vec<ProviderApp>> {
@@ -150,6 +174,12 @@ impl Grantd {
         if patch.client_id.is_some() {
             non_empty("clientId", patch.client_id.as_deref(), &mut issues);
         }
+        check_app_text(
+            patch.client_id.as_deref(),
+            patch.external_ref.as_ref().and_then(Option::as_deref),
+            patch.scopes.as_deref(),
+            &mut issues,
+        );
         if patch.client_secret.as_ref().is_some_and(|s| s.is_empty()) {
             issues.push(FieldIssue::body(
                 "clientSecret",
@@ -189,6 +219,9 @@ impl Grantd {
             )
             .await
             .or_not_found("provider app")?;
+        // Flows started from now on on this instance must use the new client
+        // id, secret, scopes and default at once, not after the cache's TTL.
+        self.caches().provider_apps.clear();
         self.decode_provider_app(row)
     }
 

@@ -3,7 +3,7 @@
 //! provider's workspace and metadata inputs, validated together.
 
 use super::catalog::{AuthScheme, Catalog, Provider};
-use super::error::{required_ref, FieldIssue};
+use super::error::{check_text, optional_name, required_ref, FieldIssue};
 use super::model::{MetadataSource, MetadataValue, ProviderMetadata};
 use super::MetadataInput;
 use std::collections::BTreeMap;
@@ -13,6 +13,8 @@ pub(super) struct TargetInput<'a> {
     pub provider: Option<&'a str>,
     pub group_ref: Option<&'a str>,
     pub consumer_ref: Option<&'a str>,
+    pub group_name: Option<&'a str>,
+    pub consumer_name: Option<&'a str>,
     pub workspace: Option<&'a str>,
     pub metadata: &'a BTreeMap<String, MetadataInput>,
 }
@@ -58,7 +60,18 @@ pub(super) fn check_target<'c>(
     };
     required_ref("groupRef", input.group_ref, issues);
     required_ref("consumerRef", input.consumer_ref, issues);
-    if let Some(provider) = provider {
+    optional_name("groupName", input.group_name, issues);
+    optional_name("consumerName", input.consumer_name, issues);
+    // Stored as given, and for a provider that declares no such input, not
+    // checked by any pattern.
+    let mut clean_inputs = input
+        .workspace
+        .is_none_or(|w| check_text("providerWorkspaceRef", w, issues));
+    for (name, value) in input.metadata {
+        let field = format!("providerMetadata.{name}.value");
+        clean_inputs &= check_text(&field, &value.value, issues);
+    }
+    if let Some(provider) = provider.filter(|_| clean_inputs) {
         let values: BTreeMap<String, String> = input
             .metadata
             .iter()

@@ -2,7 +2,7 @@
 //! and the log of what was delivered there. Delivery itself is in
 //! `webhook_delivery`.
 
-use super::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use super::events::{page_limit, EventKind};
 use super::model::{from_millis, Timestamp};
 use super::Grantd;
@@ -213,7 +213,7 @@ fn check_description(value: Option<&str>, issues: &mut Vec<FieldIssue>) -> Optio
         ));
         return None;
     }
-    Some(description.to_owned())
+    check_text("description", description, issues).then(|| description.to_owned())
 }
 
 /// The subscribed kinds as shown: `*` expands to every current kind.

@@ -51,8 +51,59 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     )])
                 }
             })?;
+        refuse_nul_in_json(&bytes)?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// No text grantd reads may carry NUL: PostgreSQL cannot store or even
+/// compare it, so a NUL in a field only used for a lookup would be a 500.
+/// Names and refs get the stricter domain check (`check_text`); this is the
+/// floor for every other field. JSON can only spell NUL as `\u0000`.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // parse_json reports the syntax error
+    };
+    match nul_path(&value, String::new()) {
+        None => Ok(()),
+        Some(name) => Err(nul_issue(InputLocation::Body, name)),
+    }
+}
+
+/// The path (`a.b[2]`) of the first string or key holding NUL.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(path);
+            }
+            nul_path(item, path)
+        }),
+        _ => None,
+    }
+}
+
+fn nul_issue(location: InputLocation, name: String) -> ApiError {
+    ApiError::Input(vec![FieldIssue {
+        location,
+        detail: format!("{name} contains NUL (U+0000), which no field may carry"),
+        name,
+        value: serde_json::Value::Null,
+    }])
 }
 
 /// Deserializes JSON, reporting the path of the first offending field.
@@ -88,6 +139,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_issue(InputLocation::Query, name.into_owned()));
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -111,6 +167,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A URI can only carry NUL percent-encoded.
+        if parts.uri.path().contains("%00") {
+            return Err(nul_issue(InputLocation::Path, String::new()));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| PathParams(value))

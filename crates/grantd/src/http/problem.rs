@@ -170,14 +170,82 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Most issues a 400 lists; one more issue counts the rest.
+pub const MAX_LISTED_ISSUES: usize = 50;
+/// Longest name or echoed value in an issue, in characters.
+const MAX_ECHOED_CHARS: usize = 256;
+/// Longest detail of an issue, in characters (details quote patterns).
+const MAX_DETAIL_CHARS: usize = 1024;
+
+/// A 400 whose size does not grow with the request's beyond a bound: at most
+/// [`MAX_LISTED_ISSUES`] issues, each with its name, value and detail cut
+/// short, so that a large bad request cannot make a much larger answer.
 fn validation_problem(issues: Vec<FieldIssue>) -> Problem {
-    let names: Vec<&str> = issues.iter().map(|i| i.name.as_str()).collect();
-    let mut p = Problem::new(
-        StatusCode::BAD_REQUEST,
-        format!("invalid input: {}", names.join(", ")),
+    let total = issues.len();
+    let mut listed: Vec<InputIssue> = issues
+        .into_iter()
+        .take(MAX_LISTED_ISSUES + 1)
+        .map(|issue| {
+            let mut issue = InputIssue::from(issue);
+            issue.name = shortened(&issue.name, MAX_ECHOED_CHARS);
+            issue.detail = shortened(&issue.detail, MAX_DETAIL_CHARS);
+            issue.value = shortened_value(issue.value);
+            issue
+        })
+        .collect();
+    if total > MAX_LISTED_ISSUES {
+        let first_unlisted = listed.swap_remove(MAX_LISTED_ISSUES);
+        listed.push(InputIssue {
+            detail: format!(
+                "{} more invalid inputs are not listed",
+                total - MAX_LISTED_ISSUES
+            ),
+            name: String::new(),
+            value: serde_json::Value::Null,
+            ..first_unlisted
+        });
+    }
+    let names: Vec<&str> = listed
+        .iter()
+        .take(MAX_LISTED_ISSUES)
+        .map(|i| i.name.as_str())
+        .collect();
+    let mut detail = shortened(
+        &format!("invalid input: {}", names.join(", ")),
+        MAX_DETAIL_CHARS,
     );
-    p.issues = issues.into_iter().map(InputIssue::from).collect();
+    if total > MAX_LISTED_ISSUES {
+        detail.push_str(&format!(" and {} more", total - MAX_LISTED_ISSUES));
+    }
+    let mut p = Problem::new(StatusCode::BAD_REQUEST, detail);
+    p.issues = listed;
     p
+}
+
+/// `text` itself, or its first `max` characters followed by "…".
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+/// An echoed value, bounded: long strings are cut; arrays and objects whose
+/// JSON is long are replaced by the start of that JSON.
+fn shortened_value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(shortened(&text, MAX_ECHOED_CHARS)),
+        Value::Array(_) | Value::Object(_) => {
+            let json = value.to_string();
+            if json.chars().count() > MAX_ECHOED_CHARS {
+                Value::String(shortened(&json, MAX_ECHOED_CHARS))
+            } else {
+                value
+            }
+        }
+        other => other,
+    }
 }
 
 /// The single mapping from domain errors to HTTP.

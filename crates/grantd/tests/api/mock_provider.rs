@@ -119,6 +119,11 @@ struct MockState {
     grant_delays: Mutex<HashMap<String, std::time::Duration>>,
     /// Tokens posted to /revoke.
     revoked: Mutex<Vec<String>>,
+    /// The next token call streams this many bytes, chunked, with no
+    /// Content-Length, instead of answering.
+    scripted_stream: Mutex<Option<usize>>,
+    /// Bytes of scripted streams handed to the HTTP server so far.
+    streamed: Arc<AtomicUsize>,
 }
 
 /// Handle to a running mock provider.
@@ -226,6 +231,18 @@ impl MockProvider {
         self.state.me_tokens.lock().unwrap().clone()
     }
 
+    /// The next token call answers 200 with a chunked body of `total` bytes
+    /// that never becomes valid JSON, produced only as fast as it is read.
+    pub fn script_token_stream(&self, total: usize) {
+        *self.state.scripted_stream.lock().unwrap() = Some(total);
+    }
+
+    /// Bytes of scripted token streams produced so far: what the reader
+    /// took, plus what fits in socket buffers.
+    pub fn streamed_bytes(&self) -> usize {
+        self.state.streamed.load(Ordering::SeqCst)
+    }
+
     /// The next token call answers `status` with `body`, whatever it asks.
     pub fn script_token_response(&self, status: StatusCode, body: Value) {
         self.script_token_response_with_headers(status, &[], body);
@@ -321,6 +338,32 @@ async fn me(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
+/// `{"access_token":"aaaa…` for `total` bytes, in 64 KiB chunks made on
+/// demand, counting what was produced in `produced`.
+fn endless_json(total: usize, produced: Arc<AtomicUsize>) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let chunks = futures::stream::unfold(0usize, move |sent| {
+        let produced = produced.clone();
+        async move {
+            if sent >= total {
+                return None;
+            }
+            let mut chunk = vec![b'a'; CHUNK.min(total - sent)];
+            if sent == 0 {
+                chunk[..17].copy_from_slice(b"{\"access_token\":\"");
+            }
+            produced.fetch_add(chunk.len(), Ordering::SeqCst);
+            let len = chunk.len();
+            Some((Ok::<_, std::convert::Infallible>(chunk), sent + len))
+        }
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
 fn oauth_error(status: StatusCode, error: &str) -> Response {
     (
         status,
@@ -386,6 +429,10 @@ async fn token(
         requests.push(request.clone());
         requests.len()
     };
+    let stream = state.scripted_stream.lock().unwrap().take();
+    if let Some(total) = stream {
+        return endless_json(total, state.streamed.clone());
+    }
     let scripted = state.scripted.lock().unwrap().pop_front();
     let response = match scripted {
         Some(scripted) => {

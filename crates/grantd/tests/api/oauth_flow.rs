@@ -275,6 +275,145 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
 }
 
 #[tokio::test]
+async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = app.start_flow("mock").await;
+    let callback = app.authorize(&url).await;
+    let stripped = callback.replace(&format!("&iss={}", urlencode(&app.provider.base)), "");
+    assert_ne!(stripped, callback);
+    let response = app.client.get(&stripped).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("invalid_request") && page.contains("no iss"),
+        "{page}"
+    );
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(
+        app.provider.token_calls(),
+        0,
+        "the code is never sent to the token endpoint"
+    );
+}
+
+/// A provider hosted per tenant: the workspace is the whole host (limited by
+/// its pattern to the loopback addresses the mock answers on), and the
+/// catalog names no issuer.
+fn add_tenant_hosted_provider(config: &mut grantd::config::Config) {
+    let path = config.providers_file.clone().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let base = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tokenUrl = \""))
+        .and_then(|l| l.strip_suffix("/token\""))
+        .unwrap()
+        .to_owned();
+    let port = base.rsplit(':').next().unwrap();
+    let entry = format!(
+        r#"
+[providers.mock-tenant]
+displayName = "Mock hosted per tenant"
+category = "support"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.mock-tenant.workspace]
+pattern = "^(127\\.0\\.0\\.1|localhost)$"
+[providers.mock-tenant.oauth2]
+authorizeUrl = "http://{{workspace}}:{port}/authorize"
+tokenUrl = "http://{{workspace}}:{port}/token"
+"#
+    );
+    std::fs::write(&path, text + &entry).unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
+    let app = spawn_app_with(add_tenant_hosted_provider).await;
+    app.create_provider_app("mock-tenant").await;
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "mock-tenant", "groupRef": "g", "consumerRef": "c",
+            "providerWorkspaceRef": "127.0.0.1",
+        }))
+        .await;
+    let callback = app.authorize(&url).await;
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(app.provider.base.as_str()),
+        "the mock names its own origin, http://127.0.0.1:PORT"
+    );
+    let response = app.client.get(&callback).send().await.unwrap();
+    let status = response.status();
+    assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap());
+    assert_eq!(
+        app.only_connection_for("g").await["provider"],
+        "mock-tenant"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
+    let app = spawn_app_with(add_tenant_hosted_provider).await;
+    app.create_provider_app("mock-tenant").await;
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "mock-tenant", "groupRef": "g", "consumerRef": "c",
+            "providerWorkspaceRef": "127.0.0.1",
+        }))
+        .await;
+    let callback = app.authorize(&url).await;
+    let other_tenant = app.provider.base.replace("127.0.0.1", "localhost");
+    let tampered = callback.replace(
+        &format!("iss={}", urlencode(&app.provider.base)),
+        &format!("iss={}", urlencode(&other_tenant)),
+    );
+    assert_ne!(tampered, callback);
+    let response = app.client.get(&tampered).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
+    assert_eq!(app.connection_count().await, 0);
+    assert_eq!(app.provider.token_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // A well-formed answer, only too large: 2 MiB of access token.
+    app.provider.script_token_response(
+        StatusCode::OK,
+        json!({"access_token": "a".repeat(2 * 1024 * 1024), "token_type": "Bearer"}),
+    );
+    let url = app.start_flow("mock").await;
+    let response = app.finish_flow(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("larger than 1048576 bytes"), "{page}");
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let total = 64 * 1024 * 1024;
+    app.provider.script_token_stream(total);
+    let url = app.start_flow("mock").await;
+    let response = app.finish_flow(&url).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("larger than 1048576 bytes"), "{page}");
+    assert_eq!(app.connection_count().await, 0);
+    // grantd stopped reading after the first MiB; what else was produced
+    // only filled socket buffers.
+    let produced = app.provider.streamed_bytes();
+    assert!(
+        produced < total / 2,
+        "{produced} of {total} bytes were produced"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;

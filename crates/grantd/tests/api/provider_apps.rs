@@ -1,9 +1,11 @@
 //! Provider apps: a project's OAuth clients. CRUD, the per-provider default
 //! that oauth-connect falls back to, and the client secret never coming back.
 
-use crate::helpers::{issue_names, problem, query_param, spawn_app, TestApp};
+use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use crate::mock_provider::CLIENT_ID;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 async fn create(app: &TestApp, body: Value) -> Value {
     let response = app
@@ -135,6 +137,37 @@ async fn a_rotated_secret_is_the_one_sent_to_the_token_endpoint() {
     let callback = app.authorize(&url).await;
     app.client.get(&callback).send().await.unwrap();
     let exchange = &app.provider.token_requests()[0];
+    assert_eq!(exchange.params["client_secret"], "rotated");
+}
+
+#[tokio::test]
+async fn a_patch_takes_effect_on_this_instance_at_once_however_long_the_cache_lives() {
+    let app = spawn_app_with(|config| config.cache_ttl = Duration::from_secs(3600)).await;
+    let id = app.create_provider_app("mock").await;
+    // A whole flow fills the cache for the default app and for the app by id.
+    let url = app.start_flow("mock").await;
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.provider.token_requests()[0].params["client_id"],
+        CLIENT_ID
+    );
+
+    let response = patch(
+        &app,
+        &id,
+        json!({"clientId": "renamed-client", "clientSecret": "rotated"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let url = app.start_flow("mock").await;
+    assert_eq!(
+        query_param(&url, "client_id").as_deref(),
+        Some("renamed-client")
+    );
+    app.finish_flow(&url).await;
+    let exchange = &app.provider.token_requests()[1];
+    assert_eq!(exchange.params["client_id"], "renamed-client");
     assert_eq!(exchange.params["client_secret"], "rotated");
 }
 

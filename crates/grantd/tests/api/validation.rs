@@ -333,3 +333,175 @@ async fn generate_with_two_credential_schemes_is_a_400() {
     );
     assert_eq!(app.connection_count().await, 0);
 }
+
+/// Characters no name or ref may hold: NUL (which PostgreSQL cannot store),
+/// a right-to-left override and a zero-width space.
+const UNPRINTABLE: [&str; 3] = ["\u{0}", "\u{202E}", "\u{200B}"];
+
+/// Posts `body` to `url`, asserting a 400 whose one issue is `field`.
+async fn refused_naming(app: &TestApp, url: &str, body: &Value, field: &str) {
+    let response = app.post_json(url, body).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {text}");
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(issue_names(&problem), [field], "{problem}");
+}
+
+#[tokio::test]
+async fn refs_names_and_workspace_inputs_refuse_nul_bidi_and_invisible_characters() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let connect = app.url("/v1/oauth-connect");
+    for bad in UNPRINTABLE {
+        for field in [
+            "groupRef",
+            "consumerRef",
+            "groupName",
+            "consumerName",
+            "providerWorkspaceRef",
+        ] {
+            let mut body = workspace_body(&app);
+            body[field] = json!(format!("tenant{bad}1"));
+            refused_naming(&app, &connect, &body, field).await;
+        }
+        let mut body = workspace_body(&app);
+        body["providerMetadata"]["accountId"]["value"] = json!(format!("123{bad}"));
+        refused_naming(&app, &connect, &body, "providerMetadata.accountId.value").await;
+    }
+    // A workspace ref for a provider that declares no workspace is stored
+    // unchecked by any pattern; it is refused all the same.
+    let body = json!({
+        "provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+        "providerWorkspaceRef": "acme\u{0}", "groupName": "Acme",
+    });
+    refused_naming(
+        &app,
+        &app.project_url("/connections:generate"),
+        &body,
+        "providerWorkspaceRef",
+    )
+    .await;
+    let body = json!({
+        "provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+        "groupName": "Acme\u{202E}moc.evil",
+    });
+    refused_naming(
+        &app,
+        &app.project_url("/connections:generate"),
+        &body,
+        "groupName",
+    )
+    .await;
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn provider_apps_sessions_and_webhooks_refuse_unprintable_text_naming_the_field() {
+    let app = spawn_app().await;
+    let id = app.create_provider_app("mock").await;
+    let apps = app.project_url("/provider-apps");
+    for bad in UNPRINTABLE {
+        let app_body = |field: &str| {
+            let mut body = json!({"provider": "mock", "clientId": "id", "clientSecret": "s", "externalRef": "x", "scopes": ["a"]});
+            body[field] = json!(format!("v{bad}"));
+            body
+        };
+        refused_naming(&app, &apps, &app_body("clientId"), "clientId").await;
+        refused_naming(&app, &apps, &app_body("externalRef"), "externalRef").await;
+        let mut body = app_body("clientId");
+        body["clientId"] = json!("id");
+        body["scopes"] = json!(["read", format!("write{bad}")]);
+        refused_naming(&app, &apps, &body, "scopes[1]").await;
+
+        let body = json!({"groupRef": "g", "consumerRef": "c", "providers": ["mock"], "consumerName": format!("Ada{bad}")});
+        refused_naming(
+            &app,
+            &app.project_url("/connect-sessions"),
+            &body,
+            "consumerName",
+        )
+        .await;
+
+        let body =
+            json!({"url": "https://hooks.example.com/grantd", "description": format!("ops{bad}")});
+        refused_naming(&app, &app.project_url("/webhooks"), &body, "description").await;
+    }
+    let response = app
+        .patch_json(
+            &app.project_url(&format!("/provider-apps/{id}")),
+            &json!({"externalRef": "ext\u{0}"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue_names(&problem(response).await), ["externalRef"]);
+}
+
+#[tokio::test]
+async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let body = json!({
+        "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
+        "providerAppId": "app\u{0}",
+    });
+    refused_naming(&app, &app.url("/v1/oauth-connect"), &body, "providerAppId").await;
+
+    let response = app
+        .get(&app.project_url("/connections?groupRef=g%00"))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = problem(response).await;
+    assert_eq!(issue_names(&body), ["groupRef"]);
+    assert_eq!(body["issues"][0]["in"], "query");
+
+    let response = app.get(&app.project_url("/connections/c%00")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem(response).await["issues"][0]["in"], "path");
+}
+
+#[tokio::test]
+async fn a_large_bad_request_gets_a_bounded_problem() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    // 240 unknown metadata keys of 150 characters and a long ref: 241
+    // issues from ~47 KB asked.
+    let metadata: serde_json::Map<String, Value> = (0..240)
+        .map(|i| (format!("{i:03}{}", "k".repeat(147)), json!({"value": "v"})))
+        .collect();
+    let request = json!({
+        "projectId": app.project_id, "provider": "mock", "consumerRef": "c",
+        "groupRef": "g".repeat(5_000),
+        "providerMetadata": metadata,
+    });
+    let response = app.post_json(&app.url("/v1/oauth-connect"), &request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 40 * 1024, "{} bytes answered", text.len());
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let issues = body["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 51, "50 issues, then one counting the rest");
+    let last = issues.last().unwrap();
+    assert!(
+        last["detail"].as_str().unwrap().contains("191 more"),
+        "{last}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().ends_with("and 191 more"),
+        "{body}"
+    );
+
+    let group_ref = issue(&body, "groupRef")["value"].as_str().unwrap();
+    assert_eq!(
+        group_ref.chars().count(),
+        257,
+        "256 characters and an ellipsis"
+    );
+    assert!(group_ref.ends_with('…'));
+    for issue in issues {
+        assert!(
+            issue["name"].as_str().unwrap().chars().count() <= 257,
+            "{issue}"
+        );
+    }
+}

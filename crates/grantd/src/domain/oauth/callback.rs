@@ -206,8 +206,24 @@ impl Grantd {
         let Some(spec) = provider.oauth2.as_ref() else {
             return Ok(failed("unknown_provider", None, false));
         };
-        if let Some(iss) = &input.iss {
-            if !issuer_matches(provider, iss) {
+        let metadata: ProviderMetadata =
+            serde_json::from_str(&flow.provider_metadata).unwrap_or_default();
+        let inputs = ProviderInputs::new(flow.provider_workspace_ref.as_deref(), &metadata);
+        let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let post_auth_url = provider.post_auth_url(&inputs)?;
+        match check_issuer(provider, &inputs, &token_url, input.iss.as_deref())? {
+            IssuerCheck::Accepted => {}
+            IssuerCheck::Missing(expected) => {
+                return Ok(failed(
+                    "invalid_request",
+                    Some(format!(
+                        "the response carries no iss, but {} always sends {expected} (RFC 9207)",
+                        provider.name
+                    )),
+                    false,
+                ));
+            }
+            IssuerCheck::Mismatch(iss) => {
                 return Ok(failed(
                     "issuer_mismatch",
                     Some(format!(
@@ -239,11 +255,6 @@ impl Grantd {
             }
             Err(other) => return Err(other),
         };
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&flow.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs::new(flow.provider_workspace_ref.as_deref(), &metadata);
-        let token_url = provider.build_url(&spec.token_url, &inputs)?;
-        let post_auth_url = provider.post_auth_url(&inputs)?;
         let code_verifier = match (&flow.code_verifier_key_id, &flow.code_verifier_ciphertext) {
             (Some(key_id), Some(bytes)) => {
                 let sealed = Sealed {
@@ -437,22 +448,56 @@ impl Grantd {
     }
 }
 
+/// What RFC 9207 says of a callback's `iss`.
+#[derive(Debug, PartialEq, Eq)]
+enum IssuerCheck {
+    Accepted,
+    /// The catalog names the provider's issuer, so the provider sends `iss`
+    /// on every response: one without it did not come from that provider
+    /// (or was stripped on the way). Carries the expected issuer.
+    Missing(String),
+    /// `iss` names another authorization server: a mix-up. Carries `iss`.
+    Mismatch(String),
+}
+
 /// RFC 9207: the `iss` of an authorization response must be the issuer of
-/// the provider the flow was started with. Without a published issuer, the
-/// origin of the token endpoint stands in for it.
-fn issuer_matches(provider: &Provider, iss: &str) -> bool {
-    let Some(spec) = provider.oauth2.as_ref() else {
-        return false;
+/// the provider the flow was started with. Where the catalog names the
+/// issuer, `iss` is required; where it does not, an `iss` that comes anyway
+/// must be the origin of the token endpoint this flow would use, with the
+/// flow's workspace and metadata filled in (tenant-hosted providers such as
+/// Zendesk answer from the tenant's own host).
+fn check_issuer(
+    provider: &Provider,
+    inputs: &ProviderInputs<'_>,
+    token_url: &Url,
+    iss: Option<&str>,
+) -> DomainResult<IssuerCheck> {
+    let published = provider.oauth2.as_ref().and_then(|o| o.issuer.as_deref());
+    let outcome = match (published, iss) {
+        (Some(template), iss) => {
+            let expected = provider.fill_placeholders(template, inputs)?;
+            match iss {
+                None => IssuerCheck::Missing(expected),
+                Some(iss) if iss.trim_end_matches('/') == expected.trim_end_matches('/') => {
+                    IssuerCheck::Accepted
+                }
+                Some(iss) => IssuerCheck::Mismatch(iss.to_owned()),
+            }
+        }
+        (None, None) => IssuerCheck::Accepted,
+        (None, Some(iss)) => {
+            let expected = token_url.origin().ascii_serialization();
+            let actual = Url::parse(iss)
+                .ok()
+                .map(|u| u.origin().ascii_serialization());
+            if actual.as_deref() == Some(expected.as_str()) {
+                IssuerCheck::Accepted
+            } else {
+                IssuerCheck::Mismatch(iss.to_owned())
+            }
+        }
     };
-    if let Some(issuer) = &spec.issuer {
-        return issuer.trim_end_matches('/') == iss.trim_end_matches('/');
-    }
-    let origin = |u: &str| Url::parse(u).ok().map(|u| u.origin().ascii_serialization());
-    // Placeholder hosts do not parse as origins; compare only when both do.
-    match (origin(&spec.token_url), origin(iss)) {
-        (Some(expected), Some(actual)) => expected == actual,
-        _ => false,
-    }
+    Ok(outcome)
 }
 
 /// Turns a token response into the stored token set.

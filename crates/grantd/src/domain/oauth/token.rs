@@ -157,10 +157,11 @@ impl TokenClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Network(describe(&e)))?;
+        let body = match read_capped(response).await {
+            Ok(body) => body,
+            // An error status says more than the body that came with it.
+            Err(unreadable) => return Err(status_error(status, retry_after).unwrap_or(unreadable)),
+        };
         let parsed = parse_body(&body);
 
         // An OAuth error body is a refusal even with HTTP 200 (GitHub); on
@@ -244,13 +245,43 @@ impl TokenClient {
         if let Some(failure) = status_error(response.status(), None) {
             return Err(failure);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Network(describe(&e)))?;
+        let body = read_capped(response).await?;
         serde_json::from_slice(&body)
             .map_err(|_| ProviderError::InvalidResponse("post-auth answer is not JSON".into()))
     }
+}
+
+/// Most bytes grantd reads of a provider's answer (token, post-auth). Real
+/// answers are a few kilobytes; the cap keeps a broken or hostile provider
+/// from filling grantd's memory.
+pub const MAX_PROVIDER_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Reads an answer's body, giving up as soon as it passes
+/// [`MAX_PROVIDER_ANSWER_BYTES`]: a `Content-Length` over the cap is refused
+/// unread, and a body without one (or lying in it) is cut off while it
+/// streams in.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || {
+        ProviderError::InvalidResponse(format!(
+            "the answer is larger than {MAX_PROVIDER_ANSWER_BYTES} bytes"
+        ))
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if announced > MAX_PROVIDER_ANSWER_BYTES as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(announced as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ProviderError::Network(describe(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_PROVIDER_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Reads the body as JSON, falling back to form encoding (GitHub's default).
