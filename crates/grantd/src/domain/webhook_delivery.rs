@@ -101,7 +101,9 @@ pub fn verify(
 /// How one attempt went.
 #[derive(Debug)]
 enum Outcome {
-    Delivered { status: u16 },
+    Delivered {
+        status: u16,
+    },
     Failed {
         status: Option<u16>,
         error: DeliveryError,
@@ -156,25 +158,14 @@ impl DeliveryError {
     /// resolver's own errors say whether the name failed or its addresses
     /// were refused, and a rustls error under the connect error means TLS.
     fn of_transport(error: &reqwest::Error) -> Self {
-        let mut tls = false;
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(cause) = source {
-            // An io::Error hides the error it wraps from `source()`.
-            let wrapped = cause
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static));
-            for error in std::iter::once(cause).chain(wrapped) {
-                if error.is::<AddressRefused>() {
-                    return DeliveryError::RefusedAddress;
-                }
-                if error.is::<DnsFailed>() {
-                    return DeliveryError::Dns;
-                }
-                tls |= error.is::<rustls::Error>();
-            }
-            source = cause.source();
+        let causes = causes(error);
+        if causes.iter().any(|e| e.is::<AddressRefused>()) {
+            return DeliveryError::RefusedAddress;
         }
+        if causes.iter().any(|e| e.is::<DnsFailed>()) {
+            return DeliveryError::Dns;
+        }
+        let tls = causes.iter().any(|e| e.is::<rustls::Error>());
         if error.is_timeout() {
             DeliveryError::Timeout
         } else if tls {
@@ -185,6 +176,29 @@ impl DeliveryError {
             DeliveryError::Protocol
         }
     }
+}
+
+/// An error and all its causes. `io::Error` hides the error it wraps from
+/// `source()` (it reports that error's own source), and TLS failures come
+/// as an io::Error inside another, so wrapped errors are unpacked too.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut pending = vec![error];
+    while let Some(error) = pending.pop() {
+        found.push(error);
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            pending.push(inner);
+        }
+        if let Some(source) = error.source() {
+            pending.push(source);
+        }
+    }
+    found
 }
 
 /// The `lastError` to show for a stored one. Instances of grantd before
@@ -205,7 +219,12 @@ pub(super) fn shown_error(stored: &str) -> String {
     if CLASSES.contains(&stored) {
         return stored.to_owned();
     }
-    let status = |digits: &str| digits.parse::<u16>().ok().filter(|s| (100..=999).contains(s));
+    let status = |digits: &str| {
+        digits
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+    };
     if let Some(status) = stored.strip_prefix("http_").and_then(status) {
         return DeliveryError::Http(status).class();
     }
@@ -347,8 +366,7 @@ impl Grantd {
 
     /// Makes one attempt at a claimed delivery.
     async fn attempt_delivery(&self, http: &reqwest::Client, job: &DeliveryJob) -> Outcome {
-        if let Some(refusal) = refused_literal(&job.url, self.settings().webhooks.egress_policy())
-        {
+        if let Some(refusal) = refused_literal(&job.url, self.settings().webhooks.egress_policy()) {
             tracing::debug!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, %refusal, "webhook destination refused");
             return Outcome::Failed {
                 status: None,

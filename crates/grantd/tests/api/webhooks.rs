@@ -502,7 +502,11 @@ async fn a_name_resolving_to_loopback_is_refused_at_connect_time_and_nothing_rea
     assert_eq!(delivery["attempts"], 2);
     assert!(delivery["lastStatusCode"].is_null());
     assert_eq!(delivery["lastError"], "refused_address", "{delivery}");
-    assert_eq!(listener.accepted(), 0, "a connection reached the loopback port");
+    assert_eq!(
+        listener.accepted(),
+        0,
+        "a connection reached the loopback port"
+    );
 }
 
 #[tokio::test]
