@@ -150,6 +150,16 @@ struct ServeArgs {
     /// through this instance at once). 0 reads them on every request.
     #[arg(long, env = "GRANTD_CACHE_TTL_MS", default_value_t = 5000)]
     cache_ttl_ms: u64,
+    /// Let webhooks be delivered to loopback, private, link-local and other
+    /// non-public addresses (never to cloud metadata addresses), and over
+    /// plain http to 127.0.0.1, ::1 or localhost: for receivers on your own
+    /// network. Off, any API key could make grantd probe that network.
+    #[arg(
+        long,
+        env = "GRANTD_WEBHOOK_ALLOW_PRIVATE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    webhook_allow_private: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +327,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.public_url = args.public_url;
             config.oauth_state_ttl = Duration::from_secs(args.oauth_state_ttl_secs);
             config.cache_ttl = Duration::from_millis(args.cache_ttl_ms);
+            config.webhooks.allow_private = args.webhook_allow_private;
+            if args.webhook_allow_private {
+                tracing::warn!("webhooks may be delivered to private and loopback addresses (--webhook-allow-private)");
+            }
             config.refresh = RefreshSettings {
                 lead_min: Duration::from_secs(args.refresh_lead_secs),
                 lease: Duration::from_secs(args.refresh_lease_secs.max(1)),
@@ -453,5 +467,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["grantd", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn private_webhook_destinations_are_off_unless_the_flag_is_given() {
+        // The variable would turn it on; the suite never sets it.
+        if std::env::var_os("GRANTD_WEBHOOK_ALLOW_PRIVATE").is_none() {
+            assert!(!serve_args(&[]).webhook_allow_private);
+        }
+        assert!(serve_args(&["--webhook-allow-private"]).webhook_allow_private);
     }
 }

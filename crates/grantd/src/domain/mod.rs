@@ -15,6 +15,7 @@ mod provider_apps;
 pub mod refresh;
 mod target;
 pub mod webhook_delivery;
+pub mod webhook_egress;
 pub mod webhooks;
 
 pub use connect_sessions::{

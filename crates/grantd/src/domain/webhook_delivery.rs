@@ -8,6 +8,7 @@
 //! Delivery is at least once: receivers deduplicate by `Grantd-Webhook-Id`.
 
 use super::model::{from_millis, Timestamp};
+use super::webhook_egress::{AddressRefused, DnsFailed, EgressPolicy, GuardedResolver};
 use super::webhooks::WebhookSettings;
 use super::Grantd;
 use crate::secrets::Sealed;
@@ -16,6 +17,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -26,8 +28,6 @@ pub const ID_HEADER: &str = "Grantd-Webhook-Id";
 pub const TIMESTAMP_HEADER: &str = "Grantd-Webhook-Timestamp";
 /// Header carrying `v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`.
 pub const SIGNATURE_HEADER: &str = "Grantd-Webhook-Signature";
-/// Longest `lastError` kept; receivers' errors can be long.
-const MAX_ERROR_LEN: usize = 500;
 
 /// The JSON body POSTed to an endpoint.
 #[derive(Debug, Serialize)]
@@ -101,8 +101,158 @@ pub fn verify(
 /// How one attempt went.
 #[derive(Debug)]
 enum Outcome {
-    Delivered { status: u16 },
-    Failed { status: Option<u16>, error: String },
+    Delivered {
+        status: u16,
+    },
+    Failed {
+        status: Option<u16>,
+        error: DeliveryError,
+    },
+}
+
+/// Why an attempt failed, as the delivery log shows it: a class, never the
+/// transport's own words, which name hosts, ports and what answered there
+/// and would turn the log into a scanner of grantd's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The destination address is one deliveries may not connect to
+    /// (see `webhook_egress`); nothing was sent.
+    RefusedAddress,
+    /// The host name did not resolve.
+    Dns,
+    /// No TCP connection.
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// No complete answer within the request timeout.
+    Timeout,
+    /// The connection broke, or what came back was not HTTP.
+    Protocol,
+    /// An answer other than 2xx; a 3xx included, since redirects are not
+    /// followed.
+    Http(u16),
+    /// The endpoint's signing secret could not be opened (its key is no
+    /// longer in the keyring).
+    SigningSecret,
+    /// Instances stopped mid-delivery until the attempts ran out.
+    Abandoned,
+}
+
+impl DeliveryError {
+    /// The class recorded in `lastError`.
+    pub fn class(self) -> String {
+        match self {
+            DeliveryError::RefusedAddress => "refused_address".into(),
+            DeliveryError::Dns => "dns".into(),
+            DeliveryError::Connect => "connect".into(),
+            DeliveryError::Tls => "tls".into(),
+            DeliveryError::Timeout => "timeout".into(),
+            DeliveryError::Protocol => "protocol".into(),
+            DeliveryError::Http(status) => format!("http_{status}"),
+            DeliveryError::SigningSecret => "signing_secret".into(),
+            DeliveryError::Abandoned => "abandoned".into(),
+        }
+    }
+
+    /// The class of a transport error, found by walking its causes: the
+    /// resolver's own errors say whether the name failed or its addresses
+    /// were refused, and a rustls error under the connect error means TLS.
+    fn of_transport(error: &reqwest::Error) -> Self {
+        let causes = causes(error);
+        if causes.iter().any(|e| e.is::<AddressRefused>()) {
+            return DeliveryError::RefusedAddress;
+        }
+        if causes.iter().any(|e| e.is::<DnsFailed>()) {
+            return DeliveryError::Dns;
+        }
+        let tls = causes.iter().any(|e| e.is::<rustls::Error>());
+        if error.is_timeout() {
+            DeliveryError::Timeout
+        } else if tls {
+            DeliveryError::Tls
+        } else if error.is_connect() {
+            DeliveryError::Connect
+        } else {
+            DeliveryError::Protocol
+        }
+    }
+}
+
+/// An error and all its causes. `io::Error` hides the error it wraps from
+/// `source()` (it reports that error's own source), and TLS failures come
+/// as an io::Error inside another, so wrapped errors are unpacked too.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut pending = vec![error];
+    while let Some(error) = pending.pop() {
+        found.push(error);
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            pending.push(inner);
+        }
+        if let Some(source) = error.source() {
+            pending.push(source);
+        }
+    }
+    found
+}
+
+/// The `lastError` to show for a stored one. Instances of grantd before
+/// error classes (still running beside newer ones during an upgrade, or
+/// rows they left behind) stored the transport's words; those are shown by
+/// their class too.
+pub(super) fn shown_error(stored: &str) -> String {
+    const CLASSES: [&str; 8] = [
+        "refused_address",
+        "dns",
+        "connect",
+        "tls",
+        "timeout",
+        "protocol",
+        "signing_secret",
+        "abandoned",
+    ];
+    if CLASSES.contains(&stored) {
+        return stored.to_owned();
+    }
+    let status = |digits: &str| {
+        digits
+            .parse::<u16>()
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+    };
+    if let Some(status) = stored.strip_prefix("http_").and_then(status) {
+        return DeliveryError::Http(status).class();
+    }
+    // The words older instances wrote.
+    let legacy = if let Some(rest) = stored.strip_prefix("HTTP ") {
+        match status(rest.get(..3).unwrap_or_default()) {
+            Some(status) => DeliveryError::Http(status),
+            None => DeliveryError::Protocol,
+        }
+    } else if stored.starts_with("timed out") {
+        DeliveryError::Timeout
+    } else if stored.starts_with("could not connect") {
+        let lower = stored.to_ascii_lowercase();
+        if lower.contains("dns error") {
+            DeliveryError::Dns
+        } else if lower.contains("certificate") || lower.contains("tls") {
+            DeliveryError::Tls
+        } else {
+            DeliveryError::Connect
+        }
+    } else if stored.starts_with("the signing secret") {
+        DeliveryError::SigningSecret
+    } else if stored.starts_with("abandoned") {
+        DeliveryError::Abandoned
+    } else {
+        DeliveryError::Protocol
+    };
+    legacy.class()
 }
 
 /// The delay before attempt `attempts + 1` after `attempts` failed ones:
@@ -144,19 +294,11 @@ fn conclude(
                 let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                 ("pending", Some(now.saturating_add(delay)))
             };
-            let mut error = error;
-            if error.len() > MAX_ERROR_LEN {
-                let mut end = MAX_ERROR_LEN;
-                while !error.is_char_boundary(end) {
-                    end -= 1;
-                }
-                error.truncate(end);
-            }
             AttemptResult {
                 status: state,
                 next_attempt_at: next,
                 last_status_code: status.map(i64::from),
-                last_error: Some(error),
+                last_error: Some(error.class()),
                 delivered_at: None,
                 now,
             }
@@ -164,13 +306,13 @@ fn conclude(
     }
 }
 
-/// A transport error in words, without the URL (which may carry a token in
-/// its query) and with the causes that say what actually went wrong.
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        return format!("timed out after {} ms", timeout.as_millis());
-    }
-    let mut text = if error.is_connect() {
+/// A transport error in words, for grantd's own debug log: without the URL
+/// (which may carry a token in its query), with the causes that say what
+/// actually went wrong.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
         "could not connect".to_owned()
     } else {
         "request failed".to_owned()
@@ -185,15 +327,35 @@ fn describe(error: &reqwest::Error, timeout: Duration) -> String {
 }
 
 /// The client every attempt uses: redirects are not followed (a 3xx is a
-/// failed attempt), and one timeout bounds the whole request.
+/// failed attempt), one timeout bounds the whole request, and names resolve
+/// through the egress guard. No proxy is used, not even one named by
+/// `HTTPS_PROXY`: through a proxy grantd would resolve and check only the
+/// proxy's address, and the proxy would connect anywhere.
 fn http_client(settings: &WebhookSettings) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: settings.egress_policy(),
+        }))
         .timeout(settings.request_timeout)
         .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
         .user_agent(concat!("grantd-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("static reqwest configuration is valid")
+}
+
+/// The refusal of a URL whose host is an IP literal the policy refuses.
+/// Literals never reach the resolver, so they are checked here, before
+/// anything is sent: an endpoint registered while private addresses were
+/// allowed is refused once they are not.
+fn refused_literal(url: &str, policy: EgressPolicy) -> Option<AddressRefused> {
+    let ip = match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(ip) => std::net::IpAddr::V4(ip),
+        url::Host::Ipv6(ip) => std::net::IpAddr::V6(ip),
+        url::Host::Domain(_) => return None,
+    };
+    policy.check(ip).err()
 }
 
 impl Grantd {
@@ -204,6 +366,13 @@ impl Grantd {
 
     /// Makes one attempt at a claimed delivery.
     async fn attempt_delivery(&self, http: &reqwest::Client, job: &DeliveryJob) -> Outcome {
+        if let Some(refusal) = refused_literal(&job.url, self.settings().webhooks.egress_policy()) {
+            tracing::debug!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, %refusal, "webhook destination refused");
+            return Outcome::Failed {
+                status: None,
+                error: DeliveryError::RefusedAddress,
+            };
+        }
         let secret = match self.open_webhook_secret(
             &job.endpoint_id,
             Sealed {
@@ -216,7 +385,7 @@ impl Grantd {
                 tracing::error!(%error, endpoint_id = %job.endpoint_id, "cannot open a webhook signing secret");
                 return Outcome::Failed {
                     status: None,
-                    error: "the signing secret could not be decrypted".into(),
+                    error: DeliveryError::SigningSecret,
                 };
             }
         };
@@ -237,21 +406,20 @@ impl Grantd {
                 status: response.status().as_u16(),
             },
             Ok(response) => {
-                let status = response.status();
-                let error = if status.is_redirection() {
-                    format!("HTTP {} (redirects are not followed)", status.as_u16())
-                } else {
-                    format!("HTTP {}", status.as_u16())
-                };
+                let status = response.status().as_u16();
                 Outcome::Failed {
-                    status: Some(status.as_u16()),
-                    error,
+                    status: Some(status),
+                    error: DeliveryError::Http(status),
                 }
             }
-            Err(error) => Outcome::Failed {
-                status: None,
-                error: describe(&error, self.settings().webhooks.request_timeout),
-            },
+            Err(error) => {
+                let class = DeliveryError::of_transport(&error);
+                tracing::debug!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, error = %describe(&error), class = %class.class(), "webhook request failed");
+                Outcome::Failed {
+                    status: None,
+                    error: class,
+                }
+            }
         }
     }
 
@@ -262,8 +430,7 @@ impl Grantd {
         let outcome = if job.attempts > i64::from(settings.max_attempts) {
             Outcome::Failed {
                 status: None,
-                error: "abandoned: attempts exhausted by instances that stopped mid-delivery"
-                    .into(),
+                error: DeliveryError::Abandoned,
             }
         } else {
             self.attempt_delivery(http, &job).await
@@ -273,7 +440,7 @@ impl Grantd {
                 tracing::debug!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempt = job.attempts, status, "webhook delivered");
             }
             Outcome::Failed { status, error } => {
-                tracing::info!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempt = job.attempts, status, %error, "webhook attempt failed");
+                tracing::info!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempt = job.attempts, status, error = %error.class(), "webhook attempt failed");
             }
         }
         let result = conclude(settings, job.attempts, outcome, now_millis());
@@ -481,7 +648,7 @@ mod tests {
         let settings = settings();
         let failed = || Outcome::Failed {
             status: Some(500),
-            error: "HTTP 500".into(),
+            error: DeliveryError::Http(500),
         };
         let retry = conclude(&settings, 1, failed(), 1_000);
         assert_eq!(retry.status, "pending");
@@ -498,17 +665,75 @@ mod tests {
     }
 
     #[test]
-    fn long_errors_are_cut_on_a_character_boundary() {
-        let error = "é".repeat(400);
+    fn failures_are_recorded_as_classes() {
         let result = conclude(
             &settings(),
             1,
             Outcome::Failed {
-                status: None,
-                error,
+                status: Some(503),
+                error: DeliveryError::Http(503),
             },
             0,
         );
-        assert!(result.last_error.unwrap().len() <= MAX_ERROR_LEN);
+        assert_eq!(result.last_error.as_deref(), Some("http_503"));
+        for (error, class) in [
+            (DeliveryError::RefusedAddress, "refused_address"),
+            (DeliveryError::Dns, "dns"),
+            (DeliveryError::Connect, "connect"),
+            (DeliveryError::Tls, "tls"),
+            (DeliveryError::Timeout, "timeout"),
+            (DeliveryError::Protocol, "protocol"),
+            (DeliveryError::Http(307), "http_307"),
+            (DeliveryError::SigningSecret, "signing_secret"),
+            (DeliveryError::Abandoned, "abandoned"),
+        ] {
+            assert_eq!(error.class(), class);
+            assert_eq!(shown_error(class), class, "a class is shown as it is");
+        }
+    }
+
+    #[test]
+    fn errors_stored_in_words_by_older_instances_are_shown_as_classes() {
+        for (stored, class) in [
+            ("HTTP 503", "http_503"),
+            ("HTTP 307 (redirects are not followed)", "http_307"),
+            ("timed out after 10000 ms", "timeout"),
+            (
+                "could not connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                "connect",
+            ),
+            (
+                "could not connect: client error (Connect): dns error: failed to lookup address information",
+                "dns",
+            ),
+            (
+                "could not connect: client error (Connect): invalid peer certificate: UnknownIssuer",
+                "tls",
+            ),
+            ("request failed: connection closed before message completed", "protocol"),
+            ("the signing secret could not be decrypted", "signing_secret"),
+            ("abandoned: attempts exhausted by instances that stopped mid-delivery", "abandoned"),
+            ("http_9999", "protocol"),
+            ("10.0.0.7:5432 said hello", "protocol"),
+        ] {
+            assert_eq!(shown_error(stored), class, "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_refused_literal_is_caught_before_sending_and_names_are_left_to_the_resolver() {
+        let strict = EgressPolicy {
+            allow_private: false,
+        };
+        let open = EgressPolicy {
+            allow_private: true,
+        };
+        assert!(refused_literal("https://10.0.0.1/hook", strict).is_some());
+        assert!(refused_literal("http://127.0.0.1:9000/hook", strict).is_some());
+        assert!(refused_literal("https://[::ffff:7f00:1]/hook", strict).is_some());
+        assert!(refused_literal("https://169.254.169.254/latest", open).is_some());
+        assert!(refused_literal("http://127.0.0.1:9000/hook", open).is_none());
+        assert!(refused_literal("https://8.8.8.8/hook", strict).is_none());
+        assert!(refused_literal("https://localhost/hook", strict).is_none());
     }
 }

@@ -5,10 +5,13 @@
 use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use super::events::{page_limit, EventKind};
 use super::model::{from_millis, Timestamp};
+use super::webhook_delivery::shown_error;
+use super::webhook_egress::{AddressClass, EgressPolicy};
 use super::Grantd;
 use crate::secrets::{random_token, Sealed, SecretString};
 use crate::storage::{now_millis, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow};
 use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use url::{Host, Url};
 
@@ -21,10 +24,14 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Longest accepted description.
 pub const MAX_DESCRIPTION_LEN: usize = 512;
 
-/// How the delivery worker paces itself. Configurable so that tests can
-/// shrink the retry schedule to milliseconds.
+/// How the delivery worker paces itself, and where it may deliver.
+/// Configurable so that tests can shrink the retry schedule to milliseconds.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
+    /// Deliver to loopback, private and other non-public addresses too
+    /// (`--webhook-allow-private`), and accept plain http to the loopback
+    /// host. Cloud metadata addresses stay refused.
+    pub allow_private: bool,
     /// First retry delay ceiling; doubles with each failed attempt.
     pub retry_base: Duration,
     /// Largest retry delay ceiling.
@@ -46,6 +53,7 @@ pub struct WebhookSettings {
 impl Default for WebhookSettings {
     fn default() -> Self {
         WebhookSettings {
+            allow_private: false,
             retry_base: Duration::from_secs(5),
             retry_cap: Duration::from_secs(3600),
             max_attempts: 8,
@@ -53,6 +61,14 @@ impl Default for WebhookSettings {
             poll_interval: Duration::from_secs(1),
             concurrency: 8,
             lease: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn egress_policy(&self) -> EgressPolicy {
+        EgressPolicy {
+            allow_private: self.allow_private,
         }
     }
 }
@@ -106,10 +122,16 @@ pub(super) fn secret_aad(endpoint_id: &str) -> String {
     format!("webhook:{endpoint_id}:secret")
 }
 
-/// An endpoint URL grantd will POST to: https anywhere, or plain http to
-/// the loopback host (the same rule as providers files), without
-/// credentials or a fragment.
-fn check_url(value: Option<&str>, issues: &mut Vec<FieldIssue>) -> Option<Url> {
+/// An endpoint URL grantd will POST to: https, without credentials or a
+/// fragment, and not to an IP literal the egress policy refuses. Plain http
+/// only to the loopback host, and only where private destinations are
+/// allowed. Host names are judged when a delivery connects, by the
+/// addresses they resolve to then (see `webhook_egress`).
+fn check_url(
+    value: Option<&str>,
+    policy: EgressPolicy,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<Url> {
     let issue = |value: Value, detail: &str| FieldIssue::body("url", value, detail);
     let Some(raw) = value.map(str::trim) else {
         issues.push(issue(Value::Null, "url is required"));
@@ -133,17 +155,31 @@ fn check_url(value: Option<&str>, issues: &mut Vec<FieldIssue>) -> Option<Url> {
             return None;
         }
     };
+    let literal = match url.host() {
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    };
     let loopback = match url.host() {
         Some(Host::Domain(domain)) => domain == "localhost",
-        Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
-        Some(Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
         None => false,
     };
+    let refusal = literal.and_then(|ip| policy.check(ip).err());
     let problem = match url.scheme() {
         _ if url.host().is_none() => Some("url must name a host"),
+        "https" | "http" if refusal.is_some() => match refusal.map(|r| r.class) {
+            Some(AddressClass::Metadata) => Some("url must not point at a cloud metadata address"),
+            _ => Some(
+                "url must not point at a loopback, private, link-local or other non-public address",
+            ),
+        },
         "https" => None,
-        "http" if loopback => None,
-        "http" => Some("url must use https (plain http only to 127.0.0.1, ::1 or localhost)"),
+        "http" if loopback && policy.allow_private => None,
+        "http" if policy.allow_private => {
+            Some("url must use https (plain http only to 127.0.0.1, ::1 or localhost)")
+        }
         _ => Some("url must be an https URL"),
     }
     .or_else(|| {
@@ -252,7 +288,7 @@ fn decode_delivery(row: WebhookDeliveryRow) -> WebhookDelivery {
         status: row.status,
         attempts: row.attempts,
         last_status_code: row.last_status_code,
-        last_error: row.last_error,
+        last_error: row.last_error.as_deref().map(shown_error),
         next_attempt_at: row.next_attempt_at.map(from_millis),
         delivered_at: row.delivered_at.map(from_millis),
         created_at: from_millis(row.created_at),
@@ -268,7 +304,11 @@ impl Grantd {
         input: WebhookInput,
     ) -> DomainResult<CreatedWebhook> {
         let mut issues = Vec::new();
-        let url = check_url(input.url.as_deref(), &mut issues);
+        let url = check_url(
+            input.url.as_deref(),
+            self.settings().webhooks.egress_policy(),
+            &mut issues,
+        );
         let kinds = check_events(input.events.as_deref(), &mut issues);
         let description = check_description(input.description.as_deref(), &mut issues);
         let url = match url {
@@ -365,9 +405,16 @@ impl Grantd {
 mod tests {
     use super::*;
 
-    fn url_issue(value: &str) -> Option<String> {
+    const STRICT: EgressPolicy = EgressPolicy {
+        allow_private: false,
+    };
+    const OPEN: EgressPolicy = EgressPolicy {
+        allow_private: true,
+    };
+
+    fn url_issue(value: &str, policy: EgressPolicy) -> Option<String> {
         let mut issues = Vec::new();
-        check_url(Some(value), &mut issues);
+        check_url(Some(value), policy, &mut issues);
         issues.pop().map(|i| {
             assert_eq!(i.name, "url");
             i.detail
@@ -375,33 +422,93 @@ mod tests {
     }
 
     #[test]
-    fn https_anywhere_and_http_only_to_loopback() {
-        for ok in [
-            "https://hooks.example.com/grantd",
+    fn https_to_public_hosts_and_names_is_accepted() {
+        for policy in [STRICT, OPEN] {
+            for ok in [
+                "https://hooks.example.com/grantd",
+                "https://8.8.8.8/hook",
+                "https://[2606:4700:4700::1111]/hook",
+                // Names are judged at connect time, by what they resolve to.
+                "https://localhost:9000/hook",
+                "https://internal.example/hook",
+            ] {
+                assert_eq!(url_issue(ok, policy), None, "{ok}");
+            }
+        }
+    }
+
+    #[test]
+    fn non_public_literals_and_plain_http_need_the_opt_in() {
+        for bad in [
+            "https://10.0.0.1/hook",
+            "https://127.0.0.1/hook",
+            "https://[::1]/hook",
+            "https://[::ffff:127.0.0.1]/hook",
+            "https://[::ffff:a00:1]/hook",
+            "https://[fd12::1]/hook",
+            "https://[fe80::1]/hook",
+            "https://100.64.0.1/hook",
+            "https://0.0.0.0/hook",
+            // Forms the URL parser reads as 127.0.0.1.
+            "https://2130706433/hook",
+            "https://0x7f.1/hook",
             "http://127.0.0.1:9000/hook",
             "http://[::1]:9000/hook",
             "http://localhost/hook",
         ] {
-            assert_eq!(url_issue(ok), None, "{ok}");
+            assert!(url_issue(bad, STRICT).is_some(), "{bad}");
         }
-        for bad in [
-            "http://hooks.example.com/grantd",
-            "http://10.0.0.1/hook",
-            "ftp://example.com/",
-            "https://user:pw@example.com/",
-            "https://example.com/#frag",
-            "not a url",
-            "",
-            "mailto:ops@example.com",
+        for ok in [
+            "https://10.0.0.1/hook",
+            "https://[fd12::1]/hook",
+            "http://127.0.0.1:9000/hook",
+            "http://[::1]:9000/hook",
+            "http://localhost/hook",
         ] {
-            assert!(url_issue(bad).is_some(), "{bad}");
+            assert_eq!(url_issue(ok, OPEN), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn metadata_addresses_are_refused_even_with_the_opt_in() {
+        for bad in [
+            "https://169.254.169.254/latest/meta-data/",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://[fd00:ec2::254]/",
+            "https://100.100.100.200/",
+            "https://[::ffff:169.254.169.254]/",
+        ] {
+            let detail = url_issue(bad, OPEN).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(detail.contains("metadata"), "{bad}: {detail}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_credentials_and_fragments_are_refused() {
+        for policy in [STRICT, OPEN] {
+            for bad in [
+                "http://hooks.example.com/grantd",
+                "http://10.0.0.1/hook",
+                "ftp://example.com/",
+                "https://user:pw@example.com/",
+                "https://example.com/#frag",
+                "not a url",
+                "",
+                "mailto:ops@example.com",
+            ] {
+                assert!(url_issue(bad, policy).is_some(), "{bad}");
+            }
         }
     }
 
     #[test]
     fn credentials_in_a_refused_url_are_not_echoed() {
         let mut issues = Vec::new();
-        check_url(Some("https://user:hunter2@example.com/"), &mut issues);
+        check_url(
+            Some("https://user:hunter2@example.com/"),
+            STRICT,
+            &mut issues,
+        );
         assert!(!issues[0].value.to_string().contains("hunter2"));
     }
 

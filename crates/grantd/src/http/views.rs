@@ -633,7 +633,10 @@ impl From<Connection> for ConnectionView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhookRequest {
-    /// Where events are POSTed: an https URL, or http to 127.0.0.1, ::1 or localhost.
+    /// Where events are POSTed: an https URL whose host is a public address or a
+    /// name (judged by the address it resolves to at each delivery). Private and
+    /// loopback addresses, and plain http to 127.0.0.1, ::1 or localhost, only
+    /// when the server runs with `--webhook-allow-private`.
     #[schema(required = true)]
     pub url: Option<String>,
     /// Event kinds to receive; every kind (including future ones) when omitted.
@@ -745,6 +748,10 @@ pub struct WebhookDeliveryView {
     /// Attempts started so far.
     pub attempts: i64,
     pub last_status_code: Option<i64>,
+    /// Why the last attempt failed, as a class only: `refused_address` (the
+    /// destination is not a permitted address; nothing was sent), `dns`,
+    /// `connect`, `tls`, `timeout`, `protocol`, `http_<status>`,
+    /// `signing_secret` or `abandoned`.
     pub last_error: Option<String>,
     /// When the next attempt is due; null once delivered or failed.
     pub next_attempt_at: Option<DateTime<Utc>>,
