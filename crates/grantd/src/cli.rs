@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::refresh::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm};
+use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
 use crate::telemetry::{self, LogFormat};
@@ -150,6 +150,16 @@ struct ServeArgs {
     /// through this instance at once). 0 reads them on every request.
     #[arg(long, env = "GRANTD_CACHE_TTL_MS", default_value_t = 5000)]
     cache_ttl_ms: u64,
+    /// The `aud` bearer JWTs must name; default: the public URL (with or
+    /// without its trailing slash).
+    #[arg(long, env = "GRANTD_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// The `iss` bearer JWTs must name; not checked when unset.
+    #[arg(long, env = "GRANTD_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Longest lifetime (`exp - iat`) of an accepted bearer JWT, in seconds.
+    #[arg(long, env = "GRANTD_JWT_MAX_LIFETIME_SECS", default_value_t = 3600)]
+    jwt_max_lifetime_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,10 +186,14 @@ enum ApiKeyCommand {
         project: String,
         #[arg(long, default_value = "default")]
         label: String,
+        /// A scope the key holds; repeat or separate with commas. Without
+        /// any, the key gets every scope (full access).
+        #[arg(long = "scope", value_enum, value_delimiter = ',')]
+        scopes: Vec<Scope>,
         #[arg(long)]
         json: bool,
     },
-    /// List API keys (prefixes only).
+    /// List API keys (prefixes and scopes only).
     List {
         #[arg(long)]
         project: String,
@@ -317,6 +331,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.public_url = args.public_url;
             config.oauth_state_ttl = Duration::from_secs(args.oauth_state_ttl_secs);
             config.cache_ttl = Duration::from_millis(args.cache_ttl_ms);
+            config.jwt = JwtSettings {
+                audience: args.jwt_audience,
+                issuer: args.jwt_issuer,
+                max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs),
+            };
             config.refresh = RefreshSettings {
                 lead_min: Duration::from_secs(args.refresh_lead_secs),
                 lease: Duration::from_secs(args.refresh_lease_secs.max(1)),
@@ -379,17 +398,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ApiKeyCommand::Create {
                     project: p,
                     label,
+                    scopes,
                     json,
                 } => {
                     let project = project(&grantd, &p).await?;
-                    let key = grantd.create_api_key(&project.id, &label).await?;
+                    let scopes = if scopes.is_empty() {
+                        Scopes::all()
+                    } else {
+                        Scopes::from_iter(scopes)
+                    };
+                    let key = grantd.create_api_key(&project.id, &label, scopes).await?;
                     if json {
                         println!(
                             "{}",
-                            json!({"id": key.id, "apiKey": key.key.expose(), "projectId": project.id})
+                            json!({
+                                "id": key.info.id,
+                                "apiKey": key.key.expose(),
+                                "projectId": project.id,
+                                "scopes": key.info.scopes.names(),
+                            })
                         );
                     } else {
-                        println!("{}\t{}", key.id, key.key.expose());
+                        println!("{}\t{}", key.info.id, key.key.expose());
                     }
                 }
                 ApiKeyCommand::List { project: p } => {
@@ -401,8 +431,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             "active"
                         };
                         println!(
-                            "{}\t{}…\t{}\t{}",
-                            key.id, key.display_prefix, key.label, state
+                            "{}\t{}…\t{}\t{}\t{}",
+                            key.id,
+                            key.display_prefix,
+                            key.label,
+                            state,
+                            key.scopes.names().join(",")
                         );
                     }
                 }
