@@ -265,7 +265,9 @@ pub struct ListConnectionsQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetConnectionQuery {
-    /// Include the connection's secrets (tokens, API key, password).
+    /// Include the connection's secrets (tokens, API key, password): needs
+    /// `credentials:access-token` (without refresh tokens, client secrets and
+    /// grant passwords) or `credentials:read` (all of them).
     #[serde(default)]
     pub include_credentials: bool,
 }

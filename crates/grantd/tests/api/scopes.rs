@@ -2,7 +2,7 @@
 //! what it may change; keys are made and revoked through the API without
 //! ever exceeding their maker; responses are never cached.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, test_database, TestApp};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -496,4 +496,138 @@ async fn secret_bearing_and_every_other_project_response_is_no_store_while_the_c
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("cache-control").is_none());
+}
+
+#[tokio::test]
+async fn keys_made_before_scopes_existed_keep_full_access_after_the_upgrade() {
+    // A database at the schema before scopes (every migration but theirs)
+    // holding a project and its key, as an older grantd left it.
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, backend) = match test_database().await {
+        Some(url) => (url, "postgres"),
+        None => {
+            let path = dir.path().join("old.db");
+            (format!("sqlite://{}?mode=rwc", path.display()), "sqlite")
+        }
+    };
+    let old_migrations = dir.path().join("old-migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() < "20261130000001" {
+            std::fs::copy(entry.path(), old_migrations.join(&name)).unwrap();
+        }
+    }
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let legacy_key = "gdk_legacy_key_made_before_scopes";
+    sqlx::query(
+        "INSERT INTO projects (id, name, create_time, update_time) VALUES ($1, $2, $3, $3)",
+    )
+    .bind("legacy-project-id")
+    .bind("legacy")
+    .bind(1_i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO api_keys (id, project_id, label, display_prefix, key_hash, create_time) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind("legacy-key-id")
+    .bind("legacy-project-id")
+    .bind("old")
+    .bind("gdk_lega")
+    .bind(grantd::secrets::ApiKeyHash::of(legacy_key).0)
+    .bind(1_i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let app = spawn_app_with(move |config| config.database_url = Some(url)).await;
+    let base = app.url("/v1/projects/legacy");
+    let keys: Vec<Value> = get_as(&app, legacy_key, &format!("{base}/api-keys"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        keys[0]["scopes"],
+        json!([
+            "connections:read",
+            "credentials:access-token",
+            "credentials:read",
+            "manage",
+            "api-keys:manage"
+        ]),
+        "{keys:?}"
+    );
+    let response = post_as(
+        &app,
+        legacy_key,
+        &format!("{base}/connections:generate"),
+        &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = get_as(
+        &app,
+        legacy_key,
+        &format!("{base}/connections/{id}?includeCredentials=true"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["apiKey"], "k");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api_key_routes_and_the_scopes() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = &doc["paths"]["/v1/projects/{projectIdOrName}/api-keys"];
+    assert_eq!(keys["get"]["operationId"], "listApiKeys");
+    assert_eq!(keys["post"]["operationId"], "createApiKey");
+    assert_eq!(
+        doc["paths"]["/v1/projects/{projectIdOrName}/api-keys/{apiKeyId}"]["delete"]["operationId"],
+        "revokeApiKey"
+    );
+    for scheme in ["APIKeyHeader", "Bearer"] {
+        let description = doc["components"]["securitySchemes"][scheme]["description"]
+            .as_str()
+            .unwrap_or_default();
+        for scope in [
+            "connections:read",
+            "credentials:access-token",
+            "credentials:read",
+            "manage",
+            "api-keys:manage",
+        ] {
+            assert!(description.contains(scope), "{scheme}: {description}");
+        }
+    }
+    let created = &doc["components"]["schemas"]["CreatedApiKey"]["properties"];
+    assert!(created.get("apiKey").is_some(), "{created}");
 }
