@@ -53,6 +53,7 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
             refresh: config.refresh.clone(),
             webhooks: config.webhooks.clone(),
             cache_ttl: config.cache_ttl,
+            jwt: config.jwt.clone(),
         },
     ))
 }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::refresh::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm};
+use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
 use crate::telemetry::{self, LogFormat};
@@ -160,6 +160,16 @@ struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     webhook_allow_private: bool,
+    /// The `aud` bearer JWTs must name; default: the public URL (with or
+    /// without its trailing slash).
+    #[arg(long, env = "GRANTD_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// The `iss` bearer JWTs must name; not checked when unset.
+    #[arg(long, env = "GRANTD_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Longest lifetime (`exp - iat`) of an accepted bearer JWT, in seconds.
+    #[arg(long, env = "GRANTD_JWT_MAX_LIFETIME_SECS", default_value_t = 3600)]
+    jwt_max_lifetime_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,10 +196,14 @@ enum ApiKeyCommand {
         project: String,
         #[arg(long, default_value = "default")]
         label: String,
+        /// A scope the key holds; repeat or separate with commas. Without
+        /// any, the key gets every scope (full access).
+        #[arg(long = "scope", value_enum, value_delimiter = ',')]
+        scopes: Vec<Scope>,
         #[arg(long)]
         json: bool,
     },
-    /// List API keys (prefixes only).
+    /// List API keys (prefixes and scopes only).
     List {
         #[arg(long)]
         project: String,
@@ -331,6 +345,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if args.webhook_allow_private {
                 tracing::warn!("webhooks may be delivered to private and loopback addresses (--webhook-allow-private)");
             }
+            config.jwt = JwtSettings {
+                audience: args.jwt_audience,
+                issuer: args.jwt_issuer,
+                max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs),
+            };
             config.refresh = RefreshSettings {
                 lead_min: Duration::from_secs(args.refresh_lead_secs),
                 lease: Duration::from_secs(args.refresh_lease_secs.max(1)),
@@ -393,17 +412,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ApiKeyCommand::Create {
                     project: p,
                     label,
+                    scopes,
                     json,
                 } => {
                     let project = project(&grantd, &p).await?;
-                    let key = grantd.create_api_key(&project.id, &label).await?;
+                    let scopes = if scopes.is_empty() {
+                        Scopes::all()
+                    } else {
+                        Scopes::from_iter(scopes)
+                    };
+                    let key = grantd.create_api_key(&project.id, &label, scopes).await?;
                     if json {
                         println!(
                             "{}",
-                            json!({"id": key.id, "apiKey": key.key.expose(), "projectId": project.id})
+                            json!({
+                                "id": key.info.id,
+                                "apiKey": key.key.expose(),
+                                "projectId": project.id,
+                                "scopes": key.info.scopes.names(),
+                            })
                         );
                     } else {
-                        println!("{}\t{}", key.id, key.key.expose());
+                        println!("{}\t{}", key.info.id, key.key.expose());
                     }
                 }
                 ApiKeyCommand::List { project: p } => {
@@ -415,8 +445,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             "active"
                         };
                         println!(
-                            "{}\t{}…\t{}\t{}",
-                            key.id, key.display_prefix, key.label, state
+                            "{}\t{}…\t{}\t{}\t{}",
+                            key.id,
+                            key.display_prefix,
+                            key.label,
+                            state,
+                            key.scopes.names().join(",")
                         );
                     }
                 }

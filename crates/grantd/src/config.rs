@@ -34,6 +34,8 @@ pub struct Config {
     /// trusted; changes made by another instance or the CLI take this long
     /// to be seen. Zero reads them on every request.
     pub cache_ttl: Duration,
+    /// Audience, issuer and longest lifetime of accepted bearer JWTs.
+    pub jwt: crate::domain::JwtSettings,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             refresh: Default::default(),
             webhooks: WebhookSettings::default(),
             cache_ttl: Duration::from_secs(5),
+            jwt: Default::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use super::model::{
     from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
     ProviderMetadata,
 };
+use super::scopes::CredentialAccess;
 use super::{parse_scopes, Grantd};
 use crate::secrets::Sealed;
 use crate::storage::{ConnectionFilter, ConnectionRecord};
@@ -44,19 +45,20 @@ impl Grantd {
             .map_err(|e| DomainError::Internal(format!("stored credentials do not parse: {e}")))
     }
 
+    /// One connection with as much of its credentials as `access` allows
+    /// (`CredentialAccess::None`: without any).
     pub async fn get_connection(
         &self,
         project_id: &str,
         id: &str,
-        include_credentials: bool,
+        access: CredentialAccess,
     ) -> DomainResult<Connection> {
         let record = self
             .store()
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
-        self.connection_from_record(record, include_credentials)
-            .await
+        self.connection_from_record(record, access).await
     }
 
     /// A stored connection as callers see it; with credentials, refreshed
@@ -64,14 +66,14 @@ impl Grantd {
     pub(super) async fn connection_from_record(
         &self,
         record: ConnectionRecord,
-        include_credentials: bool,
+        access: CredentialAccess,
     ) -> DomainResult<Connection> {
-        let record = if include_credentials {
-            self.refresh_for_read(record).await?
-        } else {
+        let record = if access == CredentialAccess::None {
             record
+        } else {
+            self.refresh_for_read(record).await?
         };
-        self.decode_connection(record, include_credentials)
+        self.decode_connection(record, access)
     }
 
     pub async fn list_connections(
@@ -88,7 +90,7 @@ impl Grantd {
             .list_connections(project_id, &filter)
             .await?
             .into_iter()
-            .map(|record| self.decode_connection(record, false))
+            .map(|record| self.decode_connection(record, CredentialAccess::None))
             .collect()
     }
 
@@ -182,12 +184,12 @@ impl Grantd {
     pub(super) fn decode_connection(
         &self,
         record: ConnectionRecord,
-        include_credentials: bool,
+        access: CredentialAccess,
     ) -> DomainResult<Connection> {
-        let credentials = if include_credentials {
-            Some(self.open_credentials(&record)?)
-        } else {
+        let credentials = if access == CredentialAccess::None {
             None
+        } else {
+            Some(self.open_credentials(&record)?)
         };
         let provider_metadata: ProviderMetadata =
             serde_json::from_str(&record.provider_metadata).unwrap_or_default();
@@ -234,6 +236,7 @@ impl Grantd {
             provider_metadata,
             scopes: parse_scopes(&record.scopes),
             credentials,
+            credential_access: access,
             refresh_error: record
                 .last_error
                 .as_deref()

@@ -160,6 +160,9 @@ pub enum DomainError {
     NotFound { resource: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller's credential lacks this scope.
+    #[error("the credential lacks the scope {0}")]
+    MissingScope(super::scopes::Scope),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]

@@ -10,6 +10,7 @@ use super::model::{
 use super::oauth::callback::{merge_token_metadata, token_set};
 use super::oauth::connect::MetadataInput;
 use super::oauth::token::{ClientCredentials, Grant};
+use super::scopes::CredentialAccess;
 use super::target::{check_target, input_metadata, supplied_name, TargetInput};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
@@ -137,10 +138,14 @@ impl GenerateInput {
 impl Grantd {
     /// Validates the input, obtains tokens where the scheme needs them, and
     /// stores the connection. Nothing is stored when the provider refuses.
+    /// Stores a connection from supplied credentials. The answer shows as
+    /// much of the stored credentials (including tokens grantd fetched) as
+    /// `access` allows.
     pub async fn generate_connection(
         &self,
         project: &Project,
         input: GenerateInput,
+        access: CredentialAccess,
     ) -> DomainResult<Connection> {
         let mut issues = Vec::new();
         let provider = check_target(
@@ -236,7 +241,7 @@ impl Grantd {
         let record = record.ok_or_else(|| {
             DomainError::Internal("the stored connection was not read back".into())
         })?;
-        self.connection_from_record(record, true).await
+        self.connection_from_record(record, access).await
     }
 
     async fn obtain_credentials(

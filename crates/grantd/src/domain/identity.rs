@@ -2,12 +2,99 @@
 //! (stored as SHA-256) and public keys that verify bearer JWTs.
 
 use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
-use super::model::{from_millis, Project};
+use super::model::{from_millis, Project, Timestamp};
+use super::scopes::{Scope, Scopes};
 use super::Grantd;
 use crate::secrets::{ApiKey, ApiKeyHash, SecretString};
 use crate::storage::{now_millis, ApiKeyRow, JwtKeyRow, NewApiKey, ProjectRow, StoreError};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use std::time::Duration;
+
+/// Seconds of clock skew forgiven on `exp`, `nbf` and `iat`.
+const JWT_LEEWAY_SECS: u64 = 30;
+
+/// What a bearer JWT must claim besides a valid signature by a registered key.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// The `aud` grantd accepts; `None`: its public URL, with or without
+    /// the trailing slash.
+    pub audience: Option<String>,
+    /// The `iss` required, when set.
+    pub issuer: Option<String>,
+    /// Longest `exp - iat` accepted: a leaked token is good for no longer.
+    pub max_lifetime: Duration,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            audience: None,
+            issuer: None,
+            max_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// An authenticated caller: the one project its credential belongs to and
+/// what it may do there.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub project: Project,
+    pub scopes: Scopes,
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Clone)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub label: String,
+    pub display_prefix: String,
+    pub scopes: Scopes,
+    pub create_time: Timestamp,
+    pub revoke_time: Option<Timestamp>,
+}
+
+impl From<ApiKeyRow> for ApiKeyInfo {
+    fn from(row: ApiKeyRow) -> Self {
+        ApiKeyInfo {
+            id: row.id,
+            label: row.label,
+            display_prefix: row.display_prefix,
+            scopes: Scopes::parse_space_separated_lenient(&row.scopes),
+            create_time: from_millis(row.create_time),
+            revoke_time: row.revoke_time.map(from_millis),
+        }
+    }
+}
+
+/// Longest API key label accepted.
+const MAX_LABEL_LEN: usize = 100;
+
+fn check_api_key_request(label: &str, scopes: Scopes) -> DomainResult<()> {
+    let mut issues = Vec::new();
+    if label.trim().is_empty() || label.chars().count() > MAX_LABEL_LEN {
+        issues.push(FieldIssue::body(
+            "label",
+            label,
+            format!("labels are 1-{MAX_LABEL_LEN} printable characters"),
+        ));
+    } else {
+        check_text("label", label, &mut issues);
+    }
+    if scopes.is_empty() {
+        issues.push(FieldIssue::body(
+            "scopes",
+            serde_json::Value::Array(Vec::new()),
+            "name at least one scope",
+        ));
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(issues))
+    }
+}
 
 /// A project created together with its first API key.
 #[derive(Debug)]
@@ -19,9 +106,8 @@ pub struct NewProject {
 /// An API key, shown in clear exactly once.
 #[derive(Debug)]
 pub struct CreatedApiKey {
-    pub id: String,
+    pub info: ApiKeyInfo,
     pub key: SecretString,
-    pub display_prefix: String,
 }
 
 /// A registered JWT public key, parsed, with the project it authenticates.
@@ -137,7 +223,9 @@ impl Grantd {
                 }
                 other => other.into(),
             })?;
-        let key = self.create_api_key(&row.id, "default").await?;
+        let key = self
+            .create_api_key(&row.id, "default", Scopes::all())
+            .await?;
         Ok(NewProject {
             project: row.into(),
             api_key: key.key,
@@ -163,17 +251,18 @@ impl Grantd {
             .collect())
     }
 
+    /// Creates an API key with `scopes` (the admin CLI's path: no caller
+    /// to check them against).
     pub async fn create_api_key(
         &self,
         project_id: &str,
         label: &str,
+        scopes: Scopes,
     ) -> DomainResult<CreatedApiKey> {
-        let mut issues = Vec::new();
-        if !check_text("label", label, &mut issues) {
-            return Err(DomainError::Validation(issues));
-        }
+        check_api_key_request(label, scopes)?;
         let key = ApiKey::generate();
         let id = uuid::Uuid::now_v7().to_string();
+        let now = now_millis();
         self.store()
             .insert_api_key(NewApiKey {
                 id: &id,
@@ -181,20 +270,50 @@ impl Grantd {
                 label,
                 display_prefix: &key.display_prefix,
                 key_hash: &key.hash.0,
-                create_time: now_millis(),
+                scopes: &scopes.to_space_separated(),
+                create_time: now,
             })
             .await?;
         Ok(CreatedApiKey {
-            id,
+            info: ApiKeyInfo {
+                id,
+                label: label.to_owned(),
+                display_prefix: key.display_prefix,
+                scopes,
+                create_time: from_millis(now),
+                revoke_time: None,
+            },
             key: key.key,
-            display_prefix: key.display_prefix,
         })
     }
 
-    pub async fn list_api_keys(&self, project_id: &str) -> DomainResult<Vec<ApiKeyRow>> {
-        Ok(self.store().list_api_keys(project_id).await?)
+    /// Creates an API key on behalf of a caller holding `caller_scopes`:
+    /// never one that could do something the caller cannot.
+    pub async fn create_api_key_as(
+        &self,
+        caller_scopes: Scopes,
+        project_id: &str,
+        label: &str,
+        scopes: Scopes,
+    ) -> DomainResult<CreatedApiKey> {
+        caller_scopes.require(Scope::ApiKeysManage)?;
+        if let Some(missing) = caller_scopes.first_missing(scopes) {
+            return Err(DomainError::MissingScope(missing));
+        }
+        self.create_api_key(project_id, label, scopes).await
     }
 
+    pub async fn list_api_keys(&self, project_id: &str) -> DomainResult<Vec<ApiKeyInfo>> {
+        Ok(self
+            .store()
+            .list_api_keys(project_id)
+            .await?
+            .into_iter()
+            .map(ApiKeyInfo::from)
+            .collect())
+    }
+
+    /// Revokes a key (the admin CLI's path).
     pub async fn revoke_api_key(&self, project_id: &str, id: &str) -> DomainResult<()> {
         let revoked = self
             .store()
@@ -205,6 +324,28 @@ impl Grantd {
         // are rare enough to forget every key.
         self.caches().api_keys.clear();
         revoked
+    }
+
+    /// Revokes a key on behalf of a caller holding `caller_scopes`: only a
+    /// key that can do nothing the caller cannot, so a narrow key cannot
+    /// lock out a broader one.
+    pub async fn revoke_api_key_as(
+        &self,
+        caller_scopes: Scopes,
+        project_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
+        caller_scopes.require(Scope::ApiKeysManage)?;
+        let target = self
+            .store()
+            .find_active_api_key(project_id, id)
+            .await
+            .or_not_found("api key")?;
+        let target_scopes = Scopes::parse_space_separated_lenient(&target.scopes);
+        if let Some(missing) = caller_scopes.first_missing(target_scopes) {
+            return Err(DomainError::MissingScope(missing));
+        }
+        self.revoke_api_key(project_id, id).await
     }
 
     /// Registers a public key for bearer JWTs; `kid` defaults to a new UUID.
@@ -247,26 +388,45 @@ impl Grantd {
         removed
     }
 
-    /// The project an API key belongs to; `None` for unknown or revoked keys.
-    pub async fn authenticate_api_key(&self, key: &str) -> DomainResult<Option<Project>> {
+    /// The project and scopes of an API key; `None` for unknown or revoked keys.
+    pub async fn authenticate_api_key(&self, key: &str) -> DomainResult<Option<Authenticated>> {
         let hash = ApiKeyHash::of(key).0;
-        if let Some(project) = self.caches().api_keys.get(&hash) {
-            return Ok(Some(project));
+        if let Some(found) = self.caches().api_keys.get(&hash) {
+            return Ok(Some(found));
         }
-        match self.store().project_for_api_key_hash(&hash).await {
-            Ok(row) => {
-                let project = Project::from(row);
-                self.caches().api_keys.insert(hash, project.clone());
-                Ok(Some(project))
+        match self.store().grant_for_api_key_hash(&hash).await {
+            Ok(grant) => {
+                let found = Authenticated {
+                    project: Project::from(grant.project),
+                    scopes: Scopes::parse_space_separated_lenient(&grant.scopes),
+                };
+                self.caches().api_keys.insert(hash, found.clone());
+                Ok(Some(found))
             }
             Err(StoreError::NotFound) => Ok(None),
             Err(other) => Err(other.into()),
         }
     }
 
-    /// The project whose registered key signed this JWT; `None` when the token
-    /// names no known key, is badly signed, or has expired.
-    pub async fn authenticate_jwt(&self, token: &str) -> DomainResult<Option<Project>> {
+    /// The audiences a JWT may name: the configured one, or grantd's public
+    /// URL with and without its trailing slash.
+    fn jwt_audiences(&self) -> Vec<String> {
+        if let Some(audience) = &self.settings().jwt.audience {
+            return vec![audience.clone()];
+        }
+        let with_slash = self.settings().public_url.as_str().to_owned();
+        let without = with_slash.trim_end_matches('/').to_owned();
+        vec![with_slash, without]
+    }
+
+    /// The project whose registered key signed this JWT, with the scopes of
+    /// its `scope` claim; `None` when the token names no known key, is
+    /// badly signed, is for another audience or issuer, is not yet or no
+    /// longer valid, or lives longer than allowed.
+    ///
+    /// A token without a `scope` claim may only read without secrets
+    /// (`connections:read`): least privilege, see the README.
+    pub async fn authenticate_jwt(&self, token: &str) -> DomainResult<Option<Authenticated>> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Ok(None);
         };
@@ -279,16 +439,51 @@ impl Grantd {
         if header.alg != key.algorithm.jsonwebtoken() {
             return Ok(None);
         }
+        let settings = &self.settings().jwt;
         let mut validation = Validation::new(key.algorithm.jsonwebtoken());
-        validation.set_required_spec_claims(&["exp"]);
-        validation.validate_aud = false;
-        validation.leeway = 30;
+        let mut required = vec!["exp", "aud"];
+        if let Some(issuer) = &settings.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        validation.set_audience(&self.jwt_audiences());
+        validation.validate_nbf = true;
+        validation.leeway = JWT_LEEWAY_SECS;
         #[derive(Deserialize)]
-        struct Claims {}
-        if jsonwebtoken::decode::<Claims>(token, &key.decoding_key, &validation).is_err() {
+        struct Claims {
+            exp: u64,
+            iat: Option<u64>,
+            scope: Option<String>,
+        }
+        let claims = match jsonwebtoken::decode::<Claims>(token, &key.decoding_key, &validation) {
+            Ok(data) => data.claims,
+            Err(error) => {
+                tracing::debug!(kid = %kid, error = %error, "bearer JWT refused");
+                return Ok(None);
+            }
+        };
+        // `iat` bounds the lifetime; one in the future would let a token
+        // outlive the maximum while `exp - iat` looks short.
+        let Some(issued_at) = claims.iat else {
+            tracing::debug!(kid = %kid, "bearer JWT refused: no iat");
+            return Ok(None);
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        if issued_at > now + JWT_LEEWAY_SECS
+            || claims.exp.saturating_sub(issued_at) > settings.max_lifetime.as_secs()
+        {
+            tracing::debug!(kid = %kid, "bearer JWT refused: iat in the future or lifetime too long");
             return Ok(None);
         }
-        Ok(Some(key.project.clone()))
+        let scopes = match &claims.scope {
+            Some(scope) => Scopes::parse_space_separated_lenient(scope),
+            None => Scopes::from_iter([Scope::ConnectionsRead]),
+        };
+        Ok(Some(Authenticated {
+            project: key.project.clone(),
+            scopes,
+        }))
     }
 
     /// The registered key `kid` with its project, parsed once per cache

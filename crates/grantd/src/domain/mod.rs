@@ -13,6 +13,7 @@ pub mod model;
 pub mod oauth;
 mod provider_apps;
 pub mod refresh;
+pub mod scopes;
 mod target;
 pub mod webhook_delivery;
 pub mod webhook_egress;
@@ -25,10 +26,13 @@ pub use connections::ConnectionQuery;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use events::{connection_event_data, with_status_change, ConnectionEvent, EventKind};
 pub use generate::GenerateInput;
-pub use identity::{CreatedApiKey, JwtAlgorithm, NewProject};
+pub use identity::{
+    ApiKeyInfo, Authenticated, CreatedApiKey, JwtAlgorithm, JwtSettings, NewProject,
+};
 pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
+pub use scopes::{CredentialAccess, Scope, Scopes};
 pub use webhook_delivery::WebhookWorker;
 pub use webhooks::{
     CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput, WebhookSettings,
@@ -38,7 +42,6 @@ use crate::secrets::Cipher;
 use crate::storage::{ProviderAppRow, Store};
 use cache::TtlCache;
 use catalog::Catalog;
-use model::Project;
 use oauth::token::TokenClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +66,8 @@ pub struct DomainSettings {
     /// How long API keys, JWT signing keys and provider apps read from the
     /// store are trusted before being read again (see [`cache`]).
     pub cache_ttl: Duration,
+    /// What a bearer JWT must claim besides a valid signature.
+    pub jwt: JwtSettings,
 }
 
 /// Everything grantd can do, behind one handle shared by the HTTP layer and
@@ -90,8 +95,8 @@ struct Inner {
 /// What the request path remembers between requests; see [`cache`].
 #[derive(Debug)]
 struct Caches {
-    /// SHA-256 of an API key → its project.
-    api_keys: TtlCache<String, Project>,
+    /// SHA-256 of an API key → its project and scopes.
+    api_keys: TtlCache<String, Authenticated>,
     /// JWT key id → the key and its project.
     jwt_keys: TtlCache<String, identity::VerifyingKey>,
     /// (project, provider, app id or none for the default) → the app's row.

@@ -219,8 +219,11 @@ pub struct Connection {
     pub status: ConnectionStatus,
     pub provider_metadata: ProviderMetadata,
     pub scopes: Vec<String>,
-    /// Present only when the caller asked for credentials.
+    /// Present only when the caller asked for credentials and may see some.
     pub credentials: Option<Credentials>,
+    /// Which parts of `credentials` the caller may see: with `AccessToken`,
+    /// refresh tokens, client secrets and grant passwords are withheld.
+    pub credential_access: super::scopes::CredentialAccess,
     /// The last failed refresh, until one succeeds.
     pub refresh_error: Option<super::refresh::RefreshError>,
     pub create_time: Timestamp,

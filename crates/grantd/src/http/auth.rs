@@ -1,30 +1,56 @@
 //! Caller authentication: `X-Api-Key` or `Authorization: Bearer <JWT>`.
-//! Either way the caller is scoped to exactly one project.
+//! Either way the caller is bound to exactly one project and holds a set of
+//! scopes; every handler names the scope it needs through [`Caller::authorize`].
 
 use super::problem::ApiError;
 use crate::domain::model::Project;
-use crate::domain::{DomainError, Grantd};
+use crate::domain::{Authenticated, CredentialAccess, DomainError, Grantd, Scope, Scopes};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The authenticated caller and the project its credential belongs to.
+/// The authenticated caller, the project its credential belongs to and
+/// the scopes it holds.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub project: Project,
+    project: Project,
+    pub scopes: Scopes,
+}
+
+impl From<Authenticated> for Caller {
+    fn from(found: Authenticated) -> Self {
+        Caller {
+            project: found.project,
+            scopes: found.scopes,
+        }
+    }
 }
 
 impl Caller {
-    /// The project named in the path, if it is the caller's. Another
-    /// project's resources answer 404, never 403, so ids do not leak.
-    pub fn project(&self, id_or_name: &str) -> Result<&Project, ApiError> {
-        if self.project.id == id_or_name || self.project.name == id_or_name {
-            Ok(&self.project)
-        } else {
-            Err(DomainError::not_found("project").into())
+    /// The project named in the path, if it is the caller's and the caller
+    /// holds `scope` there. Another project's resources answer 404, never
+    /// 403, so ids do not leak; a missing scope in its own project is a 403
+    /// naming the scope.
+    pub fn authorize(&self, id_or_name: &str, scope: Scope) -> Result<&Project, ApiError> {
+        if self.project.id != id_or_name && self.project.name != id_or_name {
+            return Err(DomainError::not_found("project").into());
         }
+        self.scopes.require(scope)?;
+        Ok(&self.project)
+    }
+
+    /// The caller's own project, for routes that name it in the body; the
+    /// domain compares it with the body's.
+    pub fn own_project(&self, scope: Scope) -> Result<&Project, ApiError> {
+        self.scopes.require(scope)?;
+        Ok(&self.project)
+    }
+
+    /// How much of a connection's credentials this caller may see.
+    pub fn credential_access(&self) -> CredentialAccess {
+        self.scopes.credential_access()
     }
 }
 
@@ -40,7 +66,7 @@ impl FromRequestParts<Grantd> for Caller {
                 .to_str()
                 .map_err(|_| ApiError::Unauthenticated("invalid API key"))?;
             return match grantd.authenticate_api_key(key.trim()).await? {
-                Some(project) => Ok(Caller { project }),
+                Some(found) => Ok(found.into()),
                 None => Err(ApiError::Unauthenticated("invalid API key")),
             };
         }
@@ -53,7 +79,7 @@ impl FromRequestParts<Grantd> for Caller {
                     "unsupported Authorization scheme",
                 ))?;
             return match grantd.authenticate_jwt(token.trim()).await? {
-                Some(project) => Ok(Caller { project }),
+                Some(found) => Ok(found.into()),
                 None => Err(ApiError::Unauthenticated("invalid or expired bearer token")),
             };
         }

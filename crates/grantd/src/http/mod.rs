@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    callback, connect, connect_sessions, connections, events, health, oauth, projects,
+    api_keys, callback, connect, connect_sessions, connections, events, health, oauth, projects,
     provider_apps, providers, webhooks,
 };
 use std::time::Duration;
@@ -88,6 +88,14 @@ pub fn router(grantd: Grantd) -> Router {
         )
         .route(&format!("{project}/events"), get(events::list_events))
         .route(
+            &format!("{project}/api-keys"),
+            get(api_keys::list_api_keys).post(api_keys::create_api_key),
+        )
+        .route(
+            &format!("{project}/api-keys/{{apiKeyId}}"),
+            axum::routing::delete(api_keys::revoke_api_key),
+        )
+        .route(
             &format!("{project}/allowed-origins"),
             get(connect_sessions::get_allowed_origins).put(connect_sessions::set_allowed_origins),
         )
@@ -133,6 +141,7 @@ pub fn router(grantd: Grantd) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(no_store_for_api))
             .layer(axum::middleware::from_fn(problem::render_problems))
             .layer(CatchPanicLayer::custom(|_panic| {
                 tracing::error!("handler panicked");
@@ -144,4 +153,34 @@ pub fn router(grantd: Grantd) -> Router {
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )
+}
+
+/// `/v1` paths that hold nothing private: the catalog and the OpenAPI document.
+fn is_public_v1_path(path: &str) -> bool {
+    path == "/v1/openapi.json" || path == "/v1/providers" || path.starts_with("/v1/providers/")
+}
+
+/// Every other `/v1` response (errors included) is a tenant's data and may
+/// carry secrets: tokens, client secrets, new API keys, webhook secrets,
+/// connect-session tokens. Deny-by-default, so a new route cannot forget it.
+/// `Pragma` for HTTP/1.0 caches, as RFC 6749 §5.1 asks of token responses.
+async fn no_store_for_api(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let private = path.starts_with("/v1/") && !is_public_v1_path(path);
+    let mut response = next.run(request).await;
+    if private {
+        let headers = response.headers_mut();
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        headers.insert(
+            axum::http::header::PRAGMA,
+            axum::http::HeaderValue::from_static("no-cache"),
+        );
+    }
+    response
 }

@@ -2,7 +2,7 @@
 
 use super::problem::{InputIssue, Problem};
 use super::routes::{
-    callback, connect, connect_sessions, connections, events, health, oauth, projects,
+    api_keys, callback, connect, connect_sessions, connections, events, health, oauth, projects,
     provider_apps, providers, webhooks,
 };
 use super::views;
@@ -47,6 +47,9 @@ use utoipa::{Modify, OpenApi};
         connect::get_page_session,
         connect::start_page_flow,
         connect::bounce,
+        api_keys::list_api_keys,
+        api_keys::create_api_key,
+        api_keys::revoke_api_key,
     ),
     components(schemas(
         Problem, InputIssue,
@@ -61,6 +64,7 @@ use utoipa::{Modify, OpenApi};
         views::CreatedConnectSessionView, views::SessionOutcomeView,
         views::ConnectPageSessionView, views::ConnectProviderView, views::ConnectInputView,
         views::ConnectStartRequest, views::ConnectStartView,
+        views::CreateApiKeyRequest, views::ApiKeyView, views::CreatedApiKeyView,
     )),
     modifiers(&SecuritySchemes),
 )]
@@ -68,12 +72,24 @@ pub struct ApiDoc;
 
 struct SecuritySchemes;
 
+/// What both caller credentials say about scopes.
+const SCOPES_DESCRIPTION: &str = "Each credential holds scopes: `connections:read` (read everything \
+but secrets), `credentials:access-token` (connections with the access token, API key or basic auth: \
+what a request to the provider carries), `credentials:read` (every secret, refresh tokens and client \
+secrets too), `manage` (create, change and delete connections, provider apps, webhooks, allowed \
+origins and connect sessions; reads no secrets), `api-keys:manage` (the project's API keys). Every \
+scope includes `connections:read`, `credentials:read` includes `credentials:access-token`. A missing \
+scope is a 403 problem naming it.";
+
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "APIKeyHeader",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                SCOPES_DESCRIPTION,
+            ))),
         );
         components.add_security_scheme(
             "Bearer",
@@ -81,6 +97,12 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(format!(
+                        "A JWT signed by a key registered for the project; it must name grantd in \
+                         `aud`, carry `exp` and `iat` (at most an hour apart by default), and holds \
+                         the scopes of its space-separated `scope` claim (`connections:read` \
+                         without one). {SCOPES_DESCRIPTION}"
+                    )))
                     .build(),
             ),
         );

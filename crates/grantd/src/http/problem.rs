@@ -256,6 +256,18 @@ fn domain_problem(error: DomainError) -> Problem {
             Problem::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
         }
         DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
+        DomainError::MissingScope(scope) => {
+            let mut p = Problem::new(
+                StatusCode::FORBIDDEN,
+                format!("this credential lacks the scope {scope}"),
+            );
+            p.causes.push(format!("missing scope: {scope}"));
+            p.remedy = Some(format!(
+                "use an API key or JWT granted the scope {scope} (see the README's API key scopes)"
+            ));
+            p.retryable = Some(false);
+            p
+        }
         DomainError::Provider(provider) => provider_problem(provider),
         DomainError::Storage(StoreError::Unavailable(e)) => {
             tracing::error!(error = %e, "database unavailable");

@@ -7,7 +7,7 @@ use crate::domain::model::{
     Connection, Consumer, Credentials, Group, MetadataValue, Project, ProviderApp,
     ProviderAppSummary, Token, TokenSet,
 };
-use crate::domain::{self, MetadataInput};
+use crate::domain::{self, CredentialAccess, MetadataInput};
 use crate::secrets::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -265,7 +265,9 @@ pub struct ListConnectionsQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetConnectionQuery {
-    /// Include the connection's secrets (tokens, API key, password).
+    /// Include the connection's secrets (tokens, API key, password): needs
+    /// `credentials:access-token` (without refresh tokens, client secrets and
+    /// grant passwords) or `credentials:read` (all of them).
     #[serde(default)]
     pub include_credentials: bool,
 }
@@ -417,16 +419,21 @@ impl From<&Token> for TokenView {
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2TokensView {
     pub access_token: TokenView,
+    /// Withheld from callers without `credentials:read`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<TokenView>,
     pub scopes: Vec<String>,
 }
 
-impl From<&TokenSet> for OAuth2TokensView {
-    fn from(t: &TokenSet) -> Self {
+impl OAuth2TokensView {
+    fn new(t: &TokenSet, renewal_secrets: bool) -> Self {
         OAuth2TokensView {
             access_token: (&t.access_token).into(),
-            refresh_token: t.refresh_token.as_ref().map(TokenView::from),
+            refresh_token: t
+                .refresh_token
+                .as_ref()
+                .filter(|_| renewal_secrets)
+                .map(TokenView::from),
             scopes: t.scopes.clone(),
         }
     }
@@ -446,7 +453,9 @@ pub struct BasicAuthView {
 #[serde(rename_all = "camelCase")]
 pub struct ClientCredentialsView {
     pub client_id: String,
-    pub client_secret: String,
+    /// Withheld from callers without `credentials:read`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     pub scopes: Vec<String>,
     pub access_token: TokenView,
 }
@@ -457,12 +466,16 @@ pub struct ClientCredentialsView {
 #[serde(rename_all = "camelCase")]
 pub struct PasswordCredentialsView {
     pub username: String,
-    pub password: String,
+    /// Withheld from callers without `credentials:read`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
     pub client_id: String,
+    /// Withheld from callers without `credentials:read`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub scopes: Vec<String>,
     pub access_token: TokenView,
+    /// Withheld from callers without `credentials:read`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<TokenView>,
 }
@@ -476,7 +489,7 @@ pub struct MetadataView {
 }
 
 /// A connection, as Ampersand's Connection object. Secret fields appear only
-/// when credentials were asked for.
+/// when credentials were asked for, and only those the caller's scopes allow.
 /// No `Debug`: it carries secrets in clear.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Connection)]
@@ -579,6 +592,11 @@ impl From<Connection> for ConnectionView {
                 .collect(),
             refresh_error: c.refresh_error.map(RefreshErrorView::from),
         };
+        // What mints new tokens (refresh tokens, client secrets, grant
+        // passwords) is for `credentials:read` only; what a request to the
+        // provider carries is for `credentials:access-token` as well.
+        let renewal_secrets = c.credential_access == CredentialAccess::All;
+        let renewal = |secret: SecretString| renewal_secrets.then(|| secret.expose().to_owned());
         match c.credentials {
             None => {}
             Some(Credentials::ApiKey { api_key }) => {
@@ -591,7 +609,8 @@ impl From<Connection> for ConnectionView {
                 })
             }
             Some(Credentials::OAuth2AuthorizationCode { tokens }) => {
-                view.oauth2_authorization_code = Some((&tokens).into())
+                view.oauth2_authorization_code =
+                    Some(OAuth2TokensView::new(&tokens, renewal_secrets))
             }
             Some(Credentials::OAuth2ClientCredentials {
                 client_id,
@@ -600,7 +619,7 @@ impl From<Connection> for ConnectionView {
             }) => {
                 view.oauth2_client_credentials = Some(ClientCredentialsView {
                     client_id,
-                    client_secret: client_secret.expose().to_owned(),
+                    client_secret: renewal(client_secret),
                     scopes: tokens.scopes.clone(),
                     access_token: (&tokens.access_token).into(),
                 })
@@ -614,12 +633,16 @@ impl From<Connection> for ConnectionView {
             }) => {
                 view.oauth2_password_credentials = Some(PasswordCredentialsView {
                     username,
-                    password: password.expose().to_owned(),
+                    password: renewal(password),
                     client_id,
-                    client_secret: client_secret.map(|s| s.expose().to_owned()),
+                    client_secret: client_secret.and_then(renewal),
                     scopes: tokens.scopes.clone(),
                     access_token: (&tokens.access_token).into(),
-                    refresh_token: tokens.refresh_token.as_ref().map(TokenView::from),
+                    refresh_token: tokens
+                        .refresh_token
+                        .as_ref()
+                        .filter(|_| renewal_secrets)
+                        .map(TokenView::from),
                 })
             }
         }
@@ -1054,4 +1077,76 @@ pub struct ConnectStartView {
     /// grantd's bounce URL: it binds the flow to this browser and redirects
     /// to the provider. No `Debug`: it carries the flow's state.
     pub authorization_url: String,
+}
+
+// ---------- API keys (grantd extension) ----------
+
+/// Body of `POST /v1/projects/{projectIdOrName}/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    /// A name to tell the key by; `default` when omitted.
+    pub label: Option<String>,
+    /// The scopes the key holds: `connections:read`, `credentials:access-token`,
+    /// `credentials:read`, `manage`, `api-keys:manage`. None may go beyond
+    /// the caller's own.
+    #[schema(required = true, value_type = Vec<String>)]
+    pub scopes: Option<Vec<domain::Scope>>,
+}
+
+/// An API key as listed; the key itself is only in the creation response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: String,
+    pub label: String,
+    /// The key's first characters, to recognise it by.
+    pub display_prefix: String,
+    pub scopes: Vec<String>,
+    pub create_time: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_time: Option<DateTime<Utc>>,
+}
+
+impl From<domain::ApiKeyInfo> for ApiKeyView {
+    fn from(key: domain::ApiKeyInfo) -> Self {
+        ApiKeyView {
+            id: key.id,
+            label: key.label,
+            display_prefix: key.display_prefix,
+            scopes: key.scopes.names(),
+            create_time: key.create_time,
+            revoke_time: key.revoke_time,
+        }
+    }
+}
+
+/// A new API key, shown in clear this once only.
+/// No `Debug`: it carries the key in clear.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKeyView {
+    pub id: String,
+    pub label: String,
+    pub display_prefix: String,
+    pub scopes: Vec<String>,
+    pub create_time: DateTime<Utc>,
+    /// The key, for `X-Api-Key`.
+    pub api_key: String,
+}
+
+impl From<domain::CreatedApiKey> for CreatedApiKeyView {
+    fn from(created: domain::CreatedApiKey) -> Self {
+        let info = ApiKeyView::from(created.info);
+        CreatedApiKeyView {
+            id: info.id,
+            label: info.label,
+            display_prefix: info.display_prefix,
+            scopes: info.scopes,
+            create_time: info.create_time,
+            api_key: created.key.expose().to_owned(),
+        }
+    }
 }

@@ -15,7 +15,7 @@ mod refresh;
 mod webhooks;
 mod write_queue;
 
-pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use api_keys::{ApiKeyGrant, ApiKeyRow, NewApiKey};
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
 pub use connections::{
     ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection, Reauthorization,

@@ -1,10 +1,10 @@
 //! Who may call: API keys, bearer JWTs signed by a project's registered key,
 //! and the wall between projects (another project's things answer 404).
 
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::SigningKey;
-use grantd::domain::JwtAlgorithm;
+use grantd::domain::{JwtAlgorithm, Scope, Scopes};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -25,6 +25,26 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Claims grantd accepts by default: its public URL as audience, issued
+/// now, valid five minutes. `overrides` replace them; a `null` removes one.
+fn claims(app: &TestApp, overrides: Value) -> Value {
+    let mut claims = json!({
+        "aud": format!("{}/", app.address),
+        "iat": now(),
+        "exp": now() + 300,
+        "sub": "backend",
+    });
+    let map = claims.as_object_mut().unwrap();
+    for (name, value) in overrides.as_object().unwrap() {
+        if value.is_null() {
+            map.remove(name);
+        } else {
+            map.insert(name.clone(), value.clone());
+        }
+    }
+    claims
 }
 
 /// Signs `claims` with EdDSA, naming `kid` in the header.
@@ -151,7 +171,7 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     let app = spawn_app().await;
     let second = app
         .grantd
-        .create_api_key(&app.project_id, "second")
+        .create_api_key(&app.project_id, "second", Scopes::all())
         .await
         .unwrap();
     let second_key = second.key.expose().to_owned();
@@ -162,7 +182,7 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     );
 
     app.grantd
-        .revoke_api_key(&app.project_id, &second.id)
+        .revoke_api_key(&app.project_id, &second.info.id)
         .await
         .unwrap();
     assert_unauthorized(get_with_key(&app, &url, &second_key).await).await;
@@ -192,7 +212,7 @@ async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
     let token = sign(
         &private,
         Some("kid-1"),
-        &json!({"exp": now() + 300, "sub": "backend"}),
+        &claims(&app, json!({"scope": "connections:read manage"})),
     );
 
     let response = get_with_bearer(&app, &token).await;
@@ -200,7 +220,7 @@ async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
     let list: Vec<Value> = response.json().await.unwrap();
     assert!(list.is_empty());
 
-    // The same token may write, too.
+    // The same token may write, too: its scope says so.
     let response = app
         .client
         .post(app.project_url("/connections:generate"))
@@ -220,7 +240,7 @@ async fn an_expired_jwt_is_a_401() {
     let token = sign(
         &private,
         Some("kid-1"),
-        &json!({"exp": now() - 600, "sub": "backend"}),
+        &claims(&app, json!({"exp": now() - 600, "iat": now() - 900})),
     );
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
@@ -229,11 +249,7 @@ async fn an_expired_jwt_is_a_401() {
 async fn a_jwt_naming_an_unknown_kid_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        Some("kid-unknown"),
-        &json!({"exp": now() + 300, "sub": "backend"}),
-    );
+    let token = sign(&private, Some("kid-unknown"), &claims(&app, json!({})));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -241,11 +257,7 @@ async fn a_jwt_naming_an_unknown_kid_is_a_401() {
 async fn a_jwt_without_a_kid_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        None,
-        &json!({"exp": now() + 300, "sub": "backend"}),
-    );
+    let token = sign(&private, None, &claims(&app, json!({})));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -254,11 +266,7 @@ async fn a_jwt_signed_by_another_key_under_a_registered_kid_is_a_401() {
     let app = spawn_app().await;
     register_jwt_key(&app).await;
     let (impostor, _) = ed25519_keypair();
-    let token = sign(
-        &impostor,
-        Some("kid-1"),
-        &json!({"exp": now() + 300, "sub": "backend"}),
-    );
+    let token = sign(&impostor, Some("kid-1"), &claims(&app, json!({})));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -266,7 +274,7 @@ async fn a_jwt_signed_by_another_key_under_a_registered_kid_is_a_401() {
 async fn a_jwt_without_exp_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(&private, Some("kid-1"), &json!({"sub": "backend"}));
+    let token = sign(&private, Some("kid-1"), &claims(&app, json!({"exp": null})));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -291,7 +299,7 @@ async fn a_jwt_claiming_hs256_with_the_public_key_as_secret_is_a_401() {
     };
     let token = jsonwebtoken::encode(
         &header,
-        &json!({"exp": now() + 300, "sub": "backend"}),
+        &claims(&app, json!({})),
         &EncodingKey::from_secret(public.as_bytes()),
     )
     .unwrap();
@@ -310,11 +318,7 @@ async fn a_jwt_authenticates_only_for_the_project_that_registered_its_key() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
     app.other_project().await;
-    let token = sign(
-        &private,
-        Some("kid-1"),
-        &json!({"exp": now() + 300, "sub": "backend"}),
-    );
+    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
     let response = app
         .client
         .get(app.url("/v1/projects/globex/connections"))
@@ -533,4 +537,252 @@ async fn another_projects_provider_app_cannot_be_read_changed_or_deleted() {
         .unwrap();
     assert_eq!(mine["clientId"], "mock-client");
     assert_eq!(mine["isDefault"], true);
+}
+
+/// `GET …/connections` with a token signed by `private` over `claims`.
+async fn status_with_claims(app: &TestApp, private: &str, claims: &Value) -> StatusCode {
+    get_with_bearer(app, &sign(private, Some("kid-1"), claims))
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn a_jwt_for_another_audience_or_for_none_is_a_401() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    for aud in [
+        json!("https://elsewhere.example.com/"),
+        json!(["https://elsewhere.example.com/"]),
+        json!(format!("{}/v1", app.address)),
+        Value::Null,
+    ] {
+        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"aud": aud})));
+        assert_unauthorized(get_with_bearer(&app, &token).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_jwt_may_name_the_public_url_with_or_without_its_trailing_slash() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    for aud in [
+        json!(format!("{}/", app.address)),
+        json!(app.address),
+        json!(["https://elsewhere.example.com/", app.address]),
+    ] {
+        let status = status_with_claims(&app, &private, &claims(&app, json!({"aud": aud}))).await;
+        assert_eq!(status, StatusCode::OK, "aud {aud}");
+    }
+}
+
+#[tokio::test]
+async fn a_configured_jwt_audience_replaces_the_public_url() {
+    let app = spawn_app_with(|config| {
+        config.jwt.audience = Some("https://api.example.com/grantd".into());
+    })
+    .await;
+    let private = register_jwt_key(&app).await;
+    let configured = claims(&app, json!({"aud": "https://api.example.com/grantd"}));
+    assert_eq!(
+        status_with_claims(&app, &private, &configured).await,
+        StatusCode::OK
+    );
+    let public_url = claims(&app, json!({}));
+    assert_eq!(
+        status_with_claims(&app, &private, &public_url).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_not_valid_before_a_future_time_is_a_401() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    let token = sign(
+        &private,
+        Some("kid-1"),
+        &claims(&app, json!({"nbf": now() + 600})),
+    );
+    assert_unauthorized(get_with_bearer(&app, &token).await).await;
+    let started = claims(&app, json!({"nbf": now() - 5}));
+    assert_eq!(
+        status_with_claims(&app, &private, &started).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_from_another_or_no_issuer_is_a_401_once_an_issuer_is_configured() {
+    let app = spawn_app_with(|config| {
+        config.jwt.issuer = Some("https://auth.example.com".into());
+    })
+    .await;
+    let private = register_jwt_key(&app).await;
+    for iss in [json!("https://evil.example.com"), Value::Null] {
+        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"iss": iss})));
+        assert_unauthorized(get_with_bearer(&app, &token).await).await;
+    }
+    let ours = claims(&app, json!({"iss": "https://auth.example.com"}));
+    assert_eq!(
+        status_with_claims(&app, &private, &ours).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_living_longer_than_the_maximum_or_without_iat_is_a_401() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    for overrides in [
+        // Two hours, against the default of one.
+        json!({"iat": now(), "exp": now() + 7200}),
+        // Without iat the lifetime is unknown.
+        json!({"iat": null}),
+        // Issued "in the future", so that exp - iat looks short.
+        json!({"iat": now() + 86_400, "exp": now() + 86_400 + 300}),
+    ] {
+        let token = sign(&private, Some("kid-1"), &claims(&app, overrides.clone()));
+        let response = get_with_bearer(&app, &token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{overrides}");
+    }
+    let hour = claims(&app, json!({"iat": now(), "exp": now() + 3600}));
+    assert_eq!(
+        status_with_claims(&app, &private, &hour).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_longer_jwt_lifetime_can_be_configured() {
+    let app = spawn_app_with(|config| {
+        config.jwt.max_lifetime = std::time::Duration::from_secs(3 * 3600);
+    })
+    .await;
+    let private = register_jwt_key(&app).await;
+    let two_hours = claims(&app, json!({"iat": now(), "exp": now() + 7200}));
+    assert_eq!(
+        status_with_claims(&app, &private, &two_hours).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    let generate = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.project_url("/connections:generate"))
+                .bearer_auth(token)
+                .json(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    for scope in [Value::Null, json!("connections:read")] {
+        let token = sign(
+            &private,
+            Some("kid-1"),
+            &claims(&app, json!({"scope": scope})),
+        );
+        assert_eq!(
+            get_with_bearer(&app, &token).await.status(),
+            StatusCode::OK,
+            "scope {scope}"
+        );
+        let response = generate(token).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "scope {scope}");
+        let body = problem(response).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("manage"),
+            "{body}"
+        );
+    }
+    // A token scoped only for other services holds nothing here.
+    let elsewhere = sign(
+        &private,
+        Some("kid-1"),
+        &claims(&app, json!({"scope": "openid profile"})),
+    );
+    let response = get_with_bearer(&app, &elsewhere).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = problem(response).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("connections:read"),
+        "{body}"
+    );
+    assert_eq!(app.connection_count().await, 0);
+
+    // Unknown names (meant for other services) are ignored beside known ones.
+    let writer = sign(
+        &private,
+        Some("kid-1"),
+        &claims(&app, json!({"scope": "openid manage credentials:read"})),
+    );
+    let response = generate(writer.clone()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["apiKey"], "k", "credentials:read sees the secret");
+    let id = created["id"].as_str().unwrap();
+
+    let reader = sign(
+        &private,
+        Some("kid-1"),
+        &claims(&app, json!({"scope": "connections:read"})),
+    );
+    let url = app.project_url(&format!("/connections/{id}?includeCredentials=true"));
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["apiKey"], "k");
+}
+
+#[tokio::test]
+async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_cache() {
+    // Authentication is cached by key hash; the cached entry must carry the
+    // scopes, not just the project.
+    let app = spawn_app().await;
+    let created = app
+        .grantd
+        .create_api_key(
+            &app.project_id,
+            "reader",
+            Scopes::from_iter([Scope::ConnectionsRead]),
+        )
+        .await
+        .unwrap();
+    let key = created.key.expose().to_owned();
+    for _ in 0..3 {
+        let response = app
+            .client
+            .post(app.project_url("/provider-apps"))
+            .header("X-Api-Key", &key)
+            .json(&json!({"provider": "mock", "clientId": "x", "clientSecret": "y"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = get_with_key(&app, &app.project_url("/connections"), &key).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

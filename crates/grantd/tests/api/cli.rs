@@ -302,3 +302,109 @@ async fn serve_answers_with_cli_made_keys_and_exits_cleanly_on_sigterm() {
     let exit = exit.unwrap_or_else(|| panic!("grantd did not stop on SIGTERM: {}", server.log()));
     assert!(exit.success(), "exit {exit}: {}", server.log());
 }
+
+#[tokio::test]
+async fn api_key_scopes_are_set_and_listed_by_the_cli_and_enforced_by_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let project = run_json(dir.path(), &["project", "create", "widgets", "--json"]);
+    let reader = run_json(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--project",
+            "widgets",
+            "--label",
+            "reader",
+            "--scope",
+            "connections:read",
+            "--json",
+        ],
+    );
+    assert_eq!(reader["scopes"], serde_json::json!(["connections:read"]));
+    // Repeated and comma-separated, listed in a fixed order.
+    let combined = run_json(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--project",
+            "widgets",
+            "--scope",
+            "manage,credentials:access-token",
+            "--scope",
+            "api-keys:manage",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        combined["scopes"],
+        serde_json::json!(["credentials:access-token", "manage", "api-keys:manage"])
+    );
+    let unknown = run(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--project",
+            "widgets",
+            "--scope",
+            "everything",
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(unknown.stdout.is_empty());
+
+    let listing = run_ok(dir.path(), &["api-key", "list", "--project", "widgets"]);
+    let line_of = |id: &Value| {
+        listing
+            .lines()
+            .find(|line| line.starts_with(id.as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{id} in {listing}"))
+            .to_owned()
+    };
+    assert!(
+        line_of(&reader["id"]).ends_with("\tconnections:read"),
+        "{listing}"
+    );
+    assert!(
+        line_of(&combined["id"]).ends_with("\tcredentials:access-token,manage,api-keys:manage"),
+        "{listing}"
+    );
+    assert_eq!(listing.lines().count(), 3, "{listing}");
+    let default = listing
+        .lines()
+        .find(|line| line.contains("\tdefault\t"))
+        .unwrap();
+    assert!(
+        default.ends_with(
+            "\tconnections:read,credentials:access-token,credentials:read,manage,api-keys:manage"
+        ),
+        "project create makes a full-access key: {default}"
+    );
+
+    let (_server, base) = serve(dir.path(), logs.path().join("serve.log"), &[], &[]).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let create_app = |key: &Value| {
+        client
+            .post(format!("{base}/v1/projects/widgets/provider-apps"))
+            .header("X-Api-Key", key.as_str().unwrap())
+            .json(&serde_json::json!({"provider": "hubspot", "clientId": "id", "clientSecret": "secret"}))
+            .send()
+    };
+    let refused = create_app(&reader["apiKey"]).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let read = client
+        .get(format!("{base}/v1/projects/widgets/provider-apps"))
+        .header("X-Api-Key", reader["apiKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let created = create_app(&project["apiKey"]).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+}

@@ -153,7 +153,11 @@ async fn debug_output_of_loaded_credentials_hides_the_secrets() {
         .unwrap();
     let connection = app
         .grantd
-        .get_connection(&app.project_id, created["id"].as_str().unwrap(), true)
+        .get_connection(
+            &app.project_id,
+            created["id"].as_str().unwrap(),
+            grantd::domain::CredentialAccess::All,
+        )
         .await
         .unwrap();
     let debug = format!("{connection:?}");

@@ -1,7 +1,7 @@
 //! The customer backend's side of the hosted connect page: allowed origins
 //! and connect sessions (API key or bearer JWT, like every project route).
 
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
@@ -26,7 +26,7 @@ pub async fn get_allowed_origins(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<AllowedOriginsView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let origins = grantd.allowed_origins(&project.id).await?;
     Ok(Json(AllowedOriginsView { origins }))
 }
@@ -50,7 +50,7 @@ pub async fn set_allowed_origins(
     PathParams(project): PathParams<String>,
     JsonBody(body): JsonBody<AllowedOriginsRequest>,
 ) -> Result<Json<AllowedOriginsView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     let origins = grantd
         .set_allowed_origins(&project.id, body.origins)
         .await?;
@@ -77,7 +77,7 @@ pub async fn create_connect_session(
     PathParams(project): PathParams<String>,
     JsonBody(body): JsonBody<CreateConnectSessionRequest>,
 ) -> Result<(StatusCode, Json<CreatedConnectSessionView>), ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     let created = grantd
         .create_connect_session(&project.id, body.into())
         .await?;
@@ -97,7 +97,7 @@ pub async fn get_connect_session(
     caller: Caller,
     PathParams((project, id)): PathParams<(String, String)>,
 ) -> Result<Json<ConnectSessionView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let session = grantd.get_connect_session(&project.id, &id).await?;
     Ok(Json(session.into()))
 }

@@ -1,4 +1,4 @@
-use crate::domain::{ConnectionQuery, Grantd};
+use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-/// Create a connection from supplied credentials.
+/// Create a connection from supplied credentials (scope `manage`). The
+/// answer shows its credentials as far as the caller's scopes allow.
 #[utoipa::path(
     post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connections",
     operation_id = "generateConnection",
@@ -28,8 +29,10 @@ pub async fn generate_connection(
     PathParams(project): PathParams<String>,
     JsonBody(body): JsonBody<GenerateConnectionRequest>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
-    let project = caller.project(&project)?;
-    let connection = grantd.generate_connection(project, body.into()).await?;
+    let project = caller.authorize(&project, Scope::Manage)?;
+    let connection = grantd
+        .generate_connection(project, body.into(), caller.credential_access())
+        .await?;
     Ok((StatusCode::CREATED, Json(connection.into())))
 }
 
@@ -47,7 +50,7 @@ pub async fn list_connections(
     PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<ListConnectionsQuery>,
 ) -> Result<Json<Vec<ConnectionView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let connections = grantd
         .list_connections(
             &project.id,
@@ -63,7 +66,9 @@ pub async fn list_connections(
     ))
 }
 
-/// One connection; secrets only with `includeCredentials=true`.
+/// One connection; secrets only with `includeCredentials=true`, which needs
+/// `credentials:access-token` (the access token, API key or basic auth) or
+/// `credentials:read` (every secret, refresh tokens and client secrets too).
 #[utoipa::path(
     operation_id = "getConnection",
     get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
@@ -77,9 +82,15 @@ pub async fn get_connection(
     PathParams((project, connection_id)): PathParams<(String, String)>,
     QueryParams(query): QueryParams<GetConnectionQuery>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let project = caller.project(&project)?;
+    let access = if query.include_credentials {
+        caller.authorize(&project, Scope::CredentialsAccessToken)?;
+        caller.credential_access()
+    } else {
+        CredentialAccess::None
+    };
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let connection = grantd
-        .get_connection(&project.id, &connection_id, query.include_credentials)
+        .get_connection(&project.id, &connection_id, access)
         .await?;
     Ok(Json(connection.into()))
 }
@@ -97,7 +108,7 @@ pub async fn delete_connection(
     caller: Caller,
     PathParams((project, connection_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     grantd
         .delete_connection(&project.id, &connection_id)
         .await?;

@@ -1,4 +1,4 @@
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::{PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
@@ -20,7 +20,7 @@ pub async fn list_events(
     PathParams(project): PathParams<String>,
     QueryParams(query): QueryParams<ListEventsQuery>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let events = grantd
         .list_events(&project.id, query.connection_id.as_deref(), query.limit)
         .await?;

@@ -1,5 +1,6 @@
 //! Handlers, one module per resource, named verb_noun.
 
+pub mod api_keys;
 pub mod callback;
 pub mod connect;
 pub mod connect_sessions;

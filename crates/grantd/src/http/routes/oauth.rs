@@ -1,4 +1,4 @@
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::{caller_origin, Caller};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
@@ -30,7 +30,10 @@ pub async fn create_oauth_connect(
     JsonBody(body): JsonBody<OAuthConnectRequest>,
 ) -> Result<Response, ApiError> {
     let url = grantd
-        .start_oauth_connect(&caller.project, body.into_input(caller_origin(&headers)))
+        .start_oauth_connect(
+            caller.own_project(Scope::Manage)?,
+            body.into_input(caller_origin(&headers)),
+        )
         .await?;
     Ok(plain_url(url))
 }
@@ -57,7 +60,7 @@ pub async fn update_oauth_connection(
     connection_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = caller.project(project)?;
+    let project = caller.authorize(project, Scope::Manage)?;
     let url = grantd
         .start_oauth_update(project, connection_id, caller_origin(headers).as_deref())
         .await?;

@@ -1,4 +1,4 @@
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::PathParams;
 use crate::http::problem::{ApiError, Problem};
@@ -18,7 +18,9 @@ pub async fn get_project(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<ProjectView>, ApiError> {
-    Ok(Json(caller.project(&project)?.into()))
+    Ok(Json(
+        caller.authorize(&project, Scope::ConnectionsRead)?.into(),
+    ))
 }
 
 /// Groups of the project, created as connections name them.
@@ -34,7 +36,7 @@ pub async fn list_groups(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<Vec<GroupView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let groups = grantd.list_groups(&project.id).await?;
     Ok(Json(groups.into_iter().map(GroupView::from).collect()))
 }
@@ -52,7 +54,7 @@ pub async fn list_consumers(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<Vec<ConsumerView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let consumers = grantd.list_consumers(&project.id).await?;
     Ok(Json(
         consumers.into_iter().map(ConsumerView::from).collect(),

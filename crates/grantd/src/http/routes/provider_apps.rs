@@ -1,4 +1,4 @@
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
@@ -26,7 +26,7 @@ pub async fn create_provider_app(
     PathParams(project): PathParams<String>,
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
 ) -> Result<(StatusCode, Json<ProviderAppView>), ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     let app = grantd.create_provider_app(&project.id, body.into()).await?;
     Ok((StatusCode::CREATED, Json(app.into())))
 }
@@ -43,7 +43,7 @@ pub async fn list_provider_apps(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<Vec<ProviderAppView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let apps = grantd.list_provider_apps(&project.id).await?;
     Ok(Json(apps.into_iter().map(ProviderAppView::from).collect()))
 }
@@ -60,7 +60,7 @@ pub async fn get_provider_app(
     caller: Caller,
     PathParams((project, id)): PathParams<(String, String)>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     Ok(Json(
         grantd.get_provider_app(&project.id, &id).await?.into(),
     ))
@@ -80,7 +80,7 @@ pub async fn update_provider_app(
     PathParams((project, id)): PathParams<(String, String)>,
     JsonBody(body): JsonBody<UpdateProviderAppRequest>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     Ok(Json(
         grantd
             .update_provider_app(&project.id, &id, body.into())
@@ -101,7 +101,7 @@ pub async fn delete_provider_app(
     caller: Caller,
     PathParams((project, id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     grantd.delete_provider_app(&project.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

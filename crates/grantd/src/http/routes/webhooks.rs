@@ -1,4 +1,4 @@
-use crate::domain::Grantd;
+use crate::domain::{Grantd, Scope};
 use crate::http::auth::Caller;
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
@@ -28,7 +28,7 @@ pub async fn create_webhook(
     PathParams(project): PathParams<String>,
     JsonBody(body): JsonBody<CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<CreatedWebhookView>), ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     let created = grantd.create_webhook(&project.id, body.into()).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -46,7 +46,7 @@ pub async fn list_webhooks(
     caller: Caller,
     PathParams(project): PathParams<String>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let webhooks = grantd.list_webhooks(&project.id).await?;
     Ok(Json(webhooks.into_iter().map(WebhookView::from).collect()))
 }
@@ -64,7 +64,7 @@ pub async fn get_webhook(
     caller: Caller,
     PathParams((project, id)): PathParams<(String, String)>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     Ok(Json(grantd.get_webhook(&project.id, &id).await?.into()))
 }
 
@@ -81,7 +81,7 @@ pub async fn delete_webhook(
     caller: Caller,
     PathParams((project, id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::Manage)?;
     grantd.delete_webhook(&project.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -100,7 +100,7 @@ pub async fn list_webhook_deliveries(
     PathParams((project, id)): PathParams<(String, String)>,
     QueryParams(query): QueryParams<ListDeliveriesQuery>,
 ) -> Result<Json<Vec<WebhookDeliveryView>>, ApiError> {
-    let project = caller.project(&project)?;
+    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let deliveries = grantd
         .list_webhook_deliveries(&project.id, &id, query.limit)
         .await?;
