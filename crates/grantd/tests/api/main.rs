@@ -16,6 +16,7 @@ mod provider_apps;
 mod readme;
 mod real_oauth_server;
 mod refresh;
+mod relay;
 mod secrets_at_rest;
 mod validation;
 mod webhooks;
