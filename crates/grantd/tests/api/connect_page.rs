@@ -975,11 +975,26 @@ async fn a_flow_named_in_a_query_string_is_not_started() {
         .await
         .unwrap();
     assert_eq!(bound, None, "no browser owns the flow yet");
-    // The bounce page itself ignores a query: it works from the fragment only.
+    // The bounce page itself ignores a query: it works from the fragment
+    // only. Locked down like the other pages of the flow.
     let page = browser
         .get(&app.url(&format!("/callbacks/v1/oauth/start?flow={state}")))
         .await;
     assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for wanted in [
+        "default-src 'none'",
+        "script-src 'nonce-",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(wanted), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(!html.contains(&state), "the page does not echo the query");
     assert!(html.contains("window.location.hash"));

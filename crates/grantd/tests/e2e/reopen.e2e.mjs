@@ -25,11 +25,15 @@ const consoleErrors = [];
 const browser = await launch();
 /** @type {Record<string, unknown>} */
 const result = { screenshots, consoleErrors };
+/** The window the person is looking at, for the report when a step fails. */
+/** @type {import("playwright-core").Page | null} */
+let current = null;
 try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   context.setDefaultTimeout(TIMEOUT);
+  let pages = 0;
+  context.on("page", (opened) => watchConsole(opened, pages++ === 0 ? "page" : `popup ${pages - 1}`, consoleErrors));
   const page = await context.newPage();
-  watchConsole(page, "page", consoleErrors);
   await page.goto(sessionUrl);
   const provider = page.getByRole("button", { name: /Mock OAuth Server/ });
   await provider.waitFor();
@@ -39,7 +43,7 @@ try {
   const firstPromise = context.waitForEvent("page");
   await provider.click();
   const first = await firstPromise;
-  watchConsole(first, "first popup", consoleErrors);
+  current = first;
   await first.getByRole("heading", { name: "Sign in to Mock OAuth" }).waitFor();
   result.firstPopupUrl = first.url();
   await snap(first, "11-reopen-provider-page.png");
@@ -52,7 +56,7 @@ try {
   const secondPromise = context.waitForEvent("page");
   await reopen.click();
   const second = await secondPromise;
-  watchConsole(second, "second popup", consoleErrors);
+  current = second;
   await second.getByRole("link", { name: "Allow" }).click();
   try {
     await second.waitForURL(/\/callbacks\/v1\/oauth\?/, { timeout: TIMEOUT });
@@ -71,6 +75,10 @@ try {
 } catch (error) {
   result.ok = false;
   result.error = String(error && /** @type {Error} */ (error).stack ? /** @type {Error} */ (error).stack : error);
+  if (current && !current.isClosed()) {
+    result.failedAt = current.url();
+    result.failedPageText = (await current.locator("body").textContent().catch(() => ""))?.replace(/\s+/g, " ").trim();
+  }
 } finally {
   await browser.close();
 }
