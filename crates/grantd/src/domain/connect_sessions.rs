@@ -133,7 +133,7 @@ impl From<ConnectSessionRow> for ConnectSession {
 pub struct CreatedConnectSession {
     pub session: ConnectSession,
     pub token: SecretString,
-    /// The hosted page: `{public_url}/connect?session={token}`.
+    /// The hosted page: `{public_url}/connect?sessionId={id}#token={token}`.
     pub url: String,
 }
 
@@ -328,7 +328,7 @@ impl Grantd {
             finished_at: None,
         };
         self.store().insert_connect_session(&row).await?;
-        let url = self.connect_page_url(token.expose());
+        let url = self.connect_page_url(&row.id, token.expose());
         Ok(CreatedConnectSession {
             session: row.into(),
             token,
@@ -336,14 +336,36 @@ impl Grantd {
         })
     }
 
-    /// `{public_url}/connect?session={token}`.
-    fn connect_page_url(&self, token: &str) -> String {
+    /// `{public_url}/connect?sessionId={id}#token={token}`. The token is in
+    /// the fragment, which browsers never send, so that no access log of
+    /// grantd or of a proxy holds it; the page reads it and removes it from
+    /// the address bar. The id (no secret) tells the server who may frame
+    /// the page.
+    fn connect_page_url(&self, id: &str, token: &str) -> String {
         let base = &self.settings().public_url;
         let mut url = base.clone();
         url.set_path(&format!("{}connect", base.path()));
         url.set_query(None);
-        url.query_pairs_mut().append_pair("session", token);
+        url.query_pairs_mut().append_pair("sessionId", id);
+        let fragment = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        url.set_fragment(Some(&fragment));
         url.into()
+    }
+
+    /// The origin that may frame a live session's connect page, by the
+    /// session's id. Anything that is not a session id names none (and is
+    /// never sent to the database).
+    pub async fn connect_page_frame_ancestor(&self, id: &str) -> DomainResult<Option<String>> {
+        if uuid::Uuid::try_parse(id).is_err() {
+            return Ok(None);
+        }
+        match self.store().find_connect_session_by_id(id).await {
+            Ok(row) if row.expires_at > now_millis() => Ok(row.parent_origin),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// A session of the project, by id, for its backend.

@@ -7,8 +7,10 @@
 //!
 //! Every response is locked down like the callback page: a CSP allowing only
 //! the page's own nonce-tagged script and stylesheet and `fetch` to grantd
-//! itself, no referrer (the URL carries the session token), no caching. The
-//! page may be framed only by the session's allow-listed parent origin.
+//! itself, no referrer, no caching. The page may be framed only by the
+//! session's allow-listed parent origin, found by the session id in the
+//! query; the session's token is in the URL's fragment, which only the
+//! page's script reads (and removes from the address bar).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

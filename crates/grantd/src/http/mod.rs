@@ -2,6 +2,7 @@
 //! errors to problem+json. Handlers are thin: parse, call the domain, render.
 
 pub mod auth;
+mod bounce_page;
 mod callback_page;
 mod connect_page;
 pub mod extract;
@@ -111,8 +112,12 @@ pub fn router(grantd: Grantd) -> Router {
         .route("/connect/assets/{file}", get(connect::get_connect_asset))
         .route("/connect/api/session", get(connect::get_page_session))
         .route("/connect/api/start", post(connect::start_page_flow))
-        .route("/connect/start", get(connect::bounce))
+        .route("/connect/start", get(connect::refuse_query_bounce))
         .route("/callbacks/v1/oauth", get(callback::get_oauth_callback))
+        .route(
+            "/callbacks/v1/oauth/start",
+            get(connect::get_bounce_page).post(connect::bounce),
+        )
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async {
             Problem::new(

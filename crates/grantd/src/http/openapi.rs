@@ -46,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         connect::get_connect_page,
         connect::get_page_session,
         connect::start_page_flow,
+        connect::get_bounce_page,
         connect::bounce,
         api_keys::list_api_keys,
         api_keys::create_api_key,

@@ -987,7 +987,8 @@ pub struct CreatedConnectSessionView {
     /// `gcs_…`: single use, valid until `expiresAt`. Not shown again.
     pub token: String,
     /// The hosted connect page for this session: open it in a popup, an
-    /// iframe or the whole window.
+    /// iframe or the whole window. The token is in its fragment (after
+    /// `#`), which browsers never send: pass the URL on whole.
     pub url: String,
 }
 
@@ -1074,8 +1075,9 @@ impl From<ConnectStartRequest> for domain::ConnectStartInput {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectStartView {
-    /// grantd's bounce URL: it binds the flow to this browser and redirects
-    /// to the provider. No `Debug`: it carries the flow's state.
+    /// grantd's bounce URL (the flow in its fragment): it binds the flow to
+    /// this browser and redirects to the provider. No `Debug`: it carries
+    /// the flow's state.
     pub authorization_url: String,
 }
 

@@ -6,9 +6,13 @@
 //! browser.
 
 use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use crate::relay::Relay;
+use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const EMBEDDER: &str = "https://app.customer.example";
 
@@ -81,24 +85,70 @@ async fn start_mock(app: &TestApp, token: &str) -> String {
     body["authorizationUrl"].as_str().unwrap().to_owned()
 }
 
-/// What the bounce endpoint answered: the provider URL and the cookie.
-struct Bounced {
-    location: String,
-    /// `name=value`, as a browser would send it back.
-    cookie: String,
-    set_cookie: String,
+/// A browser for the flow's pages: its own cookie jar, which keeps and sends
+/// cookies by their `Path`, `Max-Age` and `Secure` as a real browser does
+/// (no cookie is ever attached by hand), and no automatic redirects, so that
+/// a test sees every hop.
+pub struct Browser {
+    pub client: reqwest::Client,
+    jar: Arc<Jar>,
 }
 
-async fn bounce(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
-    let mut request = app.client.get(url);
-    if let Some(cookie) = cookie {
-        request = request.header("Cookie", cookie);
+impl Browser {
+    pub fn new() -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { client, jar }
     }
-    request.send().await.unwrap()
+
+    pub async fn get(&self, url: &str) -> Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// What the browser does with a bounce URL: it requests the page at the
+    /// URL's path (the fragment stays in the browser) and the page's script
+    /// posts the flow from the fragment to the same path.
+    pub async fn open_bounce(&self, url: &str) -> Response {
+        let (page_url, fragment) = url.split_once('#').unwrap_or((url, ""));
+        let page = self.get(page_url).await;
+        assert_eq!(page.status(), StatusCode::OK, "the bounce page");
+        let html = page.text().await.unwrap();
+        let action = html
+            .split("method=\"post\" action=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page's form");
+        let target = url::Url::parse(page_url).unwrap().join(action).unwrap();
+        let flow: Vec<(String, String)> = url::form_urlencoded::parse(fragment.as_bytes())
+            .filter(|(k, _)| k == "flow")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        self.client.post(target).form(&flow).send().await.unwrap()
+    }
+
+    /// The `Cookie` header this browser would send to `url`.
+    pub fn cookies_for(&self, url: &str) -> Option<String> {
+        self.jar
+            .cookies(&url.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
 }
 
-async fn bounce_ok(app: &TestApp, url: &str) -> Bounced {
-    let response = bounce(app, url, None).await;
+/// What the bounce endpoint answered: the provider URL and the cookie.
+pub struct Bounced {
+    pub location: String,
+    /// `name=value`, as a browser would send it back.
+    pub cookie: String,
+    pub set_cookie: String,
+}
+
+pub async fn bounce_ok(browser: &Browser, url: &str) -> Bounced {
+    let response = browser.open_bounce(url).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     Bounced {
@@ -113,7 +163,23 @@ async fn authorize(app: &TestApp, bounced: &Bounced) -> String {
     app.authorize(&bounced.location).await
 }
 
-async fn callback(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
+/// The bounce's post as a client other than the page sends it: the flow from
+/// the URL's fragment, with a cookie of its choosing (a forged one).
+async fn post_flow(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
+    let (page_url, fragment) = url.split_once('#').unwrap();
+    let mut request = app.client.post(page_url).body(fragment.to_owned()).header(
+        reqwest::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// The callback as another browser sends it: without the flow's cookie,
+/// or with a value it forged.
+async fn callback_elsewhere(app: &TestApp, url: &str, cookie: Option<&str>) -> Response {
     let mut request = app.client.get(url);
     if let Some(cookie) = cookie {
         request = request.header("Cookie", cookie);
@@ -201,9 +267,15 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
     let session = new_session(&app).await;
     let token = token(&session);
     assert!(token.starts_with("gcs_") && token.len() > 40, "{token}");
+    // The token only after `#`: browsers never send a fragment, so no
+    // request line (and no access log) carries it.
     assert_eq!(
         session["url"],
-        format!("{}/connect?session={token}", app.address)
+        format!(
+            "{}/connect?sessionId={}#token={token}",
+            app.address,
+            session["id"].as_str().unwrap()
+        )
     );
     assert_eq!(session["status"], "pending");
     assert_eq!(session["providers"], json!(["mock", "mock-workspace"]));
@@ -425,20 +497,16 @@ async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spen
     let url: Value = good.json().await.unwrap();
     let url = url["authorizationUrl"].as_str().unwrap();
     assert!(
-        url.starts_with(&format!("{}/connect/start?flow=", app.address)),
+        url.starts_with(&format!("{}/callbacks/v1/oauth/start#flow=", app.address)),
         "{url}"
     );
-    let bounced = bounce_ok(&app, url).await;
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, url).await;
     assert_eq!(
         query_param(&bounced.location, "tenant").as_deref(),
         Some("acme")
     );
-    let done = callback(
-        &app,
-        &authorize(&app, &bounced).await,
-        Some(&bounced.cookie),
-    )
-    .await;
+    let done = browser.get(&authorize(&app, &bounced).await).await;
     assert_eq!(done.status(), StatusCode::OK);
     let connection = app.only_connection_for("g").await;
     assert_eq!(connection["providerWorkspaceRef"], "acme");
@@ -603,18 +671,30 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
         headers["content-security-policy"]
     );
 
-    // Without a valid session nobody may frame it.
-    let unknown = app
-        .client
-        .get(app.url("/connect?session=gcs_nope"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), StatusCode::OK, "the script reports it");
-    assert!(unknown.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("frame-ancestors 'none'"));
+    // Without a live session nobody may frame it: an unknown id, something
+    // that is not an id, and the token in the query (the old form of the
+    // URL: the server no longer reads a token from a request line).
+    let unknown_id = uuid::Uuid::now_v7().to_string();
+    for query in [
+        format!("sessionId={unknown_id}"),
+        "sessionId=gcs_nope%00".to_owned(),
+        format!("session={}", token(&session)),
+    ] {
+        let unknown = app
+            .client
+            .get(app.url(&format!("/connect?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), StatusCode::OK, "the script reports it");
+        assert!(
+            unknown.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{query}"
+        );
+    }
 
     let js = app
         .client
@@ -661,7 +741,8 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     prepare(&app).await;
     let session = new_session(&app).await;
     let url = start_mock(&app, token(&session)).await;
-    let bounced = bounce_ok(&app, &url).await;
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, &url).await;
     assert!(
         bounced
             .location
@@ -671,8 +752,26 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     );
     let attributes: Vec<&str> = bounced.set_cookie.split("; ").collect();
     assert!(attributes[0].starts_with("grantd_csrf_"), "{attributes:?}");
-    for wanted in ["HttpOnly", "SameSite=Lax", "Path=/callbacks"] {
+    for wanted in ["HttpOnly", "SameSite=Lax", "Path=/callbacks/v1/oauth"] {
         assert!(attributes.contains(&wanted), "{attributes:?}");
+    }
+    // The browser sends it back to the bounce (a popup opened again) and to
+    // the callback, and to nothing else of grantd's.
+    for path in ["/callbacks/v1/oauth/start", "/callbacks/v1/oauth?state=x"] {
+        assert_eq!(
+            browser.cookies_for(&app.url(path)).as_deref(),
+            Some(bounced.cookie.as_str()),
+            "{path}"
+        );
+    }
+    for path in [
+        "/connect?sessionId=x",
+        "/connect/api/session",
+        "/v1/projects/acme/connections",
+        "/callbacks/v1/oauthx",
+        "/",
+    ] {
+        assert_eq!(browser.cookies_for(&app.url(path)), None, "{path}");
     }
     assert!(
         !attributes.contains(&"Secure"),
@@ -690,10 +789,15 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     );
 
     let callback_url = authorize(&app, &bounced).await;
-    let response = callback(&app, &callback_url, Some(&bounced.cookie)).await;
+    let response = browser.get(&callback_url).await;
     assert_eq!(response.status(), StatusCode::OK);
     let cleared = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(
+        browser.cookies_for(&callback_url),
+        None,
+        "the browser dropped the spent flow's cookie"
+    );
     let page = response.text().await.unwrap();
     let connection = app.only_connection_for("g").await;
     let id = connection["id"].as_str().unwrap();
@@ -744,7 +848,8 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
     prepare(&app).await;
     for cookie in [None, Some("grantd_csrf_0000000000000000=forged")] {
         let session = new_session(&app).await;
-        let bounced = bounce_ok(&app, &start_mock(&app, token(&session)).await).await;
+        let browser = Browser::new();
+        let bounced = bounce_ok(&browser, &start_mock(&app, token(&session)).await).await;
         let callback_url = authorize(&app, &bounced).await;
         let forged = cookie.map(|c| {
             // Right name, wrong value.
@@ -754,7 +859,7 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
                 c.split_once('=').unwrap().1
             )
         });
-        let response = callback(&app, &callback_url, forged.as_deref()).await;
+        let response = callback_elsewhere(&app, &callback_url, forged.as_deref()).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(response.headers()["content-type"]
             .to_str()
@@ -772,8 +877,10 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
             .unwrap();
         assert_eq!(read["result"]["status"], "failure");
         assert_eq!(read["result"]["error"], "csrf_rejected");
-        // The flow is spent: the right cookie now comes too late.
-        let late = callback(&app, &callback_url, Some(&bounced.cookie)).await;
+        // The flow is spent: the starting browser, with the right cookie,
+        // now comes too late.
+        assert!(browser.cookies_for(&callback_url).is_some());
+        let late = browser.get(&callback_url).await;
         assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     }
     assert_eq!(app.connection_count().await, 0);
@@ -796,22 +903,215 @@ async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
     prepare(&app).await;
     let session = new_session(&app).await;
     let url = start_mock(&app, token(&session)).await;
-    let first = bounce_ok(&app, &url).await;
-    // Another browser (no cookie, or someone else's) gets nothing.
-    let other = bounce(&app, &url, None).await;
+    let browser = Browser::new();
+    let first = bounce_ok(&browser, &url).await;
+    // Another browser (no cookie, or a forged one) gets nothing.
+    let other = Browser::new().open_bounce(&url).await;
     assert_eq!(other.status(), StatusCode::BAD_REQUEST);
     assert!(other.headers().get(SET_COOKIE).is_none());
     let name = first.cookie.split_once('=').unwrap().0;
-    let forged = bounce(&app, &url, Some(&format!("{name}=forged"))).await;
+    let forged = post_flow(&app, &url, Some(&format!("{name}=forged"))).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
-    // The same browser (a closed popup opened again) gets the same redirect.
-    let again = bounce(&app, &url, Some(&first.cookie)).await;
+    // The same browser (a closed popup opened again) gets the same
+    // redirect: its jar sends the cookie to the bounce by itself.
+    let again = browser.open_bounce(&url).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(again.headers()[LOCATION], first.location.as_str());
-    let unknown = bounce(&app, &app.url("/connect/start?flow=made-up"), None).await;
+    // And finishes the flow.
+    let done = browser.get(&authorize(&app, &first).await).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.only_connection_for("g").await["provider"], "mock");
+
+    let bounce_page = app.url("/callbacks/v1/oauth/start");
+    let unknown = Browser::new()
+        .open_bounce(&format!("{bounce_page}#flow=made-up"))
+        .await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    let none = bounce(&app, &app.url("/connect/start"), None).await;
+    let none = Browser::new().open_bounce(&bounce_page).await;
     assert_eq!(none.status(), StatusCode::BAD_REQUEST);
+    let not_a_form = app
+        .client
+        .post(&bounce_page)
+        .json(&json!({"flow": "made-up"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_form.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Where a flow's state would travel in a request line (the bounce URL's
+/// old form, or the flow in the query instead of the body), grantd does
+/// not read it: the flow stays unbound and the browser goes nowhere.
+#[tokio::test]
+async fn a_flow_named_in_a_query_string_is_not_started() {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let url = start_mock(&app, token(&session)).await;
+    let state = url.split_once("#flow=").unwrap().1.to_owned();
+    let browser = Browser::new();
+    let old_form = browser
+        .get(&app.url(&format!("/connect/start?flow={state}")))
+        .await;
+    assert_eq!(old_form.status(), StatusCode::BAD_REQUEST);
+    assert!(old_form.headers().get(LOCATION).is_none());
+    assert!(old_form.headers().get(SET_COOKIE).is_none());
+    assert!(old_form
+        .text()
+        .await
+        .unwrap()
+        .contains("This link is no longer valid"));
+    let in_query = browser
+        .client
+        .post(app.url(&format!("/callbacks/v1/oauth/start?flow={state}")))
+        .form(&[("other", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), StatusCode::BAD_REQUEST);
+    assert!(in_query.headers().get(SET_COOKIE).is_none());
+    let (bound,): (Option<String>,) = sqlx::query_as("SELECT csrf_hash FROM oauth_flows")
+        .fetch_one(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(bound, None, "no browser owns the flow yet");
+    // The bounce page itself ignores a query: it works from the fragment
+    // only. Locked down like the other pages of the flow.
+    let page = browser
+        .get(&app.url(&format!("/callbacks/v1/oauth/start?flow={state}")))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for wanted in [
+        "default-src 'none'",
+        "script-src 'nonce-",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(wanted), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains(&state), "the page does not echo the query");
+    assert!(html.contains("window.location.hash"));
+    // The real URL still works, for the first browser that opens it.
+    bounce_ok(&browser, &url).await;
+}
+
+/// Behind a proxy that serves grantd under `/grantd/`, a connect-page flow
+/// runs from the page to the stored connection in a browser with a real
+/// cookie jar: the cookie's path follows the prefix, a closed popup can be
+/// opened again, and the proxy's log never holds the session token, nor the
+/// flow's state before the provider sends it back to the callback.
+#[tokio::test]
+async fn a_public_url_with_a_path_prefix_works_end_to_end_behind_a_proxy() {
+    let mut relay = Relay::bind().await;
+    let public_url = relay.public_url.clone();
+    let configured = public_url.clone();
+    let app = spawn_app_with(move |config| {
+        config.public_url = Some(configured.parse().unwrap());
+    })
+    .await;
+    relay.forward_to(&app.address);
+    prepare(&app).await;
+    let session = new_session(&app).await;
+    let token = token(&session).to_owned();
+    let page_url = session["url"].as_str().unwrap();
+    assert!(
+        page_url.starts_with(&format!("{public_url}connect?sessionId=")),
+        "{page_url}"
+    );
+
+    // The page, and what its script fetches, relative to the page.
+    let browser = Browser::new();
+    let page = browser.get(page_url).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("frame-ancestors {EMBEDDER}")));
+    let base = url::Url::parse(page_url).unwrap();
+    let script = browser
+        .get(base.join("connect/assets/connect.js").unwrap().as_str())
+        .await;
+    assert_eq!(script.status(), StatusCode::OK);
+    let read = browser
+        .client
+        .get(base.join("connect/api/session").unwrap())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let started = browser
+        .client
+        .post(base.join("connect/api/start").unwrap())
+        .bearer_auth(&token)
+        .json(&json!({"provider": "mock"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    let started: Value = started.json().await.unwrap();
+    let url = started["authorizationUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{public_url}callbacks/v1/oauth/start#flow=")),
+        "{url}"
+    );
+    let state = url.split_once("#flow=").unwrap().1.to_owned();
+
+    let first = bounce_ok(&browser, url).await;
+    assert!(
+        first
+            .set_cookie
+            .split("; ")
+            .any(|a| a == "Path=/grantd/callbacks/v1/oauth"),
+        "{}",
+        first.set_cookie
+    );
+    assert_eq!(browser.cookies_for(&format!("{public_url}connect")), None);
+    // The popup closed before the provider's page was used; the page opens
+    // the same URL again and this browser's cookie comes along.
+    let again = browser.open_bounce(url).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(again.headers()[LOCATION], first.location.as_str());
+
+    let callback_url = app.authorize(&first.location).await;
+    assert!(
+        callback_url.starts_with(&format!("{public_url}callbacks/v1/oauth?")),
+        "{callback_url}"
+    );
+    let done = browser.get(&callback_url).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.only_connection_for("g").await["provider"], "mock");
+    let result: Value = browser
+        .client
+        .get(base.join("connect/api/session").unwrap())
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["status"], "succeeded");
+
+    let lines = relay.request_lines();
+    assert!(lines.len() >= 8, "{lines:#?}");
+    assert!(
+        lines.iter().all(|line| !line.contains(&token)),
+        "the session token in a request line: {lines:#?}"
+    );
+    let with_state: Vec<_> = lines.iter().filter(|l| l.contains(&state)).collect();
+    assert_eq!(with_state.len(), 1, "{lines:#?}");
+    assert!(
+        with_state[0].starts_with("GET /grantd/callbacks/v1/oauth?"),
+        "only the provider's redirect to the callback carries it: {with_state:?}"
+    );
 }
 
 #[tokio::test]
@@ -822,19 +1122,51 @@ async fn the_csrf_cookie_is_secure_when_grantd_is_served_over_https() {
     .await;
     prepare(&app).await;
     let session = new_session(&app).await;
-    assert!(session["url"]
-        .as_str()
-        .unwrap()
-        .starts_with("https://grantd.example/connect?session=gcs_"));
+    let page_url = session["url"].as_str().unwrap();
+    assert!(
+        page_url.starts_with("https://grantd.example/connect?sessionId=")
+            && page_url.contains("#token=gcs_"),
+        "{page_url}"
+    );
     let url = start_mock(&app, token(&session)).await;
+    assert!(
+        url.starts_with("https://grantd.example/callbacks/v1/oauth/start#flow="),
+        "{url}"
+    );
+    // A browser keeps a Secure cookie only from https, which this test
+    // server does not speak: the attributes are read off the headers.
     let local = url.replace("https://grantd.example", &app.address);
     assert_ne!(local, url);
-    let bounced = bounce_ok(&app, &local).await;
+    let response = post_flow(&app, &local, None).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
     assert!(
-        bounced.set_cookie.split("; ").any(|a| a == "Secure"),
-        "{}",
-        bounced.set_cookie
+        set_cookie.split("; ").any(|a| a == "Secure"),
+        "{set_cookie}"
     );
+    // The callback clears it with the same attributes, Secure included
+    // (a browser may ignore a clearing cookie that lacks them).
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback_url = app
+        .authorize(&location)
+        .await
+        .replace("https://grantd.example", &app.address);
+    let cookie = set_cookie.split(';').next().unwrap();
+    let done = callback_elsewhere(&app, &callback_url, Some(cookie)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let cleared: Vec<&str> = done.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .collect();
+    for wanted in [
+        "Max-Age=0",
+        "Path=/callbacks/v1/oauth",
+        "Secure",
+        "HttpOnly",
+    ] {
+        assert!(cleared.contains(&wanted), "{cleared:?}");
+    }
 }
 
 #[tokio::test]
@@ -848,17 +1180,13 @@ async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
         }))
         .await;
     assert!(
-        url.starts_with(&format!("{}/connect/start?flow=", app.address)),
+        url.starts_with(&format!("{}/callbacks/v1/oauth/start#flow=", app.address)),
         "{url}"
     );
-    let bounced = bounce_ok(&app, &url).await;
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, &url).await;
     let callback_url = authorize(&app, &bounced).await;
-    assert_eq!(
-        callback(&app, &callback_url, Some(&bounced.cookie))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(browser.get(&callback_url).await.status(), StatusCode::OK);
     assert_eq!(app.connection_count().await, 1);
 
     // Finished elsewhere: refused.
@@ -868,10 +1196,10 @@ async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
             "enableCSRFProtection": true,
         }))
         .await;
-    let bounced = bounce_ok(&app, &url).await;
+    let bounced = bounce_ok(&Browser::new(), &url).await;
     let callback_url = authorize(&app, &bounced).await;
     assert_eq!(
-        callback(&app, &callback_url, None).await.status(),
+        callback_elsewhere(&app, &callback_url, None).await.status(),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(app.connection_count().await, 1);
@@ -888,16 +1216,14 @@ async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
     prepare(&app).await;
     let session = new_session(&app).await;
     let url = start_mock(&app, token(&session)).await;
-    let bounced = bounce_ok(&app, &url).await;
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, &url).await;
     let state = query_param(&bounced.location, "state").unwrap();
-    let response = callback(
-        &app,
-        &app.url(&format!(
+    let response = browser
+        .get(&app.url(&format!(
             "/callbacks/v1/oauth?state={state}&error=access_denied&error_description=User+said+no"
-        )),
-        Some(&bounced.cookie),
-    )
-    .await;
+        )))
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(page.contains("status=failure") && page.contains("error=access_denied"));
@@ -949,14 +1275,10 @@ async fn a_reauthorization_session_updates_the_connection_in_place() {
     assert_eq!(page["reauthorize"], true);
     assert_eq!(page["providers"][0]["inputs"], json!([]));
 
-    let bounced = bounce_ok(&app, &start_mock(&app, token(&session)).await).await;
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, &start_mock(&app, token(&session)).await).await;
     let callback_url = authorize(&app, &bounced).await;
-    assert_eq!(
-        callback(&app, &callback_url, Some(&bounced.cookie))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(browser.get(&callback_url).await.status(), StatusCode::OK);
     let after = app.connection_with_credentials(&id).await;
     assert_eq!(app.only_connection_for("org-1").await["id"], id.as_str());
     assert_ne!(
@@ -990,7 +1312,7 @@ async fn the_openapi_document_describes_the_connect_routes() {
         "/connect",
         "/connect/api/session",
         "/connect/api/start",
-        "/connect/start",
+        "/callbacks/v1/oauth/start",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }

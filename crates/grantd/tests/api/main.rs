@@ -16,6 +16,7 @@ mod provider_apps;
 mod readme;
 mod real_oauth_server;
 mod refresh;
+mod relay;
 mod scopes;
 mod secrets_at_rest;
 mod validation;

@@ -7,13 +7,14 @@
 //! `.ci/run` installs both. Without them the tests are skipped with a message,
 //! except under `CI=true`, where a missing tool is a failure: CI must run them.
 
-use crate::connect_page::create_session;
+use crate::connect_page::{bounce_ok, create_session, Browser};
 use crate::helpers::{query_param, spawn_app_with, TestApp};
+use crate::relay::Relay;
 use axum::extract::Query;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -152,8 +153,10 @@ impl Drop for RealOAuthServer {
     }
 }
 
-/// Two providers served by oauth2-mock-server: one plain, one asking for a
-/// tenant (substituted into its authorize URL, checked with its pattern).
+/// Three providers served by oauth2-mock-server: one plain, one asking for
+/// a tenant (substituted into its authorize URL, checked with its pattern),
+/// and one whose authorization begins on a sign-in page, as real providers'
+/// do (`oauth-server.mjs`'s `/signin`).
 fn real_providers(base: &str) -> String {
     format!(
         r#"
@@ -178,21 +181,45 @@ pattern = "^[a-z][a-z0-9-]{{1,30}}$"
 authorizeUrl = "{base}/authorize?tenant={{workspace}}"
 tokenUrl = "{base}/token"
 defaultScopes = ["openid", "profile"]
+
+[providers.oauth-mock-signin]
+displayName = "Mock OAuth Server with a sign-in page"
+category = "developer-tools"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.oauth-mock-signin.oauth2]
+authorizeUrl = "{base}/signin"
+tokenUrl = "{base}/token"
+pkce = "required"
 "#
     )
 }
 
 /// grantd with the in-process mock's providers plus the real server's.
 async fn spawn_with_real_server(server: &RealOAuthServer) -> TestApp {
+    spawn_with_real_server_at(server, None).await
+}
+
+/// The same, with a public URL (grantd behind a proxy).
+async fn spawn_with_real_server_at(
+    server: &RealOAuthServer,
+    public_url: Option<String>,
+) -> TestApp {
     let extra = real_providers(&server.base);
     let app = spawn_app_with(move |config| {
         let path = config.providers_file.clone().expect("a providers file");
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str(&extra);
         std::fs::write(&path, text).unwrap();
+        if let Some(url) = public_url {
+            config.public_url = Some(url.parse().unwrap());
+        }
     })
     .await;
-    for provider in ["oauth-mock-server", "oauth-mock-workspace"] {
+    for provider in [
+        "oauth-mock-server",
+        "oauth-mock-workspace",
+        "oauth-mock-signin",
+    ] {
         let response = app
             .post_json(
                 &app.project_url("/provider-apps"),
@@ -286,16 +313,10 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
             "enableCSRFProtection": true,
         }))
         .await;
-    let bounced = app.client.get(&url).send().await.unwrap();
-    assert_eq!(bounced.status(), StatusCode::SEE_OTHER);
-    let cookie = bounced.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let provider_url = bounced.headers()[LOCATION].to_str().unwrap().to_owned();
+    let browser = Browser::new();
+    let bounced = bounce_ok(&browser, &url).await;
+    let cookie = bounced.cookie;
+    let provider_url = bounced.location;
     assert_eq!(
         query_param(&provider_url, "tenant").as_deref(),
         Some("acme")
@@ -303,12 +324,14 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
     let authorize = app.client.get(&provider_url).send().await.unwrap();
     let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
 
+    // Another browser: the test's plain client, without the cookie jar.
     let elsewhere = app.client.get(&callback).send().await.unwrap();
     assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.connection_count().await, 0);
     assert!(server.events("token").is_empty(), "no code exchange");
 
-    // A second flow, finished in the browser that started it.
+    // A second flow, finished in the browser that started it (its jar
+    // holds both flows' cookies; each is named after its flow).
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "oauth-mock-workspace",
@@ -316,25 +339,11 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
             "enableCSRFProtection": true,
         }))
         .await;
-    let bounced = app.client.get(&url).send().await.unwrap();
-    let cookie_2 = bounced.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert_ne!(cookie, cookie_2);
-    let provider_url = bounced.headers()[LOCATION].to_str().unwrap().to_owned();
-    let authorize = app.client.get(&provider_url).send().await.unwrap();
+    let bounced = bounce_ok(&browser, &url).await;
+    assert_ne!(cookie, bounced.cookie);
+    let authorize = app.client.get(&bounced.location).send().await.unwrap();
     let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
-    let same = app
-        .client
-        .get(&callback)
-        .header("Cookie", &cookie_2)
-        .send()
-        .await
-        .unwrap();
+    let same = browser.get(&callback).await;
     assert_eq!(same.status(), StatusCode::OK);
     assert_eq!(
         app.only_connection_for("org-csrf").await["providerWorkspaceRef"],
@@ -405,17 +414,17 @@ window.addEventListener("message", (event) => {{
     origin
 }
 
-/// Runs the browser script, killing it if it hangs.
-async fn run_browser(args: Vec<String>) -> (bool, Value, String) {
+/// Runs a browser script, killing it if it hangs.
+async fn run_browser(script: &str, args: Vec<String>) -> (bool, Value, String) {
     let mut child = Command::new("node")
-        .arg("connect.e2e.mjs")
+        .arg(script)
         .args(&args)
         .current_dir(e2e_dir())
         .env("CHROMIUM_PATH", chromium())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("node starts connect.e2e.mjs");
+        .expect("node starts the browser script");
     let pid = child.id();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -501,11 +510,14 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
             .collect::<String>()
     );
     let screenshots = screenshots_dir();
-    let (success, report, stderr) = run_browser(vec![
-        embed_url,
-        phone["url"].as_str().unwrap().to_owned(),
-        screenshots.display().to_string(),
-    ])
+    let (success, report, stderr) = run_browser(
+        "connect.e2e.mjs",
+        vec![
+            embed_url,
+            phone["url"].as_str().unwrap().to_owned(),
+            screenshots.display().to_string(),
+        ],
+    )
     .await;
     assert!(
         success && report["ok"] == true,
@@ -523,6 +535,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         "{iframe}"
     );
     assert_eq!(iframe["ariaInvalid"], "true");
+    assert_token_left_the_address_bar(&iframe["pageUrl"], &embedded);
     assert_eq!(iframe["focusedAfterError"], true);
     let connection = app.only_connection_for("org-browser").await;
     assert_eq!(connection["provider"], "oauth-mock-workspace");
@@ -541,6 +554,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         .contains("is connected"));
 
     // 2. The phone journey: back at the return URL with the result.
+    assert_token_left_the_address_bar(&report["redirect"]["pageUrl"], &phone);
     let phone_connection = app.only_connection_for("org-phone").await;
     let returned = report["redirect"]["url"].as_str().expect("returned URL");
     assert!(
@@ -589,6 +603,118 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         "05-phone-providers.png",
         "06-phone-callback.png",
         "07-phone-returned.png",
+    ] {
+        let path = screenshots.join(name);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "screenshot {} saved",
+            path.display()
+        );
+    }
+}
+
+/// The connect page, once loaded, shows its URL without the fragment that
+/// brought the session token.
+fn assert_token_left_the_address_bar(page_url: &Value, session: &Value) {
+    let page_url = page_url.as_str().expect("the page's URL");
+    let sent = session["url"].as_str().unwrap();
+    assert!(sent.contains("#token="), "{sent}");
+    assert_eq!(page_url, sent.split('#').next().unwrap());
+    assert!(!page_url.contains(session["token"].as_str().unwrap()));
+}
+
+/// Issue 18, item 8: a person closes the popup on the provider's sign-in
+/// page, opens it again with the page's button, and finishes. The browser
+/// sends the flow's cookie back to grantd's bounce by itself, since its
+/// path covers the bounce. grantd runs behind a proxy under `/grantd/`, so
+/// the cookie's path follows the public URL's prefix, and the proxy's log
+/// shows which request lines carried the token or the state.
+#[tokio::test]
+async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_browser() {
+    if !tools_ready(
+        "a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_browser",
+        true,
+    ) {
+        return;
+    }
+    let server = RealOAuthServer::start();
+    let mut relay = Relay::bind().await;
+    let app = spawn_with_real_server_at(&server, Some(relay.public_url.clone())).await;
+    relay.forward_to(&app.address);
+    let session = create_session(
+        &app,
+        json!({"providers": ["oauth-mock-signin"], "groupRef": "org-reopen", "consumerRef": "ada"}),
+    )
+    .await;
+    assert_eq!(session.status(), StatusCode::CREATED);
+    let session: Value = session.json().await.unwrap();
+    let url = session["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&relay.public_url), "{url}");
+
+    let screenshots = screenshots_dir();
+    let (success, report, stderr) = run_browser(
+        "reopen.e2e.mjs",
+        vec![url, screenshots.display().to_string()],
+    )
+    .await;
+    assert!(
+        success && report["ok"] == true,
+        "the browser test failed: {report:#}\n{stderr}"
+    );
+    eprintln!("browser report: {report}");
+    assert_token_left_the_address_bar(&report["pageUrl"], &session);
+    assert!(report["firstPopupUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with(&format!("{}/signin?", server.base)));
+
+    let connection = app.only_connection_for("org-reopen").await;
+    assert_eq!(connection["provider"], "oauth-mock-signin");
+    assert_eq!(connection["status"], "working");
+    let read: Value = app
+        .get(&app.project_url(&format!(
+            "/connect-sessions/{}",
+            session["id"].as_str().unwrap()
+        )))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "succeeded");
+    assert_eq!(read["result"]["connectionId"], connection["id"]);
+    // The sign-in page twice, one Allow, one code exchange.
+    assert_eq!(server.events("authorize").len(), 1, "one Allow");
+    let exchanges = server.events("token");
+    assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+    assert_eq!(exchanges[0]["status"], 200);
+
+    // What the proxy saw: the bounce twice (page and post each time), the
+    // token never, the state only where the provider sent it back.
+    let lines = relay.request_lines();
+    let bounces = lines
+        .iter()
+        .filter(|l| *l == "POST /grantd/callbacks/v1/oauth/start")
+        .count();
+    assert_eq!(bounces, 2, "{lines:#?}");
+    let token = session["token"].as_str().unwrap();
+    assert!(lines.iter().all(|l| !l.contains(token)), "{lines:#?}");
+    let callback = lines
+        .iter()
+        .find(|l| l.starts_with("GET /grantd/callbacks/v1/oauth?"))
+        .expect("the callback through the proxy");
+    let state = query_param(&format!("http://x{}", &callback[4..]), "state").expect("a state");
+    let with_state: Vec<_> = lines.iter().filter(|l| l.contains(&state)).collect();
+    assert_eq!(with_state, [callback], "{lines:#?}");
+
+    let errors = report["consoleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    for name in [
+        "11-reopen-provider-page.png",
+        "12-reopen-waiting.png",
+        "13-reopen-connected.png",
     ] {
         let path = screenshots.join(name);
         assert!(

@@ -17,58 +17,30 @@
 //    itself to the provider, the callback shows the result and returns to
 //    the allow-listed return URL with connectionId and status.
 //
+// In both, the page's URL once loaded is reported: the session token came in
+// its fragment and must be gone from the address bar.
+//
 // Screenshots of each step go to <screenshots-dir>.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { TIMEOUT, launch, screenshotter, watchConsole as watch } from "./browser.mjs";
 
 const [embedUrl, redirectSessionUrl, screenshotsDir] = process.argv.slice(2);
 if (!embedUrl || !redirectSessionUrl || !screenshotsDir) {
   console.error("usage: node connect.e2e.mjs <embed-page-url> <redirect-session-url> <screenshots-dir>");
   process.exit(2);
 }
-mkdirSync(screenshotsDir, { recursive: true });
-
-const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const TIMEOUT = 20_000;
+const { taken: screenshots, snap } = screenshotter(screenshotsDir);
 /** @type {string[]} */
 const consoleErrors = [];
-/** @type {string[]} */
-const screenshots = [];
 
 /**
- * @param {import("playwright-core").Page} page
- * @param {string} name
- */
-async function snap(page, name) {
-  const path = join(screenshotsDir, name);
-  await page.screenshot({ path, fullPage: true });
-  screenshots.push(name);
-}
-
-/**
- * Collects script errors, CSP violations and failed requests (the browser's
- * own /favicon.ico probe aside: it reports those as console errors too, so
- * failed loads are judged from the responses instead).
  * @param {import("playwright-core").Page} page
  * @param {string} label
  */
 function watchConsole(page, label) {
-  page.on("console", (message) => {
-    if (message.type() !== "error") return;
-    if (message.text().startsWith("Failed to load resource")) return;
-    consoleErrors.push(`${label}: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => consoleErrors.push(`${label}: ${error.message}`));
-  page.on("response", (response) => {
-    const url = new URL(response.url());
-    if (response.status() >= 400 && url.pathname !== "/favicon.ico") {
-      consoleErrors.push(`${label}: HTTP ${response.status()} for ${url.pathname}`);
-    }
-  });
+  watch(page, label, consoleErrors);
 }
 
-const browser = await chromium.launch({ executablePath, headless: true, timeout: 60_000 });
+const browser = await launch();
 const result = { screenshots, consoleErrors, iframe: {}, redirect: {} };
 try {
   // ---------- 1. embedded, popup ----------
@@ -81,6 +53,8 @@ try {
   const workspaceProvider = frame.getByRole("button", { name: /Workspace OAuth/ });
   await workspaceProvider.waitFor();
   await frame.getByRole("button", { name: /Mock OAuth Server/ }).waitFor();
+  // The token came in the frame's URL fragment; the page has taken it out.
+  result.iframe.pageUrl = page.frames().map((f) => f.url()).find((u) => u.includes("/connect?"));
   await snap(page, "01-providers.png");
 
   // Keyboard only: focus the provider and press Enter.
@@ -138,6 +112,7 @@ try {
   await mobile.goto(redirectSessionUrl);
   const only = mobile.getByRole("button", { name: /Mock OAuth Server/ });
   await only.waitFor();
+  result.redirect.pageUrl = mobile.url();
   await snap(mobile, "05-phone-providers.png");
   await only.tap();
   await mobile.waitForURL(/\/callbacks\/v1\/oauth/, { timeout: TIMEOUT });

@@ -102,7 +102,7 @@ impl Grantd {
             // The authorization response left the browser that started the
             // flow: spend the flow without sending the code anywhere.
             let detail = if flow.csrf_hash.is_none() {
-                "the flow was never started through /connect/start"
+                "the flow was never started through its bounce URL"
             } else if input.csrf_cookie.is_none() {
                 "the callback arrived without the flow's CSRF cookie"
             } else {

@@ -4,11 +4,22 @@
 //! arrives in the browser that started it: an authorization response that
 //! leaks (a shared link, a log) can be finished from anywhere. A protected
 //! flow's authorization URL is therefore handed out by grantd's bounce
-//! endpoint (`/connect/start?flow=…`), which sets a random cookie on the
-//! browser, stores the cookie's hash on the flow (once: the first browser
-//! wins) and redirects to the provider; the callback then wants that cookie.
-//! The bounce has to be a top-level navigation on grantd's own origin so
-//! that the cookie is first-party even when the connect page is framed.
+//! endpoint (`{redirect URI}/start#flow=…`), which sets a random cookie on
+//! the browser, stores the cookie's hash on the flow (once: the first
+//! browser wins) and redirects to the provider; the callback then wants that
+//! cookie. The bounce has to be a top-level navigation on grantd's own
+//! origin so that the cookie is first-party even when the connect page is
+//! framed.
+//!
+//! The state travels in the bounce URL's fragment, which browsers never
+//! send: a small page reads it, takes it out of the address bar and posts it
+//! to the same path, so that no access log of grantd or of a proxy in front
+//! of it holds a state that could bind the flow to another browser.
+//!
+//! The bounce lives under the redirect URI's path and the cookie is scoped
+//! to that path: the browser sends it to the bounce (a closed popup opened
+//! again) and to the callback, to nothing else of grantd, and under
+//! whatever path prefix the public URL has.
 
 use super::authorize::state_hash;
 use super::connect::authorize_url_aad;
@@ -21,14 +32,24 @@ use subtle::ConstantTimeEq;
 /// Prefix of the per-flow CSRF cookie.
 pub const CSRF_COOKIE_PREFIX: &str = "grantd_csrf_";
 
-/// Path the CSRF cookie is scoped to: only the callback ever sees it.
-pub const CSRF_COOKIE_PATH: &str = "/callbacks";
+/// Last segment of the bounce endpoint's path, under the redirect URI.
+pub const BOUNCE_SEGMENT: &str = "start";
 
 /// The cookie of one flow. It is named after the flow (a prefix of its state
 /// hash, which reveals nothing of the state) so that two flows running at
 /// once in one browser, in two tabs, do not overwrite each other's cookie.
 pub fn csrf_cookie_name(state: &str) -> String {
     format!("{CSRF_COOKIE_PREFIX}{}", &state_hash(state)[..16])
+}
+
+/// Where the CSRF cookie may go.
+#[derive(Debug, Clone)]
+pub struct CsrfCookieScope {
+    /// The redirect URI's path (`/callbacks/v1/oauth`, or under the public
+    /// URL's prefix): the callback and the bounce beneath it.
+    pub path: String,
+    /// Set `Secure` on the cookie: grantd's public URL is https.
+    pub secure: bool,
 }
 
 /// What the bounce endpoint sends the browser: a cookie and a redirect.
@@ -38,8 +59,7 @@ pub struct Bounce {
     pub cookie_value: SecretString,
     /// Seconds until the flow expires; the cookie lives as long.
     pub max_age_secs: i64,
-    /// Set `Secure` on the cookie: grantd's public URL is https.
-    pub secure: bool,
+    pub scope: CsrfCookieScope,
     /// The provider's authorization URL.
     pub authorization_url: String,
 }
@@ -57,16 +77,26 @@ pub(super) fn csrf_matches(expected_hash: Option<&str>, cookie: Option<&SecretSt
 }
 
 impl Grantd {
-    /// `{public_url}/connect/start?flow={state}`: where a protected flow begins.
+    /// `{redirect_uri}/start#flow={state}`: where a protected flow begins.
+    /// The state is in the fragment, so no request line ever carries it.
     pub(crate) fn bounce_url(&self, state: &str) -> String {
-        let mut url = self.settings().public_url.clone();
-        url.set_path(&format!(
-            "{}connect/start",
-            self.settings().public_url.path()
-        ));
+        let mut url = self.settings().redirect_uri.clone();
+        url.set_path(&format!("{}/{BOUNCE_SEGMENT}", url.path()));
         url.set_query(None);
-        url.query_pairs_mut().append_pair("flow", state);
+        let fragment = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("flow", state)
+            .finish();
+        url.set_fragment(Some(&fragment));
         url.into()
+    }
+
+    /// The path and the `Secure` flag of every flow's CSRF cookie.
+    pub fn csrf_cookie_scope(&self) -> CsrfCookieScope {
+        let settings = self.settings();
+        CsrfCookieScope {
+            path: settings.redirect_uri.path().to_owned(),
+            secure: settings.public_url.scheme() == "https",
+        }
     }
 
     /// Binds a protected flow to the asking browser and returns what to send
@@ -128,7 +158,7 @@ impl Grantd {
             cookie_name: csrf_cookie_name(state),
             cookie_value: cookie,
             max_age_secs: ((bound.expire_time - now) / 1000).max(1),
-            secure: self.settings().public_url.scheme() == "https",
+            scope: self.csrf_cookie_scope(),
             authorization_url,
         })
     }

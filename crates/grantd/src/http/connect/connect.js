@@ -6,8 +6,9 @@
  * browsers run it directly, so grantd needs no build step and its users no
  * Node.js. Editors (and `tsc --checkJs`, if you have it) type-check it.
  *
- * The page reads its session with the token from its own URL, lets the
- * person choose a provider and type the inputs the provider needs (checked
+ * The page reads its session with the token from its own URL's fragment
+ * (never sent to a server, so never in an access log), lets the person
+ * choose a provider and type the inputs the provider needs (checked
  * with the catalog's patterns here and again by grantd), then opens the
  * provider in a popup (or, when popups are blocked, sends this window
  * there). The result arrives by `postMessage` from grantd's callback page in
@@ -31,7 +32,7 @@ const POLL_MS = 2000;
 const POPUP_WIDTH = 520;
 const POPUP_HEIGHT = 680;
 
-const token = new URLSearchParams(window.location.search).get("session") || "";
+const token = takeToken();
 const framed = window.parent !== window;
 
 /** @type {Session | null} */
@@ -46,6 +47,35 @@ let busy = false;
 let finished = false;
 /** @type {number | undefined} */
 let pollTimer;
+
+/**
+ * The session token from the URL's fragment (`#token=gcs_…`), taken out of
+ * the address bar at once so that it is not copied, bookmarked or shown.
+ * This tab keeps it in `sessionStorage` (per tab, this origin only), so that
+ * a reload still finds it.
+ * @returns {string}
+ */
+function takeToken() {
+  const sessionId = new URLSearchParams(window.location.search).get("sessionId") || "";
+  const key = `grantd-connect:${sessionId}`;
+  const fromFragment = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (window.location.hash) {
+    history.replaceState(history.state, "", window.location.pathname + window.location.search);
+  }
+  if (fromFragment) {
+    try {
+      window.sessionStorage.setItem(key, fromFragment);
+    } catch {
+      // Storage refused (a private mode, a blocked frame): no reload, that is all.
+    }
+    return fromFragment;
+  }
+  try {
+    return window.sessionStorage.getItem(key) || "";
+  } catch {
+    return "";
+  }
+}
 
 /**
  * @param {string} id

@@ -1,8 +1,9 @@
-use crate::domain::oauth::csrf::{csrf_cookie_name, CSRF_COOKIE_PATH};
+use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
 use crate::http::auth::cookie;
 use crate::http::callback_page::{CallbackPage, OpenerMessage};
 use crate::http::extract::QueryParams;
+use crate::http::routes::connect::csrf_set_cookie;
 use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -42,11 +43,12 @@ pub async fn get_oauth_callback(
         .as_deref()
         .and_then(|name| cookie(&headers, name))
         .map(SecretString::new);
-    // Whatever happens, the flow is spent: its cookie goes.
+    // Whatever happens, the flow is spent: its cookie goes, cleared with the
+    // attributes it was set with.
     let clear_cookie = csrf_cookie
         .as_ref()
         .and(cookie_name)
-        .map(|name| format!("{name}=; Max-Age=0; Path={CSRF_COOKIE_PATH}; HttpOnly; SameSite=Lax"));
+        .map(|name| csrf_set_cookie(&name, "", 0, &grantd.csrf_cookie_scope()));
     let input = CallbackInput {
         state: query.state,
         code: query.code,

@@ -1,11 +1,13 @@
 //! The end user's side of the hosted connect page: the page and its assets,
 //! the two JSON endpoints it calls with its session token, and the bounce
-//! endpoint that binds a CSRF-protected flow to the browser.
+//! endpoint (under the redirect URI) that binds a CSRF-protected flow to the
+//! browser.
 
 use crate::domain::connect_sessions::initials;
-use crate::domain::oauth::csrf::{csrf_cookie_name, CSRF_COOKIE_PATH};
+use crate::domain::oauth::csrf::{csrf_cookie_name, CsrfCookieScope};
 use crate::domain::{ConnectSession, Grantd};
 use crate::http::auth::{cookie, SessionToken};
+use crate::http::bounce_page::BouncePage;
 use crate::http::callback_page::CallbackPage;
 use crate::http::connect_page::{self, ConnectPage};
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
@@ -15,19 +17,22 @@ use crate::http::views::{
     ConnectStartView, SessionOutcomeView,
 };
 use crate::secrets::SecretString;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-/// Query of `GET /connect`.
+/// Query of `GET /connect`. The session's token is not here: it is in the
+/// URL's fragment (`#token=gcs_…`), which the browser keeps to itself.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
 pub struct ConnectPageQuery {
-    /// The session token (`gcs_…`) from `POST …/connect-sessions`.
-    #[param(value_type = Option<String>)]
-    pub session: Option<SecretString>,
+    /// The session's id (not a secret): names the origin that may frame
+    /// the page.
+    pub session_id: Option<String>,
 }
 
 /// The hosted connect page (HTML). It may be framed only by the session's
@@ -44,12 +49,8 @@ pub async fn get_connect_page(
 ) -> Response {
     // The script reports a bad session itself; the lookup here only decides
     // who may frame the page.
-    let frame_ancestor = match &query.session {
-        Some(token) => grantd
-            .connect_session_for_token(token.expose())
-            .await
-            .ok()
-            .and_then(|session| session.parent_origin),
+    let frame_ancestor = match &query.session_id {
+        Some(id) => grantd.connect_page_frame_ancestor(id).await.ok().flatten(),
         None => None,
     };
     ConnectPage { frame_ancestor }.into_response()
@@ -109,52 +110,54 @@ pub async fn start_page_flow(
     Ok(response)
 }
 
-/// Query of `GET /connect/start`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BounceQuery {
-    /// The flow, as the URL from oauth-connect or the connect page names it.
-    #[param(value_type = Option<String>)]
+/// Form of `POST {redirect URI}/start`, as the bounce page posts it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BounceForm {
+    /// The flow, from the bounce URL's fragment.
+    #[schema(value_type = Option<String>)]
     pub flow: Option<SecretString>,
 }
 
-/// Where a CSRF-protected flow begins: sets the flow's cookie on this
-/// browser (HttpOnly, SameSite=Lax, Path=/callbacks, Secure on https) and
-/// redirects to the provider. The first browser to arrive owns the flow.
+/// Where a CSRF-protected flow begins: the URL from oauth-connect or the
+/// connect page, with the flow in its fragment (`#flow=…`), opens this page,
+/// which posts the flow to the same path.
+#[utoipa::path(
+    operation_id = "getProtectedFlowPage",
+    get, path = "/callbacks/v1/oauth/start", tag = "OAuth",
+    responses(
+        (status = 200, description = "A page that posts the flow named in the URL's fragment", body = String, content_type = "text/html"),
+    )
+)]
+pub async fn get_bounce_page() -> Response {
+    BouncePage.into_response()
+}
+
+/// Sets the flow's cookie on this browser (HttpOnly, SameSite=Lax, the
+/// redirect URI's path, Secure on https) and redirects to the provider. The
+/// first browser to arrive owns the flow; it may come back with its cookie.
 #[utoipa::path(
     operation_id = "startProtectedFlow",
-    get, path = "/connect/start", tag = "OAuth",
-    params(BounceQuery),
+    post, path = "/callbacks/v1/oauth/start", tag = "OAuth",
+    request_body(content = BounceForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "To the provider's authorization page"),
         (status = 400, description = "Unknown, used or expired flow", body = String, content_type = "text/html"),
     )
 )]
-pub async fn bounce(
-    State(grantd): State<Grantd>,
-    headers: HeaderMap,
-    QueryParams(query): QueryParams<BounceQuery>,
-) -> Response {
-    let state = query.flow.as_ref().map(|f| f.expose());
+pub async fn bounce(State(grantd): State<Grantd>, headers: HeaderMap, body: Bytes) -> Response {
+    // A body that is not a form names no flow: the same page as an unknown one.
+    let form: Option<BounceForm> = serde_urlencoded::from_bytes(&body).ok();
+    let state = form
+        .as_ref()
+        .and_then(|f| f.flow.as_ref())
+        .map(|f| f.expose());
     let existing = state
         .map(csrf_cookie_name)
         .and_then(|name| cookie(&headers, &name))
         .map(SecretString::new);
     let bounce = match grantd.bounce_oauth_flow(state, existing.as_ref()).await {
         Ok(Some(bounce)) => bounce,
-        Ok(None) => {
-            return CallbackPage {
-                status: StatusCode::BAD_REQUEST,
-                title: "This link is no longer valid",
-                message: "This sign-in link is unknown, was already opened in another browser, \
-                          or has expired. Please start again from the application."
-                    .into(),
-                notify: None,
-                connect: None,
-                clear_cookie: None,
-            }
-            .into_response()
-        }
+        Ok(None) => return invalid_link_page(),
         Err(error) => {
             tracing::error!(%error, "could not start a protected OAuth flow");
             return CallbackPage {
@@ -168,12 +171,11 @@ pub async fn bounce(
             .into_response();
         }
     };
-    let cookie = format!(
-        "{}={}; Max-Age={}; Path={CSRF_COOKIE_PATH}; HttpOnly; SameSite=Lax{}",
-        bounce.cookie_name,
+    let cookie = csrf_set_cookie(
+        &bounce.cookie_name,
         bounce.cookie_value.expose(),
         bounce.max_age_secs,
-        if bounce.secure { "; Secure" } else { "" },
+        &bounce.scope,
     );
     let (Ok(cookie), Ok(location)) = (
         HeaderValue::from_str(&cookie),
@@ -187,6 +189,41 @@ pub async fn bounce(
     headers.insert(header::SET_COOKIE, cookie);
     connect_page::locked_down(headers);
     response
+}
+
+/// `GET /connect/start`: where bounce URLs pointed before the flow moved
+/// into a fragment. Such a link carries its flow in the request line, so it
+/// is refused without being read, like an expired link (they lived minutes).
+pub async fn refuse_query_bounce() -> Response {
+    invalid_link_page()
+}
+
+/// `Set-Cookie` for a flow's CSRF cookie; `max_age_secs` 0 clears it.
+pub fn csrf_set_cookie(
+    name: &str,
+    value: &str,
+    max_age_secs: i64,
+    scope: &CsrfCookieScope,
+) -> String {
+    format!(
+        "{name}={value}; Max-Age={max_age_secs}; Path={}; HttpOnly; SameSite=Lax{}",
+        scope.path,
+        if scope.secure { "; Secure" } else { "" },
+    )
+}
+
+fn invalid_link_page() -> Response {
+    CallbackPage {
+        status: StatusCode::BAD_REQUEST,
+        title: "This link is no longer valid",
+        message: "This sign-in link is unknown, was already opened in another browser, \
+                  or has expired. Please start again from the application."
+            .into(),
+        notify: None,
+        connect: None,
+        clear_cookie: None,
+    }
+    .into_response()
 }
 
 /// The page's view of a session: display names, badges and inputs from the catalog.
