@@ -34,6 +34,8 @@ pub struct Config {
     /// trusted; changes made by another instance or the CLI take this long
     /// to be seen. Zero reads them on every request.
     pub cache_ttl: Duration,
+    /// Header-read and idle timeouts and the cap on open client connections.
+    pub connections: crate::http::server::ConnectionLimits,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             refresh: Default::default(),
             webhooks: WebhookSettings::default(),
             cache_ttl: Duration::from_secs(5),
+            connections: Default::default(),
         }
     }
 }

@@ -17,5 +17,7 @@ mod readme;
 mod real_oauth_server;
 mod refresh;
 mod secrets_at_rest;
+mod slow_clients;
+mod startup_safety;
 mod validation;
 mod webhooks;
