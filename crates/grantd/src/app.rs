@@ -1,9 +1,9 @@
 //! Startup: open the store, load the catalog and the keyring, bind, serve.
 
 use crate::config::Config;
-use crate::http::server::ConnectionLimits;
 use crate::domain::catalog::Catalog;
 use crate::domain::{DomainSettings, Grantd, WebhookWorker};
+use crate::http::server::ConnectionLimits;
 use crate::secrets::Cipher;
 use crate::storage::{now_millis, SealedRows, Store, SQLITE_FILE};
 use anyhow::Context;
@@ -31,7 +31,11 @@ pub enum Access {
 }
 
 /// Builds the domain handle from configuration: used by the server and the CLI.
-pub async fn open_grantd(config: &Config, public_url: &Url, access: Access) -> anyhow::Result<Grantd> {
+pub async fn open_grantd(
+    config: &Config,
+    public_url: &Url,
+    access: Access,
+) -> anyhow::Result<Grantd> {
     let shared = config
         .database_url
         .as_deref()

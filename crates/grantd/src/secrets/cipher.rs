@@ -271,7 +271,10 @@ mod tests {
     fn a_keyring_naming_one_key_id_twice_is_rejected() {
         let first = Cipher::generate_spec();
         let (id, _) = first.split_once(':').unwrap();
-        let (_, other_key) = Cipher::generate_spec().split_once(':').map(|(i, k)| (i.to_owned(), k.to_owned())).unwrap();
+        let (_, other_key) = Cipher::generate_spec()
+            .split_once(':')
+            .map(|(i, k)| (i.to_owned(), k.to_owned()))
+            .unwrap();
         let same_id = format!("{first},{id}:{other_key}");
         assert!(matches!(
             Cipher::from_spec(&same_id),

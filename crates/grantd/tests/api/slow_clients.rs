@@ -134,7 +134,10 @@ async fn a_thousand_slow_header_sockets_and_idle_connections_neither_lock_out_ot
     // unless this machine took longer than the timeout to get here.
     let open = slow.iter().filter(|socket| still_open(socket)).count();
     if first_opened.elapsed() < header_read_timeout {
-        assert_eq!(open, SLOW_SOCKETS, "slow sockets closed before their timeout");
+        assert_eq!(
+            open, SLOW_SOCKETS,
+            "slow sockets closed before their timeout"
+        );
     } else {
         eprintln!("setup outlasted the header timeout; {open} slow sockets were still open");
     }
@@ -183,9 +186,9 @@ async fn a_header_dribbled_a_byte_at_a_time_is_cut_off_at_the_header_timeout() {
                 return true;
             }
             let mut byte = [0u8; 1];
-            match timeout(Duration::from_millis(100), socket.read(&mut byte)).await {
-                Ok(Ok(0) | Err(_)) => return true,
-                Ok(Ok(_)) | Err(_) => {}
+            let read = timeout(Duration::from_millis(100), socket.read(&mut byte)).await;
+            if let Ok(Ok(0) | Err(_)) = read {
+                return true;
             }
         }
         false

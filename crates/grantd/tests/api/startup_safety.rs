@@ -24,8 +24,10 @@ async fn seal_four_secrets(app: &TestApp) -> (String, Vec<String>) {
     let mut connections = Vec::new();
     for group in ["g1", "g2"] {
         let response = app
-            .generate(&json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
-                              "apiKey": format!("api-key-of-{group}")}))
+            .generate(
+                &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+                              "apiKey": format!("api-key-of-{group}")}),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let created: Value = response.json().await.unwrap();
@@ -217,7 +219,11 @@ fn commands_that_need_a_store_fail_on_a_missing_data_dir_and_create_nothing() {
                 && stderr.contains("--data-dir"),
             "{args:?}: {stderr}"
         );
-        assert!(!mistyped.exists(), "{args:?} created {}", mistyped.display());
+        assert!(
+            !mistyped.exists(),
+            "{args:?} created {}",
+            mistyped.display()
+        );
     }
     // An existing directory that holds no store is left as it was.
     std::fs::create_dir(&mistyped).unwrap();
