@@ -307,7 +307,7 @@ pub fn serves_plain_http_beyond_loopback(listen: SocketAddr, public_url: &Url) -
 /// [`crate::http::server::raise_open_files_limit`]) and says what it is,
 /// warning when it leaves too little room for `max_connections` clients
 /// beside the database pool, log files and outgoing requests.
-pub fn raise_open_files_limit(max_connections: usize) {
+pub fn raise_and_log_open_files_limit(max_connections: usize) {
     const OTHER_FILES: u64 = 256;
     match crate::http::server::raise_open_files_limit() {
         Ok(limit) => {

@@ -1,7 +1,9 @@
 //! The `grantd` command: `serve` and the admin commands, which work on the
 //! data directory directly (safe beside a running server: SQLite WAL).
 
-use crate::app::{open_grantd, raise_open_files_limit, shutdown_signal, Access, Application};
+use crate::app::{
+    open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access, Application,
+};
 use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
@@ -346,7 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
             };
-            raise_open_files_limit(config.connections.max_connections);
+            raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
         }

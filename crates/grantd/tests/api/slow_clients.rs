@@ -224,3 +224,51 @@ async fn at_the_connection_cap_a_new_client_waits_until_an_open_connection_close
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish_closes_idle_connections_and_stops_accepting() {
+    let app = spawn_app_with(|_| {}).await;
+    app.create_provider_app("mock").await;
+    // A second instance whose shutdown this test controls.
+    let server = grantd::app::Application::build(app.config.clone())
+        .await
+        .unwrap();
+    let address = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let idle = idle_keep_alive(authority(&address)).await;
+    let callback = app.authorize(&app.start_flow("mock").await).await;
+    let callback = callback.replacen(&app.address, &address, 1);
+    app.provider.set_delay(Duration::from_secs(1));
+    let client = app.client.clone();
+    let in_flight = tokio::spawn(async move { client.get(&callback).send().await });
+    // Shut down while the callback waits on the provider's token endpoint.
+    for _ in 0..500 {
+        if !app.provider.token_requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.provider.token_requests().len(), 1);
+    stop.send(()).unwrap();
+
+    // The idle connection closes long before its 75 s idle timeout.
+    timeout(Duration::from_secs(20), closed_by_server(idle))
+        .await
+        .expect("shutdown closes idle connections");
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the server stops once its connections are done")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(authority(&address)).await.is_err(),
+        "a stopped server accepts no connection"
+    );
+    assert_eq!(app.only_connection_for("g").await["status"], "working");
+}

@@ -264,3 +264,53 @@ fn commands_warn_when_the_key_file_or_the_database_is_open_to_other_users() {
         );
     }
 }
+
+/// Runs `grantd serve` with `flags` until it logs that it listens; returns its log.
+async fn serve_log(flags: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let mut args = vec!["serve"];
+    args.extend_from_slice(flags);
+    let mut child = grantd(&dir.path().join("data"), &args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for _ in 0..400 {
+        log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("grantd listening") || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("grantd listening"), "{log}");
+    log
+}
+
+#[tokio::test]
+async fn serving_plain_http_beyond_loopback_warns_at_start_and_behind_https_does_not() {
+    const WARNING: &str = "listens beyond loopback and its public URL is http";
+    let exposed = serve_log(&["--listen", "0.0.0.0:0"]).await;
+    assert!(
+        exposed
+            .lines()
+            .any(|line| line.contains("WARN") && line.contains(WARNING)),
+        "{exposed}"
+    );
+    let behind_tls = serve_log(&[
+        "--listen",
+        "0.0.0.0:0",
+        "--public-url",
+        "https://connect.example.com",
+    ])
+    .await;
+    assert!(!behind_tls.contains(WARNING), "{behind_tls}");
+    let loopback = serve_log(&["--listen", "127.0.0.1:0"]).await;
+    assert!(!loopback.contains(WARNING), "{loopback}");
+    // The open files limit is raised and said.
+    assert!(loopback.contains("open files limit"), "{loopback}");
+}
