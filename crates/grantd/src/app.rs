@@ -172,8 +172,9 @@ async fn load_cipher(config: &Config, store: &Store, access: Access) -> anyhow::
             } else if access == Access::Create {
                 Cipher::create_key_file(&path).context("encryption key file")?
             } else {
-                // Nothing is sealed and a read-only command seals nothing:
-                // a key kept in memory leaves the data directory as it was.
+                // Nothing is sealed, and the commands that need an existing
+                // store seal nothing: a key kept in memory leaves the data
+                // directory as it was.
                 Cipher::from_spec(&Cipher::generate_spec()).context("in-memory key")?
             }
         }
