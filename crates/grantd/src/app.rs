@@ -3,11 +3,13 @@
 use crate::config::Config;
 use crate::domain::catalog::Catalog;
 use crate::domain::{DomainSettings, Grantd, WebhookWorker};
+use crate::http::server::ConnectionLimits;
 use crate::secrets::Cipher;
-use crate::storage::{now_millis, Store};
+use crate::storage::{now_millis, SealedRows, Store, SQLITE_FILE};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use url::Url;
@@ -15,8 +17,25 @@ use url::Url;
 /// Name of the key file created in the data directory when no key is configured.
 pub const KEY_FILE: &str = "encryption.key";
 
+/// What opening grantd's store may create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The server and `project create`: a missing data directory, SQLite
+    /// database and key file are created.
+    Create,
+    /// Commands that work on a store that must already hold a project
+    /// (`project list`, `api-key …`, `jwt-key …`): the store must exist and
+    /// no key file is written, so a mistyped `--data-dir` leaves nothing
+    /// behind.
+    Existing,
+}
+
 /// Builds the domain handle from configuration: used by the server and the CLI.
-pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Grantd> {
+pub async fn open_grantd(
+    config: &Config,
+    public_url: &Url,
+    access: Access,
+) -> anyhow::Result<Grantd> {
     let shared = config
         .database_url
         .as_deref()
@@ -25,19 +44,30 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
         // A key file per instance would seal rows other instances cannot open.
         anyhow::bail!("GRANTD_ENCRYPTION_KEY is required with a PostgreSQL database");
     }
+    if access == Access::Existing && config.database_url.is_none() {
+        require_existing_store(&config.data_dir)?;
+    }
     let store = Store::open(
         config.database_url.as_deref(),
         &config.data_dir,
         &config.postgres,
+        access == Access::Create,
     )
     .await
     .with_context(|| match &config.database_url {
         Some(_) => "opening the database named by GRANTD_DATABASE_URL".to_owned(),
         None => format!("opening the database in {}", config.data_dir.display()),
     })?;
+    if let Some(database) = sqlite_file(config) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = database.clone().into_os_string();
+            name.push(suffix);
+            warn_if_readable_by_others(Path::new(&name), "SQLite database file");
+        }
+    }
     let catalog =
         Catalog::load(config.providers_file.as_deref()).context("loading the provider catalog")?;
-    let cipher = load_cipher(config)?;
+    let cipher = load_cipher(config, &store, access).await?;
     let redirect_uri = public_url
         .join("callbacks/v1/oauth")
         .context("building the redirect URI from the public URL")?;
@@ -58,15 +88,137 @@ pub async fn open_grantd(config: &Config, public_url: &Url) -> anyhow::Result<Gr
     ))
 }
 
-fn load_cipher(config: &Config) -> anyhow::Result<Cipher> {
-    match &config.encryption_key {
-        Some(spec) => Cipher::from_spec(spec.expose()).context("GRANTD_ENCRYPTION_KEY"),
-        None => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            Cipher::load_or_create_key_file(&config.data_dir.join(KEY_FILE))
-                .context("encryption key file")
+/// Fails, naming the path, when the data directory or its database is missing.
+fn require_existing_store(data_dir: &Path) -> anyhow::Result<()> {
+    let problem = if !data_dir.is_dir() {
+        "the directory does not exist"
+    } else if !data_dir.join(SQLITE_FILE).is_file() {
+        "the directory holds no grantd.db"
+    } else {
+        return Ok(());
+    };
+    anyhow::bail!(
+        "no grantd store in {}: {problem}; check --data-dir (GRANTD_DATA_DIR), \
+         or create a store with `grantd project create`",
+        data_dir.display()
+    )
+}
+
+/// The SQLite database file grantd uses, if it uses one.
+fn sqlite_file(config: &Config) -> Option<PathBuf> {
+    match config.database_url.as_deref() {
+        None => Some(config.data_dir.join(SQLITE_FILE)),
+        Some(url) => {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))?;
+            let path = path.split('?').next().unwrap_or_default();
+            (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
         }
     }
+}
+
+/// Whether a file mode lets anyone but the owner read or write the file.
+pub fn open_to_others(mode: u32) -> bool {
+    mode & 0o077 != 0
+}
+
+/// Warns when a file holding secrets (or sealed ones, and everything
+/// else) is open to other users of the machine.
+fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode();
+            if open_to_others(mode) {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "{what} is readable by other users: run `chmod 600` on it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
+/// The keyring, checked against the key ids the stored secrets name: a
+/// keyring that cannot open them would answer every credential read with
+/// a 500 and seal new secrets with a key the old ones do not share, so
+/// grantd refuses to start instead. A key file is created only for a store
+/// that holds no sealed secret yet.
+async fn load_cipher(config: &Config, store: &Store, access: Access) -> anyhow::Result<Cipher> {
+    let sealed = store
+        .sealed_rows_by_key()
+        .await
+        .context("counting the sealed secrets in the store")?;
+    let cipher = match &config.encryption_key {
+        Some(spec) => Cipher::from_spec(spec.expose()).context("GRANTD_ENCRYPTION_KEY")?,
+        None => {
+            let path = config.data_dir.join(KEY_FILE);
+            if path.exists() {
+                warn_if_readable_by_others(&path, "encryption key file");
+                Cipher::load_key_file(&path).context("encryption key file")?
+            } else if !sealed.is_empty() {
+                anyhow::bail!(
+                    "the store holds secrets sealed by {}, but there is no key file {} and \
+                     GRANTD_ENCRYPTION_KEY is not set: restore the key file, or set \
+                     GRANTD_ENCRYPTION_KEY to the keyring that sealed them (a new key \
+                     could not open them, so none is created)",
+                    describe_keys(&sealed, |_| true),
+                    path.display()
+                );
+            } else if access == Access::Create {
+                Cipher::create_key_file(&path).context("encryption key file")?
+            } else {
+                // Nothing is sealed, and the commands that need an existing
+                // store seal nothing: a key kept in memory leaves the data
+                // directory as it was.
+                Cipher::from_spec(&Cipher::generate_spec()).context("in-memory key")?
+            }
+        }
+    };
+    if sealed.iter().any(|rows| !cipher.has_key(&rows.key_id)) {
+        let source = if config.encryption_key.is_some() {
+            "GRANTD_ENCRYPTION_KEY".to_owned()
+        } else {
+            format!("the key file {}", config.data_dir.join(KEY_FILE).display())
+        };
+        anyhow::bail!(
+            "the keyring from {source} lacks keys the store needs: {}; set \
+             GRANTD_ENCRYPTION_KEY to a keyring that includes them (new key first to \
+             rotate), or restore the key file that sealed them",
+            describe_keys(&sealed, |id| !cipher.has_key(id))
+        );
+    }
+    Ok(cipher)
+}
+
+/// `key "a" seals 3 secrets (connections: 2, provider_apps: 1), …` for
+/// the key ids `select` picks.
+fn describe_keys(sealed: &[SealedRows], select: impl Fn(&str) -> bool) -> String {
+    let mut described: Vec<String> = Vec::new();
+    let mut rows = sealed.iter().filter(|r| select(&r.key_id)).peekable();
+    while let Some(first) = rows.next() {
+        let mut tables = vec![first];
+        while let Some(next) = rows.next_if(|r| r.key_id == first.key_id) {
+            tables.push(next);
+        }
+        let total: i64 = tables.iter().map(|r| r.count).sum();
+        let per_table = tables
+            .iter()
+            .map(|r| format!("{}: {}", r.table, r.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let noun = if total == 1 { "secret" } else { "secrets" };
+        described.push(format!(
+            "key {:?} seals {total} {noun} ({per_table})",
+            first.key_id
+        ));
+    }
+    described.join("; ")
 }
 
 /// A bound, ready-to-run server.
@@ -74,6 +226,7 @@ pub struct Application {
     listener: TcpListener,
     grantd: Grantd,
     public_url: Url,
+    connections: ConnectionLimits,
 }
 
 impl Application {
@@ -86,11 +239,21 @@ impl Application {
             Some(url) => with_trailing_slash(url.clone()),
             None => Url::parse(&format!("http://{local}/"))?,
         };
-        let grantd = open_grantd(&config, &public_url).await?;
+        if serves_plain_http_beyond_loopback(local, &public_url) {
+            tracing::warn!(
+                address = %local,
+                public_url = %public_url,
+                "grantd listens beyond loopback and its public URL is http: OAuth codes, \
+                 API keys and tokens would cross the network in clear; put a \
+                 TLS-terminating proxy in front and set --public-url https://…"
+            );
+        }
+        let grantd = open_grantd(&config, &public_url, Access::Create).await?;
         Ok(Self {
             listener,
             grantd,
             public_url,
+            connections: config.connections,
         })
     }
 
@@ -122,9 +285,7 @@ impl Application {
         let webhooks = WebhookWorker::start(self.grantd.clone());
         let router = crate::http::router(self.grantd.clone());
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        crate::http::server::serve(self.listener, router, self.connections, shutdown).await;
         janitor.abort();
         let _ = stop_refresher.send(true);
         let _ = refresher.await;
@@ -133,7 +294,37 @@ impl Application {
         let grace = self.grantd.webhook_settings().request_timeout + Duration::from_secs(1);
         webhooks.shutdown(grace).await;
         self.grantd.store().close().await;
-        served.context("serving HTTP")
+        Ok(())
+    }
+}
+
+/// Whether grantd would take secrets in clear over a network: it listens
+/// on an address other machines can reach, and the URL clients are given
+/// is plain http (so no TLS-terminating proxy is in front).
+pub fn serves_plain_http_beyond_loopback(listen: SocketAddr, public_url: &Url) -> bool {
+    !listen.ip().is_loopback() && public_url.scheme() == "http"
+}
+
+/// Raises the soft limit on open files to the hard one (see
+/// [`crate::http::server::raise_open_files_limit`]) and says what it is,
+/// warning when it leaves too little room for `max_connections` clients
+/// beside the database pool, log files and outgoing requests.
+pub fn raise_and_log_open_files_limit(max_connections: usize) {
+    const OTHER_FILES: u64 = 256;
+    match crate::http::server::raise_open_files_limit() {
+        Ok(limit) => {
+            tracing::info!(open_files_limit = limit, "open files limit");
+            if limit < max_connections as u64 + OTHER_FILES {
+                tracing::warn!(
+                    open_files_limit = limit,
+                    max_connections,
+                    "the open files limit is below --max-connections + {OTHER_FILES}: at the \
+                     limit, accepting fails; raise the hard limit (ulimit -Hn, LimitNOFILE=) \
+                     or lower --max-connections"
+                );
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not raise the open files limit"),
     }
 }
 
@@ -185,4 +376,39 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn plain_http_is_flagged_only_when_listening_beyond_loopback() {
+        let http = url("http://connect.example.com/");
+        let https = url("https://connect.example.com/");
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let lan: SocketAddr = "10.0.0.5:8080".parse().unwrap();
+        let any_v6: SocketAddr = "[::]:8080".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let loopback_v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert!(serves_plain_http_beyond_loopback(any, &http));
+        assert!(serves_plain_http_beyond_loopback(lan, &http));
+        assert!(serves_plain_http_beyond_loopback(any_v6, &http));
+        assert!(!serves_plain_http_beyond_loopback(any, &https));
+        assert!(!serves_plain_http_beyond_loopback(loopback, &http));
+        assert!(!serves_plain_http_beyond_loopback(loopback_v6, &http));
+    }
+
+    #[test]
+    fn a_mode_open_to_group_or_others_is_flagged() {
+        assert!(!open_to_others(0o100600));
+        assert!(!open_to_others(0o100400));
+        assert!(open_to_others(0o100644));
+        assert!(open_to_others(0o100640));
+        assert!(open_to_others(0o100602));
+    }
 }

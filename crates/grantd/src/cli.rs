@@ -1,12 +1,15 @@
 //! The `grantd` command: `serve` and the admin commands, which work on the
 //! data directory directly (safe beside a running server: SQLite WAL).
 
-use crate::app::{open_grantd, shutdown_signal, Application};
+use crate::app::{
+    open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access, Application,
+};
 use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::refresh::RefreshSettings;
 use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
+use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
 use crate::telemetry::{self, LogFormat};
@@ -170,6 +173,18 @@ struct ServeArgs {
     /// Longest lifetime (`exp - iat`) of an accepted bearer JWT, in seconds.
     #[arg(long, env = "GRANTD_JWT_MAX_LIFETIME_SECS", default_value_t = 3600)]
     jwt_max_lifetime_secs: u64,
+    /// Seconds a client has to send a request's whole header, from its
+    /// first byte (or from connecting); slower clients are disconnected.
+    #[arg(long, env = "GRANTD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a connection with no request in flight may stay silent
+    /// before it is closed; keep it above the idle timeout of the proxy in front.
+    #[arg(long, env = "GRANTD_IDLE_TIMEOUT_SECS", default_value_t = 75)]
+    idle_timeout_secs: u64,
+    /// Most client connections open at once; at the cap, new clients wait
+    /// until one closes.
+    #[arg(long, env = "GRANTD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,10 +306,12 @@ fn config(global: &GlobalArgs) -> Config {
 }
 
 /// The admin commands' handle: same store, catalog and keys as the server.
-async fn admin(global: &GlobalArgs) -> anyhow::Result<Grantd> {
+/// Every command but `project create` needs a project, so only that one
+/// may create a store; the others pass `Access::Existing`.
+async fn admin(global: &GlobalArgs, access: Access) -> anyhow::Result<Grantd> {
     let config = config(global);
     let placeholder = Url::parse("http://127.0.0.1/")?;
-    open_grantd(&config, &placeholder).await
+    open_grantd(&config, &placeholder, access).await
 }
 
 /// `grantd catalog check`: each file alone, then its names against the
@@ -359,6 +376,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 backoff_base: Duration::from_millis(args.refresh_backoff_ms),
                 ..RefreshSettings::default()
             };
+            config.connections = ConnectionLimits {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+                idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
+                max_connections: args.max_connections.max(1),
+            };
+            raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
         }
@@ -373,7 +396,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Project(ProjectCommand::Create { name, json }) => {
-            let grantd = admin(global).await?;
+            let grantd = admin(global, Access::Create).await?;
             let created = grantd.create_project(&name).await?;
             if json {
                 println!(
@@ -391,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Project(ProjectCommand::List { json }) => {
-            let grantd = admin(global).await?;
+            let grantd = admin(global, Access::Existing).await?;
             let projects = grantd.list_projects().await?;
             if json {
                 let list: Vec<_> = projects
@@ -407,7 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ApiKey(command) => {
-            let grantd = admin(global).await?;
+            let grantd = admin(global, Access::Existing).await?;
             match command {
                 ApiKeyCommand::Create {
                     project: p,
@@ -463,7 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::JwtKey(command) => {
-            let grantd = admin(global).await?;
+            let grantd = admin(global, Access::Existing).await?;
             match command {
                 JwtKeyCommand::Add {
                     project: p,

@@ -36,6 +36,8 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// Audience, issuer and longest lifetime of accepted bearer JWTs.
     pub jwt: crate::domain::JwtSettings,
+    /// Header-read and idle timeouts and the cap on open client connections.
+    pub connections: crate::http::server::ConnectionLimits,
 }
 
 impl Config {
@@ -54,6 +56,7 @@ impl Config {
             webhooks: WebhookSettings::default(),
             cache_ttl: Duration::from_secs(5),
             jwt: Default::default(),
+            connections: Default::default(),
         }
     }
 }

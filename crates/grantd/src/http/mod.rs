@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod problem;
 pub mod provider_info;
 pub mod routes;
+pub mod server;
 pub mod views;
 
 use crate::domain::Grantd;

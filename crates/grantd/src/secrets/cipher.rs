@@ -49,6 +49,10 @@ pub enum KeyringError {
     BadKey { index: usize, reason: String },
     #[error("no encryption key given")]
     Empty,
+    /// Two keys under one id: which of them opens a row would depend on
+    /// the order of the spec, so the spec is refused rather than guessed at.
+    #[error("encryption key {index}: key id {id:?} is used twice in the keyring")]
+    DuplicateKeyId { index: usize, id: String },
     #[error("key file {path}: {source}")]
     Io {
         path: String,
@@ -104,6 +108,9 @@ impl Cipher {
                 Some(id) if !id.is_empty() => id,
                 _ => fingerprint(&raw),
             };
+            if keys.contains_key(&id) {
+                return Err(KeyringError::DuplicateKeyId { index, id });
+            }
             let cipher = XChaCha20Poly1305::new_from_slice(&raw).map_err(|_| bad("bad length"))?;
             active.get_or_insert_with(|| id.clone());
             keys.insert(id, cipher);
@@ -112,25 +119,30 @@ impl Cipher {
         Ok(Self { active, keys })
     }
 
-    /// Loads the key file in the data directory, creating it (mode 0600) with a
-    /// fresh random key on first start.
-    pub fn load_or_create_key_file(path: &Path) -> Result<Self, KeyringError> {
-        let io = |source| KeyringError::Io {
+    /// Loads a key file (a keyring spec).
+    pub fn load_key_file(path: &Path) -> Result<Self, KeyringError> {
+        let spec = std::fs::read_to_string(path).map_err(|source| KeyringError::Io {
             path: path.display().to_string(),
             source,
-        };
-        if !path.exists() {
-            let mut raw = [0u8; KEY_LEN];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-            let line = format!(
-                "{}:{}\n",
-                fingerprint(&raw),
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            );
-            write_private_file(path, line.as_bytes()).map_err(io)?;
-        }
-        let spec = std::fs::read_to_string(path).map_err(io)?;
+        })?;
         Self::from_spec(&spec)
+    }
+
+    /// Creates a key file (mode 0600) holding a fresh random key and loads
+    /// it. If another process created the file first, its key is loaded.
+    pub fn create_key_file(path: &Path) -> Result<Self, KeyringError> {
+        let line = format!("{}\n", Self::generate_spec());
+        match write_private_file(path, line.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(KeyringError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+        Self::load_key_file(path)
     }
 
     /// Generates a new key spec line (`keyid:base64`), for `grantd keygen`.
@@ -146,6 +158,11 @@ impl Cipher {
 
     pub fn active_key_id(&self) -> &str {
         &self.active
+    }
+
+    /// Whether the keyring holds a key with this id (can open what it sealed).
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.keys.contains_key(key_id)
     }
 
     /// Seals `plaintext`, binding it to `associated_data` (the row's identity).
@@ -248,6 +265,27 @@ mod tests {
         assert!(Cipher::from_spec("").is_err());
         assert!(Cipher::from_spec("not base64!").is_err());
         assert!(Cipher::from_spec("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn a_keyring_naming_one_key_id_twice_is_rejected() {
+        let first = Cipher::generate_spec();
+        let (id, _) = first.split_once(':').unwrap();
+        let (_, other_key) = Cipher::generate_spec()
+            .split_once(':')
+            .map(|(i, k)| (i.to_owned(), k.to_owned()))
+            .unwrap();
+        let same_id = format!("{first},{id}:{other_key}");
+        assert!(matches!(
+            Cipher::from_spec(&same_id),
+            Err(KeyringError::DuplicateKeyId { index: 1, id: dup }) if dup == id
+        ));
+        // The same key twice without ids gets the same fingerprint id.
+        let (_, key) = first.split_once(':').unwrap();
+        assert!(matches!(
+            Cipher::from_spec(&format!("{key}\n{key}")),
+            Err(KeyringError::DuplicateKeyId { index: 1, .. })
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod oauth_flows;
 mod projects;
 mod provider_apps;
 mod refresh;
+mod sealed;
 mod webhooks;
 mod write_queue;
 
@@ -27,6 +28,7 @@ pub use oauth_flows::{BoundFlow, FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
+pub use sealed::{SealedRows, SEALED_COLUMNS};
 pub use webhooks::{
     AttemptResult, DeliveryJob, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
 };
@@ -129,10 +131,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database in `data_dir` and runs migrations.
-    pub async fn open_sqlite(data_dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Unavailable(e.into()))?;
-        let url = format!("sqlite://{}?mode=rwc", data_dir.join("grantd.db").display());
+    /// Opens the SQLite database in `data_dir` and runs migrations. With
+    /// `create`, a missing directory (mode 0700) and database (mode 0600)
+    /// are created; without, they must exist.
+    pub async fn open_sqlite(data_dir: &Path, create: bool) -> StoreResult<Self> {
+        let path = data_dir.join(SQLITE_FILE);
+        if create {
+            create_private_dir(data_dir).map_err(|e| StoreError::Unavailable(e.into()))?;
+            // SQLite gives the -wal and -shm files the mode of the database
+            // file, so creating this one private keeps all three private.
+            create_private_file(&path).map_err(|e| StoreError::Unavailable(e.into()))?;
+        }
+        let url = format!("sqlite://{}?mode=rw", path.display());
         Self::open_sqlite_url(&url).await
     }
 
@@ -186,10 +196,12 @@ impl Store {
 
     /// Opens what a `GRANTD_DATABASE_URL` names: `postgres://…` or
     /// `sqlite://…`; nothing means the SQLite file in `data_dir`.
+    /// `create` lets a missing SQLite database be created (see [`Store::open_sqlite`]).
     pub async fn open(
         database_url: Option<&str>,
         data_dir: &Path,
         postgres: &PostgresSettings,
+        create: bool,
     ) -> StoreResult<Self> {
         match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -198,8 +210,10 @@ impl Store {
             Some(url) if url.starts_with("sqlite:") => {
                 let url = if url.contains('?') {
                     url.to_owned()
-                } else {
+                } else if create {
                     format!("{url}?mode=rwc")
+                } else {
+                    format!("{url}?mode=rw")
                 };
                 Self::open_sqlite_url(&url).await
             }
@@ -207,7 +221,7 @@ impl Store {
                 "unsupported database URL scheme: {}",
                 other.split(':').next().unwrap_or_default()
             ))),
-            None => Self::open_sqlite(data_dir).await,
+            None => Self::open_sqlite(data_dir, create).await,
         }
     }
 
@@ -233,6 +247,37 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+    }
+}
+
+/// Name of the SQLite database file in the data directory.
+pub const SQLITE_FILE: &str = "grantd.db";
+
+/// Creates a directory (and its missing parents) readable by its owner only.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+/// Creates an empty file readable by its owner only, unless it exists.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -19,5 +19,7 @@ mod refresh;
 mod relay;
 mod scopes;
 mod secrets_at_rest;
+mod slow_clients;
+mod startup_safety;
 mod validation;
 mod webhooks;
