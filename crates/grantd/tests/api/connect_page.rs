@@ -677,7 +677,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     let unknown_id = uuid::Uuid::now_v7().to_string();
     for query in [
         format!("sessionId={unknown_id}"),
-        "sessionId=gcs_nope%00".to_owned(),
+        "sessionId=gcs_nope".to_owned(),
         format!("session={}", token(&session)),
     ] {
         let unknown = app
@@ -695,6 +695,15 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
             "{query}"
         );
     }
+
+    // A NUL is refused before anything reads the query, as everywhere.
+    let nul = app
+        .client
+        .get(app.url("/connect?sessionId=gcs_nope%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nul.status(), StatusCode::BAD_REQUEST);
 
     let js = app
         .client
