@@ -1119,6 +1119,38 @@ mod tests {
     }
 
     #[test]
+    fn an_input_pattern_that_lets_url_delimiters_through_is_rejected() {
+        // Each pattern is anchored but lets one delimiter in, through which
+        // an end user could move the request to another host or path.
+        for pattern in [
+            "^[a-z./]+$",
+            "^[a-z@]+$",
+            "^[a-z:]+$",
+            "^[a-z?]+$",
+            "^[a-z#]+$",
+            "^[a-z0-9%]+$",
+            "^[a-z ]+$",
+            "^[a-z\\\\]+$",
+            "^[a-z]*$",
+            "^.+$",
+        ] {
+            let text = entry(
+                "acme",
+                &format!(
+                    "authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = '{pattern}'"
+                ),
+            );
+            let err = lint_error(&text);
+            assert!(err.contains("URL delimiters"), "{pattern}: {err}");
+        }
+        let text = entry(
+            "acme",
+            "authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = '^[a-z0-9-]+$'",
+        );
+        assert!(parse(&text, "t", UrlPolicy::HttpsOnly).is_ok());
+    }
+
+    #[test]
     fn post_auth_urls_are_linted_like_the_others() {
         let text = entry(
             "acme",

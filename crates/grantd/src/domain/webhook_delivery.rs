@@ -603,6 +603,23 @@ mod tests {
             now + 301,
             five_minutes
         ));
+        // A timestamp from the future is as stale as one from the past.
+        assert!(!verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now - 301,
+            five_minutes
+        ));
+        assert!(verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now - 299,
+            five_minutes
+        ));
         assert!(!verify(
             secret,
             "soon",
@@ -637,9 +654,14 @@ mod tests {
             let ceiling = Duration::from_secs(5)
                 .saturating_mul(1u32 << (attempts - 1).min(31))
                 .min(Duration::from_secs(3600));
-            for _ in 0..50 {
-                assert!(retry_delay(&settings, attempts) <= ceiling);
-            }
+            let delays: Vec<Duration> =
+                (0..200).map(|_| retry_delay(&settings, attempts)).collect();
+            assert!(delays.iter().all(|delay| *delay <= ceiling));
+            // Full jitter spreads the delays over the whole range: of 200
+            // draws, one lands in the top half but for a 2^-200 chance. So
+            // each ceiling is reached, twice the one before until the cap.
+            let longest = delays.iter().max().unwrap();
+            assert!(*longest > ceiling / 2, "{attempts}: {longest:?}");
         }
     }
 

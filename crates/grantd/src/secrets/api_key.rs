@@ -48,5 +48,6 @@ mod tests {
         assert_eq!(a.hash, ApiKeyHash::of(a.key.expose()));
         assert!(a.key.expose().starts_with(PREFIX));
         assert!(a.key.expose().starts_with(&a.display_prefix));
+        assert_eq!(a.display_prefix.len(), PREFIX.len() + 6);
     }
 }

@@ -289,6 +289,51 @@ mod tests {
     }
 
     #[test]
+    fn a_ciphertext_shorter_than_a_nonce_is_refused_without_panicking() {
+        let cipher = ring(&Cipher::generate_spec());
+        for len in [0, 1, NONCE_LEN - 1, NONCE_LEN] {
+            let sealed = Sealed {
+                key_id: cipher.active_key_id().to_owned(),
+                bytes: vec![7; len],
+            };
+            assert!(
+                matches!(cipher.open(&sealed, "x"), Err(CipherError::Authentication)),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn key_ids_are_the_given_ones_or_fingerprints_and_comments_are_skipped() {
+        let spec = Cipher::generate_spec();
+        let (_, encoded) = spec.split_once(':').unwrap();
+        let named = ring(&format!("# rotated 2026-11\nprimary:{encoded}"));
+        assert_eq!(named.active_key_id(), "primary");
+        // An empty id stands for none: the key's fingerprint names it.
+        let unnamed = ring(&format!(":{encoded}"));
+        assert_eq!(unnamed.active_key_id(), spec.split_once(':').unwrap().0);
+        assert_eq!(ring(encoded).active_key_id(), unnamed.active_key_id());
+        assert_eq!(unnamed.seal(b"a", "x").key_id, unnamed.active_key_id());
+        assert!(Cipher::from_spec("# only a comment").is_err());
+    }
+
+    #[test]
+    fn debug_output_names_the_key_but_shows_no_key_material() {
+        let spec = Cipher::generate_spec();
+        let cipher = ring(&spec);
+        let debug = format!("{cipher:?}");
+        assert!(debug.contains(cipher.active_key_id()), "{debug}");
+        assert!(!debug.contains(spec.split_once(':').unwrap().1), "{debug}");
+        let sealed = cipher.seal(b"token", "x");
+        let debug = format!("{sealed:?}");
+        assert!(debug.contains(&sealed.key_id), "{debug}");
+        assert!(
+            debug.contains(&format!("{} bytes", sealed.bytes.len())),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn tampered_ciphertext_fails() {
         let cipher = ring(&Cipher::generate_spec());
         let mut sealed = cipher.seal(b"token", "x");

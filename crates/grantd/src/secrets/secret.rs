@@ -51,5 +51,15 @@ mod tests {
         let secret = SecretString::new("hunter2");
         assert!(!format!("{secret:?}").contains("hunter2"));
         assert!(!format!("{:?}", Some(&secret)).contains("hunter2"));
+        // It says what is hidden rather than printing nothing at all.
+        assert_eq!(format!("{secret:?}"), "SecretString(<redacted>)");
+    }
+
+    #[test]
+    fn a_secret_made_from_a_string_holds_that_string() {
+        let secret = SecretString::from("hunter2".to_owned());
+        assert_eq!(secret.expose(), "hunter2");
+        assert!(!secret.is_empty());
+        assert!(SecretString::default().is_empty());
     }
 }

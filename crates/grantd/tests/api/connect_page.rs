@@ -1329,3 +1329,45 @@ async fn the_openapi_document_describes_the_connect_routes() {
         .get("ConnectSession")
         .is_some());
 }
+
+#[tokio::test]
+async fn a_sealed_authorization_url_copied_to_another_flow_sends_no_browser_there() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let mut flows = Vec::new();
+    for group in ["victim", "target"] {
+        let url = app
+            .oauth_connect(json!({
+                "projectId": app.project_id, "provider": "mock", "groupRef": group,
+                "consumerRef": "c", "enableCSRFProtection": true,
+            }))
+            .await;
+        let (state_hash,): (String,) =
+            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
+                .bind(group)
+                .fetch_one(&app.db().await)
+                .await
+                .unwrap();
+        flows.push((url, state_hash));
+    }
+    // Sealed at rest, bound to the flow: a copy in another flow's row does not open.
+    let copied = sqlx::query(
+        "UPDATE oauth_flows SET \
+         authorize_url_ciphertext = (SELECT authorize_url_ciphertext FROM oauth_flows WHERE state_hash = $1), \
+         authorize_url_key_id = (SELECT authorize_url_key_id FROM oauth_flows WHERE state_hash = $1) \
+         WHERE state_hash = $2",
+    )
+    .bind(&flows[0].1)
+    .bind(&flows[1].1)
+    .execute(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(copied.rows_affected(), 1);
+
+    let response = Browser::new().open_bounce(&flows[1].0).await;
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers().get(LOCATION).is_none());
+    // The victim's own flow still goes to the provider.
+    let bounced = bounce_ok(&Browser::new(), &flows[0].0).await;
+    assert!(bounced.location.starts_with(&app.provider.base));
+}

@@ -1004,3 +1004,35 @@ async fn a_due_delivery_is_leased_to_one_instance_until_its_lease_expires() {
         .unwrap());
     assert!(receiver.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_signing_secret_copied_to_another_endpoint_signs_nothing() {
+    let app = spawn_fast_app().await;
+    let (victim, target) = (Receiver::start().await, Receiver::start().await);
+    let victim_hook = register(&app, json!({"url": victim.url})).await;
+    let target_hook = register(&app, json!({"url": target.url})).await;
+    let target_id = target_hook["id"].as_str().unwrap();
+    // Sealed at rest, bound to the endpoint's id: a copy does not open.
+    let copied = sqlx::query(
+        "UPDATE webhook_endpoints SET \
+         secret_ciphertext = (SELECT secret_ciphertext FROM webhook_endpoints WHERE id = $1), \
+         secret_key_id = (SELECT secret_key_id FROM webhook_endpoints WHERE id = $1) WHERE id = $2",
+    )
+    .bind(victim_hook["id"].as_str().unwrap())
+    .bind(target_id)
+    .execute(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(copied.rows_affected(), 1);
+
+    generate_connection(&app, "org-1").await;
+    let delivered = victim.wait_for(1).await;
+    assert!(signature_verifies(
+        victim_hook["secret"].as_str().unwrap(),
+        &delivered[0]
+    ));
+    let settled = settled_delivery(&app, target_id).await;
+    assert_eq!(settled["status"], "failed", "{settled}");
+    assert_eq!(settled["lastError"], "signing_secret", "{settled}");
+    assert!(target.received().is_empty(), "nothing was signed for it");
+}
