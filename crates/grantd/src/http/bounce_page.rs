@@ -13,7 +13,7 @@
 //! this page, which does not know its flow); the only form is the page's
 //! own, posting to grantd.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 pub struct BouncePage;
@@ -46,20 +46,6 @@ impl IntoResponse for BouncePage {
              document.getElementById(\"bounce\").submit();}})();</script></body></html>",
             action = crate::domain::oauth::csrf::BOUNCE_SEGMENT,
         );
-        let csp = format!(
-            "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-             frame-ancestors 'none'; base-uri 'none'"
-        );
-        let mut response = (StatusCode::OK, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        super::connect_page::locked_down(headers);
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, value);
-        }
-        response
+        super::connect_page::nonce_page(StatusCode::OK, body, &nonce, "")
     }
 }

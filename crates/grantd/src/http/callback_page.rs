@@ -136,25 +136,13 @@ impl IntoResponse for CallbackPage<'_> {
             title = html_escape::encode_text(self.title),
             message = html_escape::encode_text(&self.message),
         );
-        let csp = format!(
-            "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-             frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-        );
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        super::connect_page::locked_down(headers);
-        if let Ok(value) = HeaderValue::from_str(&csp) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, value);
-        }
+        let mut response =
+            super::connect_page::nonce_page(self.status, body, &nonce, "; form-action 'none'");
         if let Some(cookie) = self
             .clear_cookie
             .and_then(|c| HeaderValue::from_str(&c).ok())
         {
-            headers.append(header::SET_COOKIE, cookie);
+            response.headers_mut().append(header::SET_COOKIE, cookie);
         }
         response
     }

@@ -82,6 +82,26 @@ pub fn asset(file: &str) -> Option<Response> {
     Some(response)
 }
 
+/// A small HTML page of the flow (bounce, callback): its body with the
+/// locked-down headers and a CSP allowing only its own nonce'd script and style.
+pub fn nonce_page(status: StatusCode, body: String, nonce: &str, csp_extra: &str) -> Response {
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         frame-ancestors 'none'; base-uri 'none'{csp_extra}"
+    );
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    locked_down(headers);
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
 /// Headers every page of the flow carries.
 pub fn locked_down(headers: &mut axum::http::HeaderMap) {
     headers.insert(
