@@ -716,7 +716,10 @@ pub async fn run_refresher(grantd: Grantd, mut shutdown: tokio::sync::watch::Rec
     // A finished refresh makes room at once: a backlog drains at the speed
     // of the provider, not one batch per tick.
     let room_freed = Arc::new(tokio::sync::Notify::new());
-    let mut tick = tokio::time::interval(settings.tick);
+    // The first look comes one tick after start, not at once: a process
+    // started with a long tick (an idle refresher) must stay idle.
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + settings.tick, settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

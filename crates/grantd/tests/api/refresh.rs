@@ -464,3 +464,29 @@ async fn a_reauthorization_during_a_refresh_wins_over_the_refreshed_tokens() {
         ["connection.created", "connection.reauthorized"]
     );
 }
+
+#[tokio::test]
+async fn a_read_refreshes_a_token_that_expires_within_the_read_skew_and_leaves_a_later_one() {
+    // The refresher stays idle: only reads refresh here.
+    let app = spawn_app_with(|config| {
+        config.refresh.tick = Duration::from_secs(3600);
+    })
+    .await;
+    app.create_provider_app("mock").await;
+    // Ten seconds left, within the 30 s skew: the reader would get a token
+    // that dies in its hands, so the read refreshes first.
+    let soon = import_expiring(&app, "soon", 10).await;
+    let full = app.connection_with_credentials(&soon).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"], "refreshed-access-1",
+        "{full}"
+    );
+    // Ninety seconds left: handed out as it is.
+    let later = import_expiring(&app, "later", 90).await;
+    let full = app.connection_with_credentials(&later).await;
+    assert_eq!(
+        full["oauth2AuthorizationCode"]["accessToken"]["token"],
+        "at-old"
+    );
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+}
