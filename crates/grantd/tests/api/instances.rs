@@ -111,22 +111,33 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
     app.provider
         .set_grant_delay("refresh_token", Duration::from_millis(800));
     app.provider.issue_refresh_token("rt-0");
-    let expired = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let fresh = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
     let created: Value = app
         .generate(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
             "oauth2AuthorizationCode": {
-                "accessToken": {"token": "at-0", "expiresAt": expired},
+                "accessToken": {"token": "at-0", "expiresAt": fresh},
                 "refreshToken": {"token": "rt-0"}}}),
         )
         .await
         .json()
         .await
         .unwrap();
+    let id = created["id"].as_str().unwrap();
+    // The token has expired since: the next read with credentials refreshes.
+    let past = chrono::Utc::now().timestamp_millis() - 60_000;
+    sqlx::query(
+        "UPDATE connections SET access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
+    )
+    .bind(past)
+    .bind(id)
+    .execute(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(app.provider.token_calls(), 0);
     let path = format!(
-        "/v1/projects/{}/connections/{}?includeCredentials=true",
+        "/v1/projects/{}/connections/{id}?includeCredentials=true",
         app.project_name,
-        created["id"].as_str().unwrap()
     );
 
     // A read on the first instance refreshes; while the provider holds the
