@@ -229,6 +229,14 @@ async fn provider_outages_back_off_keep_the_connection_working_and_then_refresh(
     assert!(during["refreshError"]["retryAt"].is_string());
 
     eventually(|| provider.calls_with_grant("refresh_token") == 4).await;
+    // The backoff doubles with each failure: the third waits 500-1000 ms
+    // where the first waited 125-250 ms.
+    let calls = app.provider.token_requests();
+    let third_wait = calls[3].at - calls[2].at;
+    assert!(
+        third_wait >= Duration::from_millis(500),
+        "waited {third_wait:?} after the third failure"
+    );
     let app_ref = &app;
     let mut after = Value::Null;
     for _ in 0..100 {
