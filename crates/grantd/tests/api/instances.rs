@@ -174,6 +174,86 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
 }
 
 #[tokio::test]
+async fn a_refresh_another_instance_stored_while_this_one_waited_for_the_lease_is_not_repeated() {
+    let app = spawn_app_with(idle_refresher).await;
+    app.create_provider_app("mock").await;
+    app.provider.issue_refresh_token("rt-0");
+    let fresh = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let created: Value = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "oauth2AuthorizationCode": {
+                "accessToken": {"token": "at-0", "expiresAt": fresh},
+                "refreshToken": {"token": "rt-0"}}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let past = chrono::Utc::now().timestamp_millis() - 60_000;
+    let db = app.db().await;
+    sqlx::query(
+        "UPDATE connections SET access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
+    )
+    .bind(past)
+    .bind(&id)
+    .execute(&db)
+    .await
+    .unwrap();
+
+    // The test plays another instance: it holds the row (PostgreSQL) or the
+    // database's write lock (SQLite), so this instance's read finds the
+    // token expired and then waits to claim the lease…
+    let mut other = db.acquire().await.unwrap();
+    if app.database_url.is_some() {
+        sqlx::query("BEGIN").execute(&mut *other).await.unwrap();
+        sqlx::query("SELECT id FROM connections WHERE id = $1 FOR UPDATE")
+            .bind(&id)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+    } else {
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+    }
+    let url = app.project_url(&format!("/connections/{id}?includeCredentials=true"));
+    let read = tokio::spawn({
+        let client = app.client.clone();
+        let key = app.api_key.clone();
+        async move {
+            client
+                .get(url)
+                .header("X-Api-Key", key)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // …while the other instance stores a refresh of its own and lets go.
+    let later = chrono::Utc::now().timestamp_millis() + 3_600_000;
+    sqlx::query(
+        "UPDATE connections SET credentials_version = credentials_version + 1, \
+         access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
+    )
+    .bind(later)
+    .bind(&id)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+
+    // With the lease, this instance reads the row again and finds nothing
+    // left to do: no second refresh of the same grant.
+    let response = read.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 0);
+}
+
+#[tokio::test]
 async fn a_dead_instances_lease_is_taken_over_once_it_runs_out() {
     let app = spawn_app_with(idle_refresher).await;
     app.create_provider_app("mock").await;
