@@ -8,10 +8,9 @@ mod connect_page;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
-pub mod provider_info;
 pub mod routes;
 pub mod server;
-pub mod views;
+pub mod wire;
 
 use crate::domain::Grantd;
 use axum::extract::DefaultBodyLimit;

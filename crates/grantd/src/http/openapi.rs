@@ -5,7 +5,6 @@ use super::routes::{
     api_keys, callback, connect, connect_sessions, connections, events, health, oauth, projects,
     provider_apps, providers, webhooks,
 };
-use super::views;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -54,18 +53,25 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         Problem, InputIssue,
-        views::OAuthConnectRequest, views::GenerateConnectionRequest, views::ConnectionView,
-        views::ProviderAppView, views::CreateProviderAppRequest, views::UpdateProviderAppRequest,
-        views::GroupView, views::ConsumerView, views::ProjectView,
-        super::provider_info::ProviderInfo,
-        views::CreateWebhookRequest, views::WebhookView, views::CreatedWebhookView,
-        views::WebhookDeliveryView, views::EventView,
-        views::AllowedOriginsRequest, views::AllowedOriginsView,
-        views::CreateConnectSessionRequest, views::ConnectSessionView,
-        views::CreatedConnectSessionView, views::SessionOutcomeView,
-        views::ConnectPageSessionView, views::ConnectProviderView, views::ConnectInputView,
-        views::ConnectStartRequest, views::ConnectStartView,
-        views::CreateApiKeyRequest, views::ApiKeyView, views::CreatedApiKeyView,
+        oauth::wire::OAuthConnectRequest,
+        connections::wire::GenerateConnectionRequest, connections::wire::ConnectionView,
+        provider_apps::wire::ProviderAppView, provider_apps::wire::CreateProviderAppRequest,
+        provider_apps::wire::UpdateProviderAppRequest,
+        projects::wire::GroupView, projects::wire::ConsumerView, projects::wire::ProjectView,
+        providers::wire::ProviderInfo,
+        webhooks::wire::CreateWebhookRequest, webhooks::wire::WebhookView,
+        webhooks::wire::CreatedWebhookView, webhooks::wire::WebhookDeliveryView,
+        events::wire::EventView,
+        connect_sessions::wire::AllowedOriginsRequest, connect_sessions::wire::AllowedOriginsView,
+        connect_sessions::wire::CreateConnectSessionRequest,
+        connect_sessions::wire::ConnectSessionView,
+        connect_sessions::wire::CreatedConnectSessionView,
+        connect_sessions::wire::SessionOutcomeView,
+        connect::wire::ConnectPageSessionView, connect::wire::ConnectProviderView,
+        connect::wire::ConnectInputView, connect::wire::ConnectStartRequest,
+        connect::wire::ConnectStartView,
+        api_keys::wire::CreateApiKeyRequest, api_keys::wire::ApiKeyView,
+        api_keys::wire::CreatedApiKeyView,
     )),
     modifiers(&SecuritySchemes),
 )]

@@ -1,11 +1,18 @@
+//! The OAuth ways to make or renew a connection from a backend: the
+//! authorization URL for a new connection, or for re-authorizing one.
+
+pub mod wire;
+
 use crate::domain::{Grantd, Scope};
-use crate::http::auth::{caller_origin, Caller};
+use crate::http::auth::scope::Manage;
+use crate::http::auth::{caller_origin, Caller, ProjectAccess};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::OAuthConnectRequest;
+use crate::http::routes::connections::wire::ConnectionPath;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use wire::OAuthConnectRequest;
 
 /// The authorization URL, as `text/plain` like Ampersand's API.
 fn plain_url(url: String) -> Response {
@@ -55,29 +62,35 @@ pub async fn create_oauth_connect(
 )]
 pub async fn update_oauth_connection(
     grantd: &Grantd,
-    caller: &Caller,
-    project: &str,
+    access: ProjectAccess<Manage, ConnectionPath>,
     connection_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = caller.authorize(project, Scope::Manage)?;
     let url = grantd
-        .start_oauth_update(project, connection_id, caller_origin(headers).as_deref())
+        .start_oauth_update(
+            access.project(),
+            connection_id,
+            caller_origin(headers).as_deref(),
+        )
         .await?;
     Ok(plain_url(url))
 }
 
 /// `PATCH /v1/projects/{p}/connections/{connectionId}:action`: the router
-/// cannot match a static suffix after a parameter, so the action is parsed here.
+/// cannot match a static suffix after a parameter, so the action is parsed
+/// here, and an unknown action is an unknown route before it is a scope
+/// question: the project is checked only once the action is known.
 pub async fn patch_connection_action(
     State(grantd): State<Grantd>,
     caller: Caller,
     headers: HeaderMap,
-    PathParams((project, target)): PathParams<(String, String)>,
+    PathParams(path): PathParams<ConnectionPath>,
 ) -> Result<Response, ApiError> {
-    match target.rsplit_once(':') {
+    match path.connection_id.rsplit_once(':') {
         Some((connection_id, "oauth-update")) => {
-            update_oauth_connection(&grantd, &caller, &project, connection_id, &headers).await
+            let connection_id = connection_id.to_owned();
+            let access = ProjectAccess::check(caller, path)?;
+            update_oauth_connection(&grantd, access, &connection_id, &headers).await
         }
         _ => Err(ApiError::RouteNotFound),
     }

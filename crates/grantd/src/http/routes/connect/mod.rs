@@ -3,6 +3,8 @@
 //! endpoint (under the redirect URI) that binds a CSRF-protected flow to the
 //! browser.
 
+pub mod wire;
+
 use crate::domain::connect_sessions::initials;
 use crate::domain::oauth::csrf::{csrf_cookie_name, CsrfCookieScope};
 use crate::domain::{ConnectSession, Grantd};
@@ -12,28 +14,17 @@ use crate::http::callback_page::CallbackPage;
 use crate::http::connect_page::{self, ConnectPage};
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{
-    ConnectInputView, ConnectPageSessionView, ConnectProviderView, ConnectStartRequest,
-    ConnectStartView, SessionOutcomeView,
-};
+use crate::http::routes::connect_sessions::wire::SessionOutcomeView;
 use crate::secrets::SecretString;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-
-/// Query of `GET /connect`. The session's token is not here: it is in the
-/// URL's fragment (`#token=gcs_…`), which the browser keeps to itself.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectPageQuery {
-    /// The session's id (not a secret): names the origin that may frame
-    /// the page.
-    pub session_id: Option<String>,
-}
+use wire::{
+    BounceForm, ConnectInputView, ConnectPageQuery, ConnectPageSessionView, ConnectProviderView,
+    ConnectStartRequest, ConnectStartView,
+};
 
 /// The hosted connect page (HTML). It may be framed only by the session's
 /// parent origin.
@@ -108,14 +99,6 @@ pub async fn start_page_flow(
     let mut response = Json(ConnectStartView { authorization_url }).into_response();
     connect_page::locked_down(response.headers_mut());
     Ok(response)
-}
-
-/// Form of `POST {redirect URI}/start`, as the bounce page posts it.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct BounceForm {
-    /// The flow, from the bounce URL's fragment.
-    #[schema(value_type = Option<String>)]
-    pub flow: Option<SecretString>,
 }
 
 /// Where a CSRF-protected flow begins: the URL from oauth-connect or the

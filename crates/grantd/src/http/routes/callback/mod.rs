@@ -1,3 +1,7 @@
+//! Where providers send the browser back after an authorization.
+
+pub mod wire;
+
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
 use crate::http::auth::cookie;
@@ -8,19 +12,7 @@ use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-
-/// The authorization response (RFC 6749 §4.1.2, RFC 9207).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    pub state: Option<String>,
-    #[param(value_type = Option<String>)]
-    pub code: Option<SecretString>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub iss: Option<String>,
-}
+use wire::CallbackQuery;
 
 /// Where providers send the browser back; exchanges the code.
 #[utoipa::path(
