@@ -1,6 +1,7 @@
 //! Connections: generate one from supplied credentials, list, read, delete.
 //! (The OAuth ways to make one are in `oauth` and `connect`.)
 
+mod credentials;
 pub mod wire;
 
 use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, Scope};
