@@ -12,7 +12,16 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{ApiKeyPath, ApiKeyView, CreateApiKeyRequest, CreatedApiKeyView};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_api_keys, create_api_key))
+        .routes(routes!(revoke_api_key))
+}
 
 /// The project's API keys, revoked ones included, oldest first (scope `api-keys:manage`).
 #[utoipa::path(

@@ -12,7 +12,14 @@ use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::CallbackQuery;
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new().routes(routes!(get_oauth_callback))
+}
 
 /// Where providers send the browser back; exchanges the code.
 #[utoipa::path(

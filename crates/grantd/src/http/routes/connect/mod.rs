@@ -20,11 +20,25 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{
     BounceForm, ConnectInputView, ConnectPageQuery, ConnectPageSessionView, ConnectProviderView,
     ConnectStartRequest, ConnectStartView,
 };
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_connect_page))
+        .routes(routes!(get_page_session))
+        .routes(routes!(start_page_flow))
+        .routes(routes!(get_bounce_page, bounce))
+        .route("/connect/assets/{file}", get(get_connect_asset))
+        .route("/connect/start", get(refuse_query_bounce))
+}
 
 /// The hosted connect page (HTML). It may be framed only by the session's
 /// parent origin.

@@ -11,10 +11,20 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{
     AllowedOriginsRequest, AllowedOriginsView, ConnectSessionPath, ConnectSessionView,
     CreateConnectSessionRequest, CreatedConnectSessionView,
 };
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_allowed_origins, set_allowed_origins))
+        .routes(routes!(create_connect_session))
+        .routes(routes!(get_connect_session))
+}
 
 /// The origins allowed to embed or open the connect page and to receive browsers back.
 #[utoipa::path(

@@ -90,4 +90,3 @@ pub struct PasswordCredentialsView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<TokenView>,
 }
-

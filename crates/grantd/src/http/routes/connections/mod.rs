@@ -12,10 +12,20 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{
     ConnectionPath, ConnectionView, GenerateConnectionRequest, GetConnectionQuery,
     ListConnectionsQuery,
 };
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections))
+        .routes(routes!(generate_connection))
+        .routes(routes!(get_connection, delete_connection))
+}
 
 /// Create a connection from supplied credentials (scope `manage`). The
 /// answer shows its credentials as far as the caller's scopes allow.

@@ -9,7 +9,14 @@ use crate::http::extract::QueryParams;
 use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{EventView, ListEventsQuery};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new().routes(routes!(list_events))
+}
 
 /// The project's connection events, newest first, optionally of one connection.
 #[utoipa::path(

@@ -12,11 +12,26 @@ use crate::http::routes::connections::wire::ConnectionPath;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::routing::patch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::OAuthConnectRequest;
 
 /// The authorization URL, as `text/plain` like Ampersand's API.
 fn plain_url(url: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], url).into_response()
+}
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(create_oauth_connect))
+        // Undocumented itself: it dispatches by suffix to the documented
+        // `update_oauth_connection`, which `ApiDoc` lists by hand.
+        .route(
+            "/v1/projects/{projectIdOrName}/connections/{connectionId}",
+            patch(patch_connection_action),
+        )
 }
 
 /// Generate the OAuth authorization URL for a new connection.

@@ -8,7 +8,17 @@ use crate::http::auth::ProjectAccess;
 use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{ConsumerView, GroupView, ProjectView};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_project))
+        .routes(routes!(list_groups))
+        .routes(routes!(list_consumers))
+}
 
 /// The caller's project.
 #[utoipa::path(

@@ -10,7 +10,20 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{CreateProviderAppRequest, ProviderAppPath, ProviderAppView, UpdateProviderAppRequest};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_provider_apps, create_provider_app))
+        .routes(routes!(
+            get_provider_app,
+            update_provider_app,
+            delete_provider_app
+        ))
+}
 
 /// Register an OAuth client (provider app) for a provider.
 #[utoipa::path(

@@ -8,7 +8,16 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::Json;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{ProviderInfo, ProviderPath};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_providers))
+        .routes(routes!(get_provider))
+}
 
 /// All providers grantd knows, by name. Public: the catalog holds no secrets.
 #[utoipa::path(

@@ -10,10 +10,20 @@ use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use wire::{
     CreateWebhookRequest, CreatedWebhookView, ListDeliveriesQuery, WebhookDeliveryView,
     WebhookPath, WebhookView,
 };
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_webhooks, create_webhook))
+        .routes(routes!(get_webhook, delete_webhook))
+        .routes(routes!(list_webhook_deliveries))
+}
 
 /// Register a webhook endpoint. The response is the only place its signing secret appears.
 #[utoipa::path(
