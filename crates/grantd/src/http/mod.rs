@@ -2,9 +2,6 @@
 //! errors to problem+json. Handlers are thin: parse, call the domain, render.
 
 pub mod auth;
-mod bounce_page;
-mod callback_page;
-mod connect_page;
 pub mod extract;
 pub mod openapi;
 pub mod problem;

@@ -1,17 +1,18 @@
 //! Where providers send the browser back after an authorization.
 
+pub(crate) mod page;
 pub mod wire;
 
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
 use crate::http::auth::cookie;
-use crate::http::callback_page::{CallbackPage, OpenerMessage};
 use crate::http::extract::QueryParams;
 use crate::http::routes::connect::csrf_set_cookie;
 use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use page::{CallbackPage, OpenerMessage};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::CallbackQuery;

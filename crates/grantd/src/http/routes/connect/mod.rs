@@ -3,17 +3,17 @@
 //! endpoint (under the redirect URI) that binds a CSRF-protected flow to the
 //! browser.
 
+mod bounce_page;
+pub(crate) mod page;
 pub mod wire;
 
 use crate::domain::connect_sessions::initials;
 use crate::domain::oauth::csrf::{csrf_cookie_name, CsrfCookieScope};
 use crate::domain::{ConnectSession, Grantd};
 use crate::http::auth::{cookie, SessionToken};
-use crate::http::bounce_page::BouncePage;
-use crate::http::callback_page::CallbackPage;
-use crate::http::connect_page::{self, ConnectPage};
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
+use crate::http::routes::callback::page::CallbackPage;
 use crate::http::routes::connect_sessions::wire::SessionOutcomeView;
 use crate::secrets::SecretString;
 use axum::body::Bytes;
@@ -22,6 +22,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
+use bounce_page::BouncePage;
+use page::ConnectPage;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::{
@@ -63,7 +65,7 @@ pub async fn get_connect_page(
 
 /// `GET /connect/assets/{file}`: the page's stylesheet and script.
 pub async fn get_connect_asset(PathParams(file): PathParams<String>) -> Response {
-    connect_page::asset(&file).unwrap_or_else(|| ApiError::RouteNotFound.into_response())
+    page::asset(&file).unwrap_or_else(|| ApiError::RouteNotFound.into_response())
 }
 
 /// The session as the connect page shows it: providers with their inputs
@@ -84,7 +86,7 @@ pub async fn get_page_session(
     let session = grantd.connect_session_for_token(token.expose()).await?;
     let view = page_view(&grantd, session);
     let mut response = Json(view).into_response();
-    connect_page::locked_down(response.headers_mut());
+    page::locked_down(response.headers_mut());
     Ok(response)
 }
 
@@ -111,7 +113,7 @@ pub async fn start_page_flow(
         .start_connect_flow(token.expose(), body.into())
         .await?;
     let mut response = Json(ConnectStartView { authorization_url }).into_response();
-    connect_page::locked_down(response.headers_mut());
+    page::locked_down(response.headers_mut());
     Ok(response)
 }
 
@@ -184,7 +186,7 @@ pub async fn bounce(State(grantd): State<Grantd>, headers: HeaderMap, body: Byte
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
     headers.insert(header::SET_COOKIE, cookie);
-    connect_page::locked_down(headers);
+    page::locked_down(headers);
     response
 }
 
