@@ -143,6 +143,8 @@ impl InProject for ProjectPath {
 /// scope `S`; `P` is the route's path. Extracting it answers 401 without
 /// credentials, 400 for a malformed path, 404 when the path names another
 /// project (ids do not leak) and 403 naming the scope when it is missing.
+/// Being an extractor, it is checked before the query and body are read:
+/// a request outside the caller's reach is refused whatever it carries.
 pub struct ProjectAccess<S, P = ProjectPath> {
     pub caller: Caller,
     pub path: P,
