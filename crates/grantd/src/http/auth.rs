@@ -1,13 +1,19 @@
 //! Caller authentication: `X-Api-Key` or `Authorization: Bearer <JWT>`.
 //! Either way the caller is bound to exactly one project and holds a set of
-//! scopes; every handler names the scope it needs through [`Caller::authorize`].
+//! scopes. Every `/v1/projects/{projectIdOrName}/…` handler names the scope
+//! it needs in its signature, through the [`ProjectAccess`] extractor, so
+//! no handler can forget the check or get it subtly different.
 
+use super::extract::PathParams;
 use super::problem::ApiError;
 use crate::domain::model::Project;
 use crate::domain::{Authenticated, CredentialAccess, DomainError, Grantd, Scope, Scopes};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::marker::PhantomData;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -33,7 +39,7 @@ impl Caller {
     /// holds `scope` there. Another project's resources answer 404, never
     /// 403, so ids do not leak; a missing scope in its own project is a 403
     /// naming the scope.
-    pub fn authorize(&self, id_or_name: &str, scope: Scope) -> Result<&Project, ApiError> {
+    fn authorize(&self, id_or_name: &str, scope: Scope) -> Result<&Project, ApiError> {
         if self.project.id != id_or_name && self.project.name != id_or_name {
             return Err(DomainError::not_found("project").into());
         }
@@ -84,6 +90,107 @@ impl FromRequestParts<Grantd> for Caller {
             };
         }
         Err(ApiError::Unauthenticated("no credentials"))
+    }
+}
+
+/// A scope a handler needs, as a type, so that the handler's signature
+/// states it and the extractor checks it before the handler runs.
+pub trait RequiredScope {
+    const SCOPE: Scope;
+}
+
+/// The scope markers of [`ProjectAccess`].
+pub mod scope {
+    use super::{RequiredScope, Scope};
+
+    /// `connections:read`: read everything but secrets.
+    pub struct ConnectionsRead;
+    /// `manage`: create, change and delete.
+    pub struct Manage;
+    /// `api-keys:manage`: the project's API keys.
+    pub struct ApiKeysManage;
+
+    impl RequiredScope for ConnectionsRead {
+        const SCOPE: Scope = Scope::ConnectionsRead;
+    }
+    impl RequiredScope for Manage {
+        const SCOPE: Scope = Scope::Manage;
+    }
+    impl RequiredScope for ApiKeysManage {
+        const SCOPE: Scope = Scope::ApiKeysManage;
+    }
+}
+
+/// A path under `/v1/projects/{projectIdOrName}`: it names the project.
+pub trait InProject {
+    fn project_id_or_name(&self) -> &str;
+}
+
+/// The path of a route on the project itself.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectPath {
+    pub project_id_or_name: String,
+}
+
+impl InProject for ProjectPath {
+    fn project_id_or_name(&self) -> &str {
+        &self.project_id_or_name
+    }
+}
+
+/// The authenticated caller, inside the project its path names, holding
+/// scope `S`; `P` is the route's path. Extracting it answers 401 without
+/// credentials, 400 for a malformed path, 404 when the path names another
+/// project (ids do not leak) and 403 naming the scope when it is missing.
+/// Being an extractor, it is checked before the query and body are read:
+/// a request outside the caller's reach is refused whatever it carries.
+pub struct ProjectAccess<S, P = ProjectPath> {
+    pub caller: Caller,
+    pub path: P,
+    scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope, P: InProject> ProjectAccess<S, P> {
+    /// For the rare handler that must look at the path before it knows it
+    /// is a route at all (`…/{connectionId}:oauth-update`).
+    pub fn check(caller: Caller, path: P) -> Result<Self, ApiError> {
+        caller.authorize(path.project_id_or_name(), S::SCOPE)?;
+        Ok(ProjectAccess {
+            caller,
+            path,
+            scope: PhantomData,
+        })
+    }
+}
+
+impl<S, P> ProjectAccess<S, P> {
+    /// The caller's project, which the path named.
+    pub fn project(&self) -> &Project {
+        &self.caller.project
+    }
+
+    /// A further scope, for what a request asks beyond the route's own
+    /// (`includeCredentials=true`).
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        Ok(self.caller.scopes.require(scope)?)
+    }
+}
+
+impl<S, P> FromRequestParts<Grantd> for ProjectAccess<S, P>
+where
+    S: RequiredScope + Send,
+    P: InProject + DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        grantd: &Grantd,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, grantd).await?;
+        let PathParams(path) = PathParams::<P>::from_request_parts(parts, grantd).await?;
+        Self::check(caller, path)
     }
 }
 

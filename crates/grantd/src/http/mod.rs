@@ -2,21 +2,16 @@
 //! errors to problem+json. Handlers are thin: parse, call the domain, render.
 
 pub mod auth;
-mod bounce_page;
-mod callback_page;
-mod connect_page;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
-pub mod provider_info;
 pub mod routes;
 pub mod server;
-pub mod views;
+pub mod wire;
 
 use crate::domain::Grantd;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{get, post};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
@@ -30,95 +25,38 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Largest request body accepted; the API's bodies are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Every documented route, from one list: each resource's `router()`
+/// registers its handlers together with their OpenAPI operations, so a
+/// route cannot exist without its documentation.
+pub fn api_routes() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(health::router())
+        .merge(providers::router())
+        .merge(oauth::router())
+        .merge(projects::router())
+        .merge(connections::router())
+        .merge(provider_apps::router())
+        .merge(webhooks::router())
+        .merge(events::router())
+        .merge(api_keys::router())
+        .merge(connect_sessions::router())
+        .merge(connect::router())
+        .merge(callback::router())
+}
+
 /// The whole HTTP surface of grantd.
 pub fn router(grantd: Grantd) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let project = "/v1/projects/{projectIdOrName}";
-    let api = Router::new()
-        .route("/healthz", get(health::get_health))
-        .route("/readyz", get(health::get_readiness))
-        .route("/v1/openapi.json", get(openapi::get_openapi))
-        .route("/v1/providers", get(providers::list_providers))
-        .route("/v1/providers/{provider}", get(providers::get_provider))
-        .route("/v1/oauth-connect", post(oauth::create_oauth_connect))
-        .route(project, get(projects::get_project))
-        .route(&format!("{project}/groups"), get(projects::list_groups))
-        .route(
-            &format!("{project}/consumers"),
-            get(projects::list_consumers),
-        )
-        .route(
-            &format!("{project}/connections"),
-            get(connections::list_connections),
-        )
-        .route(
-            &format!("{project}/connections:generate"),
-            post(connections::generate_connection),
-        )
-        .route(
-            &format!("{project}/connections/{{connectionId}}"),
-            get(connections::get_connection)
-                .delete(connections::delete_connection)
-                .patch(oauth::patch_connection_action),
-        )
-        .route(
-            &format!("{project}/provider-apps"),
-            get(provider_apps::list_provider_apps).post(provider_apps::create_provider_app),
-        )
-        .route(
-            &format!("{project}/provider-apps/{{providerAppId}}"),
-            get(provider_apps::get_provider_app)
-                .patch(provider_apps::update_provider_app)
-                .delete(provider_apps::delete_provider_app),
-        )
-        .route(
-            &format!("{project}/webhooks"),
-            get(webhooks::list_webhooks).post(webhooks::create_webhook),
-        )
-        .route(
-            &format!("{project}/webhooks/{{webhookId}}"),
-            get(webhooks::get_webhook).delete(webhooks::delete_webhook),
-        )
-        .route(
-            &format!("{project}/webhooks/{{webhookId}}/deliveries"),
-            get(webhooks::list_webhook_deliveries),
-        )
-        .route(&format!("{project}/events"), get(events::list_events))
-        .route(
-            &format!("{project}/api-keys"),
-            get(api_keys::list_api_keys).post(api_keys::create_api_key),
-        )
-        .route(
-            &format!("{project}/api-keys/{{apiKeyId}}"),
-            axum::routing::delete(api_keys::revoke_api_key),
-        )
-        .route(
-            &format!("{project}/allowed-origins"),
-            get(connect_sessions::get_allowed_origins).put(connect_sessions::set_allowed_origins),
-        )
-        .route(
-            &format!("{project}/connect-sessions"),
-            post(connect_sessions::create_connect_session),
-        )
-        .route(
-            &format!("{project}/connect-sessions/{{sessionId}}"),
-            get(connect_sessions::get_connect_session),
-        )
-        .route("/connect", get(connect::get_connect_page))
-        .route("/connect/assets/{file}", get(connect::get_connect_asset))
-        .route("/connect/api/session", get(connect::get_page_session))
-        .route("/connect/api/start", post(connect::start_page_flow))
-        .route("/connect/start", get(connect::refuse_query_bounce))
-        .route("/callbacks/v1/oauth", get(callback::get_oauth_callback))
-        .route(
-            "/callbacks/v1/oauth/start",
-            get(connect::get_bounce_page).post(connect::bounce),
-        )
+    let (routes, document) = api_routes().split_for_parts();
+    let api = routes
+        .route("/v1/openapi.json", openapi::route(&document))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -1,72 +1,21 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use super::problem::{InputIssue, Problem};
-use super::routes::{
-    api_keys, callback, connect, connect_sessions, connections, events, health, oauth, projects,
-    provider_apps, providers, webhooks,
-};
-use super::views;
-use axum::Json;
+use super::routes::oauth;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::routing::{get, MethodRouter};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+/// What no resource router registers: the document's info, its security
+/// schemes, and the one operation without a handler of its own
+/// (`…/{connectionId}:oauth-update`, which `patch_connection_action`
+/// dispatches to). The routes and their schemas come from
+/// [`super::api_routes`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "grantd", description = "Self-hosted connection service, wire-compatible with Ampersand's public API."),
-    paths(
-        health::get_health,
-        health::get_readiness,
-        oauth::create_oauth_connect,
-        oauth::update_oauth_connection,
-        connections::generate_connection,
-        connections::list_connections,
-        connections::get_connection,
-        connections::delete_connection,
-        provider_apps::create_provider_app,
-        provider_apps::list_provider_apps,
-        provider_apps::get_provider_app,
-        provider_apps::update_provider_app,
-        provider_apps::delete_provider_app,
-        projects::get_project,
-        projects::list_groups,
-        projects::list_consumers,
-        providers::list_providers,
-        providers::get_provider,
-        callback::get_oauth_callback,
-        webhooks::create_webhook,
-        webhooks::list_webhooks,
-        webhooks::get_webhook,
-        webhooks::delete_webhook,
-        webhooks::list_webhook_deliveries,
-        events::list_events,
-        connect_sessions::get_allowed_origins,
-        connect_sessions::set_allowed_origins,
-        connect_sessions::create_connect_session,
-        connect_sessions::get_connect_session,
-        connect::get_connect_page,
-        connect::get_page_session,
-        connect::start_page_flow,
-        connect::get_bounce_page,
-        connect::bounce,
-        api_keys::list_api_keys,
-        api_keys::create_api_key,
-        api_keys::revoke_api_key,
-    ),
-    components(schemas(
-        Problem, InputIssue,
-        views::OAuthConnectRequest, views::GenerateConnectionRequest, views::ConnectionView,
-        views::ProviderAppView, views::CreateProviderAppRequest, views::UpdateProviderAppRequest,
-        views::GroupView, views::ConsumerView, views::ProjectView,
-        super::provider_info::ProviderInfo,
-        views::CreateWebhookRequest, views::WebhookView, views::CreatedWebhookView,
-        views::WebhookDeliveryView, views::EventView,
-        views::AllowedOriginsRequest, views::AllowedOriginsView,
-        views::CreateConnectSessionRequest, views::ConnectSessionView,
-        views::CreatedConnectSessionView, views::SessionOutcomeView,
-        views::ConnectPageSessionView, views::ConnectProviderView, views::ConnectInputView,
-        views::ConnectStartRequest, views::ConnectStartView,
-        views::CreateApiKeyRequest, views::ApiKeyView, views::CreatedApiKeyView,
-    )),
+    paths(oauth::update_oauth_connection),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;
@@ -120,7 +69,18 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// `GET /v1/openapi.json`.
-pub async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The whole document, as served at `/v1/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    super::api_routes().into_openapi()
+}
+
+/// `GET /v1/openapi.json`: the document, serialized once at startup.
+pub fn route<S: Clone + Send + Sync + 'static>(
+    document: &utoipa::openapi::OpenApi,
+) -> MethodRouter<S> {
+    let body = Bytes::from(serde_json::to_vec(document).expect("the OpenAPI document serializes"));
+    get(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    })
 }

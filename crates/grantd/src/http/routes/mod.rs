@@ -1,4 +1,7 @@
-//! Handlers, one module per resource, named verb_noun.
+//! Handlers, one folder per resource, named verb_noun: `mod.rs` holds the
+//! handlers and the resource's `router()` (each route registered with its
+//! OpenAPI operation), `wire.rs` its request and response bodies and path
+//! structs. `health` has no bodies of its own and stays one file.
 
 pub mod api_keys;
 pub mod callback;

@@ -4,9 +4,15 @@
 //! ignore them.
 
 use crate::domain::catalog::{AuthScheme, BasicField, Provider};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
+
+/// The path of one provider.
+#[derive(Debug, Deserialize)]
+pub struct ProviderPath {
+    pub provider: String,
+}
 
 /// One provider, in Ampersand's shape.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,17 +1,30 @@
 //! The customer backend's side of the hosted connect page: allowed origins
 //! and connect sessions (API key or bearer JWT, like every project route).
 
-use crate::domain::{Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::{JsonBody, PathParams};
+pub mod wire;
+
+use crate::domain::Grantd;
+use crate::http::auth::scope::{ConnectionsRead, Manage};
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::JsonBody;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{
-    AllowedOriginsRequest, AllowedOriginsView, ConnectSessionView, CreateConnectSessionRequest,
-    CreatedConnectSessionView,
-};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{
+    AllowedOriginsRequest, AllowedOriginsView, ConnectSessionPath, ConnectSessionView,
+    CreateConnectSessionRequest, CreatedConnectSessionView,
+};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_allowed_origins, set_allowed_origins))
+        .routes(routes!(create_connect_session))
+        .routes(routes!(get_connect_session))
+}
 
 /// The origins allowed to embed or open the connect page and to receive browsers back.
 #[utoipa::path(
@@ -23,11 +36,9 @@ use axum::Json;
 )]
 pub async fn get_allowed_origins(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
 ) -> Result<Json<AllowedOriginsView>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let origins = grantd.allowed_origins(&project.id).await?;
+    let origins = grantd.allowed_origins(&access.project().id).await?;
     Ok(Json(AllowedOriginsView { origins }))
 }
 
@@ -46,13 +57,11 @@ pub async fn get_allowed_origins(
 )]
 pub async fn set_allowed_origins(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<AllowedOriginsRequest>,
 ) -> Result<Json<AllowedOriginsView>, ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
     let origins = grantd
-        .set_allowed_origins(&project.id, body.origins)
+        .set_allowed_origins(&access.project().id, body.origins)
         .await?;
     Ok(Json(AllowedOriginsView { origins }))
 }
@@ -73,13 +82,11 @@ pub async fn set_allowed_origins(
 )]
 pub async fn create_connect_session(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateConnectSessionRequest>,
 ) -> Result<(StatusCode, Json<CreatedConnectSessionView>), ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
     let created = grantd
-        .create_connect_session(&project.id, body.into())
+        .create_connect_session(&access.project().id, body.into())
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -94,10 +101,10 @@ pub async fn create_connect_session(
 )]
 pub async fn get_connect_session(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<ConnectionsRead, ConnectSessionPath>,
 ) -> Result<Json<ConnectSessionView>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let session = grantd.get_connect_session(&project.id, &id).await?;
+    let session = grantd
+        .get_connect_session(&access.project().id, &access.path.session_id)
+        .await?;
     Ok(Json(session.into()))
 }

@@ -1,10 +1,23 @@
+//! The provider catalog, in Ampersand's `ProviderInfo` shape.
+
+pub mod wire;
+
 use crate::domain::{DomainError, Grantd};
 use crate::http::extract::PathParams;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::provider_info::ProviderInfo;
 use axum::extract::State;
 use axum::Json;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{ProviderInfo, ProviderPath};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_providers))
+        .routes(routes!(get_provider))
+}
 
 /// All providers grantd knows, by name. Public: the catalog holds no secrets.
 #[utoipa::path(
@@ -30,11 +43,11 @@ pub async fn list_providers(State(grantd): State<Grantd>) -> Json<BTreeMap<Strin
 )]
 pub async fn get_provider(
     State(grantd): State<Grantd>,
-    PathParams(name): PathParams<String>,
+    PathParams(path): PathParams<ProviderPath>,
 ) -> Result<Json<ProviderInfo>, ApiError> {
     grantd
         .catalog()
-        .get(&name)
+        .get(&path.provider)
         .map(|p| Json(ProviderInfo::from(p)))
         .ok_or_else(|| DomainError::not_found("provider").into())
 }

@@ -136,8 +136,12 @@ impl IntoResponse for CallbackPage<'_> {
             title = html_escape::encode_text(self.title),
             message = html_escape::encode_text(&self.message),
         );
-        let mut response =
-            super::connect_page::nonce_page(self.status, body, &nonce, "; form-action 'none'");
+        let mut response = crate::http::routes::connect::page::nonce_page(
+            self.status,
+            body,
+            &nonce,
+            "; form-action 'none'",
+        );
         if let Some(cookie) = self
             .clear_cookie
             .and_then(|c| HeaderValue::from_str(&c).ok())

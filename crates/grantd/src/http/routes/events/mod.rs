@@ -1,10 +1,22 @@
-use crate::domain::{Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::{PathParams, QueryParams};
+//! The project's event log: what webhooks deliver, kept to be read back.
+
+pub mod wire;
+
+use crate::domain::Grantd;
+use crate::http::auth::scope::ConnectionsRead;
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::QueryParams;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{EventView, ListEventsQuery};
 use axum::extract::State;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{EventView, ListEventsQuery};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new().routes(routes!(list_events))
+}
 
 /// The project's connection events, newest first, optionally of one connection.
 #[utoipa::path(
@@ -16,13 +28,15 @@ use axum::Json;
 )]
 pub async fn list_events(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
     QueryParams(query): QueryParams<ListEventsQuery>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let events = grantd
-        .list_events(&project.id, query.connection_id.as_deref(), query.limit)
+        .list_events(
+            &access.project().id,
+            query.connection_id.as_deref(),
+            query.limit,
+        )
         .await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))
 }

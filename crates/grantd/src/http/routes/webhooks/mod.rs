@@ -1,13 +1,29 @@
-use crate::domain::{Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::{JsonBody, PathParams, QueryParams};
+//! Webhook endpoints and their delivery logs.
+
+pub mod wire;
+
+use crate::domain::Grantd;
+use crate::http::auth::scope::{ConnectionsRead, Manage};
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{
-    CreateWebhookRequest, CreatedWebhookView, ListDeliveriesQuery, WebhookDeliveryView, WebhookView,
-};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{
+    CreateWebhookRequest, CreatedWebhookView, ListDeliveriesQuery, WebhookDeliveryView,
+    WebhookPath, WebhookView,
+};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_webhooks, create_webhook))
+        .routes(routes!(get_webhook, delete_webhook))
+        .routes(routes!(list_webhook_deliveries))
+}
 
 /// Register a webhook endpoint. The response is the only place its signing secret appears.
 #[utoipa::path(
@@ -24,12 +40,12 @@ use axum::Json;
 )]
 pub async fn create_webhook(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<CreatedWebhookView>), ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
-    let created = grantd.create_webhook(&project.id, body.into()).await?;
+    let created = grantd
+        .create_webhook(&access.project().id, body.into())
+        .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -43,11 +59,9 @@ pub async fn create_webhook(
 )]
 pub async fn list_webhooks(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let webhooks = grantd.list_webhooks(&project.id).await?;
+    let webhooks = grantd.list_webhooks(&access.project().id).await?;
     Ok(Json(webhooks.into_iter().map(WebhookView::from).collect()))
 }
 
@@ -61,11 +75,12 @@ pub async fn list_webhooks(
 )]
 pub async fn get_webhook(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<ConnectionsRead, WebhookPath>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    Ok(Json(grantd.get_webhook(&project.id, &id).await?.into()))
+    let webhook = grantd
+        .get_webhook(&access.project().id, &access.path.webhook_id)
+        .await?;
+    Ok(Json(webhook.into()))
 }
 
 /// Delete a webhook endpoint; deliveries not yet made to it are dropped.
@@ -78,11 +93,11 @@ pub async fn get_webhook(
 )]
 pub async fn delete_webhook(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<Manage, WebhookPath>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
-    grantd.delete_webhook(&project.id, &id).await?;
+    grantd
+        .delete_webhook(&access.project().id, &access.path.webhook_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,13 +111,11 @@ pub async fn delete_webhook(
 )]
 pub async fn list_webhook_deliveries(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<ConnectionsRead, WebhookPath>,
     QueryParams(query): QueryParams<ListDeliveriesQuery>,
 ) -> Result<Json<Vec<WebhookDeliveryView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let deliveries = grantd
-        .list_webhook_deliveries(&project.id, &id, query.limit)
+        .list_webhook_deliveries(&access.project().id, &access.path.webhook_id, query.limit)
         .await?;
     Ok(Json(
         deliveries

@@ -3,36 +3,43 @@
 //! endpoint (under the redirect URI) that binds a CSRF-protected flow to the
 //! browser.
 
+mod bounce_page;
+pub(crate) mod page;
+pub mod wire;
+
 use crate::domain::connect_sessions::initials;
 use crate::domain::oauth::csrf::{csrf_cookie_name, CsrfCookieScope};
 use crate::domain::{ConnectSession, Grantd};
 use crate::http::auth::{cookie, SessionToken};
-use crate::http::bounce_page::BouncePage;
-use crate::http::callback_page::CallbackPage;
-use crate::http::connect_page::{self, ConnectPage};
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{
-    ConnectInputView, ConnectPageSessionView, ConnectProviderView, ConnectStartRequest,
-    ConnectStartView, SessionOutcomeView,
-};
+use crate::http::routes::callback::page::CallbackPage;
+use crate::http::routes::connect_sessions::wire::SessionOutcomeView;
 use crate::secrets::SecretString;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
-use serde::Deserialize;
+use bounce_page::BouncePage;
+use page::ConnectPage;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{
+    BounceForm, ConnectInputView, ConnectPageQuery, ConnectPageSessionView, ConnectProviderView,
+    ConnectStartRequest, ConnectStartView,
+};
 
-/// Query of `GET /connect`. The session's token is not here: it is in the
-/// URL's fragment (`#token=gcs_…`), which the browser keeps to itself.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectPageQuery {
-    /// The session's id (not a secret): names the origin that may frame
-    /// the page.
-    pub session_id: Option<String>,
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_connect_page))
+        .routes(routes!(get_page_session))
+        .routes(routes!(start_page_flow))
+        .routes(routes!(get_bounce_page, bounce))
+        .route("/connect/assets/{file}", get(get_connect_asset))
+        .route("/connect/start", get(refuse_query_bounce))
 }
 
 /// The hosted connect page (HTML). It may be framed only by the session's
@@ -58,7 +65,7 @@ pub async fn get_connect_page(
 
 /// `GET /connect/assets/{file}`: the page's stylesheet and script.
 pub async fn get_connect_asset(PathParams(file): PathParams<String>) -> Response {
-    connect_page::asset(&file).unwrap_or_else(|| ApiError::RouteNotFound.into_response())
+    page::asset(&file).unwrap_or_else(|| ApiError::RouteNotFound.into_response())
 }
 
 /// The session as the connect page shows it: providers with their inputs
@@ -79,7 +86,7 @@ pub async fn get_page_session(
     let session = grantd.connect_session_for_token(token.expose()).await?;
     let view = page_view(&grantd, session);
     let mut response = Json(view).into_response();
-    connect_page::locked_down(response.headers_mut());
+    page::locked_down(response.headers_mut());
     Ok(response)
 }
 
@@ -106,16 +113,8 @@ pub async fn start_page_flow(
         .start_connect_flow(token.expose(), body.into())
         .await?;
     let mut response = Json(ConnectStartView { authorization_url }).into_response();
-    connect_page::locked_down(response.headers_mut());
+    page::locked_down(response.headers_mut());
     Ok(response)
-}
-
-/// Form of `POST {redirect URI}/start`, as the bounce page posts it.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct BounceForm {
-    /// The flow, from the bounce URL's fragment.
-    #[schema(value_type = Option<String>)]
-    pub flow: Option<SecretString>,
 }
 
 /// Where a CSRF-protected flow begins: the URL from oauth-connect or the
@@ -187,7 +186,7 @@ pub async fn bounce(State(grantd): State<Grantd>, headers: HeaderMap, body: Byte
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
     headers.insert(header::SET_COOKIE, cookie);
-    connect_page::locked_down(headers);
+    page::locked_down(headers);
     response
 }
 

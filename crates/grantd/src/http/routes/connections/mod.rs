@@ -1,13 +1,31 @@
+//! Connections: generate one from supplied credentials, list, read, delete.
+//! (The OAuth ways to make one are in `oauth` and `connect`.)
+
+mod credentials;
+pub mod wire;
+
 use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::{JsonBody, PathParams, QueryParams};
+use crate::http::auth::scope::{ConnectionsRead, Manage};
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::{JsonBody, QueryParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{
-    ConnectionView, GenerateConnectionRequest, GetConnectionQuery, ListConnectionsQuery,
-};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{
+    ConnectionPath, ConnectionView, GenerateConnectionRequest, GetConnectionQuery,
+    ListConnectionsQuery,
+};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections))
+        .routes(routes!(generate_connection))
+        .routes(routes!(get_connection, delete_connection))
+}
 
 /// Create a connection from supplied credentials (scope `manage`). The
 /// answer shows its credentials as far as the caller's scopes allow.
@@ -25,13 +43,15 @@ use axum::Json;
 )]
 pub async fn generate_connection(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<GenerateConnectionRequest>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
     let connection = grantd
-        .generate_connection(project, body.into(), caller.credential_access())
+        .generate_connection(
+            access.project(),
+            body.into(),
+            access.caller.credential_access(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(connection.into())))
 }
@@ -46,14 +66,12 @@ pub async fn generate_connection(
 )]
 pub async fn list_connections(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
     QueryParams(query): QueryParams<ListConnectionsQuery>,
 ) -> Result<Json<Vec<ConnectionView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let connections = grantd
         .list_connections(
-            &project.id,
+            &access.project().id,
             ConnectionQuery {
                 provider: query.provider,
                 group_ref: query.group_ref,
@@ -78,19 +96,21 @@ pub async fn list_connections(
 )]
 pub async fn get_connection(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, connection_id)): PathParams<(String, String)>,
+    access: ProjectAccess<ConnectionsRead, ConnectionPath>,
     QueryParams(query): QueryParams<GetConnectionQuery>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let access = if query.include_credentials {
-        caller.authorize(&project, Scope::CredentialsAccessToken)?;
-        caller.credential_access()
+    let credentials = if query.include_credentials {
+        access.require(Scope::CredentialsAccessToken)?;
+        access.caller.credential_access()
     } else {
         CredentialAccess::None
     };
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
     let connection = grantd
-        .get_connection(&project.id, &connection_id, access)
+        .get_connection(
+            &access.project().id,
+            &access.path.connection_id,
+            credentials,
+        )
         .await?;
     Ok(Json(connection.into()))
 }
@@ -105,12 +125,10 @@ pub async fn get_connection(
 )]
 pub async fn delete_connection(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, connection_id)): PathParams<(String, String)>,
+    access: ProjectAccess<Manage, ConnectionPath>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
     grantd
-        .delete_connection(&project.id, &connection_id)
+        .delete_connection(&access.project().id, &access.path.connection_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

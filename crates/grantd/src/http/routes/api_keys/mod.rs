@@ -2,14 +2,26 @@
 //! revoke. All need `api-keys:manage`; a caller can neither mint nor revoke
 //! a key that could do something it cannot.
 
-use crate::domain::{Grantd, Scope, Scopes};
-use crate::http::auth::Caller;
-use crate::http::extract::{JsonBody, PathParams};
+pub mod wire;
+
+use crate::domain::{Grantd, Scopes};
+use crate::http::auth::scope::ApiKeysManage;
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::JsonBody;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{ApiKeyView, CreateApiKeyRequest, CreatedApiKeyView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{ApiKeyPath, ApiKeyView, CreateApiKeyRequest, CreatedApiKeyView};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_api_keys, create_api_key))
+        .routes(routes!(revoke_api_key))
+}
 
 /// The project's API keys, revoked ones included, oldest first (scope `api-keys:manage`).
 #[utoipa::path(
@@ -25,11 +37,9 @@ use axum::Json;
 )]
 pub async fn list_api_keys(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ApiKeysManage>,
 ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ApiKeysManage)?;
-    let keys = grantd.list_api_keys(&project.id).await?;
+    let keys = grantd.list_api_keys(&access.project().id).await?;
     Ok(Json(keys.into_iter().map(ApiKeyView::from).collect()))
 }
 
@@ -50,15 +60,13 @@ pub async fn list_api_keys(
 )]
 pub async fn create_api_key(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ApiKeysManage>,
     JsonBody(body): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKeyView>), ApiError> {
-    let project = caller.authorize(&project, Scope::ApiKeysManage)?;
     let scopes = Scopes::from_iter(body.scopes.unwrap_or_default());
     let label = body.label.as_deref().unwrap_or("default");
     let created = grantd
-        .create_api_key_as(caller.scopes, &project.id, label, scopes)
+        .create_api_key_as(access.caller.scopes, &access.project().id, label, scopes)
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -77,12 +85,11 @@ pub async fn create_api_key(
 )]
 pub async fn revoke_api_key(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<ApiKeysManage, ApiKeyPath>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.authorize(&project, Scope::ApiKeysManage)?;
+    let key = &access.path.api_key_id;
     grantd
-        .revoke_api_key_as(caller.scopes, &project.id, &id)
+        .revoke_api_key_as(access.caller.scopes, &access.project().id, key)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

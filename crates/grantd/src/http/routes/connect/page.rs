@@ -15,10 +15,10 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub const PAGE_HTML: &str = include_str!("connect/connect.html");
-pub const PAGE_CSS: &str = include_str!("connect/connect.css");
-pub const PAGE_JS: &str = include_str!("connect/connect.js");
-pub const FAVICON_SVG: &str = include_str!("connect/favicon.svg");
+pub const PAGE_HTML: &str = include_str!("assets/connect.html");
+pub const PAGE_CSS: &str = include_str!("assets/connect.css");
+pub const PAGE_JS: &str = include_str!("assets/connect.js");
+pub const FAVICON_SVG: &str = include_str!("assets/favicon.svg");
 
 /// The page for one request; `frame_ancestor` is the session's parent origin.
 pub struct ConnectPage {

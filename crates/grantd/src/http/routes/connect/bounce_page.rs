@@ -46,6 +46,6 @@ impl IntoResponse for BouncePage {
              document.getElementById(\"bounce\").submit();}})();</script></body></html>",
             action = crate::domain::oauth::csrf::BOUNCE_SEGMENT,
         );
-        super::connect_page::nonce_page(StatusCode::OK, body, &nonce, "")
+        crate::http::routes::connect::page::nonce_page(StatusCode::OK, body, &nonce, "")
     }
 }

@@ -1,11 +1,29 @@
-use crate::domain::{Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::{JsonBody, PathParams};
+//! Provider apps: the project's OAuth clients, one or more per provider.
+
+pub mod wire;
+
+use crate::domain::Grantd;
+use crate::http::auth::scope::{ConnectionsRead, Manage};
+use crate::http::auth::ProjectAccess;
+use crate::http::extract::JsonBody;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{CreateProviderAppRequest, ProviderAppView, UpdateProviderAppRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{CreateProviderAppRequest, ProviderAppPath, ProviderAppView, UpdateProviderAppRequest};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(list_provider_apps, create_provider_app))
+        .routes(routes!(
+            get_provider_app,
+            update_provider_app,
+            delete_provider_app
+        ))
+}
 
 /// Register an OAuth client (provider app) for a provider.
 #[utoipa::path(
@@ -22,12 +40,12 @@ use axum::Json;
 )]
 pub async fn create_provider_app(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
 ) -> Result<(StatusCode, Json<ProviderAppView>), ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
-    let app = grantd.create_provider_app(&project.id, body.into()).await?;
+    let app = grantd
+        .create_provider_app(&access.project().id, body.into())
+        .await?;
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
@@ -40,11 +58,9 @@ pub async fn create_provider_app(
 )]
 pub async fn list_provider_apps(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
 ) -> Result<Json<Vec<ProviderAppView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let apps = grantd.list_provider_apps(&project.id).await?;
+    let apps = grantd.list_provider_apps(&access.project().id).await?;
     Ok(Json(apps.into_iter().map(ProviderAppView::from).collect()))
 }
 
@@ -57,13 +73,12 @@ pub async fn list_provider_apps(
 )]
 pub async fn get_provider_app(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<ConnectionsRead, ProviderAppPath>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    Ok(Json(
-        grantd.get_provider_app(&project.id, &id).await?.into(),
-    ))
+    let app = grantd
+        .get_provider_app(&access.project().id, &access.path.provider_app_id)
+        .await?;
+    Ok(Json(app.into()))
 }
 
 #[utoipa::path(
@@ -76,17 +91,17 @@ pub async fn get_provider_app(
 )]
 pub async fn update_provider_app(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<Manage, ProviderAppPath>,
     JsonBody(body): JsonBody<UpdateProviderAppRequest>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
-    Ok(Json(
-        grantd
-            .update_provider_app(&project.id, &id, body.into())
-            .await?
-            .into(),
-    ))
+    let app = grantd
+        .update_provider_app(
+            &access.project().id,
+            &access.path.provider_app_id,
+            body.into(),
+        )
+        .await?;
+    Ok(Json(app.into()))
 }
 
 #[utoipa::path(
@@ -98,10 +113,10 @@ pub async fn update_provider_app(
 )]
 pub async fn delete_provider_app(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams((project, id)): PathParams<(String, String)>,
+    access: ProjectAccess<Manage, ProviderAppPath>,
 ) -> Result<StatusCode, ApiError> {
-    let project = caller.authorize(&project, Scope::Manage)?;
-    grantd.delete_provider_app(&project.id, &id).await?;
+    grantd
+        .delete_provider_app(&access.project().id, &access.path.provider_app_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

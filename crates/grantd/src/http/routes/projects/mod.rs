@@ -1,10 +1,24 @@
-use crate::domain::{Grantd, Scope};
-use crate::http::auth::Caller;
-use crate::http::extract::PathParams;
+//! The caller's project, and the groups and consumers its connections name.
+
+pub mod wire;
+
+use crate::domain::Grantd;
+use crate::http::auth::scope::ConnectionsRead;
+use crate::http::auth::ProjectAccess;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::{ConsumerView, GroupView, ProjectView};
 use axum::extract::State;
 use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::{ConsumerView, GroupView, ProjectView};
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(get_project))
+        .routes(routes!(list_groups))
+        .routes(routes!(list_consumers))
+}
 
 /// The caller's project.
 #[utoipa::path(
@@ -14,13 +28,8 @@ use axum::Json;
     responses((status = 200, body = ProjectView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
 )]
-pub async fn get_project(
-    caller: Caller,
-    PathParams(project): PathParams<String>,
-) -> Result<Json<ProjectView>, ApiError> {
-    Ok(Json(
-        caller.authorize(&project, Scope::ConnectionsRead)?.into(),
-    ))
+pub async fn get_project(access: ProjectAccess<ConnectionsRead>) -> Json<ProjectView> {
+    Json(access.project().into())
 }
 
 /// Groups of the project, created as connections name them.
@@ -33,11 +42,9 @@ pub async fn get_project(
 )]
 pub async fn list_groups(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
 ) -> Result<Json<Vec<GroupView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let groups = grantd.list_groups(&project.id).await?;
+    let groups = grantd.list_groups(&access.project().id).await?;
     Ok(Json(groups.into_iter().map(GroupView::from).collect()))
 }
 
@@ -51,11 +58,9 @@ pub async fn list_groups(
 )]
 pub async fn list_consumers(
     State(grantd): State<Grantd>,
-    caller: Caller,
-    PathParams(project): PathParams<String>,
+    access: ProjectAccess<ConnectionsRead>,
 ) -> Result<Json<Vec<ConsumerView>>, ApiError> {
-    let project = caller.authorize(&project, Scope::ConnectionsRead)?;
-    let consumers = grantd.list_consumers(&project.id).await?;
+    let consumers = grantd.list_consumers(&access.project().id).await?;
     Ok(Json(
         consumers.into_iter().map(ConsumerView::from).collect(),
     ))

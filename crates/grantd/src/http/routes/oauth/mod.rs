@@ -1,15 +1,37 @@
+//! The OAuth ways to make or renew a connection from a backend: the
+//! authorization URL for a new connection, or for re-authorizing one.
+
+pub mod wire;
+
 use crate::domain::{Grantd, Scope};
-use crate::http::auth::{caller_origin, Caller};
+use crate::http::auth::scope::Manage;
+use crate::http::auth::{caller_origin, Caller, ProjectAccess};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::views::OAuthConnectRequest;
+use crate::http::routes::connections::wire::ConnectionPath;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::routing::patch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::OAuthConnectRequest;
 
 /// The authorization URL, as `text/plain` like Ampersand's API.
 fn plain_url(url: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], url).into_response()
+}
+
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new()
+        .routes(routes!(create_oauth_connect))
+        // Undocumented itself: it dispatches by suffix to the documented
+        // `update_oauth_connection`, which `ApiDoc` lists by hand.
+        .route(
+            "/v1/projects/{projectIdOrName}/connections/{connectionId}",
+            patch(patch_connection_action),
+        )
 }
 
 /// Generate the OAuth authorization URL for a new connection.
@@ -55,29 +77,35 @@ pub async fn create_oauth_connect(
 )]
 pub async fn update_oauth_connection(
     grantd: &Grantd,
-    caller: &Caller,
-    project: &str,
+    access: ProjectAccess<Manage, ConnectionPath>,
     connection_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = caller.authorize(project, Scope::Manage)?;
     let url = grantd
-        .start_oauth_update(project, connection_id, caller_origin(headers).as_deref())
+        .start_oauth_update(
+            access.project(),
+            connection_id,
+            caller_origin(headers).as_deref(),
+        )
         .await?;
     Ok(plain_url(url))
 }
 
 /// `PATCH /v1/projects/{p}/connections/{connectionId}:action`: the router
-/// cannot match a static suffix after a parameter, so the action is parsed here.
+/// cannot match a static suffix after a parameter, so the action is parsed
+/// here, and an unknown action is an unknown route before it is a scope
+/// question: the project is checked only once the action is known.
 pub async fn patch_connection_action(
     State(grantd): State<Grantd>,
     caller: Caller,
     headers: HeaderMap,
-    PathParams((project, target)): PathParams<(String, String)>,
+    PathParams(path): PathParams<ConnectionPath>,
 ) -> Result<Response, ApiError> {
-    match target.rsplit_once(':') {
+    match path.connection_id.rsplit_once(':') {
         Some((connection_id, "oauth-update")) => {
-            update_oauth_connection(&grantd, &caller, &project, connection_id, &headers).await
+            let connection_id = connection_id.to_owned();
+            let access = ProjectAccess::check(caller, path)?;
+            update_oauth_connection(&grantd, access, &connection_id, &headers).await
         }
         _ => Err(ApiError::RouteNotFound),
     }

@@ -1,25 +1,25 @@
+//! Where providers send the browser back after an authorization.
+
+pub(crate) mod page;
+pub mod wire;
+
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
 use crate::http::auth::cookie;
-use crate::http::callback_page::{CallbackPage, OpenerMessage};
 use crate::http::extract::QueryParams;
 use crate::http::routes::connect::csrf_set_cookie;
 use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use page::{CallbackPage, OpenerMessage};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use wire::CallbackQuery;
 
-/// The authorization response (RFC 6749 §4.1.2, RFC 9207).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CallbackQuery {
-    pub state: Option<String>,
-    #[param(value_type = Option<String>)]
-    pub code: Option<SecretString>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub iss: Option<String>,
+/// These routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<Grantd> {
+    OpenApiRouter::new().routes(routes!(get_oauth_callback))
 }
 
 /// Where providers send the browser back; exchanges the code.

@@ -1,0 +1,28 @@
+//! Wire pieces shared by several resources. Each resource's own request
+//! and response bodies live beside its handlers, in `routes/<resource>/wire.rs`;
+//! all of them are named field for field as Ampersand's reference names them.
+//! Request fields are all optional so that a missing field is reported by the
+//! domain as a named issue rather than a parse error.
+
+use crate::domain::MetadataInput;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// `providerMetadata` entry: `{"value": "...", "source": "input"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataInputBody {
+    pub value: String,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+pub fn metadata_input(
+    map: Option<BTreeMap<String, MetadataInputBody>>,
+) -> BTreeMap<String, MetadataInput> {
+    map.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, MetadataInput { value: v.value }))
+        .collect()
+}
