@@ -334,6 +334,21 @@ mod tests {
     }
 
     #[test]
+    fn creating_a_key_file_another_process_created_first_loads_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("encryption.key");
+        let first = Cipher::create_key_file(&path).unwrap();
+        let second = Cipher::create_key_file(&path).unwrap();
+        assert_eq!(second.active_key_id(), first.active_key_id());
+        // Any other failure is reported, not taken for a race.
+        let missing = dir.path().join("no-such-dir").join("encryption.key");
+        assert!(matches!(
+            Cipher::create_key_file(&missing),
+            Err(KeyringError::Io { .. })
+        ));
+    }
+
+    #[test]
     fn tampered_ciphertext_fails() {
         let cipher = ring(&Cipher::generate_spec());
         let mut sealed = cipher.seal(b"token", "x");
