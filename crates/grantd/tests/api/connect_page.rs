@@ -1262,18 +1262,28 @@ async fn a_reauthorization_session_updates_the_connection_in_place() {
 
     let mismatched = create_session(
         &app,
-        json!({"connectionId": id, "providers": ["mock-workspace"], "groupRef": "other"}),
+        json!({"connectionId": id, "providers": ["mock-workspace"], "groupRef": "other",
+            "consumerRef": "someone-else"}),
     )
     .await;
     assert_eq!(
         issue_names(&problem(mismatched).await),
-        ["providers", "groupRef"]
+        ["providers", "groupRef", "consumerRef"]
     );
+    // Naming the connection's own group and consumer is fine; naming none
+    // takes them from the connection.
+    let matching = create_session(
+        &app,
+        json!({"connectionId": id, "groupRef": "org-1", "consumerRef": "user-1"}),
+    )
+    .await;
+    assert_eq!(matching.status(), StatusCode::CREATED);
     let response = create_session(&app, json!({"connectionId": id})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let session: Value = response.json().await.unwrap();
     assert_eq!(session["providers"], json!(["mock"]));
     assert_eq!(session["groupRef"], "org-1");
+    assert_eq!(session["consumerRef"], "user-1", "{session}");
     assert_eq!(session["connectionId"], id.as_str());
 
     let page: Value = page_session(&app, token(&session))

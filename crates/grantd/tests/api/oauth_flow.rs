@@ -442,18 +442,43 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     let url = response.text().await.unwrap();
     let callback = app.authorize(&url).await;
-    let page = app
+    let page = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("\"https://app.customer.example\""), "{page}");
+    assert_eq!(
+        app.connection_count().await,
+        1,
+        "the page is a success page"
+    );
+
+    // Re-authorizing reports to the browser origin that asked for it.
+    let id = app.only_connection_for("g").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = app
         .client
-        .get(&callback)
+        .patch(app.project_url(&format!("/connections/{id}:oauth-update")))
+        .header("X-Api-Key", &app.api_key)
+        .header("Origin", "https://admin.customer.example")
+        .json(&json!({}))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(page.contains("\"https://app.customer.example\""), "{page}");
+    assert_eq!(response.status(), StatusCode::OK);
+    let url = response.text().await.unwrap();
+    let callback = app.authorize(&url).await;
+    let page = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("\"https://admin.customer.example\""),
+        "{page}"
+    );
 }
 
 #[tokio::test]
