@@ -1194,6 +1194,15 @@ async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
     );
     let browser = Browser::new();
     let bounced = bounce_ok(&browser, &url).await;
+    // The cookie lives as long as the flow has left (600 s by default).
+    let max_age: i64 = bounced
+        .set_cookie
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Max-Age="))
+        .expect("the cookie has a Max-Age")
+        .parse()
+        .unwrap();
+    assert!((590..=600).contains(&max_age), "{}", bounced.set_cookie);
     let callback_url = authorize(&app, &bounced).await;
     assert_eq!(browser.get(&callback_url).await.status(), StatusCode::OK);
     assert_eq!(app.connection_count().await, 1);
