@@ -338,10 +338,12 @@ async fn me(State(state): State<Arc<MockState>>, headers: HeaderMap) -> Response
         .into_response()
 }
 
-/// `{"access_token":"aaaa…` for `total` bytes, in 64 KiB chunks made on
-/// demand, counting what was produced in `produced`.
+/// `{"access_token":"aaaa…` for `total` bytes, in chunks of a little over
+/// 64 KiB (no sum of them is a round size, so a reader must cap by
+/// "more than", not "exactly"), made on demand, counting what was produced
+/// in `produced`.
 fn endless_json(total: usize, produced: Arc<AtomicUsize>) -> Response {
-    const CHUNK: usize = 64 * 1024;
+    const CHUNK: usize = 64 * 1024 + 7;
     let chunks = futures::stream::unfold(0usize, move |sent| {
         let produced = produced.clone();
         async move {

@@ -392,6 +392,36 @@ async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
     assert_eq!(app.connection_count().await, 0);
 }
 
+/// A token answer of exactly `len` bytes of JSON.
+fn token_answer_of(len: usize) -> serde_json::Value {
+    let mut answer = json!({"access_token": "at-exact", "token_type": "Bearer", "pad": ""});
+    let padding = len - answer.to_string().len();
+    answer["pad"] = json!("p".repeat(padding));
+    assert_eq!(answer.to_string().len(), len);
+    answer
+}
+
+#[tokio::test]
+async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
+    use grantd::domain::oauth::token::MAX_PROVIDER_ANSWER_BYTES as CAP;
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider
+        .script_token_response(StatusCode::OK, token_answer_of(CAP));
+    let url = app.start_flow("mock").await;
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    assert_eq!(app.connection_count().await, 1);
+
+    app.provider
+        .script_token_response(StatusCode::OK, token_answer_of(CAP + 1));
+    let url = app.start_flow("mock").await;
+    assert_eq!(
+        app.finish_flow(&url).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+    assert_eq!(app.connection_count().await, 1);
+}
+
 #[tokio::test]
 async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
     let app = spawn_app().await;
