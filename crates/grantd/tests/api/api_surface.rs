@@ -389,15 +389,7 @@ async fn one_provider_reads_in_ampersands_provider_info_shape() {
 #[tokio::test]
 async fn api_key_providers_say_where_the_key_goes() {
     let app = spawn_app().await;
-    let provider: Value = app
-        .client
-        .get(app.url("/v1/providers/mock-workspace"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let provider: Value = app.public_json("/v1/providers/mock-workspace").await;
     assert_eq!(provider["apiKeyOpts"]["attachmentType"], "query");
     assert_eq!(provider["apiKeyOpts"]["query"]["name"], "key");
     assert!(provider["apiKeyOpts"].get("header").is_none());

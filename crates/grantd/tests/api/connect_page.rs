@@ -1324,15 +1324,7 @@ async fn a_reauthorization_session_updates_the_connection_in_place() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_connect_routes() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.public_json("/v1/openapi.json").await;
     for path in [
         "/v1/projects/{projectIdOrName}/connect-sessions",
         "/v1/projects/{projectIdOrName}/connect-sessions/{sessionId}",

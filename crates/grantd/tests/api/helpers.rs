@@ -250,6 +250,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A public document (the OpenAPI document, the catalog) as JSON, fetched
+    /// without credentials.
+    pub async fn public_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn get(&self, url: &str) -> Response {
         self.client
             .get(url)

@@ -598,15 +598,7 @@ async fn keys_made_before_scopes_existed_keep_full_access_after_the_upgrade() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_api_key_routes_and_the_scopes() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.public_json("/v1/openapi.json").await;
     let keys = &doc["paths"]["/v1/projects/{projectIdOrName}/api-keys"];
     assert_eq!(keys["get"]["operationId"], "listApiKeys");
     assert_eq!(keys["post"]["operationId"], "createApiKey");

@@ -900,15 +900,7 @@ async fn a_deleted_webhook_is_gone_and_receives_nothing_more() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_webhook_routes() {
     let app = spawn_fast_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.public_json("/v1/openapi.json").await;
     let paths = &doc["paths"];
     let project = "/v1/projects/{projectIdOrName}";
     assert!(paths[format!("{project}/webhooks")]["post"].is_object());
