@@ -33,6 +33,37 @@ async fn import_due(app: &TestApp, count: usize) -> Vec<String> {
     ids
 }
 
+/// A connection (refresh token `rt-0`) created with a fresh access token
+/// that has expired since, so that creating it refreshed nothing and the
+/// next read with credentials refreshes. Returns its id.
+async fn import_expired_since(app: &TestApp) -> String {
+    app.provider.issue_refresh_token("rt-0");
+    let fresh = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let created: Value = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "oauth2AuthorizationCode": {
+                "accessToken": {"token": "at-0", "expiresAt": fresh},
+                "refreshToken": {"token": "rt-0"}}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let past = chrono::Utc::now().timestamp_millis() - 60_000;
+    sqlx::query(
+        "UPDATE connections SET access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
+    )
+    .bind(past)
+    .bind(&id)
+    .execute(&app.db().await)
+    .await
+    .unwrap();
+    assert_eq!(app.provider.token_calls(), 0);
+    id
+}
+
 /// Connections whose token now runs for more than half an hour.
 async fn refreshed(app: &TestApp) -> i64 {
     let horizon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
@@ -110,31 +141,7 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
     app.create_provider_app("mock").await;
     app.provider
         .set_grant_delay("refresh_token", Duration::from_millis(800));
-    app.provider.issue_refresh_token("rt-0");
-    let fresh = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
-    let created: Value = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
-            "oauth2AuthorizationCode": {
-                "accessToken": {"token": "at-0", "expiresAt": fresh},
-                "refreshToken": {"token": "rt-0"}}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap();
-    // The token has expired since: the next read with credentials refreshes.
-    let past = chrono::Utc::now().timestamp_millis() - 60_000;
-    sqlx::query(
-        "UPDATE connections SET access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
-    )
-    .bind(past)
-    .bind(id)
-    .execute(&app.db().await)
-    .await
-    .unwrap();
-    assert_eq!(app.provider.token_calls(), 0);
+    let id = import_expired_since(&app).await;
     let path = format!(
         "/v1/projects/{}/connections/{id}?includeCredentials=true",
         app.project_name,
@@ -177,30 +184,8 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
 async fn a_refresh_another_instance_stored_while_this_one_waited_for_the_lease_is_not_repeated() {
     let app = spawn_app_with(idle_refresher).await;
     app.create_provider_app("mock").await;
-    app.provider.issue_refresh_token("rt-0");
-    let fresh = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
-    let created: Value = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
-            "oauth2AuthorizationCode": {
-                "accessToken": {"token": "at-0", "expiresAt": fresh},
-                "refreshToken": {"token": "rt-0"}}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let past = chrono::Utc::now().timestamp_millis() - 60_000;
+    let id = import_expired_since(&app).await;
     let db = app.db().await;
-    sqlx::query(
-        "UPDATE connections SET access_token_expires_at = $1, refresh_due_at = $1 WHERE id = $2",
-    )
-    .bind(past)
-    .bind(&id)
-    .execute(&db)
-    .await
-    .unwrap();
 
     // The test plays another instance: it holds the row (PostgreSQL) or the
     // database's write lock (SQLite), so this instance's read finds the
