@@ -4,6 +4,7 @@ mod helpers;
 mod mock_provider;
 
 mod api_surface;
+mod architecture;
 mod auth;
 mod catalog_quirks;
 mod cli;

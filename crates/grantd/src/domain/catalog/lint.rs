@@ -2,7 +2,7 @@
 
 use super::provider::ProviderInputs;
 use super::spec::{AuthScheme, InputSpec, Provider};
-use super::{UrlPolicy, CATEGORIES};
+use super::spec::{UrlPolicy, CATEGORIES};
 use regex::Regex;
 use std::collections::BTreeSet;
 

@@ -13,7 +13,7 @@ mod spec;
 pub use provider::ProviderInputs;
 pub use spec::{
     ApiKeySpec, AuthScheme, BasicField, BasicSpec, InputSpec, OAuth2Spec, PkceSupport,
-    PostAuthSpec, Provider, TokenAuth, TokenRequestFormat,
+    PostAuthSpec, Provider, TokenAuth, TokenRequestFormat, UrlPolicy, CATEGORIES,
 };
 
 use serde::Deserialize;
@@ -51,23 +51,6 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Categories an entry may name; a closed list so the catalog stays browsable.
-pub const CATEGORIES: &[&str] = &[
-    "crm",
-    "marketing",
-    "advertising",
-    "support",
-    "communication",
-    "productivity",
-    "storage",
-    "developer-tools",
-    "analytics",
-    "finance",
-    "hr",
-    "ecommerce",
-    "security",
-];
-
 /// Why a catalog failed to load.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -91,14 +74,6 @@ pub enum CatalogError {
 struct CatalogFile {
     #[serde(default)]
     providers: BTreeMap<String, Provider>,
-}
-
-/// Whether plain-http URLs to loopback hosts are acceptable. Shipped entries
-/// must be https; a user's file may point at a local test double.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlPolicy {
-    HttpsOnly,
-    AllowLoopbackHttp,
 }
 
 /// All known providers, by name. Immutable once loaded; shared behind an `Arc`.
