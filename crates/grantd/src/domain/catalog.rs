@@ -213,8 +213,11 @@ pub struct OAuth2Spec {
     /// provider app must name some (Ampersand's `explicitScopesRequired`).
     #[serde(default)]
     pub scopes_required: bool,
+    /// Unset means `allowed`; shipped authorization-code entries must set it,
+    /// because sending PKCE by default changed or broke some providers'
+    /// flows (Square's refresh tokens become single-use).
     #[serde(default)]
-    pub pkce: PkceSupport,
+    pub pkce: Option<PkceSupport>,
     #[serde(default)]
     pub token_auth: TokenAuth,
     #[serde(default)]
@@ -314,6 +317,11 @@ pub struct BasicSpec {
 pub struct Provider {
     #[serde(skip_deserializing)]
     pub name: String,
+    /// Other names the entry answers to, such as its name before grantd
+    /// adopted Ampersand's identifiers: every API field and path that takes a
+    /// provider accepts them and resolves them to `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     pub display_name: String,
     pub category: String,
     #[serde(default)]
@@ -382,7 +390,10 @@ impl Provider {
         {
             return PkceSupport::Required;
         }
-        self.oauth2.as_ref().map(|o| o.pkce).unwrap_or_default()
+        self.oauth2
+            .as_ref()
+            .and_then(|o| o.pkce)
+            .unwrap_or_default()
     }
 
     /// Checks the caller's workspace and metadata against the entry's
@@ -589,22 +600,57 @@ pub enum UrlPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     providers: Arc<BTreeMap<String, Provider>>,
+    /// Alias -> canonical name.
+    aliases: Arc<BTreeMap<String, String>>,
 }
 
 impl Catalog {
     /// The shipped catalog plus, optionally, a user file whose entries win.
+    /// A user entry named by a shipped alias replaces that shipped entry,
+    /// under its canonical name, so stored connections keep finding it.
     pub fn load(user_file: Option<&Path>) -> Result<Self, CatalogError> {
         let mut providers = builtin()?;
         if let Some(path) = user_file {
-            providers.extend(parse_file(path, UrlPolicy::AllowLoopbackHttp)?);
+            let shipped_aliases = alias_map(&providers);
+            let source_name = path.display().to_string();
+            for (name, mut provider) in parse_file(path, UrlPolicy::AllowLoopbackHttp)? {
+                let name = match shipped_aliases.get(&name) {
+                    Some(canonical) => {
+                        if provider.aliases.is_empty() {
+                            provider.aliases = providers[canonical].aliases.clone();
+                        }
+                        provider.name = canonical.clone();
+                        canonical.clone()
+                    }
+                    None => name,
+                };
+                providers.insert(name, provider);
+            }
+            check_unique_names(providers.values().map(|p| (source_name.as_str(), p)))?;
         }
         Ok(Self {
+            aliases: Arc::new(alias_map(&providers)),
             providers: Arc::new(providers),
         })
     }
 
+    /// The entry called `name`, by its canonical name or one of its aliases.
     pub fn get(&self, name: &str) -> Option<&Provider> {
-        self.providers.get(name)
+        self.providers.get(name).or_else(|| {
+            self.aliases
+                .get(name)
+                .and_then(|canonical| self.providers.get(canonical))
+        })
+    }
+
+    /// `name` as the catalog names it: the canonical name for an alias, and
+    /// anything else unchanged (so an unknown name is reported as sent).
+    /// The domain calls this once on every provider name it is given.
+    pub fn canonical(&self, name: String) -> String {
+        match self.aliases.get(&name) {
+            Some(canonical) => canonical.clone(),
+            None => name,
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Provider> {
@@ -647,6 +693,7 @@ pub fn builtin() -> Result<BTreeMap<String, Provider>, CatalogError> {
 /// Parses `(file name, text)` pairs under the shipped rules into one map.
 fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, CatalogError> {
     let mut providers = BTreeMap::new();
+    let mut origin = BTreeMap::new();
     for (file, text) in files {
         for (name, provider) in parse(text, file, UrlPolicy::HttpsOnly)? {
             if providers.contains_key(&name) {
@@ -656,10 +703,65 @@ fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, Catal
                     message: "defined in more than one shipped file".into(),
                 });
             }
+            origin.insert(name.clone(), *file);
             providers.insert(name, provider);
         }
     }
+    check_unique_names(
+        providers
+            .values()
+            .map(|provider| (origin[provider.name.as_str()], provider)),
+    )?;
     Ok(providers)
+}
+
+/// Alias -> canonical name, for entries already checked by
+/// `check_unique_names`.
+fn alias_map(providers: &BTreeMap<String, Provider>) -> BTreeMap<String, String> {
+    providers
+        .values()
+        .flat_map(|p| p.aliases.iter().map(|alias| (alias.clone(), p.name.clone())))
+        .collect()
+}
+
+/// Every name and alias names one entry only, even ignoring case: a user
+/// who types `Hubspot` or an old name must never reach a different entry
+/// than the one they mean. An entry's own aliases may differ from its name
+/// by case alone (`linkedin` for `linkedIn`).
+fn check_unique_names<'p>(
+    entries: impl Iterator<Item = (&'p str, &'p Provider)>,
+) -> Result<(), CatalogError> {
+    let mut owners: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for (file, provider) in entries {
+        let names = std::iter::once(&provider.name).chain(&provider.aliases);
+        let mut own = BTreeSet::new();
+        for name in names {
+            if !own.insert(name.as_str()) {
+                return Err(CatalogError::Invalid {
+                    source_name: file.to_owned(),
+                    provider: provider.name.clone(),
+                    message: format!("{name} is listed twice among its name and aliases"),
+                });
+            }
+            let folded = name.to_ascii_lowercase();
+            match owners.get(&folded) {
+                Some((owner, owner_file)) if *owner != provider.name => {
+                    return Err(CatalogError::Invalid {
+                        source_name: file.to_owned(),
+                        provider: provider.name.clone(),
+                        message: format!(
+                            "name or alias {name} clashes with provider {owner} \
+                             (in {owner_file}), ignoring case"
+                        ),
+                    });
+                }
+                _ => {
+                    owners.insert(folded, (provider.name.as_str(), file));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads, parses and lints a catalog file from disk.
@@ -694,18 +796,39 @@ pub fn parse(
         })?;
         out.insert(name, provider);
     }
+    check_unique_names(out.values().map(|p| (source_name, p)))?;
     Ok(out)
 }
 
 /// The rules every entry obeys; also compiles the input patterns.
 fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
+    // Shipped names follow Ampersand's identifiers: ASCII letters and
+    // digits, starting lowercase (`constantContact`). A user's file may also
+    // use '-' and '_', as grantd's names once did.
+    let user_punctuation = |c: char| policy == UrlPolicy::AllowLoopbackHttp && (c == '-' || c == '_');
     let name = &provider.name;
-    let name_ok = !name.is_empty()
+    let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            .all(|c| c.is_ascii_alphanumeric() || user_punctuation(c));
     if !name_ok {
-        return Err("name must be lowercase letters, digits, '-' or '_'".into());
+        return Err(if policy == UrlPolicy::HttpsOnly {
+            "name must be ASCII letters and digits, starting with a lowercase letter (lowerCamelCase)".into()
+        } else {
+            "name must be ASCII letters, digits, '-' or '_', starting with a lowercase letter".into()
+        });
+    }
+    // Aliases keep old names working, which used '-' and '_'.
+    for alias in &provider.aliases {
+        let alias_ok = alias.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !alias_ok {
+            return Err(format!(
+                "alias {alias:?} must be ASCII letters, digits, '-' or '_'"
+            ));
+        }
     }
     if provider.auth_schemes.is_empty() {
         return Err("authSchemes is empty".into());
@@ -819,6 +942,16 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
             || (policy == UrlPolicy::AllowLoopbackHttp && url.scheme() == "http" && loopback);
         if !scheme_ok {
             return Err(format!("{label} must be https: {template}"));
+        }
+    }
+    if let Some(o) = &provider.oauth2 {
+        if policy == UrlPolicy::HttpsOnly
+            && provider.supports(AuthScheme::OAuth2AuthorizationCode)
+            && o.pkce.is_none()
+        {
+            return Err("oauth2.pkce must be set (required, allowed or unsupported) on an \
+                 authorization-code entry: say which the provider documents"
+                .into());
         }
     }
     Ok(())
@@ -1053,9 +1186,85 @@ mod tests {
     }
 
     #[test]
-    fn names_must_be_lowercase() {
-        let text = entry("Acme", r#"authSchemes = ["apiKey"]"#);
-        assert!(lint_error(&text).contains("lowercase"));
+    fn shipped_names_are_ascii_letters_and_digits_in_lower_camel_case() {
+        for bad in ["Acme", "acme-crm", "acme_crm", "1acme"] {
+            let text = entry(bad, r#"authSchemes = ["apiKey"]"#);
+            assert!(lint_error(&text).contains("lowerCamelCase"), "{bad}");
+        }
+        let text = entry("acmeCRM2", r#"authSchemes = ["basic"]"#);
+        assert!(parse(&text, "t", UrlPolicy::HttpsOnly).is_ok());
+        // A user's file keeps the punctuation grantd's names once had.
+        let text = entry("acme-crm", r#"authSchemes = ["basic"]"#);
+        assert!(parse(&text, "t", UrlPolicy::AllowLoopbackHttp).is_ok());
+    }
+
+    /// Two entries, `first` (with `aliases`) in one file and `second` in
+    /// another, merged under the shipped rules.
+    fn merge_error(first: &str, aliases: &str, second: &str) -> Option<String> {
+        let one = entry(first, &format!("aliases = {aliases}\nauthSchemes = [\"apiKey\"]\n[providers.{first}.apiKey]\nin = \"header\"\nname = \"k\""));
+        let two = entry(second, "authSchemes = [\"basic\"]");
+        parse_all(&[("a.toml", &one), ("b.toml", &two)])
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_name_or_alias_names_one_entry_only_even_ignoring_case() {
+        let err = merge_error("hubSpot", "[]", "hubspot").unwrap();
+        assert!(err.contains("clashes with provider hubSpot"), "{err}");
+        let err = merge_error("acme", r#"["acme-old", "other"]"#, "other").unwrap();
+        assert!(err.contains("clashes"), "{err}");
+        let err = merge_error("acme", r#"["Other"]"#, "other").unwrap();
+        assert!(err.contains("clashes"), "{err}");
+        let err = merge_error("acme", r#"["acme-old", "acme-old"]"#, "other").unwrap();
+        assert!(err.contains("listed twice"), "{err}");
+        // An entry's own old name may differ from its name by case alone.
+        assert_eq!(merge_error("linkedIn", r#"["linkedin"]"#, "other"), None);
+        let err = merge_error("acme", r#"["acme/old"]"#, "other").unwrap();
+        assert!(err.contains("alias"), "{err}");
+    }
+
+    #[test]
+    fn shipped_authorization_code_entries_must_say_whether_they_send_pkce() {
+        let text = entry(
+            "acme",
+            "authSchemes = [\"oauth2/authorizationCode\"]\n[providers.acme.oauth2]\nauthorizeUrl = \"https://example.com/a\"\ntokenUrl = \"https://example.com/token\"",
+        );
+        assert!(lint_error(&text).contains("oauth2.pkce must be set"));
+        // A user's file may leave it out: PKCE is then sent where allowed.
+        let user = parse(&text, "t", UrlPolicy::AllowLoopbackHttp).unwrap();
+        assert_eq!(user["acme"].pkce(), PkceSupport::Allowed);
+        let chosen = text.replace("tokenUrl =", "pkce = \"unsupported\"\ntokenUrl =");
+        let shipped = parse(&chosen, "t", UrlPolicy::HttpsOnly).unwrap();
+        assert_eq!(shipped["acme"].pkce(), PkceSupport::Unsupported);
+    }
+
+    #[test]
+    fn an_old_name_finds_the_entry_under_its_canonical_name() {
+        let catalog = Catalog::load(None).unwrap();
+        let entry = catalog.get("constant-contact").expect("alias resolves");
+        assert_eq!(entry.name, "constantContact");
+        assert_eq!(catalog.canonical("constant-contact".into()), "constantContact");
+        assert_eq!(catalog.canonical("constantContact".into()), "constantContact");
+        assert_eq!(catalog.canonical("no-such".into()), "no-such");
+        assert!(catalog.iter().all(|p| p.name != "constant-contact"));
+    }
+
+    #[test]
+    fn a_user_entry_named_by_an_old_name_replaces_the_shipped_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("providers.toml");
+        std::fs::write(
+            &path,
+            "[providers.sendgrid]\ndisplayName = \"Local SendGrid\"\ncategory = \"marketing\"\nauthSchemes = [\"basic\"]\n",
+        )
+        .unwrap();
+        let catalog = Catalog::load(Some(&path)).unwrap();
+        let entry = catalog.get("sendGrid").unwrap();
+        assert_eq!(entry.display_name, "Local SendGrid");
+        assert_eq!(entry.name, "sendGrid");
+        assert_eq!(catalog.get("sendgrid").unwrap().display_name, "Local SendGrid");
+        assert_eq!(catalog.iter().filter(|p| p.display_name == "Local SendGrid").count(), 1);
     }
 
     #[test]

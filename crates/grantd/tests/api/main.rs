@@ -5,6 +5,7 @@ mod mock_provider;
 
 mod api_surface;
 mod auth;
+mod catalog_drift;
 mod catalog_quirks;
 mod cli;
 mod connect_page;
