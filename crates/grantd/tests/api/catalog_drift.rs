@@ -105,11 +105,12 @@ fn ampersand_auth_type(entry: &Value) -> String {
 }
 
 /// Whether grantd offers Ampersand's auth type: one of its schemes, where an
-/// authorization-code entry that requires PKCE counts as the PKCE scheme.
+/// authorization-code entry that sends PKCE (required or allowed) counts as
+/// the PKCE scheme.
 fn offers(provider: &Provider, auth_type: &str) -> bool {
     if auth_type == AuthScheme::OAuth2AuthorizationCodePkce.as_str() {
         return provider.supports(AuthScheme::OAuth2AuthorizationCode)
-            && provider.pkce() == PkceSupport::Required;
+            && provider.pkce() != PkceSupport::Unsupported;
     }
     provider.auth_schemes.iter().any(|s| s.as_str() == auth_type)
 }
