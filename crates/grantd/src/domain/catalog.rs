@@ -720,7 +720,11 @@ fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, Catal
 fn alias_map(providers: &BTreeMap<String, Provider>) -> BTreeMap<String, String> {
     providers
         .values()
-        .flat_map(|p| p.aliases.iter().map(|alias| (alias.clone(), p.name.clone())))
+        .flat_map(|p| {
+            p.aliases
+                .iter()
+                .map(|alias| (alias.clone(), p.name.clone()))
+        })
         .collect()
 }
 
@@ -805,7 +809,8 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     // Shipped names follow Ampersand's identifiers: ASCII letters and
     // digits, starting lowercase (`constantContact`). A user's file may also
     // use '-' and '_', as grantd's names once did.
-    let user_punctuation = |c: char| policy == UrlPolicy::AllowLoopbackHttp && (c == '-' || c == '_');
+    let user_punctuation =
+        |c: char| policy == UrlPolicy::AllowLoopbackHttp && (c == '-' || c == '_');
     let name = &provider.name;
     let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -815,7 +820,8 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
         return Err(if policy == UrlPolicy::HttpsOnly {
             "name must be ASCII letters and digits, starting with a lowercase letter (lowerCamelCase)".into()
         } else {
-            "name must be ASCII letters, digits, '-' or '_', starting with a lowercase letter".into()
+            "name must be ASCII letters, digits, '-' or '_', starting with a lowercase letter"
+                .into()
         });
     }
     // Aliases keep old names working, which used '-' and '_'.
@@ -949,9 +955,11 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
             && provider.supports(AuthScheme::OAuth2AuthorizationCode)
             && o.pkce.is_none()
         {
-            return Err("oauth2.pkce must be set (required, allowed or unsupported) on an \
+            return Err(
+                "oauth2.pkce must be set (required, allowed or unsupported) on an \
                  authorization-code entry: say which the provider documents"
-                .into());
+                    .into(),
+            );
         }
     }
     Ok(())
@@ -1244,8 +1252,14 @@ mod tests {
         let catalog = Catalog::load(None).unwrap();
         let entry = catalog.get("constant-contact").expect("alias resolves");
         assert_eq!(entry.name, "constantContact");
-        assert_eq!(catalog.canonical("constant-contact".into()), "constantContact");
-        assert_eq!(catalog.canonical("constantContact".into()), "constantContact");
+        assert_eq!(
+            catalog.canonical("constant-contact".into()),
+            "constantContact"
+        );
+        assert_eq!(
+            catalog.canonical("constantContact".into()),
+            "constantContact"
+        );
         assert_eq!(catalog.canonical("no-such".into()), "no-such");
         assert!(catalog.iter().all(|p| p.name != "constant-contact"));
     }
@@ -1263,8 +1277,17 @@ mod tests {
         let entry = catalog.get("sendGrid").unwrap();
         assert_eq!(entry.display_name, "Local SendGrid");
         assert_eq!(entry.name, "sendGrid");
-        assert_eq!(catalog.get("sendgrid").unwrap().display_name, "Local SendGrid");
-        assert_eq!(catalog.iter().filter(|p| p.display_name == "Local SendGrid").count(), 1);
+        assert_eq!(
+            catalog.get("sendgrid").unwrap().display_name,
+            "Local SendGrid"
+        );
+        assert_eq!(
+            catalog
+                .iter()
+                .filter(|p| p.display_name == "Local SendGrid")
+                .count(),
+            1
+        );
     }
 
     #[test]

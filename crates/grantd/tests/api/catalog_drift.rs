@@ -99,7 +99,10 @@ fn normalise(url: &str) -> String {
 /// Ampersand's auth type in grantd's spelling (`oauth2/clientCredentials`).
 fn ampersand_auth_type(entry: &Value) -> String {
     match entry["authType"].as_str().unwrap() {
-        "oauth2" => format!("oauth2/{}", entry["oauth2Opts"]["grantType"].as_str().unwrap()),
+        "oauth2" => format!(
+            "oauth2/{}",
+            entry["oauth2Opts"]["grantType"].as_str().unwrap()
+        ),
         other => other.to_owned(),
     }
 }
@@ -112,7 +115,10 @@ fn offers(provider: &Provider, auth_type: &str) -> bool {
         return provider.supports(AuthScheme::OAuth2AuthorizationCode)
             && provider.pkce() != PkceSupport::Unsupported;
     }
-    provider.auth_schemes.iter().any(|s| s.as_str() == auth_type)
+    provider
+        .auth_schemes
+        .iter()
+        .any(|s| s.as_str() == auth_type)
 }
 
 /// The differences between one grantd entry and Ampersand's, by field, as
@@ -160,8 +166,14 @@ fn placeholders_and_trailing_slashes_are_normalised_away() {
         normalise("https://{{.workspace}}.api.{{.region}}.dynamics.com/"),
         normalise("https://{workspace}.api.{region}.dynamics.com")
     );
-    assert_eq!(normalise("https://a.example.com/{tenant}/x"), "https://a.example.com/{}/x");
-    assert_ne!(normalise("https://a.example.com/v1"), normalise("https://a.example.com/v2"));
+    assert_eq!(
+        normalise("https://a.example.com/{tenant}/x"),
+        "https://a.example.com/{}/x"
+    );
+    assert_ne!(
+        normalise("https://a.example.com/v1"),
+        normalise("https://a.example.com/v2")
+    );
 }
 
 #[test]
@@ -195,7 +207,9 @@ fn every_difference_from_ampersands_catalog_is_listed_with_its_reason_and_source
     for (name, fields) in &listed {
         for (field, difference) in fields {
             if !FIELDS.contains(&field.as_str()) {
-                problems.push(format!("{name}.{field}: not one of the compared fields {FIELDS:?}"));
+                problems.push(format!(
+                    "{name}.{field}: not one of the compared fields {FIELDS:?}"
+                ));
             }
             if !seen.contains(&(name.clone(), field.clone())) {
                 problems.push(format!(
@@ -203,14 +217,23 @@ fn every_difference_from_ampersands_catalog_is_listed_with_its_reason_and_source
                 ));
             }
             if difference.reason.trim().len() < 20 {
-                problems.push(format!("{name}.{field}: the reason is missing or too short"));
+                problems.push(format!(
+                    "{name}.{field}: the reason is missing or too short"
+                ));
             }
             if !difference.source.starts_with("https://") {
-                problems.push(format!("{name}.{field}: the source must be a provider page (https)"));
+                problems.push(format!(
+                    "{name}.{field}: the source must be a provider page (https)"
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -221,19 +244,23 @@ fn every_ampersand_provider_is_shipped_under_its_own_name_or_left_out_with_a_rea
     let mut problems = Vec::new();
     for name in ampersand.keys() {
         match (catalog.contains_key(name), left_out.get(name)) {
-            (true, Some(_)) => problems.push(format!("{name} is shipped and also listed as left out")),
+            (true, Some(_)) => {
+                problems.push(format!("{name} is shipped and also listed as left out"))
+            }
             (false, None) => problems.push(format!(
                 "{name} is neither shipped under that name nor listed in LEFT_OUT.md"
             )),
-            (false, Some(reason)) if reason.len() < 20 => {
-                problems.push(format!("{name}: the reason it is left out is missing or too short"))
-            }
+            (false, Some(reason)) if reason.len() < 20 => problems.push(format!(
+                "{name}: the reason it is left out is missing or too short"
+            )),
             _ => {}
         }
     }
     for name in left_out.keys() {
         if !ampersand.contains_key(name) {
-            problems.push(format!("LEFT_OUT.md names {name}, which Ampersand does not have"));
+            problems.push(format!(
+                "LEFT_OUT.md names {name}, which Ampersand does not have"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -243,14 +270,21 @@ fn every_ampersand_provider_is_shipped_under_its_own_name_or_left_out_with_a_rea
 async fn every_ampersand_provider_answers_to_its_ampersand_name() {
     let app = spawn_app().await;
     let left_out = left_out();
-    for name in ampersand().keys().filter(|name| !left_out.contains_key(*name)) {
+    for name in ampersand()
+        .keys()
+        .filter(|name| !left_out.contains_key(*name))
+    {
         let response = app
             .client
             .get(app.url(&format!("/v1/providers/{name}")))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET /v1/providers/{name}");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "GET /v1/providers/{name}"
+        );
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["name"], name.as_str(), "{body}");
     }

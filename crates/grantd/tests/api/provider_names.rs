@@ -64,10 +64,16 @@ async fn an_old_provider_name_is_accepted_everywhere_and_the_ampersand_name_repo
         )
         .await;
     let session = json_of(session, StatusCode::CREATED).await;
-    assert_eq!(session["providers"], json!(["constantContact"]), "{session}");
+    assert_eq!(
+        session["providers"],
+        json!(["constantContact"]),
+        "{session}"
+    );
 
     let created = app
-        .generate(&json!({"provider": "sendgrid", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
+        .generate(
+            &json!({"provider": "sendgrid", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+        )
         .await;
     let created = json_of(created, StatusCode::CREATED).await;
     assert_eq!(created["provider"], "sendGrid");
@@ -85,16 +91,28 @@ async fn unknown_names_are_still_refused_naming_the_field() {
         .generate(&json!({"provider": "constant_contact", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
         .await;
     let problem = json_of(response, StatusCode::BAD_REQUEST).await;
-    assert!(problem.to_string().contains("unknown provider constant_contact"), "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .contains("unknown provider constant_contact"),
+        "{problem}"
+    );
 }
 
 #[test]
 fn the_rename_migration_covers_every_alias_of_the_shipped_catalog() {
-    assert_eq!(RENAME_MIGRATION, RENAME_MIGRATION_PG, "one rename list for both backends");
+    assert_eq!(
+        RENAME_MIGRATION, RENAME_MIGRATION_PG,
+        "one rename list for both backends"
+    );
     let catalog = grantd::domain::catalog::builtin().unwrap();
     let mut expected: Vec<String> = catalog
         .values()
-        .flat_map(|p| p.aliases.iter().map(move |a| format!("('{a}', '{}')", p.name)))
+        .flat_map(|p| {
+            p.aliases
+                .iter()
+                .map(move |a| format!("('{a}', '{}')", p.name))
+        })
         .collect();
     expected.sort();
     let mut listed: Vec<String> = RENAME_MIGRATION
@@ -111,7 +129,9 @@ async fn rows_stored_under_an_old_name_are_renamed_by_the_migration() {
     let app = spawn_app().await;
     let provider_app = create_app_for(&app, "constantContact").await;
     let created = app
-        .generate(&json!({"provider": "sendGrid", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
+        .generate(
+            &json!({"provider": "sendGrid", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+        )
         .await;
     let created = json_of(created, StatusCode::CREATED).await;
     let session = app
@@ -131,13 +151,18 @@ async fn rows_stored_under_an_old_name_are_renamed_by_the_migration() {
     ] {
         sqlx::query(statement).execute(&db).await.unwrap();
     }
-    assert_eq!(provider_filter(&app, "sendGrid").await.len(), 0, "the old rows are in place");
+    assert_eq!(
+        provider_filter(&app, "sendGrid").await.len(),
+        0,
+        "the old rows are in place"
+    );
 
     sqlx::raw_sql(RENAME_MIGRATION).execute(&db).await.unwrap();
     // The server caches provider apps; a fresh read goes through the store.
     let id = provider_app["id"].as_str().unwrap();
     let fetched = json_of(
-        app.get(&app.project_url(&format!("/provider-apps/{id}"))).await,
+        app.get(&app.project_url(&format!("/provider-apps/{id}")))
+            .await,
         StatusCode::OK,
     )
     .await;
@@ -148,9 +173,14 @@ async fn rows_stored_under_an_old_name_are_renamed_by_the_migration() {
     assert_eq!(found[0]["provider"], "sendGrid");
     let id = session["id"].as_str().unwrap();
     let session = json_of(
-        app.get(&app.project_url(&format!("/connect-sessions/{id}"))).await,
+        app.get(&app.project_url(&format!("/connect-sessions/{id}")))
+            .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(session["providers"], json!(["constantContact"]), "{session}");
+    assert_eq!(
+        session["providers"],
+        json!(["constantContact"]),
+        "{session}"
+    );
 }
