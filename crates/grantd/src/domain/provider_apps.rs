@@ -72,8 +72,9 @@ impl Grantd {
     pub async fn create_provider_app(
         &self,
         project_id: &str,
-        input: ProviderAppInput,
+        mut input: ProviderAppInput,
     ) -> DomainResult<ProviderApp> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let mut issues = Vec::new();
         match input.provider.as_deref() {
             None => issues.push(FieldIssue::body(

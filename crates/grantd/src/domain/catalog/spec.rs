@@ -121,8 +121,12 @@ pub struct OAuth2Spec {
     /// provider app must name some (Ampersand's `explicitScopesRequired`).
     #[serde(default)]
     pub scopes_required: bool,
+    /// Unset means `allowed`; shipped authorization-code entries must set it,
+    /// because sending PKCE by default changed or broke some providers'
+    /// flows (Square's refresh tokens become single-use).
     #[serde(default)]
-    pub pkce: PkceSupport,
+    pub pkce: Option<PkceSupport>,
+
     #[serde(default)]
     pub token_auth: TokenAuth,
     #[serde(default)]
@@ -222,7 +226,13 @@ pub struct BasicSpec {
 pub struct Provider {
     #[serde(skip_deserializing)]
     pub name: String,
+    /// Other names the entry answers to, such as its name before grantd
+    /// adopted Ampersand's identifiers: every API field and path that takes a
+    /// provider accepts them and resolves them to `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     pub display_name: String,
+
     pub category: String,
     #[serde(default)]
     pub docs_url: Option<String>,

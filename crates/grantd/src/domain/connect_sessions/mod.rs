@@ -222,8 +222,14 @@ impl Grantd {
     pub async fn create_connect_session(
         &self,
         project_id: &str,
-        input: ConnectSessionInput,
+        mut input: ConnectSessionInput,
     ) -> DomainResult<CreatedConnectSession> {
+        input.providers = input.providers.map(|names| {
+            names
+                .into_iter()
+                .map(|name| self.catalog().canonical(name))
+                .collect()
+        });
         let mut issues = Vec::new();
         let allowed = self.store().list_allowed_origins(project_id).await?;
         let (providers, group_ref, consumer_ref) = match input.connection_id.as_deref() {
@@ -368,8 +374,9 @@ impl Grantd {
     pub async fn start_connect_flow(
         &self,
         token: &str,
-        input: ConnectStartInput,
+        mut input: ConnectStartInput,
     ) -> DomainResult<String> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let session = self.connect_session_for_token(token).await?;
         if session.consumed_at.is_some() {
             return Err(DomainError::Conflict(

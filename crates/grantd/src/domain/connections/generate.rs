@@ -147,9 +147,10 @@ impl Grantd {
     pub async fn generate_connection(
         &self,
         project: &Project,
-        input: GenerateInput,
+        mut input: GenerateInput,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let mut issues = Vec::new();
         let provider = check_target(
             self.catalog(),

@@ -86,7 +86,7 @@ impl Grantd {
         query: ConnectionQuery,
     ) -> DomainResult<Vec<Connection>> {
         let filter = ConnectionFilter {
-            provider: query.provider,
+            provider: query.provider.map(|name| self.catalog().canonical(name)),
             group_ref: query.group_ref,
             consumer_ref: query.consumer_ref,
         };

@@ -112,9 +112,10 @@ impl Grantd {
     pub(crate) async fn prepare_connect(
         &self,
         project_id: &str,
-        input: ConnectInput,
+        mut input: ConnectInput,
         mut issues: Vec<FieldIssue>,
     ) -> DomainResult<PreparedFlow<'_>> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let provider = check_target(
             self.catalog(),
             &TargetInput {
