@@ -703,9 +703,9 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     let name_ok = !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !name_ok {
-        return Err("name must be lowercase letters, digits, '-' or '_'".into());
+        return Err("name must be ASCII letters, digits, '-' or '_'".into());
     }
     if provider.auth_schemes.is_empty() {
         return Err("authSchemes is empty".into());
@@ -1053,9 +1053,16 @@ mod tests {
     }
 
     #[test]
-    fn names_must_be_lowercase() {
-        let text = entry("Acme", r#"authSchemes = ["apiKey"]"#);
-        assert!(lint_error(&text).contains("lowercase"));
+    fn names_must_be_ascii_letters_digits_dashes_or_underscores() {
+        for bad in ["\"acme crm\"", "\"acmé\"", "\"acme.crm\""] {
+            let text = entry(bad, r#"authSchemes = ["apiKey"]"#);
+            assert!(lint_error(&text).contains("ASCII letters"), "{bad}");
+        }
+        // lowerCamelCase, as Ampersand names its providers (`chiliPiper`).
+        let text = entry("acmeCrm", r#"authSchemes = ["basic"]"#);
+        if let Err(err) = parse(&text, "t", UrlPolicy::HttpsOnly) {
+            panic!("acmeCrm refused: {err}");
+        }
     }
 
     #[test]
