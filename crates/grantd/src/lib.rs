@@ -13,3 +13,4 @@ pub mod http;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+pub mod vocab;

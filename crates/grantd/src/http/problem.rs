@@ -261,6 +261,15 @@ fn domain_problem(error: DomainError) -> Problem {
             Problem::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
         }
         DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
+        DomainError::Duplicate { field, detail, .. } => {
+            let mut p = Problem::new(StatusCode::CONFLICT, detail.clone());
+            p.issues.push(InputIssue::from(FieldIssue::body(
+                field,
+                serde_json::Value::Null,
+                detail,
+            )));
+            p
+        }
         DomainError::MissingScope(scope) => {
             let mut p = Problem::new(
                 StatusCode::FORBIDDEN,
@@ -285,12 +294,24 @@ fn domain_problem(error: DomainError) -> Problem {
             p
         }
         other => {
-            tracing::error!(error = %other, "internal error");
+            tracing::error!(error = %other, cause_chain = %cause_chain(&other), "internal error");
             let mut p = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             p.retryable = Some(false);
             p
         }
     }
+}
+
+/// An error and its sources, outermost first, for the log of a 5xx.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(" <- ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 fn provider_problem(error: ProviderError) -> Problem {

@@ -1,13 +1,17 @@
+use super::columns::{json_text, Columns};
 use super::{Store, StoreResult};
+use crate::vocab::SessionResultStatus;
+use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 /// One connect session, keyed by id and looked up by the SHA-256 of its token.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ConnectSessionRow {
     pub id: String,
     pub project_id: String,
     pub token_hash: String,
-    /// JSON array of provider names.
-    pub providers: String,
+    /// Stored as a JSON array of provider names.
+    pub providers: Vec<String>,
     pub group_ref: String,
     pub group_name: Option<String>,
     pub consumer_ref: String,
@@ -19,18 +23,45 @@ pub struct ConnectSessionRow {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub provider: Option<String>,
-    pub result_status: Option<String>,
+    pub result_status: Option<SessionResultStatus>,
     pub result_connection_id: Option<String>,
     pub result_error: Option<String>,
     pub result_error_description: Option<String>,
     pub finished_at: Option<i64>,
 }
 
+impl<'r> FromRow<'r, AnyRow> for ConnectSessionRow {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        let c = Columns::of(row, "connect_sessions");
+        Ok(ConnectSessionRow {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            token_hash: c.get("token_hash")?,
+            providers: c.json("providers")?,
+            group_ref: c.get("group_ref")?,
+            group_name: c.get("group_name")?,
+            consumer_ref: c.get("consumer_ref")?,
+            consumer_name: c.get("consumer_name")?,
+            connection_id: c.get("connection_id")?,
+            return_url: c.get("return_url")?,
+            parent_origin: c.get("parent_origin")?,
+            created_at: c.get("created_at")?,
+            expires_at: c.get("expires_at")?,
+            consumed_at: c.get("consumed_at")?,
+            provider: c.get("provider")?,
+            result_status: c.parse_opt("result_status")?,
+            result_connection_id: c.get("result_connection_id")?,
+            result_error: c.get("result_error")?,
+            result_error_description: c.get("result_error_description")?,
+            finished_at: c.get("finished_at")?,
+        })
+    }
+}
+
 /// How a session's flow ended, as the callback saw it.
 #[derive(Debug, Clone)]
 pub struct SessionResult<'a> {
-    /// `success` or `failure`.
-    pub status: &'a str,
+    pub status: SessionResultStatus,
     pub connection_id: Option<&'a str>,
     pub error: Option<&'a str>,
     pub error_description: Option<&'a str>,
@@ -50,7 +81,7 @@ impl Store {
         .bind(&row.id)
         .bind(&row.project_id)
         .bind(&row.token_hash)
-        .bind(&row.providers)
+        .bind(json_text(&row.providers))
         .bind(&row.group_ref)
         .bind(&row.group_name)
         .bind(&row.consumer_ref)
@@ -62,7 +93,7 @@ impl Store {
         .bind(row.expires_at)
         .bind(row.consumed_at)
         .bind(&row.provider)
-        .bind(&row.result_status)
+        .bind(row.result_status.map(SessionResultStatus::as_str))
         .bind(&row.result_connection_id)
         .bind(&row.result_error)
         .bind(&row.result_error_description)
@@ -158,7 +189,7 @@ impl Store {
                result_error = $3, result_error_description = $4, finished_at = $5 \
              WHERE id = $6 AND result_status IS NULL",
         )
-        .bind(result.status)
+        .bind(result.status.as_str())
         .bind(result.connection_id)
         .bind(result.error)
         .bind(result.error_description)

@@ -1,13 +1,17 @@
+use super::columns::{json_text, Columns};
 use super::directory::{upsert_consumer, upsert_group};
 use super::events::{insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
 use super::{require_row, values_list, Store, StoreError, StoreResult};
-use sqlx::AnyConnection;
+use crate::vocab::{AuthScheme, ConnectionStatus, ProviderMetadata, RefreshError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow};
 use std::collections::HashMap;
 
 /// A connection with its group, consumer and provider app, as one join.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Statuses, schemes and JSON columns arrive decoded (see [`super::columns`]).
+#[derive(Debug, Clone)]
 pub struct ConnectionRecord {
     pub id: String,
     pub project_id: String,
@@ -17,14 +21,14 @@ pub struct ConnectionRecord {
     pub consumer_ref: String,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    pub auth_scheme: String,
-    pub status: String,
-    pub provider_metadata: String,
-    pub scopes: String,
+    pub auth_scheme: AuthScheme,
+    pub status: ConnectionStatus,
+    pub provider_metadata: ProviderMetadata,
+    pub scopes: Vec<String>,
     pub credentials_key_id: String,
     pub credentials_ciphertext: Vec<u8>,
     pub access_token_expires_at: Option<i64>,
-    pub last_error: Option<String>,
+    pub last_error: Option<RefreshError>,
     pub refresh_due_at: Option<i64>,
     pub refresh_failures: i64,
     pub credentials_version: i64,
@@ -39,9 +43,50 @@ pub struct ConnectionRecord {
     pub consumer_update_time: i64,
     pub app_external_ref: Option<String>,
     pub app_client_id: Option<String>,
-    pub app_scopes: Option<String>,
+    pub app_scopes: Option<Vec<String>>,
     pub app_create_time: Option<i64>,
     pub app_update_time: Option<i64>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for ConnectionRecord {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        let c = Columns::of(row, "connections");
+        Ok(ConnectionRecord {
+            id: c.get("id")?,
+            project_id: c.get("project_id")?,
+            provider: c.get("provider")?,
+            provider_app_id: c.get("provider_app_id")?,
+            group_ref: c.get("group_ref")?,
+            consumer_ref: c.get("consumer_ref")?,
+            provider_workspace_ref: c.get("provider_workspace_ref")?,
+            provider_consumer_ref: c.get("provider_consumer_ref")?,
+            auth_scheme: c.parse("auth_scheme")?,
+            status: c.parse("status")?,
+            provider_metadata: c.json("provider_metadata")?,
+            scopes: c.json("scopes")?,
+            credentials_key_id: c.get("credentials_key_id")?,
+            credentials_ciphertext: c.get("credentials_ciphertext")?,
+            access_token_expires_at: c.get("access_token_expires_at")?,
+            last_error: c.json_opt("last_error")?,
+            refresh_due_at: c.get("refresh_due_at")?,
+            refresh_failures: c.get("refresh_failures")?,
+            credentials_version: c.get("credentials_version")?,
+            last_refresh_at: c.get("last_refresh_at")?,
+            create_time: c.get("create_time")?,
+            update_time: c.get("update_time")?,
+            group_name: c.get("group_name")?,
+            group_create_time: c.get("group_create_time")?,
+            group_update_time: c.get("group_update_time")?,
+            consumer_name: c.get("consumer_name")?,
+            consumer_create_time: c.get("consumer_create_time")?,
+            consumer_update_time: c.get("consumer_update_time")?,
+            app_external_ref: c.get("app_external_ref")?,
+            app_client_id: c.get("app_client_id")?,
+            app_scopes: Columns::of(row, "provider_apps").json_opt_as("app_scopes", "scopes")?,
+            app_create_time: c.get("app_create_time")?,
+            app_update_time: c.get("app_update_time")?,
+        })
+    }
 }
 
 const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_app_id, c.group_ref, \
@@ -58,6 +103,22 @@ const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_a
      JOIN consumers u ON u.project_id = c.project_id AND u.consumer_ref = c.consumer_ref \
      LEFT JOIN provider_apps a ON a.id = c.provider_app_id";
 
+/// A connection's credentials as stored: sealed (bound to the connection
+/// id), with what listings and the refresher read without opening them.
+/// New connections, re-authorizations and refreshes all write this.
+#[derive(Debug)]
+pub struct StoredCredentials {
+    /// The credentials' scheme: re-authorizing can change it (e.g. from a
+    /// password grant); a refresh never does and does not write it.
+    pub auth_scheme: AuthScheme,
+    pub scopes: Vec<String>,
+    pub key_id: String,
+    pub ciphertext: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    /// When the refresher should renew the token; `None` when it never needs to.
+    pub refresh_due_at: Option<i64>,
+}
+
 /// Everything needed to write a new connection and the group and consumer it names.
 #[derive(Debug)]
 pub struct NewConnection {
@@ -73,15 +134,9 @@ pub struct NewConnection {
     pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    pub auth_scheme: String,
-    pub status: String,
-    pub provider_metadata: String,
-    pub scopes: String,
-    pub credentials_key_id: String,
-    pub credentials_ciphertext: Vec<u8>,
-    pub access_token_expires_at: Option<i64>,
-    /// When the refresher should renew the token; `None` when it never needs to.
-    pub refresh_due_at: Option<i64>,
+    pub status: ConnectionStatus,
+    pub provider_metadata: ProviderMetadata,
+    pub credentials: StoredCredentials,
     pub now: i64,
 }
 
@@ -93,14 +148,8 @@ pub struct Reauthorization {
     pub provider_app_id: String,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    /// The new credentials' scheme: re-authorizing can change it (e.g. from a password grant).
-    pub auth_scheme: String,
-    pub provider_metadata: String,
-    pub scopes: String,
-    pub credentials_key_id: String,
-    pub credentials_ciphertext: Vec<u8>,
-    pub access_token_expires_at: Option<i64>,
-    pub refresh_due_at: Option<i64>,
+    pub provider_metadata: ProviderMetadata,
+    pub credentials: StoredCredentials,
     pub now: i64,
 }
 
@@ -146,16 +195,16 @@ impl Store {
             .bind(&update.provider_app_id)
             .bind(&update.provider_workspace_ref)
             .bind(&update.provider_consumer_ref)
-            .bind(&update.provider_metadata)
-            .bind(&update.scopes)
-            .bind(&update.credentials_key_id)
-            .bind(&update.credentials_ciphertext)
-            .bind(update.access_token_expires_at)
+            .bind(json_text(&update.provider_metadata))
+            .bind(json_text(&update.credentials.scopes))
+            .bind(&update.credentials.key_id)
+            .bind(&update.credentials.ciphertext)
+            .bind(update.credentials.access_token_expires_at)
             .bind(update.now)
             .bind(&update.id)
             .bind(&update.project_id)
-            .bind(&update.auth_scheme)
-            .bind(update.refresh_due_at)
+            .bind(update.credentials.auth_scheme.as_str())
+            .bind(update.credentials.refresh_due_at)
             .execute(&self.writer)
             .await?,
         )
@@ -415,15 +464,15 @@ fn bind_connection<'q>(
         .bind(&new.consumer_ref)
         .bind(&new.provider_workspace_ref)
         .bind(&new.provider_consumer_ref)
-        .bind(&new.auth_scheme)
-        .bind(&new.status)
-        .bind(&new.provider_metadata)
-        .bind(&new.scopes)
-        .bind(&new.credentials_key_id)
-        .bind(&new.credentials_ciphertext)
-        .bind(new.access_token_expires_at)
+        .bind(new.credentials.auth_scheme.as_str())
+        .bind(new.status.as_str())
+        .bind(json_text(&new.provider_metadata))
+        .bind(json_text(&new.credentials.scopes))
+        .bind(&new.credentials.key_id)
+        .bind(&new.credentials.ciphertext)
+        .bind(new.credentials.access_token_expires_at)
         .bind(new.now)
-        .bind(new.refresh_due_at)
+        .bind(new.credentials.refresh_due_at)
 }
 
 /// The (project, ref) pairs once each, first occurrence kept.

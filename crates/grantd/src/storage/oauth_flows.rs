@@ -1,10 +1,13 @@
+use super::columns::{json_text, Columns};
 use super::write_queue::{Write, WriteFuture};
 use super::{plain_tuple, values_list, Store, StoreResult};
-use sqlx::AnyConnection;
+use crate::vocab::ProviderMetadata;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, FromRow};
 use std::sync::LazyLock;
 
 /// One started authorization flow, keyed by the SHA-256 of its state.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OAuthFlowRow {
     pub state_hash: String,
     pub project_id: String,
@@ -16,8 +19,10 @@ pub struct OAuthFlowRow {
     pub consumer_ref: String,
     pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
-    pub provider_metadata: String,
-    pub scopes: String,
+    /// The metadata supplied when the flow started (stored as JSON).
+    pub provider_metadata: ProviderMetadata,
+    /// The scopes requested (stored as a JSON array).
+    pub scopes: Vec<String>,
     pub redirect_uri: String,
     pub opener_origin: String,
     pub code_verifier_key_id: Option<String>,
@@ -36,6 +41,37 @@ pub struct OAuthFlowRow {
 }
 
 pub type NewOAuthFlow = OAuthFlowRow;
+
+impl<'r> FromRow<'r, AnyRow> for OAuthFlowRow {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        let c = Columns::of(row, "oauth_flows");
+        Ok(OAuthFlowRow {
+            state_hash: c.get("state_hash")?,
+            project_id: c.get("project_id")?,
+            provider: c.get("provider")?,
+            provider_app_id: c.get("provider_app_id")?,
+            connection_id: c.get("connection_id")?,
+            group_ref: c.get("group_ref")?,
+            group_name: c.get("group_name")?,
+            consumer_ref: c.get("consumer_ref")?,
+            consumer_name: c.get("consumer_name")?,
+            provider_workspace_ref: c.get("provider_workspace_ref")?,
+            provider_metadata: c.json("provider_metadata")?,
+            scopes: c.json("scopes")?,
+            redirect_uri: c.get("redirect_uri")?,
+            opener_origin: c.get("opener_origin")?,
+            code_verifier_key_id: c.get("code_verifier_key_id")?,
+            code_verifier_ciphertext: c.get("code_verifier_ciphertext")?,
+            create_time: c.get("create_time")?,
+            expire_time: c.get("expire_time")?,
+            csrf_protected: c.get("csrf_protected")?,
+            csrf_hash: c.get("csrf_hash")?,
+            authorize_url_key_id: c.get("authorize_url_key_id")?,
+            authorize_url_ciphertext: c.get("authorize_url_ciphertext")?,
+            connect_session_id: c.get("connect_session_id")?,
+        })
+    }
+}
 
 /// What the bounce endpoint needs of a flow it just bound to a browser.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -231,8 +267,8 @@ fn bind_flow<'q>(
         .bind(&flow.consumer_ref)
         .bind(&flow.consumer_name)
         .bind(&flow.provider_workspace_ref)
-        .bind(&flow.provider_metadata)
-        .bind(&flow.scopes)
+        .bind(json_text(&flow.provider_metadata))
+        .bind(json_text(&flow.scopes))
         .bind(&flow.redirect_uri)
         .bind(&flow.opener_origin)
         .bind(&flow.code_verifier_key_id)

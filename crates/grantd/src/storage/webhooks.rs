@@ -1,4 +1,8 @@
+use super::columns::Columns;
 use super::{require_row, Store, StoreResult};
+use crate::vocab::DeliveryStatus;
+use sqlx::any::AnyRow;
+use sqlx::FromRow;
 use std::collections::HashMap;
 
 /// A webhook endpoint as stored; the secret arrives sealed.
@@ -25,18 +29,36 @@ const ENDPOINT_COLUMNS: &str =
     "id, project_id, url, description, secret_key_id, secret_ciphertext, created_at, updated_at";
 
 /// One line of an endpoint's delivery log.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct WebhookDeliveryRow {
     pub id: String,
     pub event_id: String,
     pub kind: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
     pub delivered_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl<'r> FromRow<'r, AnyRow> for WebhookDeliveryRow {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
+        let c = Columns::of(row, "webhook_deliveries");
+        Ok(WebhookDeliveryRow {
+            id: c.get("id")?,
+            event_id: c.get("event_id")?,
+            kind: c.get("kind")?,
+            status: c.parse("status")?,
+            attempts: c.get("attempts")?,
+            last_status_code: c.get("last_status_code")?,
+            last_error: c.get("last_error")?,
+            next_attempt_at: c.get("next_attempt_at")?,
+            delivered_at: c.get("delivered_at")?,
+            created_at: c.get("created_at")?,
+        })
+    }
 }
 
 /// A claimed delivery with everything needed to attempt it: the endpoint's
@@ -61,7 +83,7 @@ pub struct DeliveryJob {
 #[derive(Debug)]
 pub struct AttemptResult {
     /// `pending` (to retry at `next_attempt_at`), `delivered` or `failed`.
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<i64>,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
@@ -270,7 +292,7 @@ impl Store {
              lease_owner = NULL, lease_until = NULL \
              WHERE id = $7 AND lease_owner = $8",
         )
-        .bind(result.status)
+        .bind(result.status.as_str())
         .bind(result.next_attempt_at)
         .bind(result.last_status_code)
         .bind(&result.last_error)

@@ -127,7 +127,7 @@ impl Provider {
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
         let out = self.fill_placeholders(template, inputs)?;
-        Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+        Url::parse(&out).map_err(|source| DomainError::ProviderUrl { url: out, source })
     }
 
     /// The catalog's scopes for an app, with placeholders filled in (Dynamics
@@ -156,9 +156,12 @@ impl Provider {
         let mut rest = template;
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
-            let end = rest[start..].find('}').ok_or_else(|| {
-                DomainError::Internal(format!("unclosed placeholder in {template}"))
-            })? + start;
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| DomainError::CatalogTemplate {
+                    template: template.to_owned(),
+                })?
+                + start;
             let name = &rest[start + 1..end];
             let value = if name == "workspace" {
                 inputs.workspace

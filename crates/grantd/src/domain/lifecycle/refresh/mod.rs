@@ -83,7 +83,7 @@ impl Grantd {
     fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
         let now = now_millis();
         let skew = self.refresh_settings().read_skew.as_millis() as i64;
-        record.status == ConnectionStatus::Working.as_str()
+        record.status == ConnectionStatus::Working
             && record.refresh_due_at.is_some_and(|due| due <= now)
             && record
                 .access_token_expires_at
@@ -168,7 +168,7 @@ impl Grantd {
         match trigger {
             Trigger::Read => self.needs_refresh_on_read(record),
             Trigger::Due => {
-                record.status == ConnectionStatus::Working.as_str()
+                record.status == ConnectionStatus::Working
                     && record.refresh_due_at.is_some_and(|due| due <= now_millis())
             }
         }

@@ -5,8 +5,7 @@ use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainResult, ProviderError};
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
-use crate::domain::model::scopes_json;
-use crate::domain::model::{ConnectionStatus, Credentials, ProviderMetadata, Token, TokenSet};
+use crate::domain::model::{ConnectionStatus, Credentials, Token, TokenSet};
 use crate::domain::model::{RefreshError, RefreshErrorClass};
 use crate::domain::oauth::callback::token_set;
 use crate::domain::oauth::token::{ClientCredentials, Grant, TokenResponse};
@@ -53,9 +52,10 @@ impl Grantd {
                 provider.name
             ))
         })?;
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), &metadata);
+        let inputs = ProviderInputs::new(
+            record.provider_workspace_ref.as_deref(),
+            &record.provider_metadata,
+        );
         let renewal = match &credentials {
             Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
                 Some(rt) => Renewal::RefreshToken(&rt.token),
@@ -71,7 +71,7 @@ impl Grantd {
         let (client_id, client_secret) = self
             .oauth_client(record, &credentials)
             .await
-            .map_err(misconfigured)?;
+            .map_err(|e| misconfigured(e.to_string()))?;
         let client_id = client_id.as_str();
         let client_secret = client_secret.as_ref();
         let template = match renewal {
@@ -125,20 +125,12 @@ impl Grantd {
         record: &ConnectionRecord,
         credentials: &Credentials,
     ) -> DomainResult<bool> {
-        let sealed = self.seal_credentials(&record.id, credentials)?;
-        let tokens = credentials.tokens();
         let stored = self
             .store()
             .store_refreshed(RefreshedCredentials {
                 id: record.id.clone(),
                 read_version: record.credentials_version,
-                credentials_key_id: sealed.key_id,
-                credentials_ciphertext: sealed.bytes,
-                access_token_expires_at: credentials
-                    .access_token_expires_at()
-                    .map(|t| t.timestamp_millis()),
-                refresh_due_at: self.refresh_due_at(credentials),
-                scopes: scopes_json(&tokens.map(|t| t.scopes.clone()).unwrap_or_default()),
+                credentials: self.stored_credentials(&record.id, credentials)?,
                 now: now_millis(),
             })
             .await?;
@@ -196,8 +188,8 @@ impl Grantd {
             .record_refresh_failure(&RefreshFailure {
                 id: &record.id,
                 owner: &self.inner.instance_id,
-                status: status.as_str(),
-                last_error: serde_json::to_string(&failure).unwrap_or_default(),
+                status,
+                last_error: &failure,
                 refresh_due_at: retry_at,
                 failures,
                 now: now_millis(),
@@ -220,7 +212,7 @@ impl Grantd {
             data.clone(),
         )
         .await;
-        let old = ConnectionStatus::parse(&record.status);
+        let old = record.status;
         if old != status {
             self.record_event_after_write(
                 &record.project_id,

@@ -125,19 +125,19 @@ pub async fn get_oauth_callback(
             provider,
             opener_origin,
             connection_id,
-            error,
-            description,
-            provider_unavailable,
+            failure,
             connect,
         } => {
+            let error = failure.code();
+            let description = failure.description();
             tracing::info!(%provider, %error, "OAuth flow failed");
             let name = display_name(&grantd, provider);
-            let message = match description {
+            let message = match &description {
                 Some(d) => format!("{name} reported: {error} ({d})"),
                 None => format!("{name} reported: {error}"),
             };
             CallbackPage {
-                status: if *provider_unavailable {
+                status: if failure.is_retryable() {
                     StatusCode::BAD_GATEWAY
                 } else {
                     StatusCode::BAD_REQUEST
