@@ -403,3 +403,63 @@ fn is_bare_error(response: &Response) -> bool {
         .unwrap_or_default();
     !(content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Constraint, StoreError};
+
+    #[test]
+    fn a_unique_key_conflict_is_a_409_naming_the_field_it_protects() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::DefaultProviderApp,
+            message: "UNIQUE constraint failed: provider_apps.project_id, provider_apps.provider"
+                .into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.issues.len(), 1);
+        assert_eq!(problem.issues[0].name, "isDefault");
+        assert_eq!(problem.issues[0].location, "body");
+        assert!(
+            !problem
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("UNIQUE"),
+            "the database's wording stays in the log"
+        );
+    }
+
+    #[test]
+    fn a_conflict_on_a_key_no_caller_chose_stays_a_plain_409() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::Other,
+            message: "duplicate key value violates unique constraint \"api_keys_pkey\"".into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert!(problem.issues.is_empty());
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("conflicts with an existing resource")
+        );
+    }
+
+    #[test]
+    fn the_cause_chain_lists_every_source() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::ProjectName,
+            message: "UNIQUE constraint failed: projects.name".into(),
+        });
+        let chain = cause_chain(&error);
+        assert!(
+            chain.starts_with("conflict: a project with this name exists"),
+            "{chain}"
+        );
+        assert!(
+            chain.contains("<- conflict on projects.name: UNIQUE constraint failed"),
+            "{chain}"
+        );
+    }
+}

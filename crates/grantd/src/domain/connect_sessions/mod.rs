@@ -244,6 +244,7 @@ impl Grantd {
     }
 
     /// Validates a session request and mints the session's token.
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
     pub async fn create_connect_session(
         &self,
         project_id: &str,
@@ -396,6 +397,7 @@ impl Grantd {
     /// like oauth-connect's, before the session is spent). Returns the URL
     /// to open: grantd's bounce endpoint, since connect-page flows are
     /// always CSRF-protected.
+    #[tracing::instrument(skip_all, fields(provider = ?input.provider))]
     pub async fn start_connect_flow(
         &self,
         token: &str,

@@ -82,12 +82,14 @@ impl Grantd {
     /// Writes a new, working connection with its `created` event: the one
     /// path `connections:generate` and the OAuth callback share. Returns the
     /// new id and, for a generated connection, the row as stored.
+    #[tracing::instrument(skip_all, fields(project_id = %draft.project_id, provider = %draft.provider, connection_id))]
     pub(in crate::domain) async fn store_new_connection(
         &self,
         draft: ConnectionDraft,
         source: ConnectionSource,
     ) -> DomainResult<(String, Option<ConnectionRecord>)> {
         let id = uuid::Uuid::now_v7().to_string();
+        tracing::Span::current().record("connection_id", id.as_str());
         let credentials = self.stored_credentials(&id, &draft.credentials)?;
         let event = new_event(
             &draft.project_id,
@@ -186,6 +188,7 @@ impl Grantd {
     /// event names its provider, group and consumer and revocation needs its
     /// tokens; of two racing deletes only the one whose DELETE removes the
     /// row records the event.
+    #[tracing::instrument(skip_all, fields(project_id = %project_id, connection_id = %id))]
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
         let record = self
             .store()

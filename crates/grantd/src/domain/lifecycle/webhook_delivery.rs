@@ -428,6 +428,11 @@ impl Grantd {
 
     /// Attempts a claimed delivery (unless it already used up its attempts,
     /// which happens when instances died holding it) and records the result.
+    #[tracing::instrument(
+        name = "webhook_delivery",
+        skip_all,
+        fields(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempt = job.attempts)
+    )]
     async fn run_delivery(&self, http: &reqwest::Client, owner: &str, job: DeliveryJob) {
         let settings = &self.settings().webhooks;
         let outcome = if job.attempts > i64::from(settings.max_attempts) {

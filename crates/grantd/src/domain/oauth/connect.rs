@@ -79,6 +79,7 @@ impl PreparedFlow<'_> {
 impl Grantd {
     /// Validates an oauth-connect request and returns the authorization URL
     /// (or, with `enableCSRFProtection`, grantd's bounce URL in front of it).
+    #[tracing::instrument(skip_all, fields(project_id = %caller.id, provider = ?input.provider))]
     pub async fn start_oauth_connect(
         &self,
         caller: &Project,

@@ -93,6 +93,7 @@ impl Grantd {
     /// One refresh of one connection, if it still needs it. For a read,
     /// returns the connection as it stands afterwards (`None` if it was
     /// deleted); a scheduled refresh may return `None` without re-reading.
+    #[tracing::instrument(name = "refresh", skip_all, fields(connection_id = %id, trigger = ?trigger))]
     pub(super) async fn refresh(
         &self,
         id: &str,
