@@ -142,6 +142,7 @@ async fn the_refresher_renews_tokens_before_they_expire() {
     // An hour-long token is not due again for a long while.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+    app.shutdown().await;
 }
 
 #[tokio::test]

@@ -112,12 +112,9 @@ async fn an_unknown_auth_scheme_and_unparsable_scopes_are_reported_as_corrupt() 
 #[tokio::test]
 async fn a_second_project_with_a_taken_name_is_a_duplicate_naming_the_name_field() {
     let app = spawn_app().await;
-    let error = app
-        .grantd
-        .create_project(&app.project_name)
-        .await
-        .err()
-        .expect("the name is taken");
+    let Err(error) = app.grantd.create_project(&app.project_name).await else {
+        panic!("the name is taken");
+    };
     let DomainError::Duplicate {
         field,
         detail,

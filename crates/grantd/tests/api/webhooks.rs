@@ -354,6 +354,7 @@ async fn a_receiver_failing_twice_gets_the_same_event_three_times_and_the_log_sa
     assert_eq!(delivery["lastStatusCode"], 200);
     assert!(delivery["lastError"].is_null());
     assert_eq!(receiver.received().len(), 3, "nothing after the 2xx");
+    app.shutdown().await;
 }
 
 #[tokio::test]

@@ -72,7 +72,16 @@ pub async fn get_oauth_callback(
             .into_response();
         }
     };
-    match &outcome {
+    outcome_page(&grantd, &outcome, clear_cookie).into_response()
+}
+
+/// The page a callback's outcome shows, and what it tells the opener.
+fn outcome_page<'a>(
+    grantd: &'a Grantd,
+    outcome: &'a CallbackOutcome,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    match outcome {
         CallbackOutcome::Rejected(reason) => {
             let (title, message) = rejection_text(*reason);
             CallbackPage {
@@ -83,7 +92,6 @@ pub async fn get_oauth_callback(
                 connect: None,
                 clear_cookie,
             }
-            .into_response()
         }
         CallbackOutcome::Connected {
             connection_id,
@@ -93,7 +101,7 @@ pub async fn get_oauth_callback(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
-            let name = display_name(&grantd, provider);
+            let name = display_name(grantd, provider);
             // With a return URL, the page (or its link) takes the person back.
             let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
             CallbackPage {
@@ -119,7 +127,6 @@ pub async fn get_oauth_callback(
                 connect: connect.as_ref(),
                 clear_cookie,
             }
-            .into_response()
         }
         CallbackOutcome::Failed {
             provider,
@@ -129,10 +136,9 @@ pub async fn get_oauth_callback(
             connect,
         } => {
             let error = failure.code();
-            let description = failure.description();
             tracing::info!(%provider, %error, "OAuth flow failed");
-            let name = display_name(&grantd, provider);
-            let message = match &description {
+            let name = display_name(grantd, provider);
+            let message = match failure.description() {
                 Some(d) => format!("{name} reported: {error} ({d})"),
                 None => format!("{name} reported: {error}"),
             };
@@ -152,14 +158,13 @@ pub async fn get_oauth_callback(
                         connection_id: connection_id.as_deref(),
                         provider,
                         error: Some(error),
-                        error_description: description.as_deref(),
+                        error_description: failure.description(),
                         session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
                 connect: connect.as_ref(),
                 clear_cookie,
             }
-            .into_response()
         }
     }
 }
