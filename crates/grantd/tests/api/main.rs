@@ -5,6 +5,7 @@ mod mock_provider;
 
 mod api_surface;
 mod auth;
+mod browser_compat;
 mod catalog_quirks;
 mod cli;
 mod connect_page;

@@ -91,9 +91,9 @@ impl Grantd {
         let mut issues = Vec::new();
         match input.project_id.as_deref() {
             None => issues.push(FieldIssue::body(
-                "projectId",
+                "projectIdOrName",
                 serde_json::Value::Null,
-                "projectId is required",
+                "projectIdOrName is required",
             )),
             Some(p) if p != caller.id && p != caller.name => {
                 // Another project's id: indistinguishable from one that does not exist.
