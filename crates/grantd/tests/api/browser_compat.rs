@@ -321,3 +321,128 @@ async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "another project");
 }
+
+/// The message for `@amp-labs/react` a callback page posts, and the origin
+/// it posts to (`None` when the page posts nothing for it).
+fn ampersand_message(page: &str) -> (Option<Value>, String) {
+    let between = |start: &str, end: &str| -> String {
+        let from = page
+            .find(start)
+            .unwrap_or_else(|| panic!("{start} in {page}"))
+            + start.len();
+        let to = from + page[from..].find(end).unwrap();
+        page[from..to].to_owned()
+    };
+    let origin: String = serde_json::from_str(&between("var o=", ";var p=")).unwrap();
+    let message: Value = serde_json::from_str(&between("var a=", ";var w=")).unwrap();
+    ((!message.is_null()).then_some(message), origin)
+}
+
+/// Starts a flow for `mock` from a browser page at `origin`.
+async fn connect_from(app: &TestApp, origin: &str, body: Value) -> String {
+    let response = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .header("Origin", origin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_allowed_opener() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
+    let url = connect_from(
+        &app,
+        APP_ORIGIN,
+        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    let page = app.finish_flow(&url).await.text().await.unwrap();
+    let (message, origin) = ampersand_message(&page);
+    assert_eq!(origin, APP_ORIGIN);
+    let message = message.expect("a message for the React client");
+    assert_eq!(message["eventType"], "AUTHORIZATION_SUCCEEDED");
+    // The connection as the API lists it, which the library puts in its list.
+    let listed = app.only_connection_for("g").await;
+    assert_eq!(message["data"]["connection"], listed);
+    assert_eq!(
+        message["data"]["connection"]["oauth2AuthorizationCode"],
+        Value::Null,
+        "no secrets"
+    );
+
+    // Re-authorizing tells it again, with the same connection.
+    let id = listed["id"].as_str().unwrap();
+    let response = app
+        .client
+        .patch(app.project_url(&format!("/connections/{id}:oauth-update")))
+        .header("X-Api-Key", &app.api_key)
+        .header("Origin", APP_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    let url = response.text().await.unwrap();
+    let page = app.finish_flow(&url).await.text().await.unwrap();
+    let (message, origin) = ampersand_message(&page);
+    assert_eq!(origin, APP_ORIGIN);
+    assert_eq!(message.unwrap()["data"]["connection"]["id"], id);
+}
+
+#[tokio::test]
+async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
+    let url = connect_from(
+        &app,
+        APP_ORIGIN,
+        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    let state = crate::helpers::query_param(&url, "state").unwrap();
+    let callback = app.url(&format!(
+        "/callbacks/v1/oauth?state={state}&error=access_denied"
+    ));
+    let page = app
+        .client
+        .get(&callback)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (message, origin) = ampersand_message(&page);
+    assert_eq!(origin, APP_ORIGIN);
+    let message = message.expect("a message for the React client");
+    assert_eq!(message["eventType"], "AUTHORIZATION_FAILED");
+    let error = message["data"]["error"].as_str().unwrap();
+    assert!(error.contains("access_denied"), "{error}");
+    assert_eq!(
+        message["message"], error,
+        "the re-authorization screen reads `message`"
+    );
+}
+
+#[tokio::test]
+async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    let url = connect_from(
+        &app,
+        OTHER_ORIGIN,
+        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
+    )
+    .await;
+    let page = app.finish_flow(&url).await.text().await.unwrap();
+    assert!(!page.contains(OTHER_ORIGIN), "{page}");
+    let (_, origin) = ampersand_message(&page);
+    assert_eq!(origin, app.address, "grantd's own origin");
+}

@@ -102,12 +102,30 @@ impl Grantd {
             Some(_) => {}
         }
         let options = FlowOptions {
-            opener_origin: input.opener_origin.clone(),
+            opener_origin: self
+                .allowed_opener(&caller.id, input.opener_origin.clone())
+                .await?,
             csrf: input.enable_csrf_protection,
             connect_session_id: None,
         };
         let prepared = self.prepare_connect(&caller.id, input, issues).await?;
         self.begin_flow(prepared, &options).await
+    }
+
+    /// The browser origin that asked, when the project allows it: the
+    /// callback page posts the connection there. Any other caller's page
+    /// gets nothing (the result goes to grantd's own origin).
+    async fn allowed_opener(
+        &self,
+        project_id: &str,
+        origin: Option<String>,
+    ) -> DomainResult<Option<String>> {
+        match origin {
+            Some(origin) if self.project_allows_origin(project_id, &origin).await? => {
+                Ok(Some(origin))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Checks a new connection's target and finds the provider app, adding
@@ -162,7 +180,9 @@ impl Grantd {
     ) -> DomainResult<String> {
         let prepared = self.prepare_update(&project.id, connection_id).await?;
         let options = FlowOptions {
-            opener_origin: opener_origin.map(str::to_owned),
+            opener_origin: self
+                .allowed_opener(&project.id, opener_origin.map(str::to_owned))
+                .await?,
             ..FlowOptions::default()
         };
         self.begin_flow(prepared, &options).await
