@@ -139,6 +139,12 @@ pub struct InputSpec {
     /// Where the end user finds this value.
     #[serde(default)]
     pub docs_url: Option<String>,
+    /// Workspace only: the host URLs use when no workspace is given, for a
+    /// provider with a shared login host besides per-tenant ones
+    /// (Salesforce: `login.salesforce.com` without My Domain). Every URL
+    /// whose host names `{workspace}` then has this host instead.
+    #[serde(default)]
+    pub default_host: Option<String>,
     #[serde(skip)]
     compiled: Option<Regex>,
 }
@@ -453,8 +459,33 @@ impl Provider {
         template: &str,
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
-        let out = self.fill_placeholders(template, inputs)?;
+        let template = self.with_default_host(template, inputs);
+        let out = self.fill_placeholders(&template, inputs)?;
         Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+    }
+
+    /// `template` with the workspace's default host as its host, when no
+    /// workspace is given and the host names it; otherwise as it is.
+    fn with_default_host<'t>(
+        &self,
+        template: &'t str,
+        inputs: &ProviderInputs<'_>,
+    ) -> std::borrow::Cow<'t, str> {
+        let default_host = self
+            .workspace
+            .as_ref()
+            .and_then(|w| w.default_host.as_deref());
+        let (Some(host), None) = (default_host, inputs.workspace) else {
+            return template.into();
+        };
+        let Some((scheme, rest)) = template.split_once("://") else {
+            return template.into();
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if !rest[..end].contains("{workspace}") {
+            return template.into();
+        }
+        format!("{scheme}://{host}{}", &rest[end..]).into()
     }
 
     /// The catalog's scopes for an app, with placeholders filled in (Dynamics
@@ -760,7 +791,24 @@ fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
     }
     for (input, spec) in provider.metadata.iter_mut() {
         compile(spec, input)?;
+        if spec.default_host.is_some() {
+            return Err(format!(
+                "metadata.{input}.defaultHost: only a workspace has one"
+            ));
+        }
         declared.insert(input.clone());
+    }
+    if let Some(host) = provider
+        .workspace
+        .as_ref()
+        .and_then(|w| w.default_host.as_deref())
+    {
+        let parsed = Url::parse(&format!("https://{host}/")).ok();
+        if parsed.as_ref().and_then(Url::host_str) != Some(host) || host.contains(':') {
+            return Err(format!(
+                "workspace.defaultHost must be a bare host name: {host}"
+            ));
+        }
     }
     // Substitute a sample value for every placeholder (one of its values,
     // when the pattern lists them), then check the URL.
@@ -1245,6 +1293,7 @@ mod tests {
             label: None,
             pattern: pattern.to_owned(),
             docs_url: None,
+            default_host: None,
             compiled: None,
         };
         let mut listed = spec("^(com|eu|com\\.au)$").listed_values().unwrap();
@@ -1253,6 +1302,52 @@ mod tests {
         assert_eq!(spec("^eu[12]$").listed_values().unwrap().len(), 2);
         for open in ["^[a-z]+$", "^a|b$", "^(a|b)", "(a|b)$", "^[a-z0-9]{1,20}$"] {
             assert_eq!(spec(open).listed_values(), None, "{open}");
+        }
+    }
+
+    #[test]
+    fn salesforce_without_my_domain_signs_in_at_login_salesforce_com() {
+        let catalog = Catalog::load(None).unwrap();
+        let sf = catalog.get("salesforce").unwrap();
+        let mut issues = Vec::new();
+        sf.check_inputs(None, &BTreeMap::new(), &mut issues);
+        assert!(issues.is_empty(), "{issues:?}");
+        let oauth = sf.oauth2.as_ref().unwrap();
+        let none = ProviderInputs::default();
+        let authorize = sf
+            .build_url(oauth.authorize_url.as_ref().unwrap(), &none)
+            .unwrap();
+        assert_eq!(
+            authorize.as_str(),
+            "https://login.salesforce.com/services/oauth2/authorize"
+        );
+        let token = sf.build_url(&oauth.token_url, &none).unwrap();
+        assert_eq!(
+            token.as_str(),
+            "https://login.salesforce.com/services/oauth2/token"
+        );
+        // A My Domain still wins.
+        let acme = ProviderInputs {
+            workspace: Some("acme"),
+            ..Default::default()
+        };
+        let token = sf.build_url(&oauth.token_url, &acme).unwrap();
+        assert_eq!(token.host_str(), Some("acme.my.salesforce.com"));
+    }
+
+    #[test]
+    fn a_default_host_belongs_to_a_workspace_and_is_a_bare_host() {
+        let metadata = entry(
+            "acme",
+            "authSchemes = [\"basic\"]\n[providers.acme.metadata.region]\npattern = \"^[a-z]+$\"\ndefaultHost = \"example.com\"",
+        );
+        assert!(lint_error(&metadata).contains("only a workspace"));
+        for host in ["example.com/path", "example.com:8443", "user@example.com"] {
+            let text = entry(
+                "acme",
+                &format!("authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = \"^[a-z]+$\"\nrequired = false\ndefaultHost = \"{host}\""),
+            );
+            assert!(lint_error(&text).contains("bare host"), "{host}");
         }
     }
 

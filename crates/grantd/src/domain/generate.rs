@@ -11,7 +11,9 @@ use super::oauth::callback::{merge_token_metadata, token_set};
 use super::oauth::connect::MetadataInput;
 use super::oauth::token::{ClientCredentials, Grant};
 use super::scopes::CredentialAccess;
-use super::target::{check_target, input_metadata, supplied_name, TargetInput};
+use super::target::{
+    check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
+};
 use super::{scopes_json, Grantd};
 use crate::secrets::SecretString;
 use crate::storage::{now_millis, ConnectionSource, NewConnection};
@@ -144,10 +146,15 @@ impl Grantd {
     pub async fn generate_connection(
         &self,
         project: &Project,
-        input: GenerateInput,
+        mut input: GenerateInput,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
         let mut issues = Vec::new();
+        fold_workspace_metadata(
+            &mut input.provider_workspace_ref,
+            &mut input.provider_metadata,
+            &mut issues,
+        );
         let provider = check_target(
             self.catalog(),
             &TargetInput {

@@ -33,6 +33,7 @@ pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, Con
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use scopes::{CredentialAccess, Scope, Scopes};
+pub use target::WORKSPACE_METADATA;
 pub use webhook_delivery::WebhookWorker;
 pub use webhooks::{
     CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput, WebhookSettings,

@@ -446,3 +446,110 @@ async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow
     let (_, origin) = ampersand_message(&page);
     assert_eq!(origin, app.address, "grantd's own origin");
 }
+
+#[tokio::test]
+async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_metadata() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    // `@amp-labs/react`'s shape: the workspace twice, every entry with a source.
+    let url = app
+        .oauth_connect(json!({
+            "projectIdOrName": app.project_name, "provider": "mock-workspace",
+            "groupRef": "g", "consumerRef": "c",
+            "providerWorkspaceRef": "tenant-1",
+            "providerMetadata": {
+                "workspace": {"value": "tenant-1", "source": "input", "displayName": "Tenant"},
+                "accountId": {"value": "42", "source": "input"},
+            },
+        }))
+        .await;
+    assert!(url.contains("tenant=tenant-1"), "{url}");
+    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    let connection = app.only_connection_for("g").await;
+    assert_eq!(connection["providerWorkspaceRef"], "tenant-1");
+    assert_eq!(
+        connection["providerMetadata"]["workspace"],
+        json!({"value": "tenant-1", "source": "input"})
+    );
+    assert_eq!(connection["providerMetadata"]["accountId"]["value"], "42");
+
+    // Only in providerMetadata: it is the workspace all the same.
+    let response = app
+        .generate(&json!({
+            "provider": "mock-workspace", "groupRef": "g2", "consumerRef": "c",
+            "apiKey": "k-1",
+            "providerMetadata": {
+                "workspace": {"value": "tenant-2", "source": "input"},
+                "accountId": {"value": "7", "source": "input", "displayName": "Account id"},
+            },
+        }))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["providerWorkspaceRef"], "tenant-2");
+    assert_eq!(
+        created["providerMetadata"]["workspace"]["value"],
+        "tenant-2"
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref() {
+    let app = spawn_app().await;
+    let response = app
+        .generate(&json!({
+            "provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+            "providerWorkspaceRef": "tenant-1",
+            "providerMetadata": {
+                "workspace": {"value": "tenant-2", "source": "input"},
+                "accountId": {"value": "7", "source": "input"},
+            },
+        }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        issue_names(&problem(response).await),
+        ["providerMetadata.workspace.value"]
+    );
+    // And it is checked like the workspace.
+    let response = app
+        .generate(&json!({
+            "provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k",
+            "providerMetadata": {
+                "workspace": {"value": "Evil.com/x", "source": "input"},
+                "accountId": {"value": "7", "source": "input"},
+            },
+        }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        issue_names(&problem(response).await),
+        ["providerWorkspaceRef"]
+    );
+}
+
+#[tokio::test]
+async fn salesforce_without_a_workspace_signs_in_at_login_salesforce_com() {
+    let app = spawn_app().await;
+    app.create_provider_app("salesforce").await;
+    let url = app
+        .oauth_connect(json!({
+            "projectIdOrName": app.project_name, "provider": "salesforce",
+            "groupRef": "g", "consumerRef": "c",
+        }))
+        .await;
+    assert!(
+        url.starts_with("https://login.salesforce.com/services/oauth2/authorize?"),
+        "{url}"
+    );
+    let url = app
+        .oauth_connect(json!({
+            "projectIdOrName": app.project_name, "provider": "salesforce",
+            "groupRef": "g", "consumerRef": "c", "providerWorkspaceRef": "acme",
+        }))
+        .await;
+    assert!(
+        url.starts_with("https://acme.my.salesforce.com/services/oauth2/authorize?"),
+        "{url}"
+    );
+}

@@ -7,7 +7,9 @@ use super::authorize::{authorization_url, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
-use crate::domain::target::{check_target, input_metadata, supplied_name, TargetInput};
+use crate::domain::target::{
+    check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
+};
 use crate::domain::{scopes_json, Grantd};
 use crate::storage::{now_millis, NewOAuthFlow};
 use std::collections::BTreeMap;
@@ -133,9 +135,14 @@ impl Grantd {
     pub(crate) async fn prepare_connect(
         &self,
         project_id: &str,
-        input: ConnectInput,
+        mut input: ConnectInput,
         mut issues: Vec<FieldIssue>,
     ) -> DomainResult<PreparedFlow<'_>> {
+        fold_workspace_metadata(
+            &mut input.provider_workspace_ref,
+            &mut input.provider_metadata,
+            &mut issues,
+        );
         let provider = check_target(
             self.catalog(),
             &TargetInput {
