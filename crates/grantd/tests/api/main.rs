@@ -14,6 +14,7 @@ mod generate;
 mod instances;
 mod oauth_flow;
 mod provider_apps;
+mod react_client;
 mod readme;
 mod real_oauth_server;
 mod refresh;
