@@ -4,8 +4,10 @@ mod helpers;
 mod mock_provider;
 
 mod api_surface;
+mod architecture;
 mod auth;
 mod browser_compat;
+mod catalog_drift;
 mod catalog_quirks;
 mod cli;
 mod connect_page;
@@ -14,6 +16,7 @@ mod generate;
 mod instances;
 mod oauth_flow;
 mod provider_apps;
+mod provider_names;
 mod react_client;
 mod readme;
 mod real_oauth_server;

@@ -2,19 +2,41 @@
 
 use super::provider::ProviderInputs;
 use super::spec::{AuthScheme, InputSpec, Provider};
-use super::{UrlPolicy, CATEGORIES};
+use super::spec::{UrlPolicy, CATEGORIES};
 use regex::Regex;
 use std::collections::BTreeSet;
 
 /// The rules every entry obeys; also compiles the input patterns.
 pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
+    // Shipped names follow Ampersand's identifiers: ASCII letters and
+    // digits, starting lowercase (`constantContact`). A user's file may also
+    // use '-' and '_', as grantd's names once did.
+    let user_punctuation =
+        |c: char| policy == UrlPolicy::AllowLoopbackHttp && (c == '-' || c == '_');
     let name = &provider.name;
-    let name_ok = !name.is_empty()
+    let name_ok = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            .all(|c| c.is_ascii_alphanumeric() || user_punctuation(c));
     if !name_ok {
-        return Err("name must be lowercase letters, digits, '-' or '_'".into());
+        return Err(if policy == UrlPolicy::HttpsOnly {
+            "name must be ASCII letters and digits, starting with a lowercase letter (lowerCamelCase)".into()
+        } else {
+            "name must be ASCII letters, digits, '-' or '_', starting with a lowercase letter"
+                .into()
+        });
+    }
+    // Aliases keep old names working, which used '-' and '_'.
+    for alias in &provider.aliases {
+        let alias_ok = alias.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && alias
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !alias_ok {
+            return Err(format!(
+                "alias {alias:?} must be ASCII letters, digits, '-' or '_'"
+            ));
+        }
     }
     if provider.auth_schemes.is_empty() {
         return Err("authSchemes is empty".into());
@@ -145,6 +167,18 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             || (policy == UrlPolicy::AllowLoopbackHttp && url.scheme() == "http" && loopback);
         if !scheme_ok {
             return Err(format!("{label} must be https: {template}"));
+        }
+    }
+    if let Some(o) = &provider.oauth2 {
+        if policy == UrlPolicy::HttpsOnly
+            && provider.supports(AuthScheme::OAuth2AuthorizationCode)
+            && o.pkce.is_none()
+        {
+            return Err(
+                "oauth2.pkce must be set (required, allowed or unsupported) on an \
+                 authorization-code entry: say which the provider documents"
+                    .into(),
+            );
         }
     }
     Ok(())

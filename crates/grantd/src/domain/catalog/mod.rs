@@ -13,11 +13,11 @@ mod spec;
 pub use provider::ProviderInputs;
 pub use spec::{
     ApiKeySpec, AuthScheme, BasicField, BasicSpec, InputSpec, OAuth2Spec, PkceSupport,
-    PostAuthSpec, Provider, TokenAuth, TokenRequestFormat,
+    PostAuthSpec, Provider, TokenAuth, TokenRequestFormat, UrlPolicy, CATEGORIES,
 };
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,23 +51,6 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Categories an entry may name; a closed list so the catalog stays browsable.
-pub const CATEGORIES: &[&str] = &[
-    "crm",
-    "marketing",
-    "advertising",
-    "support",
-    "communication",
-    "productivity",
-    "storage",
-    "developer-tools",
-    "analytics",
-    "finance",
-    "hr",
-    "ecommerce",
-    "security",
-];
-
 /// Why a catalog failed to load.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -93,34 +76,61 @@ struct CatalogFile {
     providers: BTreeMap<String, Provider>,
 }
 
-/// Whether plain-http URLs to loopback hosts are acceptable. Shipped entries
-/// must be https; a user's file may point at a local test double.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlPolicy {
-    HttpsOnly,
-    AllowLoopbackHttp,
-}
-
 /// All known providers, by name. Immutable once loaded; shared behind an `Arc`.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     providers: Arc<BTreeMap<String, Provider>>,
+    /// Alias -> canonical name.
+    aliases: Arc<BTreeMap<String, String>>,
 }
 
 impl Catalog {
     /// The shipped catalog plus, optionally, a user file whose entries win.
+    /// A user entry named by a shipped alias replaces that shipped entry,
+    /// under its canonical name, so stored connections keep finding it.
     pub fn load(user_file: Option<&Path>) -> Result<Self, CatalogError> {
         let mut providers = builtin()?;
         if let Some(path) = user_file {
-            providers.extend(parse_file(path, UrlPolicy::AllowLoopbackHttp)?);
+            let shipped_aliases = alias_map(&providers);
+            let source_name = path.display().to_string();
+            for (name, mut provider) in parse_file(path, UrlPolicy::AllowLoopbackHttp)? {
+                let name = match shipped_aliases.get(&name) {
+                    Some(canonical) => {
+                        if provider.aliases.is_empty() {
+                            provider.aliases = providers[canonical].aliases.clone();
+                        }
+                        provider.name = canonical.clone();
+                        canonical.clone()
+                    }
+                    None => name,
+                };
+                providers.insert(name, provider);
+            }
+            check_unique_names(providers.values().map(|p| (source_name.as_str(), p)))?;
         }
         Ok(Self {
+            aliases: Arc::new(alias_map(&providers)),
             providers: Arc::new(providers),
         })
     }
 
+    /// The entry called `name`, by its canonical name or one of its aliases.
     pub fn get(&self, name: &str) -> Option<&Provider> {
-        self.providers.get(name)
+        self.providers.get(name).or_else(|| {
+            self.aliases
+                .get(name)
+                .and_then(|canonical| self.providers.get(canonical))
+        })
+    }
+
+    /// `name` as the catalog names it: the canonical name for an alias, and
+    /// anything else unchanged (so an unknown name is reported as sent).
+    /// The domain calls this once on every provider name it is given.
+    pub fn canonical(&self, name: String) -> String {
+        match self.aliases.get(&name) {
+            Some(canonical) => canonical.clone(),
+            None => name,
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Provider> {
@@ -163,6 +173,7 @@ pub fn builtin() -> Result<BTreeMap<String, Provider>, CatalogError> {
 /// Parses `(file name, text)` pairs under the shipped rules into one map.
 fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, CatalogError> {
     let mut providers = BTreeMap::new();
+    let mut origin = BTreeMap::new();
     for (file, text) in files {
         for (name, provider) in parse(text, file, UrlPolicy::HttpsOnly)? {
             if providers.contains_key(&name) {
@@ -172,10 +183,69 @@ fn parse_all(files: &[(&str, &str)]) -> Result<BTreeMap<String, Provider>, Catal
                     message: "defined in more than one shipped file".into(),
                 });
             }
+            origin.insert(name.clone(), *file);
             providers.insert(name, provider);
         }
     }
+    check_unique_names(
+        providers
+            .values()
+            .map(|provider| (origin[provider.name.as_str()], provider)),
+    )?;
     Ok(providers)
+}
+
+/// Alias -> canonical name, for entries already checked by
+/// `check_unique_names`.
+fn alias_map(providers: &BTreeMap<String, Provider>) -> BTreeMap<String, String> {
+    providers
+        .values()
+        .flat_map(|p| {
+            p.aliases
+                .iter()
+                .map(|alias| (alias.clone(), p.name.clone()))
+        })
+        .collect()
+}
+
+/// Every name and alias names one entry only, even ignoring case: a user
+/// who types `Hubspot` or an old name must never reach a different entry
+/// than the one they mean. An entry's own aliases may differ from its name
+/// by case alone (`linkedin` for `linkedIn`).
+fn check_unique_names<'p>(
+    entries: impl Iterator<Item = (&'p str, &'p Provider)>,
+) -> Result<(), CatalogError> {
+    let mut owners: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for (file, provider) in entries {
+        let names = std::iter::once(&provider.name).chain(&provider.aliases);
+        let mut own = BTreeSet::new();
+        for name in names {
+            if !own.insert(name.as_str()) {
+                return Err(CatalogError::Invalid {
+                    source_name: file.to_owned(),
+                    provider: provider.name.clone(),
+                    message: format!("{name} is listed twice among its name and aliases"),
+                });
+            }
+            let folded = name.to_ascii_lowercase();
+            match owners.get(&folded) {
+                Some((owner, owner_file)) if *owner != provider.name => {
+                    return Err(CatalogError::Invalid {
+                        source_name: file.to_owned(),
+                        provider: provider.name.clone(),
+                        message: format!(
+                            "name or alias {name} clashes with provider {owner} \
+                             (in {owner_file}), ignoring case"
+                        ),
+                    });
+                }
+                _ => {
+                    owners.insert(folded, (provider.name.as_str(), file));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads, parses and lints a catalog file from disk.
@@ -210,6 +280,7 @@ pub fn parse(
         })?;
         out.insert(name, provider);
     }
+    check_unique_names(out.values().map(|p| (source_name, p)))?;
     Ok(out)
 }
 

@@ -52,7 +52,10 @@ impl Provider {
         {
             return PkceSupport::Required;
         }
-        self.oauth2.as_ref().map(|o| o.pkce).unwrap_or_default()
+        self.oauth2
+            .as_ref()
+            .and_then(|o| o.pkce)
+            .unwrap_or_default()
     }
 
     /// Checks the caller's workspace and metadata against the entry's

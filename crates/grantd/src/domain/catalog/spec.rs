@@ -1,46 +1,9 @@
 //! The shape of a catalog entry: what the TOML files may say about a provider.
 
+pub use crate::domain::model::AuthScheme;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Ways a connection can authenticate, named as Ampersand names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum AuthScheme {
-    #[serde(rename = "oauth2/authorizationCode")]
-    OAuth2AuthorizationCode,
-    #[serde(rename = "oauth2/authorizationCodePKCE")]
-    OAuth2AuthorizationCodePkce,
-    #[serde(rename = "oauth2/clientCredentials")]
-    OAuth2ClientCredentials,
-    #[serde(rename = "oauth2/password")]
-    OAuth2Password,
-    #[serde(rename = "apiKey")]
-    ApiKey,
-    #[serde(rename = "basic")]
-    Basic,
-}
-
-impl AuthScheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthScheme::OAuth2AuthorizationCode => "oauth2/authorizationCode",
-            AuthScheme::OAuth2AuthorizationCodePkce => "oauth2/authorizationCodePKCE",
-            AuthScheme::OAuth2ClientCredentials => "oauth2/clientCredentials",
-            AuthScheme::OAuth2Password => "oauth2/password",
-            AuthScheme::ApiKey => "apiKey",
-            AuthScheme::Basic => "basic",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
-    }
-
-    pub(super) fn is_oauth2(self) -> bool {
-        !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
-    }
-}
 
 /// Whether a provider takes PKCE (RFC 7636) on the authorization code flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -164,8 +127,12 @@ pub struct OAuth2Spec {
     /// provider app must name some (Ampersand's `explicitScopesRequired`).
     #[serde(default)]
     pub scopes_required: bool,
+    /// Unset means `allowed`; shipped authorization-code entries must set it,
+    /// because sending PKCE by default changed or broke some providers'
+    /// flows (Square's refresh tokens become single-use).
     #[serde(default)]
-    pub pkce: PkceSupport,
+    pub pkce: Option<PkceSupport>,
+
     #[serde(default)]
     pub token_auth: TokenAuth,
     #[serde(default)]
@@ -265,7 +232,13 @@ pub struct BasicSpec {
 pub struct Provider {
     #[serde(skip_deserializing)]
     pub name: String,
+    /// Other names the entry answers to, such as its name before grantd
+    /// adopted Ampersand's identifiers: every API field and path that takes a
+    /// provider accepts them and resolves them to `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     pub display_name: String,
+
     pub category: String,
     #[serde(default)]
     pub docs_url: Option<String>,
@@ -286,4 +259,29 @@ pub struct Provider {
     pub api_key: Option<ApiKeySpec>,
     #[serde(default)]
     pub basic: Option<BasicSpec>,
+}
+
+/// Categories an entry may name; a closed list so the catalog stays browsable.
+pub const CATEGORIES: &[&str] = &[
+    "crm",
+    "marketing",
+    "advertising",
+    "support",
+    "communication",
+    "productivity",
+    "storage",
+    "developer-tools",
+    "analytics",
+    "finance",
+    "hr",
+    "ecommerce",
+    "security",
+];
+
+/// Whether plain-http URLs to loopback hosts are acceptable. Shipped entries
+/// must be https; a user's file may point at a local test double.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    HttpsOnly,
+    AllowLoopbackHttp,
 }

@@ -100,9 +100,100 @@ fn lint_error(text: &str) -> String {
 }
 
 #[test]
-fn names_must_be_lowercase() {
-    let text = entry("Acme", r#"authSchemes = ["apiKey"]"#);
-    assert!(lint_error(&text).contains("lowercase"));
+fn shipped_names_are_ascii_letters_and_digits_in_lower_camel_case() {
+    for bad in ["Acme", "acme-crm", "acme_crm", "1acme"] {
+        let text = entry(bad, r#"authSchemes = ["apiKey"]"#);
+        assert!(lint_error(&text).contains("lowerCamelCase"), "{bad}");
+    }
+    let text = entry("acmeCRM2", r#"authSchemes = ["basic"]"#);
+    assert!(parse(&text, "t", UrlPolicy::HttpsOnly).is_ok());
+    // A user's file keeps the punctuation grantd's names once had.
+    let text = entry("acme-crm", r#"authSchemes = ["basic"]"#);
+    assert!(parse(&text, "t", UrlPolicy::AllowLoopbackHttp).is_ok());
+}
+
+/// Two entries, `first` (with `aliases`) in one file and `second` in
+/// another, merged under the shipped rules.
+fn merge_error(first: &str, aliases: &str, second: &str) -> Option<String> {
+    let one = entry(first, &format!("aliases = {aliases}\nauthSchemes = [\"apiKey\"]\n[providers.{first}.apiKey]\nin = \"header\"\nname = \"k\""));
+    let two = entry(second, "authSchemes = [\"basic\"]");
+    parse_all(&[("a.toml", &one), ("b.toml", &two)])
+        .err()
+        .map(|e| e.to_string())
+}
+
+#[test]
+fn a_name_or_alias_names_one_entry_only_even_ignoring_case() {
+    let err = merge_error("hubSpot", "[]", "hubspot").unwrap();
+    assert!(err.contains("clashes with provider hubSpot"), "{err}");
+    let err = merge_error("acme", r#"["acme-old", "other"]"#, "other").unwrap();
+    assert!(err.contains("clashes"), "{err}");
+    let err = merge_error("acme", r#"["Other"]"#, "other").unwrap();
+    assert!(err.contains("clashes"), "{err}");
+    let err = merge_error("acme", r#"["acme-old", "acme-old"]"#, "other").unwrap();
+    assert!(err.contains("listed twice"), "{err}");
+    // An entry's own old name may differ from its name by case alone.
+    assert_eq!(merge_error("linkedIn", r#"["linkedin"]"#, "other"), None);
+    let err = merge_error("acme", r#"["acme/old"]"#, "other").unwrap();
+    assert!(err.contains("alias"), "{err}");
+}
+
+#[test]
+fn shipped_authorization_code_entries_must_say_whether_they_send_pkce() {
+    let text = entry(
+        "acme",
+        "authSchemes = [\"oauth2/authorizationCode\"]\n[providers.acme.oauth2]\nauthorizeUrl = \"https://example.com/a\"\ntokenUrl = \"https://example.com/token\"",
+    );
+    assert!(lint_error(&text).contains("oauth2.pkce must be set"));
+    // A user's file may leave it out: PKCE is then sent where allowed.
+    let user = parse(&text, "t", UrlPolicy::AllowLoopbackHttp).unwrap();
+    assert_eq!(user["acme"].pkce(), PkceSupport::Allowed);
+    let chosen = text.replace("tokenUrl =", "pkce = \"unsupported\"\ntokenUrl =");
+    let shipped = parse(&chosen, "t", UrlPolicy::HttpsOnly).unwrap();
+    assert_eq!(shipped["acme"].pkce(), PkceSupport::Unsupported);
+}
+
+#[test]
+fn an_old_name_finds_the_entry_under_its_canonical_name() {
+    let catalog = Catalog::load(None).unwrap();
+    let entry = catalog.get("constant-contact").expect("alias resolves");
+    assert_eq!(entry.name, "constantContact");
+    assert_eq!(
+        catalog.canonical("constant-contact".into()),
+        "constantContact"
+    );
+    assert_eq!(
+        catalog.canonical("constantContact".into()),
+        "constantContact"
+    );
+    assert_eq!(catalog.canonical("no-such".into()), "no-such");
+    assert!(catalog.iter().all(|p| p.name != "constant-contact"));
+}
+
+#[test]
+fn a_user_entry_named_by_an_old_name_replaces_the_shipped_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.toml");
+    std::fs::write(
+        &path,
+        "[providers.sendgrid]\ndisplayName = \"Local SendGrid\"\ncategory = \"marketing\"\nauthSchemes = [\"basic\"]\n",
+    )
+    .unwrap();
+    let catalog = Catalog::load(Some(&path)).unwrap();
+    let entry = catalog.get("sendGrid").unwrap();
+    assert_eq!(entry.display_name, "Local SendGrid");
+    assert_eq!(entry.name, "sendGrid");
+    assert_eq!(
+        catalog.get("sendgrid").unwrap().display_name,
+        "Local SendGrid"
+    );
+    assert_eq!(
+        catalog
+            .iter()
+            .filter(|p| p.display_name == "Local SendGrid")
+            .count(),
+        1
+    );
 }
 
 #[test]

@@ -1,0 +1,7 @@
+//! Connections: reading, listing and deleting them (`records`), creating one
+//! from supplied credentials (`generate`), and checking what a caller says
+//! a connection is for (`target`), which the OAuth flows share.
+
+pub mod generate;
+pub mod records;
+pub mod target;
