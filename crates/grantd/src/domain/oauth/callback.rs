@@ -61,6 +61,7 @@ pub struct ConnectReturn {
 pub enum CallbackOutcome {
     Rejected(CallbackRejection),
     Connected {
+        project_id: String,
         connection_id: String,
         provider: String,
         opener_origin: String,
@@ -551,6 +552,7 @@ impl Grantd {
             .await;
         }
         Ok(CallbackOutcome::Connected {
+            project_id: flow.project_id.clone(),
             connection_id: connection_id.to_owned(),
             provider: flow.provider.clone(),
             opener_origin: flow.opener_origin.clone(),
@@ -583,6 +585,7 @@ impl Grantd {
             .store_new_connection(draft, ConnectionSource::Flow(flow.state_hash.clone()))
             .await?;
         Ok(CallbackOutcome::Connected {
+            project_id: flow.project_id.clone(),
             connection_id,
             provider: flow.provider.clone(),
             opener_origin: flow.opener_origin.clone(),
