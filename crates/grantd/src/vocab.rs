@@ -20,6 +20,34 @@ pub struct UnknownValue {
     pub value: String,
 }
 
+/// `as_str` and `FromStr` of an enum stored as text, from one list of
+/// names, so that what is written and what is read cannot drift apart.
+macro_rules! stored_names {
+    ($ty:ident, $kind:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownValue;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                match value {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(UnknownValue {
+                        kind: $kind,
+                        value: other.to_owned(),
+                    }),
+                }
+            }
+        }
+    };
+}
+
 /// Ways a connection can authenticate, named as Ampersand names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AuthScheme {
@@ -37,44 +65,22 @@ pub enum AuthScheme {
     Basic,
 }
 
+stored_names!(AuthScheme, "auth scheme", {
+    OAuth2AuthorizationCode => "oauth2/authorizationCode",
+    OAuth2AuthorizationCodePkce => "oauth2/authorizationCodePKCE",
+    OAuth2ClientCredentials => "oauth2/clientCredentials",
+    OAuth2Password => "oauth2/password",
+    ApiKey => "apiKey",
+    Basic => "basic",
+});
+
 impl AuthScheme {
-    pub const ALL: [AuthScheme; 6] = [
-        AuthScheme::OAuth2AuthorizationCode,
-        AuthScheme::OAuth2AuthorizationCodePkce,
-        AuthScheme::OAuth2ClientCredentials,
-        AuthScheme::OAuth2Password,
-        AuthScheme::ApiKey,
-        AuthScheme::Basic,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthScheme::OAuth2AuthorizationCode => "oauth2/authorizationCode",
-            AuthScheme::OAuth2AuthorizationCodePkce => "oauth2/authorizationCodePKCE",
-            AuthScheme::OAuth2ClientCredentials => "oauth2/clientCredentials",
-            AuthScheme::OAuth2Password => "oauth2/password",
-            AuthScheme::ApiKey => "apiKey",
-            AuthScheme::Basic => "basic",
-        }
-    }
-
     pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == value)
+        value.parse().ok()
     }
 
     pub(crate) fn is_oauth2(self) -> bool {
         !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
-    }
-}
-
-impl std::str::FromStr for AuthScheme {
-    type Err = UnknownValue;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::parse(value).ok_or_else(|| UnknownValue {
-            kind: "auth scheme",
-            value: value.to_owned(),
-        })
     }
 }
 
@@ -85,29 +91,10 @@ pub enum ConnectionStatus {
     BadCredentials,
 }
 
-impl ConnectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::Working => "working",
-            ConnectionStatus::BadCredentials => "bad_credentials",
-        }
-    }
-}
-
-impl std::str::FromStr for ConnectionStatus {
-    type Err = UnknownValue;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "working" => Ok(ConnectionStatus::Working),
-            "bad_credentials" => Ok(ConnectionStatus::BadCredentials),
-            other => Err(UnknownValue {
-                kind: "connection status",
-                value: other.to_owned(),
-            }),
-        }
-    }
-}
+stored_names!(ConnectionStatus, "connection status", {
+    Working => "working",
+    BadCredentials => "bad_credentials",
+});
 
 /// Why a refresh failed, as a user needs to tell a revoked grant from an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,15 +146,11 @@ pub enum MetadataSource {
     Provider,
 }
 
-impl MetadataSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetadataSource::Input => "input",
-            MetadataSource::Token => "token",
-            MetadataSource::Provider => "provider",
-        }
-    }
-}
+stored_names!(MetadataSource, "metadata source", {
+    Input => "input",
+    Token => "token",
+    Provider => "provider",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataValue {
@@ -185,29 +168,10 @@ pub enum SessionResultStatus {
     Failure,
 }
 
-impl SessionResultStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionResultStatus::Success => "success",
-            SessionResultStatus::Failure => "failure",
-        }
-    }
-}
-
-impl std::str::FromStr for SessionResultStatus {
-    type Err = UnknownValue;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "success" => Ok(SessionResultStatus::Success),
-            "failure" => Ok(SessionResultStatus::Failure),
-            other => Err(UnknownValue {
-                kind: "session result status",
-                value: other.to_owned(),
-            }),
-        }
-    }
-}
+stored_names!(SessionResultStatus, "session result status", {
+    Success => "success",
+    Failure => "failure",
+});
 
 /// Where a webhook delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,39 +183,26 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-}
-
-impl std::str::FromStr for DeliveryStatus {
-    type Err = UnknownValue;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "pending" => Ok(DeliveryStatus::Pending),
-            "delivered" => Ok(DeliveryStatus::Delivered),
-            "failed" => Ok(DeliveryStatus::Failed),
-            other => Err(UnknownValue {
-                kind: "delivery status",
-                value: other.to_owned(),
-            }),
-        }
-    }
-}
+stored_names!(DeliveryStatus, "delivery status", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_auth_scheme_reads_back_from_its_name() {
-        for scheme in AuthScheme::ALL {
+    fn every_auth_scheme_reads_back_from_its_name_and_serializes_as_it() {
+        for scheme in [
+            AuthScheme::OAuth2AuthorizationCode,
+            AuthScheme::OAuth2AuthorizationCodePkce,
+            AuthScheme::OAuth2ClientCredentials,
+            AuthScheme::OAuth2Password,
+            AuthScheme::ApiKey,
+            AuthScheme::Basic,
+        ] {
             assert_eq!(scheme.as_str().parse::<AuthScheme>(), Ok(scheme));
             let json = serde_json::to_value(scheme).unwrap();
             assert_eq!(json, scheme.as_str());

@@ -11,6 +11,26 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Decode, Row, Type};
 use std::fmt::Display;
 
+/// `FromRow` for a row struct, each field read from the column of its name
+/// by a [`Columns`] method: `get` (as the driver decodes it), `parse`,
+/// `parse_opt`, `json`, `json_opt`, or `json_opt_of(table, column)` for a
+/// joined table's column selected under the field's name.
+macro_rules! row_from_columns {
+    ($row:ident in $table:literal {
+        $($field:ident: $how:ident $(($($arg:expr),*))?),+ $(,)?
+    }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $row {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> sqlx::Result<Self> {
+                let c = $crate::storage::columns::Columns::of(row, $table);
+                Ok($row {
+                    $($field: c.$how(stringify!($field) $($(, $arg)*)?)?),+
+                })
+            }
+        }
+    };
+}
+pub(super) use row_from_columns;
+
 /// A stored value that does not decode into its type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{table}.{column}: {reason}")]
@@ -21,6 +41,7 @@ pub struct CorruptColumn {
 }
 
 /// One row's columns, read as the columns of `table`.
+#[derive(Clone, Copy)]
 pub(super) struct Columns<'r> {
     row: &'r AnyRow,
     table: &'static str,
@@ -67,23 +88,24 @@ impl<'r> Columns<'r> {
         serde_json::from_str(&text).map_err(|e| self.corrupt(column, column, e))
     }
 
-    /// A nullable text column holding JSON, selected as `alias`.
-    pub(super) fn json_opt_as<T: DeserializeOwned>(
+    /// A nullable text column of a joined `table` holding JSON, selected as `alias`.
+    pub(super) fn json_opt_of<T: DeserializeOwned>(
         &self,
         alias: &'static str,
+        table: &'static str,
         column: &'static str,
     ) -> sqlx::Result<Option<T>> {
         let text: Option<String> = self.get(alias)?;
         text.map(|text| serde_json::from_str(&text))
             .transpose()
-            .map_err(|e| self.corrupt(alias, column, e))
+            .map_err(|e| Columns { table, ..*self }.corrupt(alias, column, e))
     }
 
     pub(super) fn json_opt<T: DeserializeOwned>(
         &self,
         column: &'static str,
     ) -> sqlx::Result<Option<T>> {
-        self.json_opt_as(column, column)
+        self.json_opt_of(column, self.table, column)
     }
 
     fn corrupt(&self, alias: &str, column: &'static str, reason: impl Display) -> sqlx::Error {

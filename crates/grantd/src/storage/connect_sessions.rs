@@ -1,8 +1,6 @@
-use super::columns::{json_text, Columns};
+use super::columns::{json_text, row_from_columns};
 use super::{Store, StoreResult};
 use crate::vocab::SessionResultStatus;
-use sqlx::any::AnyRow;
-use sqlx::FromRow;
 
 /// One connect session, keyed by id and looked up by the SHA-256 of its token.
 #[derive(Debug, Clone)]
@@ -30,33 +28,13 @@ pub struct ConnectSessionRow {
     pub finished_at: Option<i64>,
 }
 
-impl<'r> FromRow<'r, AnyRow> for ConnectSessionRow {
-    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let c = Columns::of(row, "connect_sessions");
-        Ok(ConnectSessionRow {
-            id: c.get("id")?,
-            project_id: c.get("project_id")?,
-            token_hash: c.get("token_hash")?,
-            providers: c.json("providers")?,
-            group_ref: c.get("group_ref")?,
-            group_name: c.get("group_name")?,
-            consumer_ref: c.get("consumer_ref")?,
-            consumer_name: c.get("consumer_name")?,
-            connection_id: c.get("connection_id")?,
-            return_url: c.get("return_url")?,
-            parent_origin: c.get("parent_origin")?,
-            created_at: c.get("created_at")?,
-            expires_at: c.get("expires_at")?,
-            consumed_at: c.get("consumed_at")?,
-            provider: c.get("provider")?,
-            result_status: c.parse_opt("result_status")?,
-            result_connection_id: c.get("result_connection_id")?,
-            result_error: c.get("result_error")?,
-            result_error_description: c.get("result_error_description")?,
-            finished_at: c.get("finished_at")?,
-        })
-    }
-}
+row_from_columns!(ConnectSessionRow in "connect_sessions" {
+    id: get, project_id: get, token_hash: get, providers: json, group_ref: get, group_name: get,
+    consumer_ref: get, consumer_name: get, connection_id: get, return_url: get,
+    parent_origin: get, created_at: get, expires_at: get, consumed_at: get, provider: get,
+    result_status: parse_opt, result_connection_id: get, result_error: get,
+    result_error_description: get, finished_at: get,
+});
 
 /// How a session's flow ended, as the callback saw it.
 #[derive(Debug, Clone)]

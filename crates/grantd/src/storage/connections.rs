@@ -1,12 +1,11 @@
-use super::columns::{json_text, Columns};
+use super::columns::{json_text, row_from_columns};
 use super::directory::{upsert_consumer, upsert_group};
 use super::events::{insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
 use super::{require_row, values_list, Store, StoreError, StoreResult};
 use crate::vocab::{AuthScheme, ConnectionStatus, ProviderMetadata, RefreshError};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 use std::collections::HashMap;
 
 /// A connection with its group, consumer and provider app, as one join.
@@ -48,46 +47,18 @@ pub struct ConnectionRecord {
     pub app_update_time: Option<i64>,
 }
 
-impl<'r> FromRow<'r, AnyRow> for ConnectionRecord {
-    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let c = Columns::of(row, "connections");
-        Ok(ConnectionRecord {
-            id: c.get("id")?,
-            project_id: c.get("project_id")?,
-            provider: c.get("provider")?,
-            provider_app_id: c.get("provider_app_id")?,
-            group_ref: c.get("group_ref")?,
-            consumer_ref: c.get("consumer_ref")?,
-            provider_workspace_ref: c.get("provider_workspace_ref")?,
-            provider_consumer_ref: c.get("provider_consumer_ref")?,
-            auth_scheme: c.parse("auth_scheme")?,
-            status: c.parse("status")?,
-            provider_metadata: c.json("provider_metadata")?,
-            scopes: c.json("scopes")?,
-            credentials_key_id: c.get("credentials_key_id")?,
-            credentials_ciphertext: c.get("credentials_ciphertext")?,
-            access_token_expires_at: c.get("access_token_expires_at")?,
-            last_error: c.json_opt("last_error")?,
-            refresh_due_at: c.get("refresh_due_at")?,
-            refresh_failures: c.get("refresh_failures")?,
-            credentials_version: c.get("credentials_version")?,
-            last_refresh_at: c.get("last_refresh_at")?,
-            create_time: c.get("create_time")?,
-            update_time: c.get("update_time")?,
-            group_name: c.get("group_name")?,
-            group_create_time: c.get("group_create_time")?,
-            group_update_time: c.get("group_update_time")?,
-            consumer_name: c.get("consumer_name")?,
-            consumer_create_time: c.get("consumer_create_time")?,
-            consumer_update_time: c.get("consumer_update_time")?,
-            app_external_ref: c.get("app_external_ref")?,
-            app_client_id: c.get("app_client_id")?,
-            app_scopes: Columns::of(row, "provider_apps").json_opt_as("app_scopes", "scopes")?,
-            app_create_time: c.get("app_create_time")?,
-            app_update_time: c.get("app_update_time")?,
-        })
-    }
-}
+row_from_columns!(ConnectionRecord in "connections" {
+    id: get, project_id: get, provider: get, provider_app_id: get, group_ref: get,
+    consumer_ref: get, provider_workspace_ref: get, provider_consumer_ref: get,
+    auth_scheme: parse, status: parse, provider_metadata: json, scopes: json,
+    credentials_key_id: get, credentials_ciphertext: get, access_token_expires_at: get,
+    last_error: json_opt, refresh_due_at: get, refresh_failures: get, credentials_version: get,
+    last_refresh_at: get, create_time: get, update_time: get,
+    group_name: get, group_create_time: get, group_update_time: get,
+    consumer_name: get, consumer_create_time: get, consumer_update_time: get,
+    app_external_ref: get, app_client_id: get, app_scopes: json_opt_of("provider_apps", "scopes"),
+    app_create_time: get, app_update_time: get,
+});
 
 const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_app_id, c.group_ref, \
      c.consumer_ref, c.provider_workspace_ref, c.provider_consumer_ref, c.auth_scheme, c.status, \
@@ -119,10 +90,10 @@ pub struct StoredCredentials {
     pub refresh_due_at: Option<i64>,
 }
 
-/// Everything needed to write a new connection and the group and consumer it names.
+/// Whose a new connection is: its project, provider and provider app, the
+/// group and consumer it names (created when missing), its workspace.
 #[derive(Debug)]
-pub struct NewConnection {
-    pub id: String,
+pub struct ConnectionOwner {
     pub project_id: String,
     pub provider: String,
     pub provider_app_id: Option<String>,
@@ -133,6 +104,13 @@ pub struct NewConnection {
     /// `None` names a new consumer after its ref and leaves an existing one as it is.
     pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
+}
+
+/// Everything needed to write a new connection and the group and consumer it names.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub id: String,
+    pub owner: ConnectionOwner,
     pub provider_consumer_ref: Option<String>,
     pub status: ConnectionStatus,
     pub provider_metadata: ProviderMetadata,
@@ -323,15 +301,19 @@ impl Write for InsertConnection {
             // (project, ref, time) of the groups and consumers named by no one here.
             let unnamed = |name: fn(&NewConnection) -> Option<&String>,
                            key: fn(&NewConnection) -> &String| {
-                distinct(
-                    writes
-                        .iter()
-                        .filter(|w| name(&w.new).is_none())
-                        .map(|w| (w.new.project_id.as_str(), key(&w.new).as_str(), w.new.now)),
-                )
+                distinct(writes.iter().filter(|w| name(&w.new).is_none()).map(|w| {
+                    (
+                        w.new.owner.project_id.as_str(),
+                        key(&w.new).as_str(),
+                        w.new.now,
+                    )
+                }))
             };
-            let unnamed_groups = unnamed(|n| n.group_name.as_ref(), |n| &n.group_ref);
-            let unnamed_consumers = unnamed(|n| n.consumer_name.as_ref(), |n| &n.consumer_ref);
+            let unnamed_groups = unnamed(|n| n.owner.group_name.as_ref(), |n| &n.owner.group_ref);
+            let unnamed_consumers = unnamed(
+                |n| n.owner.consumer_name.as_ref(),
+                |n| &n.owner.consumer_ref,
+            );
             insert_missing(
                 &mut *conn,
                 "groups",
@@ -349,14 +331,14 @@ impl Write for InsertConnection {
             )
             .await?;
             for w in &writes {
-                let new = &w.new;
+                let new = &w.new.owner;
                 if new.group_name.is_some() {
                     upsert_group(
                         &mut *conn,
                         &new.project_id,
                         &new.group_ref,
                         new.group_name.as_deref(),
-                        new.now,
+                        w.new.now,
                     )
                     .await?;
                 }
@@ -366,7 +348,7 @@ impl Write for InsertConnection {
                         &new.project_id,
                         &new.consumer_ref,
                         new.consumer_name.as_deref(),
-                        new.now,
+                        w.new.now,
                     )
                     .await?;
                 }
@@ -457,12 +439,12 @@ fn bind_connection<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     query
         .bind(&new.id)
-        .bind(&new.project_id)
-        .bind(&new.provider)
-        .bind(&new.provider_app_id)
-        .bind(&new.group_ref)
-        .bind(&new.consumer_ref)
-        .bind(&new.provider_workspace_ref)
+        .bind(&new.owner.project_id)
+        .bind(&new.owner.provider)
+        .bind(&new.owner.provider_app_id)
+        .bind(&new.owner.group_ref)
+        .bind(&new.owner.consumer_ref)
+        .bind(&new.owner.provider_workspace_ref)
         .bind(&new.provider_consumer_ref)
         .bind(new.credentials.auth_scheme.as_str())
         .bind(new.status.as_str())

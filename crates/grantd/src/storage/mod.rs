@@ -22,8 +22,8 @@ pub use columns::CorruptColumn;
 
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
 pub use connections::{
-    ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection, Reauthorization,
-    StoredCredentials,
+    ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource, NewConnection,
+    Reauthorization, StoredCredentials,
 };
 pub use directory::{ConsumerRow, GroupRow};
 pub use events::{EventRow, NewEvent};

@@ -1,9 +1,8 @@
-use super::columns::{json_text, Columns};
+use super::columns::{json_text, row_from_columns};
 use super::write_queue::{Write, WriteFuture};
 use super::{plain_tuple, values_list, Store, StoreResult};
 use crate::vocab::ProviderMetadata;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow};
+use sqlx::AnyConnection;
 use std::sync::LazyLock;
 
 /// One started authorization flow, keyed by the SHA-256 of its state.
@@ -42,36 +41,14 @@ pub struct OAuthFlowRow {
 
 pub type NewOAuthFlow = OAuthFlowRow;
 
-impl<'r> FromRow<'r, AnyRow> for OAuthFlowRow {
-    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let c = Columns::of(row, "oauth_flows");
-        Ok(OAuthFlowRow {
-            state_hash: c.get("state_hash")?,
-            project_id: c.get("project_id")?,
-            provider: c.get("provider")?,
-            provider_app_id: c.get("provider_app_id")?,
-            connection_id: c.get("connection_id")?,
-            group_ref: c.get("group_ref")?,
-            group_name: c.get("group_name")?,
-            consumer_ref: c.get("consumer_ref")?,
-            consumer_name: c.get("consumer_name")?,
-            provider_workspace_ref: c.get("provider_workspace_ref")?,
-            provider_metadata: c.json("provider_metadata")?,
-            scopes: c.json("scopes")?,
-            redirect_uri: c.get("redirect_uri")?,
-            opener_origin: c.get("opener_origin")?,
-            code_verifier_key_id: c.get("code_verifier_key_id")?,
-            code_verifier_ciphertext: c.get("code_verifier_ciphertext")?,
-            create_time: c.get("create_time")?,
-            expire_time: c.get("expire_time")?,
-            csrf_protected: c.get("csrf_protected")?,
-            csrf_hash: c.get("csrf_hash")?,
-            authorize_url_key_id: c.get("authorize_url_key_id")?,
-            authorize_url_ciphertext: c.get("authorize_url_ciphertext")?,
-            connect_session_id: c.get("connect_session_id")?,
-        })
-    }
-}
+row_from_columns!(OAuthFlowRow in "oauth_flows" {
+    state_hash: get, project_id: get, provider: get, provider_app_id: get, connection_id: get,
+    group_ref: get, group_name: get, consumer_ref: get, consumer_name: get,
+    provider_workspace_ref: get, provider_metadata: json, scopes: json, redirect_uri: get,
+    opener_origin: get, code_verifier_key_id: get, code_verifier_ciphertext: get,
+    create_time: get, expire_time: get, csrf_protected: get, csrf_hash: get,
+    authorize_url_key_id: get, authorize_url_ciphertext: get, connect_session_id: get,
+});
 
 /// What the bounce endpoint needs of a flow it just bound to a browser.
 #[derive(Debug, Clone, sqlx::FromRow)]

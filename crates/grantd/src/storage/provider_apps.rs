@@ -1,7 +1,5 @@
-use super::columns::{json_text, Columns};
+use super::columns::{json_text, row_from_columns};
 use super::{require_row, Store, StoreError, StoreResult};
-use sqlx::any::AnyRow;
-use sqlx::FromRow;
 
 const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
      client_secret_ciphertext, scopes, is_default, create_time, update_time";
@@ -25,24 +23,11 @@ pub struct ProviderAppRow {
 
 pub type NewProviderApp = ProviderAppRow;
 
-impl<'r> FromRow<'r, AnyRow> for ProviderAppRow {
-    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let c = Columns::of(row, "provider_apps");
-        Ok(ProviderAppRow {
-            id: c.get("id")?,
-            project_id: c.get("project_id")?,
-            provider: c.get("provider")?,
-            external_ref: c.get("external_ref")?,
-            client_id: c.get("client_id")?,
-            client_secret_key_id: c.get("client_secret_key_id")?,
-            client_secret_ciphertext: c.get("client_secret_ciphertext")?,
-            scopes: c.json("scopes")?,
-            is_default: c.get("is_default")?,
-            create_time: c.get("create_time")?,
-            update_time: c.get("update_time")?,
-        })
-    }
-}
+row_from_columns!(ProviderAppRow in "provider_apps" {
+    id: get, project_id: get, provider: get, external_ref: get, client_id: get,
+    client_secret_key_id: get, client_secret_ciphertext: get, scopes: json, is_default: get,
+    create_time: get, update_time: get,
+});
 
 /// A partial update; `None` leaves the column as it is.
 #[derive(Debug, Default)]

@@ -1,8 +1,6 @@
-use super::columns::Columns;
+use super::columns::row_from_columns;
 use super::{require_row, Store, StoreResult};
 use crate::vocab::DeliveryStatus;
-use sqlx::any::AnyRow;
-use sqlx::FromRow;
 use std::collections::HashMap;
 
 /// A webhook endpoint as stored; the secret arrives sealed.
@@ -43,23 +41,10 @@ pub struct WebhookDeliveryRow {
     pub created_at: i64,
 }
 
-impl<'r> FromRow<'r, AnyRow> for WebhookDeliveryRow {
-    fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let c = Columns::of(row, "webhook_deliveries");
-        Ok(WebhookDeliveryRow {
-            id: c.get("id")?,
-            event_id: c.get("event_id")?,
-            kind: c.get("kind")?,
-            status: c.parse("status")?,
-            attempts: c.get("attempts")?,
-            last_status_code: c.get("last_status_code")?,
-            last_error: c.get("last_error")?,
-            next_attempt_at: c.get("next_attempt_at")?,
-            delivered_at: c.get("delivered_at")?,
-            created_at: c.get("created_at")?,
-        })
-    }
-}
+row_from_columns!(WebhookDeliveryRow in "webhook_deliveries" {
+    id: get, event_id: get, kind: get, status: parse, attempts: get, last_status_code: get,
+    last_error: get, next_attempt_at: get, delivered_at: get, created_at: get,
+});
 
 /// A claimed delivery with everything needed to attempt it: the endpoint's
 /// URL and sealed secret, and the event.

@@ -15,7 +15,7 @@ use crate::domain::oauth::callback::{merge_token_metadata, token_set};
 use crate::domain::oauth::token::{ClientCredentials, Grant};
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
-use crate::storage::ConnectionSource;
+use crate::storage::{ConnectionOwner, ConnectionSource};
 use std::collections::BTreeMap;
 
 /// A token as callers import it.
@@ -199,7 +199,7 @@ impl Grantd {
         let (credentials, provider_app_id) = self
             .obtain_credentials(&project.id, provider, &input, &mut metadata)
             .await?;
-        let draft = ConnectionDraft {
+        let owner = ConnectionOwner {
             project_id: project.id.clone(),
             provider: provider.name.clone(),
             provider_app_id,
@@ -208,6 +208,9 @@ impl Grantd {
             consumer_ref: input.consumer_ref.clone().unwrap_or_default(),
             consumer_name: supplied_name(input.consumer_name.as_deref()),
             provider_workspace_ref: input.provider_workspace_ref.clone(),
+        };
+        let draft = ConnectionDraft {
+            owner,
             provider_metadata: metadata,
             credentials,
         };

@@ -10,8 +10,8 @@ use crate::domain::model::{
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::Sealed;
 use crate::storage::{
-    now_millis, ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection,
-    StoredCredentials,
+    now_millis, ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource,
+    NewConnection, StoredCredentials,
 };
 
 /// Filters for listing connections.
@@ -31,15 +31,7 @@ fn credentials_aad(connection_id: &str) -> String {
 /// credentials or an OAuth flow).
 #[derive(Debug)]
 pub(in crate::domain) struct ConnectionDraft {
-    pub project_id: String,
-    pub provider: String,
-    pub provider_app_id: Option<String>,
-    pub group_ref: String,
-    /// `None` names a new group after its ref and leaves an existing one as it is.
-    pub group_name: Option<String>,
-    pub consumer_ref: String,
-    pub consumer_name: Option<String>,
-    pub provider_workspace_ref: Option<String>,
+    pub owner: ConnectionOwner,
     pub provider_metadata: ProviderMetadata,
     pub credentials: Credentials,
 }
@@ -82,7 +74,7 @@ impl Grantd {
     /// Writes a new, working connection with its `created` event: the one
     /// path `connections:generate` and the OAuth callback share. Returns the
     /// new id and, for a generated connection, the row as stored.
-    #[tracing::instrument(skip_all, fields(project_id = %draft.project_id, provider = %draft.provider, connection_id))]
+    #[tracing::instrument(skip_all, fields(project_id = %draft.owner.project_id, provider = %draft.owner.provider, connection_id))]
     pub(in crate::domain) async fn store_new_connection(
         &self,
         draft: ConnectionDraft,
@@ -91,22 +83,16 @@ impl Grantd {
         let id = uuid::Uuid::now_v7().to_string();
         tracing::Span::current().record("connection_id", id.as_str());
         let credentials = self.stored_credentials(&id, &draft.credentials)?;
+        let owner = &draft.owner;
         let event = new_event(
-            &draft.project_id,
+            &owner.project_id,
             &id,
             EventKind::Created,
-            connection_event_data(&id, &draft.provider, &draft.group_ref, &draft.consumer_ref),
+            connection_event_data(&id, &owner.provider, &owner.group_ref, &owner.consumer_ref),
         );
         let new = NewConnection {
             id: id.clone(),
-            project_id: draft.project_id,
-            provider: draft.provider,
-            provider_app_id: draft.provider_app_id,
-            group_ref: draft.group_ref,
-            group_name: draft.group_name,
-            consumer_ref: draft.consumer_ref,
-            consumer_name: draft.consumer_name,
-            provider_workspace_ref: draft.provider_workspace_ref,
+            owner: draft.owner,
             provider_consumer_ref: None,
             status: ConnectionStatus::Working,
             provider_metadata: draft.provider_metadata,

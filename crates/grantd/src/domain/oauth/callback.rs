@@ -15,8 +15,8 @@ use crate::domain::oauth::csrf::csrf_matches;
 use crate::domain::oauth::token::{ClientCredentials, Grant, TokenResponse};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{
-    now_millis, ConnectionSource, FlowOutcome, OAuthFlowRow, Reauthorization, SessionResult,
-    StoreError,
+    now_millis, ConnectionOwner, ConnectionSource, FlowOutcome, OAuthFlowRow, Reauthorization,
+    SessionResult, StoreError,
 };
 use crate::vocab::SessionResultStatus;
 use url::Url;
@@ -569,7 +569,7 @@ impl Grantd {
         metadata: ProviderMetadata,
         credentials: Credentials,
     ) -> Result<CallbackOutcome, FlowStop> {
-        let draft = ConnectionDraft {
+        let owner = ConnectionOwner {
             project_id: flow.project_id.clone(),
             provider: flow.provider.clone(),
             provider_app_id: Some(provider_app_id.to_owned()),
@@ -578,6 +578,9 @@ impl Grantd {
             consumer_ref: flow.consumer_ref.clone(),
             consumer_name: flow.consumer_name.clone(),
             provider_workspace_ref: flow.provider_workspace_ref.clone(),
+        };
+        let draft = ConnectionDraft {
+            owner,
             provider_metadata: metadata,
             credentials,
         };
