@@ -19,7 +19,60 @@ use std::time::Duration;
 enum Renewal<'a> {
     RefreshToken(&'a SecretString),
     ClientCredentials,
-    Password,
+    /// No refresh token: the password grant again, with the stored login.
+    Password {
+        username: &'a str,
+        password: &'a SecretString,
+    },
+}
+
+impl<'a> Renewal<'a> {
+    /// How these credentials are renewed; an error for those that are not.
+    fn of(credentials: &'a Credentials) -> Result<Self, RefreshError> {
+        match credentials {
+            Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
+                Some(rt) => Ok(Renewal::RefreshToken(&rt.token)),
+                None => Err(misconfigured("no refresh token was issued".into())),
+            },
+            Credentials::OAuth2ClientCredentials { .. } => Ok(Renewal::ClientCredentials),
+            Credentials::OAuth2Password {
+                tokens,
+                username,
+                password,
+                ..
+            } => Ok(match &tokens.refresh_token {
+                Some(rt) => Renewal::RefreshToken(&rt.token),
+                None => Renewal::Password { username, password },
+            }),
+            _ => Err(misconfigured("these credentials do not expire".into())),
+        }
+    }
+
+    /// The token request that renews, asking again for `scopes`.
+    fn grant(&self, scopes: &'a [String]) -> Grant<'a> {
+        match *self {
+            Renewal::RefreshToken(refresh_token) => Grant::RefreshToken { refresh_token },
+            Renewal::ClientCredentials => Grant::ClientCredentials { scopes },
+            Renewal::Password { username, password } => Grant::Password {
+                username,
+                password,
+                scopes,
+            },
+        }
+    }
+}
+
+/// A failure the provider app's owner must fix; the refresher stops.
+fn misconfigured(message: String) -> RefreshError {
+    RefreshError {
+        class: RefreshErrorClass::MisconfiguredApp,
+        error: "misconfigured".into(),
+        description: Some(message),
+        status: None,
+        at: chrono::Utc::now(),
+        retry_at: None,
+        retry_after: None,
+    }
 }
 
 impl Grantd {
@@ -28,15 +81,6 @@ impl Grantd {
         &self,
         record: &ConnectionRecord,
     ) -> Result<Credentials, RefreshError> {
-        let misconfigured = |message: String| RefreshError {
-            class: RefreshErrorClass::MisconfiguredApp,
-            error: "misconfigured".into(),
-            description: Some(message),
-            status: None,
-            at: chrono::Utc::now(),
-            retry_at: None,
-            retry_after: None,
-        };
         let credentials = self
             .open_credentials(record)
             .map_err(|e| misconfigured(format!("stored credentials unreadable: {e}")))?;
@@ -56,18 +100,7 @@ impl Grantd {
             record.provider_workspace_ref.as_deref(),
             &record.provider_metadata,
         );
-        let renewal = match &credentials {
-            Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
-                Some(rt) => Renewal::RefreshToken(&rt.token),
-                None => return Err(misconfigured("no refresh token was issued".into())),
-            },
-            Credentials::OAuth2ClientCredentials { .. } => Renewal::ClientCredentials,
-            Credentials::OAuth2Password { tokens, .. } => match &tokens.refresh_token {
-                Some(rt) => Renewal::RefreshToken(&rt.token),
-                None => Renewal::Password,
-            },
-            _ => return Err(misconfigured("these credentials do not expire".into())),
-        };
+        let renewal = Renewal::of(&credentials)?;
         let (client_id, client_secret) = self
             .oauth_client(record, &credentials)
             .await
@@ -82,25 +115,7 @@ impl Grantd {
             .build_url(template, &inputs)
             .map_err(|e| misconfigured(format!("token URL does not build: {e}")))?;
         let old = credentials.tokens().cloned().unwrap_or_else(empty_tokens);
-        let grant = match (&renewal, &credentials) {
-            (Renewal::RefreshToken(token), _) => Grant::RefreshToken {
-                refresh_token: token,
-            },
-            (Renewal::ClientCredentials, _) => Grant::ClientCredentials {
-                scopes: &old.scopes,
-            },
-            (
-                Renewal::Password,
-                Credentials::OAuth2Password {
-                    username, password, ..
-                },
-            ) => Grant::Password {
-                username,
-                password,
-                scopes: &old.scopes,
-            },
-            _ => return Err(misconfigured("nothing to renew with".into())),
-        };
+        let grant = renewal.grant(&old.scopes);
         let response = self
             .tokens()
             .request(
