@@ -6,6 +6,7 @@ mod mock_provider;
 mod api_surface;
 mod auth;
 mod catalog_quirks;
+mod conformance;
 mod cli;
 mod connect_page;
 mod crash_recovery;
