@@ -244,7 +244,7 @@ impl Grantd {
         self.connection_from_record(record, access).await
     }
 
-    async fn obtain_credentials(
+    pub(super) async fn obtain_credentials(
         &self,
         project_id: &str,
         provider: &Provider,
@@ -384,7 +384,7 @@ impl Grantd {
 }
 
 /// Required fields inside whichever scheme was given.
-fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
+pub(super) fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
     if let Some(key) = &input.api_key {
         require("apiKey", !key.is_empty(), issues);
     }

@@ -15,6 +15,7 @@ mod provider_apps;
 pub mod refresh;
 pub mod scopes;
 mod target;
+pub mod update_connection;
 pub mod webhook_delivery;
 pub mod webhook_egress;
 pub mod webhooks;
@@ -33,6 +34,7 @@ pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, Con
 pub use oauth::connect::{ConnectInput, MetadataInput};
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use scopes::{CredentialAccess, Scope, Scopes};
+pub use update_connection::UpdateConnectionInput;
 pub use webhook_delivery::WebhookWorker;
 pub use webhooks::{
     CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput, WebhookSettings,

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use super::routes::oauth;
+use super::routes::{connections, oauth};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::{get, MethodRouter};
@@ -8,14 +8,13 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 /// What no resource router registers: the document's info, its security
-/// schemes, and the one operation without a handler of its own
-/// (`…/{connectionId}:oauth-update`, which `patch_connection_action`
-/// dispatches to). The routes and their schemas come from
+/// schemes, and the two operations `patch_connection_action` dispatches to
+/// (`PATCH …/{connectionId}` and `…/{connectionId}:oauth-update`). The routes and their schemas come from
 /// [`super::api_routes`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "grantd", description = "Self-hosted connection service, wire-compatible with Ampersand's public API."),
-    paths(oauth::update_oauth_connection),
+    paths(oauth::update_oauth_connection, connections::update_connection),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

@@ -123,6 +123,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("route not found")]
     RouteNotFound,
+    /// The route exists, not with this method; the value is its `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
 }
 
 impl From<ApiError> for Problem {
@@ -152,6 +155,10 @@ impl From<ApiError> for Problem {
                 ),
             ),
             ApiError::RouteNotFound => Problem::new(StatusCode::NOT_FOUND, "no such route"),
+            ApiError::MethodNotAllowed(_) => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            ),
         }
     }
 }
@@ -159,7 +166,16 @@ impl From<ApiError> for Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthenticated = matches!(self, ApiError::Unauthenticated(_));
+        let allow = match self {
+            ApiError::MethodNotAllowed(allow) => Some(allow),
+            _ => None,
+        };
         let mut response = Problem::from(self).into_response();
+        if let Some(allow) = allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         if unauthenticated {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod connect_sessions;
+mod connection_updates;
 mod connections;
 mod directory;
 mod events;
@@ -18,6 +19,7 @@ mod write_queue;
 
 pub use api_keys::{ApiKeyGrant, ApiKeyRow, NewApiKey};
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
+pub use connection_updates::ConnectionUpdate;
 pub use connections::{
     ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection, Reauthorization,
 };

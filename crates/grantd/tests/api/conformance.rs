@@ -94,7 +94,10 @@ async fn ampersands_published_openapi_document_accepts_every_shared_operation_of
         .env("GRANTD_CONFORMANCE_API_KEY", &app.api_key)
         .env("GRANTD_CONFORMANCE_PROJECT", &app.project_name)
         .env("GRANTD_CONFORMANCE_CONNECTION", &connection)
-        .env("GRANTD_CONFORMANCE_DELETABLE_CONNECTION", &deletable_connection)
+        .env(
+            "GRANTD_CONFORMANCE_DELETABLE_CONNECTION",
+            &deletable_connection,
+        )
         .env("GRANTD_CONFORMANCE_PROVIDER_APP", &provider_app)
         .env(
             "GRANTD_CONFORMANCE_DELETABLE_PROVIDER_APP",

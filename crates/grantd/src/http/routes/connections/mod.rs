@@ -16,8 +16,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::{
     ConnectionPath, ConnectionView, GenerateConnectionRequest, GetConnectionQuery,
-    ListConnectionsQuery,
+    ListConnectionsQuery, UpdateConnectionRequest,
 };
+
+/// The `Allow` of a path whose route is shared but whose methods are not:
+/// `…/{connectionId}:oauth-update` takes PATCH only.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    path.ends_with(&format!(":{}", wire::OAUTH_UPDATE_ACTION))
+        .then_some("PATCH")
+}
+
+/// GET or DELETE of `{connectionId}:action`: the action is no connection.
+fn refuse_action(path: &ConnectionPath) -> Result<(), ApiError> {
+    match path.action() {
+        None => Ok(()),
+        Some((_, wire::OAUTH_UPDATE_ACTION)) => Err(ApiError::MethodNotAllowed("PATCH")),
+        Some(_) => Err(ApiError::RouteNotFound),
+    }
+}
 
 /// These routes, each registered with its OpenAPI operation.
 pub fn router() -> OpenApiRouter<Grantd> {
@@ -99,6 +115,7 @@ pub async fn get_connection(
     access: ProjectAccess<ConnectionsRead, ConnectionPath>,
     QueryParams(query): QueryParams<GetConnectionQuery>,
 ) -> Result<Json<ConnectionView>, ApiError> {
+    refuse_action(&access.path)?;
     let credentials = if query.include_credentials {
         access.require(Scope::CredentialsAccessToken)?;
         access.caller.credential_access()
@@ -127,8 +144,43 @@ pub async fn delete_connection(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage, ConnectionPath>,
 ) -> Result<StatusCode, ApiError> {
+    refuse_action(&access.path)?;
     grantd
         .delete_connection(&access.project().id, &access.path.connection_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rotate a connection's API key, basic-auth password, client or password
+/// credentials, or change its workspace or metadata, in place (same id).
+/// Client and password credentials are exchanged for a token first, so
+/// secrets the provider refuses are a 422 and nothing is stored. Records
+/// `connection.updated`. Reached through `patch_connection_action`, which
+/// tells it from `{connectionId}:oauth-update`.
+#[utoipa::path(
+    operation_id = "updateConnection",
+    patch, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
+    request_body = UpdateConnectionRequest,
+    responses(
+        (status = 200, description = "The connection as updated", body = ConnectionView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn update_connection(
+    grantd: &Grantd,
+    access: ProjectAccess<Manage, ConnectionPath>,
+    body: UpdateConnectionRequest,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let connection = grantd
+        .update_connection(
+            access.project(),
+            &access.path.connection_id,
+            body.into(),
+            access.caller.credential_access(),
+        )
+        .await?;
+    Ok(Json(connection.into()))
 }

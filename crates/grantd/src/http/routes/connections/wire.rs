@@ -130,6 +130,43 @@ impl From<GenerateConnectionRequest> for domain::GenerateInput {
     }
 }
 
+/// Body of `PATCH …/connections/{connectionId}` (Ampersand's
+/// UpdateConnectionRequest): the fields to change and their new values;
+/// values the mask does not name are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateConnectionRequest {
+    /// Fields to update; credential fields must be the connection's own scheme.
+    #[schema(value_type = Vec<UpdatableConnectionField>)]
+    pub update_mask: Vec<String>,
+    /// The new values, in the shape of `connections:generate`'s body.
+    pub connection: GenerateConnectionRequest,
+}
+
+/// A field updateConnection can change (documentation of `updateMask`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub enum UpdatableConnectionField {
+    ProviderWorkspaceRef,
+    ProviderMetadata,
+    ApiKey,
+    BasicAuth,
+    #[schema(rename = "oauth2ClientCredentials")]
+    OAuth2ClientCredentials,
+    #[schema(rename = "oauth2PasswordCredentials")]
+    OAuth2PasswordCredentials,
+}
+
+impl From<UpdateConnectionRequest> for domain::UpdateConnectionInput {
+    fn from(body: UpdateConnectionRequest) -> Self {
+        domain::UpdateConnectionInput {
+            update_mask: body.update_mask,
+            connection: body.connection.into(),
+        }
+    }
+}
+
 /// Query of `GET …/connections`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -329,6 +366,17 @@ pub struct ConnectionPath {
     pub project_id_or_name: String,
     /// For `PATCH`, the id with its action: `{id}:oauth-update`.
     pub connection_id: String,
+}
+
+/// The one action a connection's path can carry after its id (`{id}:oauth-update`).
+pub const OAUTH_UPDATE_ACTION: &str = "oauth-update";
+
+impl ConnectionPath {
+    /// `Some((id, action))` when the id segment names an action
+    /// (connection ids never hold a colon).
+    pub fn action(&self) -> Option<(&str, &str)> {
+        self.connection_id.rsplit_once(':')
+    }
 }
 
 impl InProject for ConnectionPath {
