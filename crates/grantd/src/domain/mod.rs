@@ -23,7 +23,7 @@ pub mod webhooks;
 pub use connect_sessions::{
     ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
 };
-pub use connections::ConnectionQuery;
+pub use connections::{ConnectionQuery, RefreshOnRead};
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use events::{connection_event_data, with_status_change, ConnectionEvent, EventKind};
 pub use generate::GenerateInput;

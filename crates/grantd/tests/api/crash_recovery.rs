@@ -288,7 +288,7 @@ async fn interrupt_a_refresh_wave(
         let full: Value = deployment
             .client
             .get(format!(
-                "{base}/v1/projects/acme/connections/{id}?includeCredentials=true"
+                "{base}/v1/projects/acme/connections/{id}?includeRefreshToken=true"
             ))
             .header("X-Api-Key", &deployment.api_key)
             .send()

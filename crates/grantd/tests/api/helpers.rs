@@ -375,10 +375,10 @@ impl TestApp {
             .await
     }
 
-    /// A connection of the app's project read with `includeCredentials=true`.
+    /// A connection of the app's project with every secret (`includeRefreshToken=true`).
     pub async fn connection_with_credentials(&self, id: &str) -> Value {
         let response = self
-            .get(&self.project_url(&format!("/connections/{id}?includeCredentials=true")))
+            .get(&self.project_url(&format!("/connections/{id}?includeRefreshToken=true")))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()

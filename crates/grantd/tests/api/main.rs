@@ -9,6 +9,7 @@ mod catalog_quirks;
 mod cli;
 mod conformance;
 mod connect_page;
+mod connection_reads;
 mod crash_recovery;
 mod generate;
 mod instances;

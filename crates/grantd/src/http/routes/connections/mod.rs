@@ -4,7 +4,7 @@
 mod credentials;
 pub mod wire;
 
-use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, Scope};
+use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, RefreshOnRead, Scope};
 use crate::http::auth::scope::{ConnectionsRead, Manage};
 use crate::http::auth::ProjectAccess;
 use crate::http::extract::{JsonBody, QueryParams};
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::{
     ConnectionPath, ConnectionView, GenerateConnectionRequest, GetConnectionQuery,
-    ListConnectionsQuery, UpdateConnectionRequest,
+    ListConnectionsQuery, RefreshParam, UpdateConnectionRequest,
 };
 
 /// The `Allow` of a path whose route is shared but whose methods are not:
@@ -100,9 +100,10 @@ pub async fn list_connections(
     ))
 }
 
-/// One connection; secrets only with `includeCredentials=true`, which needs
-/// `credentials:access-token` (the access token, API key or basic auth) or
-/// `credentials:read` (every secret, refresh tokens and client secrets too).
+/// One connection; secrets only with `includeCreds=true` (alias
+/// `includeCredentials`: what a request to the provider carries, scope
+/// `credentials:access-token`) or `includeRefreshToken=true` (every secret,
+/// scope `credentials:read`). `refresh` renews the token first.
 #[utoipa::path(
     operation_id = "getConnection",
     get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
@@ -116,17 +117,30 @@ pub async fn get_connection(
     QueryParams(query): QueryParams<GetConnectionQuery>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     refuse_action(&access.path)?;
-    let credentials = if query.include_credentials {
+    let credentials = if query.include_refresh_token {
+        access.require(Scope::CredentialsRead)?;
+        CredentialAccess::All
+    } else if query.include_creds || query.include_credentials {
         access.require(Scope::CredentialsAccessToken)?;
-        access.caller.credential_access()
+        CredentialAccess::AccessToken
     } else {
         CredentialAccess::None
     };
+    let refresh = match query.refresh {
+        None => RefreshOnRead::Auto,
+        Some(RefreshParam::IfExpired) => RefreshOnRead::IfExpired,
+        Some(RefreshParam::Force) => {
+            // A provider call on demand: for the callers that use tokens.
+            access.require(Scope::CredentialsAccessToken)?;
+            RefreshOnRead::Force
+        }
+    };
     let connection = grantd
-        .get_connection(
+        .read_connection(
             &access.project().id,
             &access.path.connection_id,
             credentials,
+            refresh,
         )
         .await?;
     Ok(Json(connection.into()))

@@ -177,16 +177,37 @@ pub struct ListConnectionsQuery {
     pub consumer_ref: Option<String>,
 }
 
-/// Query of `GET …/connections/{connectionId}`.
+/// Query of `GET …/connections/{connectionId}`, as Ampersand's getConnection.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetConnectionQuery {
-    /// Include the connection's secrets (tokens, API key, password): needs
-    /// `credentials:access-token` (without refresh tokens, client secrets and
-    /// grant passwords) or `credentials:read` (all of them).
+    /// Include the credentials a request to the provider carries: the access
+    /// token and scopes, the API key or the basic-auth pair (scope
+    /// `credentials:access-token`). Refresh tokens, client secrets and grant
+    /// passwords only come with `includeRefreshToken`.
+    #[serde(default)]
+    pub include_creds: bool,
+    /// Include every secret, the refresh token too (scope
+    /// `credentials:read`); `includeCreds` is then ignored.
+    #[serde(default)]
+    pub include_refresh_token: bool,
+    /// Renew the access token first: `ifExpired` only when it has expired
+    /// (or is about to), `force` whatever its expiry (scope
+    /// `credentials:access-token`). Concurrent refreshes of one connection
+    /// share one provider call.
+    pub refresh: Option<RefreshParam>,
+    /// grantd's earlier name of `includeCreds`, still accepted.
     #[serde(default)]
     pub include_credentials: bool,
+}
+
+/// getConnection's `refresh`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RefreshParam {
+    Force,
+    IfExpired,
 }
 
 /// A provider metadata value with where it came from (`input` or `token`).
