@@ -3,6 +3,7 @@
 mod helpers;
 mod mock_provider;
 
+mod ampersand_shapes;
 mod api_surface;
 mod auth;
 mod catalog_quirks;

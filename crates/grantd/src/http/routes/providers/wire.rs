@@ -20,10 +20,14 @@ pub struct ProviderPath {
 pub struct ProviderInfo {
     pub name: String,
     pub display_name: String,
-    /// `oauth2`, `apiKey` or `basic`: the entry's first (main) scheme.
+    /// The entry's first (main) scheme.
+    #[schema(value_type = AuthType)]
     pub auth_type: &'static str,
     #[serde(rename = "baseURL")]
     pub base_url: String,
+    /// Always empty: grantd has no modules (Ampersand's own entries without
+    /// modules say the same).
+    pub default_module: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2_opts: Option<OAuth2Options>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,8 +124,23 @@ pub struct ApiKeyAsBasicOptions {
     pub field_used: &'static str,
 }
 
+/// Ampersand's `AuthType` values (grantd's entries use the first three).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub enum AuthType {
+    #[schema(rename = "oauth2")]
+    OAuth2,
+    ApiKey,
+    Basic,
+    Jwt,
+    Custom,
+    None,
+}
+
 /// What grantd does with a provider beyond holding its connections: no
-/// reads, writes or proxying (yet), said plainly for Ampersand clients.
+/// reads, writes, deletes, searches or proxying (yet), said plainly for
+/// Ampersand clients.
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Support {
@@ -130,6 +149,18 @@ pub struct Support {
     pub read: bool,
     pub subscribe: bool,
     pub write: bool,
+    pub delete: bool,
+    pub search: SearchSupport,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SearchSupport {
+    pub operators: SearchOperators,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SearchOperators {
+    pub equals: bool,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -274,6 +305,7 @@ impl From<&Provider> for ProviderInfo {
                 .as_deref()
                 .map(ampersand_template)
                 .unwrap_or_default(),
+            default_module: String::new(),
             oauth2_opts,
             api_key_opts,
             basic_opts,
