@@ -55,7 +55,8 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
 /// The whole HTTP surface of grantd.
 pub fn router(grantd: Grantd) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let (routes, document) = api_routes().split_for_parts();
+    let (routes, mut document) = api_routes().split_for_parts();
+    openapi::declare_error_statuses(&mut document);
     let api = routes
         .route("/v1/openapi.json", openapi::route(&document))
         .fallback(|| async { ApiError::RouteNotFound })

@@ -28,9 +28,21 @@ pub struct InputIssue {
     pub detail: String,
     /// Where the input was: body, header, path or query.
     #[serde(rename = "in")]
+    #[schema(value_type = IssueLocation)]
     pub location: String,
     pub name: String,
     pub value: serde_json::Value,
+}
+
+/// Where an invalid input was (`InputValidationIssue.in` in Ampersand's API).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum IssueLocation {
+    Body,
+    Header,
+    Path,
+    Query,
 }
 
 impl From<FieldIssue> for InputIssue {

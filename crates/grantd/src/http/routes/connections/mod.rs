@@ -46,7 +46,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// Create a connection from supplied credentials (scope `manage`). The
 /// answer shows its credentials as far as the caller's scopes allow.
 #[utoipa::path(
-    post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connections",
+    post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connection",
     operation_id = "generateConnection",
     params(("projectIdOrName" = String, Path, description = "The project ID or project name.")),
     request_body = GenerateConnectionRequest,
@@ -75,7 +75,7 @@ pub async fn generate_connection(
 /// List the project's connections, optionally by provider, group or consumer.
 #[utoipa::path(
     operation_id = "listConnections",
-    get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connections",
+    get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connection",
     params(("projectIdOrName" = String, Path), ListConnectionsQuery),
     responses((status = 200, body = Vec<ConnectionView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -106,7 +106,7 @@ pub async fn list_connections(
 /// scope `credentials:read`). `refresh` renews the token first.
 #[utoipa::path(
     operation_id = "getConnection",
-    get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path), GetConnectionQuery),
     responses((status = 200, body = ConnectionView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -149,7 +149,7 @@ pub async fn get_connection(
 /// Delete a connection and its stored credentials.
 #[utoipa::path(
     operation_id = "deleteConnection",
-    delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -173,7 +173,7 @@ pub async fn delete_connection(
 /// tells it from `{connectionId}:oauth-update`.
 #[utoipa::path(
     operation_id = "updateConnection",
-    patch, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    patch, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
     request_body = UpdateConnectionRequest,
     responses(

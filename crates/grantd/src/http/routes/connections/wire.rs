@@ -20,16 +20,18 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthBody {
+    #[schema(required = true)]
     pub username: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientCredentialsBody {
+    #[schema(required = true)]
     pub client_id: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub client_secret: Option<SecretString>,
     pub scopes: Option<Vec<String>>,
 }
@@ -37,11 +39,14 @@ pub struct ClientCredentialsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordCredentialsBody {
+    #[schema(required = true)]
     pub username: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub password: Option<SecretString>,
+    #[schema(required = true)]
     pub client_id: Option<String>,
-    #[schema(value_type = Option<String>)]
+    /// Required by Ampersand's schema; grantd also takes public clients without one.
+    #[schema(value_type = Option<String>, required = true)]
     pub client_secret: Option<SecretString>,
     pub scopes: Option<Vec<String>>,
 }
@@ -49,7 +54,7 @@ pub struct PasswordCredentialsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenBody {
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub token: Option<SecretString>,
     pub expires_at: Option<DateTime<Utc>>,
     pub issued_at: Option<DateTime<Utc>>,
@@ -73,6 +78,7 @@ pub struct GenerateConnectionRequest {
     #[schema(required = true)]
     pub group_ref: Option<String>,
     pub consumer_name: Option<String>,
+    #[schema(required = true)]
     pub consumer_ref: Option<String>,
     #[schema(required = true)]
     pub provider: Option<String>,
@@ -210,12 +216,57 @@ pub enum RefreshParam {
     IfExpired,
 }
 
-/// A provider metadata value with where it came from (`input` or `token`).
+/// A provider metadata value with where it came from.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ProviderMetadataValue)]
 pub struct MetadataView {
     pub value: String,
+    #[schema(value_type = MetadataSource)]
     pub source: String,
+}
+
+/// Where a metadata value came from: the caller, the provider's token
+/// response, or the provider's API after authorization.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum MetadataSource {
+    Input,
+    Token,
+    Provider,
+}
+
+/// Ampersand's `authScheme` values. grantd reports PKCE flows as
+/// `oauth2/authorizationCode` and never stores `none` connections without a
+/// catalog entry that takes no auth.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum AuthScheme {
+    #[schema(rename = "none")]
+    None,
+    #[schema(rename = "apiKey")]
+    ApiKey,
+    #[schema(rename = "basic")]
+    Basic,
+    #[schema(rename = "oauth2/authorizationCode")]
+    OAuth2AuthorizationCode,
+    #[schema(rename = "oauth2/authorizationCodePKCE")]
+    OAuth2AuthorizationCodePkce,
+    #[schema(rename = "oauth2/clientCredentials")]
+    OAuth2ClientCredentials,
+    #[schema(rename = "oauth2/password")]
+    OAuth2Password,
+}
+
+/// Ampersand's connection `status` values; grantd stores connections
+/// `working` and parks them `bad_credentials` (it has no `created` step).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Created,
+    Working,
+    BadCredentials,
 }
 
 /// A connection, as Ampersand's Connection object. Secret fields appear only
@@ -238,7 +289,9 @@ pub struct ConnectionView {
     pub provider_consumer_ref: Option<String>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    #[schema(value_type = AuthScheme)]
     pub auth_scheme: String,
+    #[schema(value_type = ConnectionStatus)]
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2_authorization_code: Option<OAuth2TokensView>,

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// The caller's project.
 #[utoipa::path(
     operation_id = "getProject",
-    get, path = "/v1/projects/{projectIdOrName}", tag = "Projects",
+    get, path = "/v1/projects/{projectIdOrName}", tag = "Project",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = ProjectView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -35,7 +35,7 @@ pub async fn get_project(access: ProjectAccess<ConnectionsRead>) -> Json<Project
 /// Groups of the project, created as connections name them.
 #[utoipa::path(
     operation_id = "listGroups",
-    get, path = "/v1/projects/{projectIdOrName}/groups", tag = "Projects",
+    get, path = "/v1/projects/{projectIdOrName}/groups", tag = "Project",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<GroupView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -51,7 +51,7 @@ pub async fn list_groups(
 /// Consumers of the project, created as connections name them.
 #[utoipa::path(
     operation_id = "listConsumers",
-    get, path = "/v1/projects/{projectIdOrName}/consumers", tag = "Projects",
+    get, path = "/v1/projects/{projectIdOrName}/consumers", tag = "Project",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<ConsumerView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))

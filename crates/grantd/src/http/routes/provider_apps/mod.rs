@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// Register an OAuth client (provider app) for a provider.
 #[utoipa::path(
     operation_id = "createProviderApp",
-    post, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
+    post, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider App",
     params(("projectIdOrName" = String, Path)),
     request_body = CreateProviderAppRequest,
     responses(
@@ -51,7 +51,7 @@ pub async fn create_provider_app(
 
 #[utoipa::path(
     operation_id = "listProviderApps",
-    get, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
+    get, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider App",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<ProviderAppView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -66,7 +66,7 @@ pub async fn list_provider_apps(
 
 #[utoipa::path(
     operation_id = "getProviderApp",
-    get, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    get, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 200, body = ProviderAppView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -83,7 +83,7 @@ pub async fn get_provider_app(
 
 #[utoipa::path(
     operation_id = "updateProviderApp",
-    patch, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    patch, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     request_body = UpdateProviderAppRequest,
     responses((status = 200, body = ProviderAppView), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -106,7 +106,7 @@ pub async fn update_provider_app(
 
 #[utoipa::path(
     operation_id = "deleteProviderApp",
-    delete, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    delete, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
