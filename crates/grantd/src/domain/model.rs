@@ -32,8 +32,24 @@ pub struct ProviderApp {
     pub client_secret: SecretString,
     pub scopes: Vec<String>,
     pub is_default: bool,
+    pub metadata: ProviderAppMetadata,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+}
+
+/// Ampersand's `ProviderApp.metadata`: what a builder adds to the standard
+/// flow for one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppMetadata {
+    /// Added to the authorization URL, each name once with its values
+    /// space-separated (HubSpot's `optional_scope`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_query_params: BTreeMap<String, Vec<String>>,
+    /// Provider-specific values kept for the builder (a Salesforce package
+    /// install URL, a Gmail Pub/Sub topic); grantd stores and returns them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 use super::{require_row, Store, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
-     client_secret_ciphertext, scopes, is_default, create_time, update_time";
+     client_secret_ciphertext, scopes, is_default, create_time, update_time, metadata";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProviderAppRow {
@@ -18,6 +18,8 @@ pub struct ProviderAppRow {
     pub is_default: i64,
     pub create_time: i64,
     pub update_time: i64,
+    /// JSON object: Ampersand's ProviderAppMetadata.
+    pub metadata: String,
 }
 
 pub type NewProviderApp = ProviderAppRow;
@@ -29,6 +31,7 @@ pub struct ProviderAppUpdate {
     pub client_id: Option<String>,
     pub client_secret: Option<(String, Vec<u8>)>,
     pub scopes: Option<String>,
+    pub metadata: Option<String>,
     pub make_default: bool,
     pub update_time: i64,
 }
@@ -48,7 +51,7 @@ impl Store {
             .await?;
         }
         sqlx::query(&format!(
-            "INSERT INTO provider_apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO provider_apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&app.id)
         .bind(&app.project_id)
@@ -61,6 +64,7 @@ impl Store {
         .bind(app.is_default)
         .bind(app.create_time)
         .bind(app.update_time)
+        .bind(&app.metadata)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -161,6 +165,13 @@ impl Store {
         if let Some(scopes) = &update.scopes {
             sqlx::query("UPDATE provider_apps SET scopes = $1 WHERE id = $2")
                 .bind(scopes)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(metadata) = &update.metadata {
+            sqlx::query("UPDATE provider_apps SET metadata = $1 WHERE id = $2")
+                .bind(metadata)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -116,7 +116,7 @@ impl Deployment {
                 json!({"provider": "mock", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
             )
             .await;
-        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.status(), StatusCode::OK);
         let expiring = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
         let issued = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
         let mut ids = Vec::new();

@@ -284,7 +284,7 @@ impl TestApp {
                 &json!({"provider": provider, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["write"]}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()

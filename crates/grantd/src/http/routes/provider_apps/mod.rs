@@ -5,14 +5,17 @@ pub mod wire;
 use crate::domain::Grantd;
 use crate::http::auth::scope::{ConnectionsRead, Manage};
 use crate::http::auth::ProjectAccess;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{parse_json, JsonBody};
 use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wire::{CreateProviderAppRequest, ProviderAppPath, ProviderAppView, UpdateProviderAppRequest};
+use wire::{
+    CreateProviderAppRequest, FlatProviderAppUpdate, ProviderAppPath, ProviderAppView,
+    UpdateProviderAppRequest,
+};
 
 /// These routes, each registered with its OpenAPI operation.
 pub fn router() -> OpenApiRouter<Grantd> {
@@ -32,7 +35,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
     params(("projectIdOrName" = String, Path)),
     request_body = CreateProviderAppRequest,
     responses(
-        (status = 201, body = ProviderAppView),
+        (status = 200, body = ProviderAppView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = "default", body = Problem, content_type = "application/problem+json"),
     ),
@@ -42,11 +45,13 @@ pub async fn create_provider_app(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
-) -> Result<(StatusCode, Json<ProviderAppView>), ApiError> {
+) -> Result<Json<ProviderAppView>, ApiError> {
     let app = grantd
         .create_provider_app(&access.project().id, body.into())
         .await?;
-    Ok((StatusCode::CREATED, Json(app.into())))
+    // 200, not 201: Ampersand's API answers createProviderApp so, and its
+    // strict SDKs reject any other success status.
+    Ok(Json(app.into()))
 }
 
 #[utoipa::path(
@@ -92,14 +97,20 @@ pub async fn get_provider_app(
 pub async fn update_provider_app(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage, ProviderAppPath>,
-    JsonBody(body): JsonBody<UpdateProviderAppRequest>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
+    // Ampersand's `{updateMask, providerApp}`, or grantd's flat form.
+    let ampersand_shaped = body.get("updateMask").is_some() || body.get("providerApp").is_some();
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let patch = if ampersand_shaped {
+        parse_json::<UpdateProviderAppRequest>(&bytes)?
+            .into_patch()
+            .map_err(ApiError::Input)?
+    } else {
+        parse_json::<FlatProviderAppUpdate>(&bytes)?.into()
+    };
     let app = grantd
-        .update_provider_app(
-            &access.project().id,
-            &access.path.provider_app_id,
-            body.into(),
-        )
+        .update_provider_app(&access.project().id, &access.path.provider_app_id, patch)
         .await?;
     Ok(Json(app.into()))
 }
