@@ -17,6 +17,9 @@ pub fn from_millis(millis: i64) -> Timestamp {
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// The name end users see (Ampersand's `appName`); the project's name
+    /// until one is set.
+    pub app_name: String,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
 }

@@ -15,6 +15,7 @@ mod crash_recovery;
 mod generate;
 mod instances;
 mod oauth_flow;
+mod project;
 mod provider_apps;
 mod readme;
 mod real_oauth_server;
