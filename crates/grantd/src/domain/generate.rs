@@ -274,27 +274,45 @@ impl Grantd {
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
             };
-            let access_token = imported.access_token.as_ref().map(token).ok_or_else(|| {
-                DomainError::invalid(FieldIssue::body(
-                    "oauth2AuthorizationCode.accessToken",
-                    serde_json::Value::Null,
-                    "oauth2AuthorizationCode.accessToken is required",
-                ))
-            })?;
-            let tokens = TokenSet {
-                access_token,
-                refresh_token: imported
-                    .refresh_token
-                    .as_ref()
-                    .filter(|t| filled_secret(&t.token))
-                    .map(token),
-                scopes: imported.scopes.clone(),
-                token_type: None,
-            };
+            let refresh_token = imported
+                .refresh_token
+                .as_ref()
+                .filter(|t| filled_secret(&t.token))
+                .map(token);
             // Imported tokens are refreshed with the project's default app for the provider.
             let app = self
                 .default_provider_app_id(project_id, &provider.name)
                 .await?;
+            let access_token = imported
+                .access_token
+                .as_ref()
+                .filter(|t| filled_secret(&t.token))
+                .map(token);
+            let tokens = match (access_token, refresh_token) {
+                (Some(access_token), refresh_token) => TokenSet {
+                    access_token,
+                    refresh_token,
+                    scopes: imported.scopes.clone(),
+                    token_type: None,
+                },
+                (None, Some(refresh_token)) => {
+                    self.redeem_imported_refresh_token(
+                        provider,
+                        project_id,
+                        app.as_deref(),
+                        refresh_token,
+                        imported.scopes.clone(),
+                        input.provider_workspace_ref.as_deref(),
+                        metadata,
+                    )
+                    .await?
+                }
+                (None, None) => {
+                    return Err(DomainError::Internal(
+                        "no token to import after validation".into(),
+                    ))
+                }
+            };
             return Ok((Credentials::OAuth2AuthorizationCode { tokens }, app));
         }
         let spec = provider.oauth2.as_ref().ok_or_else(|| {
@@ -383,6 +401,71 @@ impl Grantd {
     }
 }
 
+impl Grantd {
+    /// An imported refresh token without an access token: redeemed at the
+    /// provider right away with the project's default app (the one that
+    /// refreshes it later), so the connection is stored with a working
+    /// access token. A refresh token the provider refuses stores nothing
+    /// (422), and neither does an unreachable provider (502).
+    #[allow(clippy::too_many_arguments)]
+    async fn redeem_imported_refresh_token(
+        &self,
+        provider: &Provider,
+        project_id: &str,
+        app_id: Option<&str>,
+        refresh_token: Token,
+        scopes: Vec<String>,
+        workspace: Option<&str>,
+        metadata: &mut ProviderMetadata,
+    ) -> DomainResult<TokenSet> {
+        let field = "oauth2AuthorizationCode.refreshToken.token";
+        let (Some(spec), Some(app_id)) = (provider.oauth2.as_ref(), app_id) else {
+            return Err(DomainError::invalid(FieldIssue::body(
+                field,
+                serde_json::Value::Null,
+                format!(
+                    "importing only a refresh token needs a default provider app for {}, \
+                     which grantd redeems it with; create one or import an access token too",
+                    provider.name
+                ),
+            )));
+        };
+        let app = self.get_provider_app(project_id, app_id).await?;
+        let inputs = ProviderInputs::new(workspace, metadata);
+        let template = spec.refresh_url.as_deref().unwrap_or(&spec.token_url);
+        let url = provider.build_url(template, &inputs)?;
+        let response = self
+            .tokens()
+            .request(
+                spec,
+                &url,
+                &ClientCredentials {
+                    client_id: &app.client_id,
+                    client_secret: Some(&app.client_secret),
+                },
+                &Grant::RefreshToken {
+                    refresh_token: &refresh_token.token,
+                },
+                &spec.scope_separator,
+            )
+            .await?;
+        merge_token_metadata(metadata, &response);
+        let imported = TokenSet {
+            access_token: Token {
+                token: SecretString::default(),
+                issued_at: None,
+                expires_at: None,
+            },
+            refresh_token: Some(refresh_token),
+            scopes,
+            token_type: None,
+        };
+        Ok(super::refresh::renewed_tokens(
+            provider, &imported, &response,
+        ))
+    }
+}
+
 /// Required fields inside whichever scheme was given.
 pub(super) fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
     if let Some(key) = &input.api_key {
@@ -422,14 +505,14 @@ pub(super) fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldI
         );
     }
     if let Some(code) = &input.oauth2_authorization_code {
-        let has_access = code
-            .access_token
-            .as_ref()
-            .is_some_and(|t| filled_secret(&t.token));
-        require(
-            "oauth2AuthorizationCode.accessToken.token",
-            has_access,
-            issues,
-        );
+        let has = |t: &Option<TokenInput>| t.as_ref().is_some_and(|t| filled_secret(&t.token));
+        // A refresh token alone is enough: grantd redeems it at once.
+        if !has(&code.access_token) && !has(&code.refresh_token) {
+            issues.push(FieldIssue::body(
+                "oauth2AuthorizationCode.accessToken.token",
+                serde_json::Value::Null,
+                "oauth2AuthorizationCode needs accessToken.token, refreshToken.token or both",
+            ));
+        }
     }
 }
