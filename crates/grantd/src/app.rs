@@ -278,7 +278,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
         let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
-        let refresher = tokio::spawn(crate::domain::refresh::run_refresher(
+        let refresher = tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
             self.grantd.clone(),
             stopped,
         ));

@@ -7,7 +7,7 @@ use crate::app::{
 use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
-use crate::domain::refresh::RefreshSettings;
+use crate::domain::RefreshSettings;
 use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};

@@ -27,7 +27,7 @@ pub struct Config {
     /// Lifetime of an OAuth flow's state.
     pub oauth_state_ttl: Duration,
     /// Token lifecycle timings and limits.
-    pub refresh: crate::domain::refresh::RefreshSettings,
+    pub refresh: crate::domain::RefreshSettings,
     /// Webhook delivery: retry schedule, attempts, timeout, concurrency.
     pub webhooks: WebhookSettings,
     /// How long API keys, JWT keys and provider apps read from the store are

@@ -162,9 +162,13 @@ pub enum DomainError {
     Conflict(String),
     /// The caller's credential lacks this scope.
     #[error("the credential lacks the scope {0}")]
-    MissingScope(super::scopes::Scope),
+    MissingScope(crate::domain::scopes::Scope),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The database did not answer (pool exhausted, connection refused):
+    /// worth retrying, unlike every other storage failure.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] StoreError),
     #[error(transparent)]
     Storage(StoreError),
     #[error("stored secret could not be decrypted: {0}")]
@@ -191,6 +195,7 @@ impl From<StoreError> for DomainError {
                 tracing::debug!(conflict = %what, "storage conflict");
                 DomainError::Conflict("conflicts with an existing resource".into())
             }
+            unavailable @ StoreError::Unavailable(_) => DomainError::Unavailable(unavailable),
             other => DomainError::Storage(other),
         }
     }
@@ -211,6 +216,12 @@ impl<T> OrNotFound<T> for Result<T, StoreError> {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+impl From<crate::domain::scopes::MissingScope> for DomainError {
+    fn from(missing: crate::domain::scopes::MissingScope) -> Self {
+        DomainError::MissingScope(missing.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,9 @@
 //! Provider apps: a project's OAuth clients, one or more per provider.
 
-use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
-use super::model::{from_millis, ProviderApp, ProviderAppMetadata};
-use super::{parse_scopes, scopes_json, Grantd};
+use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::model::{from_millis, ProviderApp, ProviderAppMetadata};
+use crate::domain::model::{parse_scopes, scopes_json};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 
@@ -115,8 +116,9 @@ impl Grantd {
     pub async fn create_provider_app(
         &self,
         project_id: &str,
-        input: ProviderAppInput,
+        mut input: ProviderAppInput,
     ) -> DomainResult<ProviderApp> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let mut issues = Vec::new();
         match input.provider.as_deref() {
             None => issues.push(FieldIssue::body(
@@ -330,7 +332,7 @@ impl Grantd {
 
     /// The app a flow was started with, for its callback: `NotFound` when
     /// it was deleted since.
-    pub(super) async fn flow_provider_app(
+    pub(in crate::domain) async fn flow_provider_app(
         &self,
         project_id: &str,
         provider: &str,
@@ -344,7 +346,7 @@ impl Grantd {
     }
 
     /// The id of the provider's default app in the project, if it has one.
-    pub(super) async fn default_provider_app_id(
+    pub(in crate::domain) async fn default_provider_app_id(
         &self,
         project_id: &str,
         provider: &str,
@@ -358,7 +360,7 @@ impl Grantd {
 
     /// The app an OAuth flow uses: the named one, or the provider's default.
     /// Problems are reported against `providerAppId`.
-    pub(super) async fn resolve_provider_app(
+    pub(in crate::domain) async fn resolve_provider_app(
         &self,
         project_id: &str,
         provider: &str,

@@ -4,10 +4,14 @@
 //! (`credentials:read` includes `credentials:access-token`, and every scope
 //! includes `connections:read`), so checks run on the expanded set. Nothing
 //! here knows about HTTP: the HTTP layer asks [`Scopes::require`] and maps
-//! [`super::DomainError::MissingScope`] to a 403 that names the scope.
+//! [`crate::domain::DomainError::MissingScope`] to a 403 that names the scope.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// A scope the caller lacks; the error layer turns it into a 403 naming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingScope(pub Scope);
 
 /// One permission a credential may hold.
 #[derive(
@@ -132,11 +136,11 @@ impl Scopes {
     }
 
     /// `Ok` when this set allows `scope`, else the domain's 403.
-    pub fn require(self, scope: Scope) -> super::DomainResult<()> {
+    pub fn require(self, scope: Scope) -> Result<(), MissingScope> {
         if self.allows(scope) {
             Ok(())
         } else {
-            Err(super::DomainError::MissingScope(scope))
+            Err(MissingScope(scope))
         }
     }
 

@@ -7,7 +7,6 @@
 //! into problems, so no error leaves the server in another shape.
 
 use crate::domain::{DomainError, FieldIssue, InputLocation, ProviderError};
-use crate::storage::StoreError;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -138,6 +137,12 @@ pub enum ApiError {
     /// The route exists, not with this method; the value is its `Allow`.
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
+}
+
+impl From<crate::domain::scopes::MissingScope> for ApiError {
+    fn from(missing: crate::domain::scopes::MissingScope) -> Self {
+        ApiError::Domain(missing.into())
+    }
 }
 
 impl From<ApiError> for Problem {
@@ -297,7 +302,7 @@ fn domain_problem(error: DomainError) -> Problem {
             p
         }
         DomainError::Provider(provider) => provider_problem(provider),
-        DomainError::Storage(StoreError::Unavailable(e)) => {
+        DomainError::Unavailable(e) => {
             tracing::error!(error = %e, "database unavailable");
             let mut p = Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

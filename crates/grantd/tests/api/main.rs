@@ -5,7 +5,9 @@ mod mock_provider;
 
 mod ampersand_shapes;
 mod api_surface;
+mod architecture;
 mod auth;
+mod catalog_drift;
 mod catalog_quirks;
 mod cli;
 mod conformance;
@@ -17,6 +19,7 @@ mod instances;
 mod oauth_flow;
 mod project;
 mod provider_apps;
+mod provider_names;
 mod readme;
 mod real_oauth_server;
 mod refresh;

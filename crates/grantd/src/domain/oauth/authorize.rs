@@ -1,7 +1,7 @@
 //! Building the provider's authorization URL (RFC 6749 §4.1.1, RFC 7636).
 
 use crate::domain::catalog::{PkceSupport, Provider, ProviderInputs};
-use crate::domain::DomainResult;
+use crate::domain::error::DomainResult;
 use crate::secrets::{sha256_hex, SecretString};
 use oauth2::{CsrfToken, PkceCodeChallenge};
 
@@ -56,7 +56,10 @@ pub fn authorization_url(
         .as_ref()
         .and_then(|o| o.authorize_url.as_deref().map(|u| (o, u)));
     let (spec, template) = oauth2.ok_or_else(|| {
-        crate::domain::DomainError::Internal(format!("{} has no authorize URL", provider.name))
+        crate::domain::error::DomainError::Internal(format!(
+            "{} has no authorize URL",
+            provider.name
+        ))
     })?;
     let mut url = provider.build_url(template, inputs)?;
     {

@@ -1,17 +1,20 @@
 //! Finishing an authorization flow when the provider sends the browser back.
 
-use super::authorize::state_hash;
-use super::connect::verifier_aad;
-use super::csrf::csrf_matches;
-use super::token::{ClientCredentials, Grant, TokenResponse};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
-use crate::domain::events::{connection_event_data, new_event, with_status_change, EventKind};
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::events::{
+    connection_event_data, new_event, with_status_change, EventKind,
+};
+use crate::domain::model::{parse_scopes, scopes_json};
 use crate::domain::model::{
     ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
     Token, TokenSet,
 };
-use crate::domain::{parse_scopes, scopes_json, Grantd};
+use crate::domain::oauth::authorize::state_hash;
+use crate::domain::oauth::connect::verifier_aad;
+use crate::domain::oauth::csrf::csrf_matches;
+use crate::domain::oauth::token::{ClientCredentials, Grant, TokenResponse};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{
     now_millis, ConnectionSource, FlowOutcome, NewConnection, OAuthFlowRow, Reauthorization,

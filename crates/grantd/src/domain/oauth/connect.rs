@@ -3,20 +3,17 @@
 //! starts its flows through the same two preparations, so that what it
 //! accepts is exactly what the API accepts.
 
-use super::authorize::{authorization_url, FlowSecrets};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
+use crate::domain::connections::target::{
+    check_target, input_metadata, supplied_name, MetadataInput, TargetInput,
+};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::model::scopes_json;
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
-use crate::domain::target::{check_target, input_metadata, supplied_name, TargetInput};
-use crate::domain::{scopes_json, Grantd};
+use crate::domain::oauth::authorize::{authorization_url, FlowSecrets};
 use crate::storage::{now_millis, NewOAuthFlow};
 use std::collections::BTreeMap;
-
-/// One `providerMetadata` entry as callers send it.
-#[derive(Debug, Clone)]
-pub struct MetadataInput {
-    pub value: String,
-}
 
 /// The body of `POST /v1/oauth-connect`, before validation.
 #[derive(Debug, Default)]
@@ -115,9 +112,10 @@ impl Grantd {
     pub(crate) async fn prepare_connect(
         &self,
         project_id: &str,
-        input: ConnectInput,
+        mut input: ConnectInput,
         mut issues: Vec<FieldIssue>,
     ) -> DomainResult<PreparedFlow<'_>> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let provider = check_target(
             self.catalog(),
             &TargetInput {
@@ -186,7 +184,7 @@ impl Grantd {
             .filter(|p| p.supports(AuthScheme::OAuth2AuthorizationCode))
             .ok_or_else(|| {
                 DomainError::invalid(FieldIssue {
-                    location: crate::domain::InputLocation::Path,
+                    location: crate::domain::error::InputLocation::Path,
                     name: "connectionId".into(),
                     value: connection_id.into(),
                     detail: format!(
@@ -297,11 +295,11 @@ impl Grantd {
 }
 
 /// The associated data binding a PKCE verifier to its flow.
-pub(super) fn verifier_aad(state_hash: &str) -> String {
+pub(in crate::domain) fn verifier_aad(state_hash: &str) -> String {
     format!("oauth_flow:{state_hash}:code_verifier")
 }
 
 /// The associated data binding a sealed authorization URL to its flow.
-pub(super) fn authorize_url_aad(state_hash: &str) -> String {
+pub(in crate::domain) fn authorize_url_aad(state_hash: &str) -> String {
     format!("oauth_flow:{state_hash}:authorize_url")
 }

@@ -21,10 +21,10 @@
 //! again) and to the callback, to nothing else of grantd, and under
 //! whatever path prefix the public URL has.
 
-use super::authorize::state_hash;
-use super::connect::authorize_url_aad;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::Grantd;
+use crate::domain::handle::Grantd;
+use crate::domain::oauth::authorize::state_hash;
+use crate::domain::oauth::connect::authorize_url_aad;
 use crate::secrets::{random_token, sha256_hex, Sealed, SecretString};
 use crate::storage::{now_millis, BoundFlow};
 use subtle::ConstantTimeEq;
@@ -66,7 +66,10 @@ pub struct Bounce {
 
 /// Whether a cookie is the one whose hash a flow was bound to, compared in
 /// constant time. A protected flow never bound (no bounce) matches nothing.
-pub(super) fn csrf_matches(expected_hash: Option<&str>, cookie: Option<&SecretString>) -> bool {
+pub(in crate::domain) fn csrf_matches(
+    expected_hash: Option<&str>,
+    cookie: Option<&SecretString>,
+) -> bool {
     match (expected_hash, cookie) {
         (Some(expected), Some(cookie)) if !cookie.is_empty() => {
             let actual = sha256_hex(cookie.expose().as_bytes());

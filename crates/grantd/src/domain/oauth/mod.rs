@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod client;
 pub mod connect;
 pub mod csrf;
 pub mod post_auth;

@@ -2,10 +2,10 @@
 //! is obtained, for ids the token response does not carry (Atlassian's cloud
 //! id, Xero's tenant id).
 
-use super::token::{lookup, text};
 use crate::domain::catalog::Provider;
+use crate::domain::handle::Grantd;
 use crate::domain::model::{MetadataSource, MetadataValue, ProviderMetadata};
-use crate::domain::Grantd;
+use crate::domain::oauth::token::{lookup, text};
 use crate::secrets::SecretString;
 use url::Url;
 

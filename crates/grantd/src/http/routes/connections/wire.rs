@@ -92,7 +92,7 @@ pub struct GenerateConnectionRequest {
 
 impl From<GenerateConnectionRequest> for domain::GenerateInput {
     fn from(body: GenerateConnectionRequest) -> Self {
-        use domain::generate::*;
+        use domain::connections::generate::*;
         let token = |t: TokenBody| TokenInput {
             token: t.token,
             issued_at: t.issued_at,
@@ -328,8 +328,8 @@ pub struct RefreshErrorView {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
-impl From<crate::domain::refresh::RefreshError> for RefreshErrorView {
-    fn from(e: crate::domain::refresh::RefreshError) -> Self {
+impl From<crate::domain::model::RefreshError> for RefreshErrorView {
+    fn from(e: crate::domain::model::RefreshError) -> Self {
         let class = serde_json::to_value(e.class)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

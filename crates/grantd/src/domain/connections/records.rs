@@ -1,13 +1,14 @@
 //! Reading and deleting connections, and sealing their credentials.
 
-use super::error::{DomainError, DomainResult, OrNotFound};
-use super::events::{connection_event_data, EventKind};
-use super::model::{
+use crate::domain::error::{DomainError, DomainResult, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::events::{connection_event_data, EventKind};
+use crate::domain::model::parse_scopes;
+use crate::domain::model::{
     from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
     ProviderMetadata,
 };
-use super::scopes::CredentialAccess;
-use super::{parse_scopes, Grantd};
+use crate::domain::scopes::CredentialAccess;
 use crate::secrets::Sealed;
 use crate::storage::{ConnectionFilter, ConnectionRecord};
 
@@ -38,7 +39,7 @@ fn credentials_aad(connection_id: &str) -> String {
 }
 
 impl Grantd {
-    pub(super) fn seal_credentials(
+    pub(in crate::domain) fn seal_credentials(
         &self,
         connection_id: &str,
         credentials: &Credentials,
@@ -48,7 +49,10 @@ impl Grantd {
         Ok(self.cipher().seal(&json, &credentials_aad(connection_id)))
     }
 
-    pub(super) fn open_credentials(&self, record: &ConnectionRecord) -> DomainResult<Credentials> {
+    pub(in crate::domain) fn open_credentials(
+        &self,
+        record: &ConnectionRecord,
+    ) -> DomainResult<Credentials> {
         let sealed = Sealed {
             key_id: record.credentials_key_id.clone(),
             bytes: record.credentials_ciphertext.clone(),
@@ -93,7 +97,7 @@ impl Grantd {
 
     /// A stored connection as callers see it; with credentials, refreshed
     /// first if its access token is about to expire.
-    pub(super) async fn connection_from_record(
+    pub(in crate::domain) async fn connection_from_record(
         &self,
         record: ConnectionRecord,
         access: CredentialAccess,
@@ -112,7 +116,7 @@ impl Grantd {
         query: ConnectionQuery,
     ) -> DomainResult<Vec<Connection>> {
         let filter = ConnectionFilter {
-            provider: query.provider,
+            provider: query.provider.map(|name| self.catalog().canonical(name)),
             group_ref: query.group_ref,
             consumer_ref: query.consumer_ref,
         };
@@ -187,7 +191,7 @@ impl Grantd {
         };
         let metadata: ProviderMetadata =
             serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = super::catalog::ProviderInputs::new(
+        let inputs = crate::domain::catalog::ProviderInputs::new(
             record.provider_workspace_ref.as_deref(),
             &metadata,
         );
@@ -199,7 +203,7 @@ impl Grantd {
             .revoke(
                 spec,
                 &url,
-                &super::oauth::token::ClientCredentials {
+                &crate::domain::oauth::token::ClientCredentials {
                     client_id: &client_id,
                     client_secret: client_secret.as_ref(),
                 },
@@ -211,7 +215,7 @@ impl Grantd {
         Ok(true)
     }
 
-    pub(super) fn decode_connection(
+    pub(in crate::domain) fn decode_connection(
         &self,
         record: ConnectionRecord,
         access: CredentialAccess,

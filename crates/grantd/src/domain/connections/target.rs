@@ -2,14 +2,19 @@
 //! connection is for, the group and consumer it belongs to, and the
 //! provider's workspace and metadata inputs, validated together.
 
-use super::catalog::{AuthScheme, Catalog, Provider};
-use super::error::{check_text, optional_name, required_ref, FieldIssue};
-use super::model::{MetadataSource, MetadataValue, ProviderMetadata};
-use super::MetadataInput;
+use crate::domain::catalog::{AuthScheme, Catalog, Provider};
+use crate::domain::error::{check_text, optional_name, required_ref, FieldIssue};
+use crate::domain::model::{MetadataSource, MetadataValue, ProviderMetadata};
 use std::collections::BTreeMap;
 
+/// One `providerMetadata` entry as callers send it.
+#[derive(Debug, Clone)]
+pub struct MetadataInput {
+    pub value: String,
+}
+
 /// The target fields of a request, before validation.
-pub(super) struct TargetInput<'a> {
+pub(crate) struct TargetInput<'a> {
     pub provider: Option<&'a str>,
     pub group_ref: Option<&'a str>,
     pub consumer_ref: Option<&'a str>,
@@ -21,7 +26,7 @@ pub(super) struct TargetInput<'a> {
 
 /// Checks every target field, recording issues; returns the provider when
 /// it is known (and supports `required_scheme`, when one is given).
-pub(super) fn check_target<'c>(
+pub(crate) fn check_target<'c>(
     catalog: &'c Catalog,
     input: &TargetInput<'_>,
     required_scheme: Option<AuthScheme>,
@@ -83,7 +88,7 @@ pub(super) fn check_target<'c>(
 }
 
 /// Caller-supplied metadata in its stored form.
-pub(super) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> ProviderMetadata {
+pub(crate) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> ProviderMetadata {
     metadata
         .iter()
         .map(|(k, v)| {
@@ -100,7 +105,7 @@ pub(super) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> Prov
 
 /// A display name the caller really supplied; blank counts as absent, so
 /// the stored name stays (or defaults to the ref).
-pub(super) fn supplied_name(name: Option<&str>) -> Option<String> {
+pub(crate) fn supplied_name(name: Option<&str>) -> Option<String> {
     name.map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned)

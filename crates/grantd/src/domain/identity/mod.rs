@@ -1,48 +1,20 @@
 //! Projects and the credentials their callers authenticate with: API keys
 //! (stored as SHA-256) and public keys that verify bearer JWTs.
 
-use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
-use super::model::{from_millis, Project, Timestamp};
-use super::scopes::{Scope, Scopes};
-use super::Grantd;
+pub mod callers;
+
+use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::identity::callers::{Authenticated, JwtAlgorithm, VerifyingKey};
+use crate::domain::model::{from_millis, Project, Timestamp};
+use crate::domain::scopes::{Scope, Scopes};
 use crate::secrets::{ApiKey, ApiKeyHash, SecretString};
 use crate::storage::{now_millis, ApiKeyRow, JwtKeyRow, NewApiKey, ProjectRow, StoreError};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Validation;
 use serde::Deserialize;
-use std::time::Duration;
 
 /// Seconds of clock skew forgiven on `exp`, `nbf` and `iat`.
 const JWT_LEEWAY_SECS: u64 = 30;
-
-/// What a bearer JWT must claim besides a valid signature by a registered key.
-#[derive(Debug, Clone)]
-pub struct JwtSettings {
-    /// The `aud` grantd accepts; `None`: its public URL, with or without
-    /// the trailing slash.
-    pub audience: Option<String>,
-    /// The `iss` required, when set.
-    pub issuer: Option<String>,
-    /// Longest `exp - iat` accepted: a leaked token is good for no longer.
-    pub max_lifetime: Duration,
-}
-
-impl Default for JwtSettings {
-    fn default() -> Self {
-        Self {
-            audience: None,
-            issuer: None,
-            max_lifetime: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// An authenticated caller: the one project its credential belongs to and
-/// what it may do there.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub project: Project,
-    pub scopes: Scopes,
-}
 
 /// An API key as listed: never the key itself.
 #[derive(Debug, Clone)]
@@ -108,70 +80,6 @@ pub struct NewProject {
 pub struct CreatedApiKey {
     pub info: ApiKeyInfo,
     pub key: SecretString,
-}
-
-/// A registered JWT public key, parsed, with the project it authenticates.
-#[derive(Clone)]
-pub(super) struct VerifyingKey {
-    algorithm: JwtAlgorithm,
-    decoding_key: std::sync::Arc<DecodingKey>,
-    project: Project,
-}
-
-impl std::fmt::Debug for VerifyingKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyingKey")
-            .field("algorithm", &self.algorithm)
-            .field("project", &self.project.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Signature algorithms accepted for bearer JWTs: asymmetric only, so
-/// grantd holds no secret that could mint tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum JwtAlgorithm {
-    #[value(name = "RS256")]
-    Rs256,
-    #[value(name = "ES256")]
-    Es256,
-    #[value(name = "EdDSA")]
-    EdDsa,
-}
-
-impl JwtAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JwtAlgorithm::Rs256 => "RS256",
-            JwtAlgorithm::Es256 => "ES256",
-            JwtAlgorithm::EdDsa => "EdDSA",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "RS256" => Some(JwtAlgorithm::Rs256),
-            "ES256" => Some(JwtAlgorithm::Es256),
-            "EdDSA" => Some(JwtAlgorithm::EdDsa),
-            _ => None,
-        }
-    }
-
-    fn decoding_key(self, pem: &str) -> Result<DecodingKey, jsonwebtoken::errors::Error> {
-        match self {
-            JwtAlgorithm::Rs256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
-            JwtAlgorithm::Es256 => DecodingKey::from_ec_pem(pem.as_bytes()),
-            JwtAlgorithm::EdDsa => DecodingKey::from_ed_pem(pem.as_bytes()),
-        }
-    }
-
-    fn jsonwebtoken(self) -> Algorithm {
-        match self {
-            JwtAlgorithm::Rs256 => Algorithm::RS256,
-            JwtAlgorithm::Es256 => Algorithm::ES256,
-            JwtAlgorithm::EdDsa => Algorithm::EdDSA,
-        }
-    }
 }
 
 impl From<ProjectRow> for Project {

@@ -2,17 +2,16 @@
 //! and the log of what was delivered there. Delivery itself is in
 //! `webhook_delivery`.
 
-use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
-use super::events::{page_limit, EventKind};
-use super::model::{from_millis, Timestamp};
-use super::webhook_delivery::shown_error;
-use super::webhook_egress::{AddressClass, EgressPolicy};
-use super::Grantd;
+use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::events::{page_limit, EventKind};
+use crate::domain::lifecycle::webhook_delivery::shown_error;
+use crate::domain::lifecycle::webhook_egress::{AddressClass, EgressPolicy};
+use crate::domain::model::{from_millis, Timestamp};
 use crate::secrets::{random_token, Sealed, SecretString};
 use crate::storage::{now_millis, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 use url::{Host, Url};
 
 /// Prefix of signing secrets, so that they are recognisable in a config file.
@@ -23,55 +22,6 @@ const ALL_KINDS: &str = "*";
 pub const MAX_URL_LEN: usize = 2048;
 /// Longest accepted description.
 pub const MAX_DESCRIPTION_LEN: usize = 512;
-
-/// How the delivery worker paces itself, and where it may deliver.
-/// Configurable so that tests can shrink the retry schedule to milliseconds.
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// Deliver to loopback, private and other non-public addresses too
-    /// (`--webhook-allow-private`), and accept plain http to the loopback
-    /// host. Cloud metadata addresses stay refused.
-    pub allow_private: bool,
-    /// First retry delay ceiling; doubles with each failed attempt.
-    pub retry_base: Duration,
-    /// Largest retry delay ceiling.
-    pub retry_cap: Duration,
-    /// Attempts before a delivery is marked failed.
-    pub max_attempts: u32,
-    /// Time allowed for one POST, connection included.
-    pub request_timeout: Duration,
-    /// How often the worker looks for due retries when nothing wakes it.
-    pub poll_interval: Duration,
-    /// Deliveries attempted at once by one instance.
-    pub concurrency: usize,
-    /// How long a claimed delivery stays reserved for the instance that
-    /// claimed it; longer than `request_timeout`, so that only a dead
-    /// instance's lease ever expires.
-    pub lease: Duration,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        WebhookSettings {
-            allow_private: false,
-            retry_base: Duration::from_secs(5),
-            retry_cap: Duration::from_secs(3600),
-            max_attempts: 8,
-            request_timeout: Duration::from_secs(10),
-            poll_interval: Duration::from_secs(1),
-            concurrency: 8,
-            lease: Duration::from_secs(60),
-        }
-    }
-}
-
-impl WebhookSettings {
-    pub fn egress_policy(&self) -> EgressPolicy {
-        EgressPolicy {
-            allow_private: self.allow_private,
-        }
-    }
-}
 
 /// The body of `POST …/webhooks`, before validation.
 #[derive(Debug, Default)]
@@ -118,7 +68,7 @@ pub struct WebhookDelivery {
 }
 
 /// The associated data binding a signing secret to its endpoint.
-pub(super) fn secret_aad(endpoint_id: &str) -> String {
+pub(in crate::domain) fn secret_aad(endpoint_id: &str) -> String {
     format!("webhook:{endpoint_id}:secret")
 }
 
@@ -389,7 +339,7 @@ impl Grantd {
     }
 
     /// Opens an endpoint's signing secret (for the delivery worker).
-    pub(super) fn open_webhook_secret(
+    pub(in crate::domain) fn open_webhook_secret(
         &self,
         endpoint_id: &str,
         sealed: Sealed,

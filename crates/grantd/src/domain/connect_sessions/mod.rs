@@ -15,17 +15,22 @@
 //! Return URLs and the origin of the embedding page must be on the project's
 //! allow-list of origins; results are `postMessage`d to that exact origin.
 
-use super::error::{optional_name, required_ref, DomainError, DomainResult, FieldIssue};
-use super::model::{from_millis, Timestamp};
-use super::oauth::callback::{CallbackOutcome, ConnectReturn};
-use super::oauth::connect::{ConnectInput, FlowOptions, MetadataInput};
-use super::Grantd;
+mod origins;
+
+pub use origins::normalize_origin;
+
 use crate::domain::catalog::AuthScheme;
+use crate::domain::connections::target::MetadataInput;
+use crate::domain::error::{optional_name, required_ref, DomainError, DomainResult, FieldIssue};
+use crate::domain::handle::Grantd;
+use crate::domain::model::{from_millis, Timestamp};
+use crate::domain::oauth::callback::{CallbackOutcome, ConnectReturn};
+use crate::domain::oauth::connect::{ConnectInput, FlowOptions};
 use crate::secrets::{random_token, sha256_hex, SecretString};
 use crate::storage::{now_millis, ConnectSessionRow, SessionResult, StoreError};
+use origins::{check_parent_origin, check_return_url};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use url::{Host, Url};
 
 /// Prefix of session tokens, so that they are recognisable in a leak.
 pub const TOKEN_PREFIX: &str = "gcs_";
@@ -37,7 +42,6 @@ const MAX_TTL_SECS: i64 = 3600;
 const MAX_PROVIDERS: usize = 50;
 /// Most origins on a project's allow-list.
 pub const MAX_ALLOWED_ORIGINS: usize = 100;
-const MAX_URL_LEN: usize = 2048;
 
 /// The body of `POST /v1/projects/{p}/connect-sessions`, before validation.
 #[derive(Debug, Default)]
@@ -145,44 +149,6 @@ pub struct ConnectStartInput {
     pub provider_metadata: BTreeMap<String, MetadataInput>,
 }
 
-/// An origin as the allow-list stores it (`scheme://host[:port]`, default
-/// port dropped, host lowercased), or why the value is not one. https
-/// anywhere; plain http only on loopback hosts, for development (a page on
-/// plain http elsewhere could be impersonated by anyone on the network).
-pub fn normalize_origin(value: &str) -> Result<String, &'static str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("must not be empty");
-    }
-    let url = Url::parse(value).map_err(|_| "must be an origin such as https://app.example.com")?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials");
-    }
-    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
-    if !bare || value.trim_end_matches('/').len() + 1 < value.len() {
-        return Err(
-            "must be an origin only: scheme://host[:port], without a path, query or fragment",
-        );
-    }
-    check_scheme(&url)?;
-    Ok(url.origin().ascii_serialization())
-}
-
-fn check_scheme(url: &Url) -> Result<(), &'static str> {
-    let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain == "localhost",
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("must name a host"),
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err("must use https (plain http only on localhost, 127.0.0.1 or ::1)"),
-        _ => Err("must be an https URL"),
-    }
-}
-
 /// Two letters for a provider's badge: the initials of its first two words,
 /// or its first two letters.
 pub fn initials(display_name: &str) -> String {
@@ -256,8 +222,14 @@ impl Grantd {
     pub async fn create_connect_session(
         &self,
         project_id: &str,
-        input: ConnectSessionInput,
+        mut input: ConnectSessionInput,
     ) -> DomainResult<CreatedConnectSession> {
+        input.providers = input.providers.map(|names| {
+            names
+                .into_iter()
+                .map(|name| self.catalog().canonical(name))
+                .collect()
+        });
         let mut issues = Vec::new();
         let allowed = self.store().list_allowed_origins(project_id).await?;
         let (providers, group_ref, consumer_ref) = match input.connection_id.as_deref() {
@@ -402,8 +374,9 @@ impl Grantd {
     pub async fn start_connect_flow(
         &self,
         token: &str,
-        input: ConnectStartInput,
+        mut input: ConnectStartInput,
     ) -> DomainResult<String> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let session = self.connect_session_for_token(token).await?;
         if session.consumed_at.is_some() {
             return Err(DomainError::Conflict(
@@ -497,7 +470,7 @@ impl Grantd {
 
     /// Records the callback's outcome on the session and tells the callback
     /// page where the result goes.
-    pub(super) async fn finish_connect_session(
+    pub(in crate::domain) async fn finish_connect_session(
         &self,
         session_id: &str,
         outcome: &mut DomainResult<CallbackOutcome>,
@@ -548,7 +521,7 @@ impl Grantd {
 
     /// Stores how a session's flow ended (best effort: the connection, if
     /// any, is already stored and the callback page says what happened).
-    pub(super) async fn record_connect_result(
+    pub(in crate::domain) async fn record_connect_result(
         &self,
         session_id: &str,
         status: &str,
@@ -697,125 +670,9 @@ impl Grantd {
     }
 }
 
-/// A return URL: absolute, http(s), no credentials or fragment, and on an
-/// allowed origin.
-fn check_return_url(
-    value: Option<&str>,
-    allowed: &[String],
-    issues: &mut Vec<FieldIssue>,
-) -> Option<Url> {
-    let raw = value?.trim();
-    let issue = |detail: String| FieldIssue::body("returnUrl", raw, detail);
-    if raw.len() > MAX_URL_LEN {
-        issues.push(FieldIssue::body(
-            "returnUrl",
-            Value::Null,
-            format!("returnUrl is longer than {MAX_URL_LEN} characters"),
-        ));
-        return None;
-    }
-    let url = match Url::parse(raw) {
-        Ok(url) => url,
-        Err(e) => {
-            issues.push(issue(format!("returnUrl is not an absolute URL: {e}")));
-            return None;
-        }
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        issues.push(FieldIssue::body(
-            "returnUrl",
-            Value::Null,
-            "returnUrl must not carry credentials",
-        ));
-        return None;
-    }
-    if url.fragment().is_some() {
-        issues.push(issue("returnUrl must not have a fragment".into()));
-        return None;
-    }
-    if let Err(detail) = check_scheme(&url) {
-        issues.push(issue(format!("returnUrl {detail}")));
-        return None;
-    }
-    let origin = url.origin().ascii_serialization();
-    if !allowed.contains(&origin) {
-        issues.push(issue(not_allowed("returnUrl", &origin)));
-        return None;
-    }
-    Some(url)
-}
-
-/// The embedding page's origin: an origin, on the allow-list.
-fn check_parent_origin(
-    value: &str,
-    allowed: &[String],
-    issues: &mut Vec<FieldIssue>,
-) -> Option<String> {
-    match normalize_origin(value) {
-        Err(detail) => {
-            issues.push(FieldIssue::body(
-                "parentOrigin",
-                value,
-                format!("parentOrigin {detail}"),
-            ));
-            None
-        }
-        Ok(origin) if !allowed.contains(&origin) => {
-            issues.push(FieldIssue::body(
-                "parentOrigin",
-                value,
-                not_allowed("parentOrigin", &origin),
-            ));
-            None
-        }
-        Ok(origin) => Some(origin),
-    }
-}
-
-fn not_allowed(field: &str, origin: &str) -> String {
-    format!(
-        "{field}'s origin {origin} is not one of the project's allowed origins \
-         (PUT /v1/projects/{{projectIdOrName}}/allowed-origins)"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins_are_normalized_and_only_origins_pass() {
-        assert_eq!(
-            normalize_origin("https://App.Example.com").unwrap(),
-            "https://app.example.com"
-        );
-        assert_eq!(
-            normalize_origin("https://app.example.com:443/").unwrap(),
-            "https://app.example.com"
-        );
-        assert_eq!(
-            normalize_origin("http://127.0.0.1:3000").unwrap(),
-            "http://127.0.0.1:3000"
-        );
-        assert_eq!(
-            normalize_origin("http://localhost:5173").unwrap(),
-            "http://localhost:5173"
-        );
-        for bad in [
-            "",
-            "app.example.com",
-            "https://app.example.com/path",
-            "https://app.example.com/?q=1",
-            "https://app.example.com/#x",
-            "https://user@app.example.com",
-            "http://app.example.com",
-            "ftp://app.example.com",
-            "https://app.example.com//",
-            "*",
-        ] {
-            assert!(normalize_origin(bad).is_err(), "{bad} must be refused");
-        }
-    }
 
     #[test]
     fn initials_come_from_the_first_two_words() {

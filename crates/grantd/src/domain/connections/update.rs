@@ -7,15 +7,17 @@
 //! ones, and two updates racing cannot silently lose one (the second is a
 //! 409 to retry).
 
-use super::catalog::AuthScheme;
-use super::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
-use super::events::{connection_event_data, with_status_change, EventKind};
-use super::generate::{check_scheme_fields, GenerateInput};
-use super::model::{
+use crate::domain::catalog::AuthScheme;
+use crate::domain::connections::generate::{check_scheme_fields, GenerateInput};
+use crate::domain::connections::target::MetadataInput;
+use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
+use crate::domain::model::scopes_json;
+use crate::domain::model::{
     Connection, ConnectionStatus, MetadataSource, MetadataValue, Project, ProviderMetadata,
 };
-use super::scopes::CredentialAccess;
-use super::{scopes_json, Grantd, MetadataInput};
+use crate::domain::scopes::CredentialAccess;
 use crate::storage::{now_millis, ConnectionUpdate};
 use std::collections::BTreeMap;
 

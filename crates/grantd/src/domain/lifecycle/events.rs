@@ -4,9 +4,9 @@
 //! Events carry identifiers and states only, never credentials: they are
 //! shown in the event log and POSTed to URLs outside grantd.
 
-use super::error::{DomainError, DomainResult, FieldIssue, InputLocation};
-use super::model::{from_millis, ConnectionStatus, Timestamp};
-use super::Grantd;
+use crate::domain::error::{DomainError, DomainResult, FieldIssue, InputLocation};
+use crate::domain::handle::Grantd;
+use crate::domain::model::{from_millis, ConnectionStatus, Timestamp};
 use crate::storage::{now_millis, EventRow, NewEvent};
 use serde_json::{json, Value};
 
@@ -120,7 +120,7 @@ pub const MAX_PAGE: i64 = 500;
 
 /// The `limit` query parameter of a log listing, checked: a value out of
 /// range is the caller's mistake, reported rather than silently clamped.
-pub(super) fn page_limit(limit: Option<i64>) -> DomainResult<i64> {
+pub(in crate::domain) fn page_limit(limit: Option<i64>) -> DomainResult<i64> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -134,7 +134,7 @@ pub(super) fn page_limit(limit: Option<i64>) -> DomainResult<i64> {
 }
 
 /// An event about a connection, ready to store.
-pub(super) fn new_event(
+pub(in crate::domain) fn new_event(
     project_id: &str,
     connection_id: &str,
     kind: EventKind,
@@ -170,7 +170,7 @@ impl Grantd {
 
     /// After an event was stored with `enqueued` deliveries: wakes the
     /// delivery worker if there is work for it.
-    pub(super) fn event_recorded(&self, event: &NewEvent, enqueued: usize) {
+    pub(in crate::domain) fn event_recorded(&self, event: &NewEvent, enqueued: usize) {
         tracing::debug!(event_id = %event.id, kind = %event.kind, connection_id = %event.connection_id, enqueued, "connection event recorded");
         if enqueued > 0 {
             self.wake_webhook_worker();
@@ -181,7 +181,7 @@ impl Grantd {
     /// failure is logged, not returned, because failing the request would
     /// tell the caller that the connection was not created (or deleted)
     /// when it was, and invite a duplicate.
-    pub(super) async fn record_event_after_write(
+    pub(in crate::domain) async fn record_event_after_write(
         &self,
         project_id: &str,
         connection_id: &str,

@@ -7,10 +7,12 @@
 //! instance's lease expires and the delivery is taken up by another.
 //! Delivery is at least once: receivers deduplicate by `Grantd-Webhook-Id`.
 
-use super::model::{from_millis, Timestamp};
-use super::webhook_egress::{AddressRefused, DnsFailed, EgressPolicy, GuardedResolver};
-use super::webhooks::WebhookSettings;
-use super::Grantd;
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::webhook_egress::{
+    AddressRefused, DnsFailed, EgressPolicy, GuardedResolver,
+};
+use crate::domain::model::{from_millis, Timestamp};
+use crate::domain::settings::WebhookSettings;
 use crate::secrets::Sealed;
 use crate::storage::{now_millis, AttemptResult, DeliveryJob};
 use hmac::{Hmac, Mac};
@@ -205,7 +207,7 @@ fn causes<'a>(
 /// error classes (still running beside newer ones during an upgrade, or
 /// rows they left behind) stored the transport's words; those are shown by
 /// their class too.
-pub(super) fn shown_error(stored: &str) -> String {
+pub(in crate::domain) fn shown_error(stored: &str) -> String {
     const CLASSES: [&str; 8] = [
         "refused_address",
         "dns",
@@ -360,7 +362,7 @@ fn refused_literal(url: &str, policy: EgressPolicy) -> Option<AddressRefused> {
 
 impl Grantd {
     /// Lets the delivery worker know there are new deliveries.
-    pub(super) fn wake_webhook_worker(&self) {
+    pub(in crate::domain) fn wake_webhook_worker(&self) {
         self.inner.webhook_wakeup.notify_one();
     }
 

@@ -1,18 +1,21 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
-use super::catalog::{AuthScheme, Provider, ProviderInputs};
-use super::error::{DomainError, DomainResult, FieldIssue};
-use super::events::{connection_event_data, new_event, EventKind};
-use super::model::{
+use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
+use crate::domain::connections::target::MetadataInput;
+use crate::domain::connections::target::{
+    check_target, input_metadata, supplied_name, TargetInput,
+};
+use crate::domain::error::{DomainError, DomainResult, FieldIssue};
+use crate::domain::handle::Grantd;
+use crate::domain::lifecycle::events::{connection_event_data, new_event, EventKind};
+use crate::domain::model::scopes_json;
+use crate::domain::model::{
     Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
     TokenSet,
 };
-use super::oauth::callback::{merge_token_metadata, token_set};
-use super::oauth::connect::MetadataInput;
-use super::oauth::token::{ClientCredentials, Grant};
-use super::scopes::CredentialAccess;
-use super::target::{check_target, input_metadata, supplied_name, TargetInput};
-use super::{scopes_json, Grantd};
+use crate::domain::oauth::callback::{merge_token_metadata, token_set};
+use crate::domain::oauth::token::{ClientCredentials, Grant};
+use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
 use crate::storage::{now_millis, ConnectionSource, NewConnection};
 use std::collections::BTreeMap;
@@ -144,9 +147,10 @@ impl Grantd {
     pub async fn generate_connection(
         &self,
         project: &Project,
-        input: GenerateInput,
+        mut input: GenerateInput,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
+        input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let mut issues = Vec::new();
         let provider = check_target(
             self.catalog(),
@@ -460,7 +464,7 @@ impl Grantd {
             scopes,
             token_type: None,
         };
-        Ok(super::refresh::renewed_tokens(
+        Ok(crate::domain::lifecycle::refresh::renew::renewed_tokens(
             provider, &imported, &response,
         ))
     }
