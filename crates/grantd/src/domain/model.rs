@@ -21,6 +21,13 @@ pub enum AuthScheme {
     ApiKey,
     #[serde(rename = "basic")]
     Basic,
+    /// Named inputs sent as the catalog's headers or query parameters
+    /// (Ampersand's custom auth).
+    #[serde(rename = "custom")]
+    Custom,
+    /// No credentials at all: the provider's API is open.
+    #[serde(rename = "none")]
+    None,
 }
 
 impl AuthScheme {
@@ -32,6 +39,8 @@ impl AuthScheme {
             AuthScheme::OAuth2Password => "oauth2/password",
             AuthScheme::ApiKey => "apiKey",
             AuthScheme::Basic => "basic",
+            AuthScheme::Custom => "custom",
+            AuthScheme::None => "none",
         }
     }
 
@@ -40,7 +49,10 @@ impl AuthScheme {
     }
 
     pub(crate) fn is_oauth2(self) -> bool {
-        !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
+        !matches!(
+            self,
+            AuthScheme::ApiKey | AuthScheme::Basic | AuthScheme::Custom | AuthScheme::None
+        )
     }
 }
 
@@ -270,6 +282,13 @@ pub enum Credentials {
         client_secret: Option<SecretString>,
         tokens: TokenSet,
     },
+    /// The values of a provider's custom-auth inputs, by input name.
+    #[serde(rename_all = "camelCase")]
+    CustomAuth {
+        values: BTreeMap<String, SecretString>,
+    },
+    /// A connection to a provider that takes no credentials.
+    NoAuth {},
 }
 
 impl Credentials {
@@ -280,6 +299,8 @@ impl Credentials {
             Credentials::OAuth2AuthorizationCode { .. } => AuthScheme::OAuth2AuthorizationCode,
             Credentials::OAuth2ClientCredentials { .. } => AuthScheme::OAuth2ClientCredentials,
             Credentials::OAuth2Password { .. } => AuthScheme::OAuth2Password,
+            Credentials::CustomAuth { .. } => AuthScheme::Custom,
+            Credentials::NoAuth {} => AuthScheme::None,
         }
     }
 

@@ -383,3 +383,64 @@ async fn a_generate_request_without_any_body_names_the_missing_fields() {
     assert!(names.contains(&"provider".to_owned()), "{names:?}");
     assert!(names.contains(&"groupRef".to_owned()), "{names:?}");
 }
+
+#[tokio::test]
+async fn custom_auth_stores_exactly_the_inputs_the_catalog_declares() {
+    let app = spawn_app().await;
+    let response = app
+        .generate(
+            &json!({"provider": "mock-custom", "groupRef": "g", "consumerRef": "c",
+            "customAuth": {"apiKey": "k-1", "username": "ada"}}),
+        )
+        .await;
+    let status = response.status();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["authScheme"], "custom");
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        full["customAuth"],
+        json!({"apiKey": "k-1", "username": "ada"})
+    );
+
+    let response = app
+        .generate(
+            &json!({"provider": "mock-custom", "groupRef": "g", "consumerRef": "c",
+            "customAuth": {"apiKey": "k-1", "password": "x"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let mut names = issue_names(&problem(response).await);
+    names.sort();
+    assert_eq!(names, ["customAuth.password", "customAuth.username"]);
+
+    let info = app.public_json("/v1/providers/mock-custom").await;
+    assert_eq!(info["authType"], "custom");
+    let headers = &info["customOpts"]["headers"];
+    assert_eq!(headers[0]["name"], "Api-Key", "{info}");
+    assert_eq!(headers[0]["valueTemplate"], "{{.apiKey}}", "{info}");
+    assert_eq!(info["customOpts"]["inputs"][0]["displayName"], "API key");
+}
+
+#[tokio::test]
+async fn a_provider_without_auth_connects_with_no_credential_and_others_still_need_one() {
+    let app = spawn_app().await;
+    let response = app
+        .generate(&json!({"provider": "mock-open", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let status = response.status();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["authScheme"], "none");
+    assert_eq!(
+        app.public_json("/v1/providers/mock-open").await["authType"],
+        "none"
+    );
+
+    let response = app
+        .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

@@ -77,6 +77,19 @@ tokenMetadata = { teamId = "team.id", teamName = "team.name" }
 url = "BASE/me"
 metadata = { cloudId = "0.id", siteUrl = "0.url" }
 
+[providers.mock-custom]
+displayName = "Mock with custom auth"
+category = "support"
+authSchemes = ["custom"]
+[providers.mock-custom.customAuth]
+inputs = [{ name = "apiKey", label = "API key" }, { name = "username" }]
+headers = { "Api-Key" = "{apiKey}", "Api-Username" = "{username}" }
+
+[providers.mock-open]
+displayName = "Mock without auth"
+category = "support"
+authSchemes = ["none"]
+
 [providers.mock-pkce]
 displayName = "Mock requiring PKCE"
 category = "storage"

@@ -43,6 +43,8 @@ pub struct GenerateInput {
     pub oauth2_client_credentials: Option<ClientCredentialsInput>,
     pub oauth2_password_credentials: Option<PasswordInput>,
     pub oauth2_authorization_code: Option<AuthorizationCodeInput>,
+    /// Values of the provider's custom-auth inputs.
+    pub custom_auth: Option<BTreeMap<String, SecretString>>,
 }
 
 #[derive(Debug, Default)]
@@ -94,7 +96,7 @@ fn filled_secret(value: &Option<SecretString>) -> bool {
 
 impl GenerateInput {
     /// The one scheme present, or the issues that say why there is not one.
-    fn scheme(&self) -> Result<(AuthScheme, &'static str), FieldIssue> {
+    fn scheme(&self, no_auth: bool) -> Result<(AuthScheme, &'static str), FieldIssue> {
         let present: Vec<(AuthScheme, &'static str)> = [
             (self.api_key.is_some(), AuthScheme::ApiKey, "apiKey"),
             (self.basic_auth.is_some(), AuthScheme::Basic, "basicAuth"),
@@ -115,16 +117,19 @@ impl GenerateInput {
             ),
         ]
         .into_iter()
+        .chain([(self.custom_auth.is_some(), AuthScheme::Custom, "customAuth")])
         .filter(|(present, ..)| *present)
         .map(|(_, scheme, field)| (scheme, field))
         .collect();
         match present.as_slice() {
             [one] => Ok(*one),
+            // No credential: a provider without auth (checked with the provider).
+            [] if no_auth => Ok((AuthScheme::None, "provider")),
             [] => Err(FieldIssue::body(
                 "apiKey",
                 serde_json::Value::Null,
                 "exactly one of apiKey, basicAuth, oauth2ClientCredentials, oauth2PasswordCredentials, \
-                 oauth2AuthorizationCode is required; none was given",
+                 oauth2AuthorizationCode, customAuth is required; none was given",
             )),
             many => Err(FieldIssue::body(
                 many[1].1,
@@ -166,7 +171,8 @@ impl Grantd {
             None,
             &mut issues,
         );
-        let scheme = match input.scheme() {
+        let no_auth = provider.is_some_and(|p| p.supports(AuthScheme::None));
+        let scheme = match input.scheme(no_auth) {
             Ok(scheme) => Some(scheme),
             Err(issue) => {
                 issues.push(issue);
@@ -187,6 +193,9 @@ impl Grantd {
             }
         }
         check_scheme_fields(&input, &mut issues);
+        if let (Some(provider), Some(values)) = (provider, &input.custom_auth) {
+            check_custom_inputs(provider, values, &mut issues);
+        }
         let provider = match provider {
             Some(provider) if issues.is_empty() => provider,
             _ => return Err(DomainError::Validation(issues)),
@@ -271,6 +280,19 @@ impl Grantd {
                 },
                 None,
             ));
+        }
+        if let Some(values) = &input.custom_auth {
+            return Ok((
+                Credentials::CustomAuth {
+                    values: values.clone(),
+                },
+                None,
+            ));
+        }
+        if provider.supports(AuthScheme::None)
+            && input.scheme(true).ok().map(|s| s.0) == Some(AuthScheme::None)
+        {
+            return Ok((Credentials::NoAuth {}, None));
         }
         if let Some(imported) = &input.oauth2_authorization_code {
             let token = |t: &TokenInput| Token {
@@ -467,6 +489,38 @@ impl Grantd {
         Ok(crate::domain::lifecycle::refresh::renew::renewed_tokens(
             provider, &imported, &response,
         ))
+    }
+}
+
+/// Custom-auth values: exactly the inputs the catalog declares, none blank.
+fn check_custom_inputs(
+    provider: &Provider,
+    values: &BTreeMap<String, SecretString>,
+    issues: &mut Vec<FieldIssue>,
+) {
+    let Some(spec) = &provider.custom_auth else {
+        return; // the scheme check already says the provider has no custom auth
+    };
+    for input in &spec.inputs {
+        if values.get(&input.name).is_none_or(|v| v.is_empty()) {
+            issues.push(FieldIssue::body(
+                format!("customAuth.{}", input.name),
+                serde_json::Value::Null,
+                format!("customAuth.{} is required", input.name),
+            ));
+        }
+    }
+    for name in values.keys() {
+        if !spec.inputs.iter().any(|i| &i.name == name) {
+            issues.push(FieldIssue::body(
+                format!("customAuth.{name}"),
+                serde_json::Value::Null,
+                format!(
+                    "provider {} has no custom-auth input named {name}",
+                    provider.name
+                ),
+            ));
+        }
     }
 }
 

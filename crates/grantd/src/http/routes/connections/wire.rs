@@ -88,6 +88,10 @@ pub struct GenerateConnectionRequest {
     pub oauth2_client_credentials: Option<ClientCredentialsBody>,
     pub oauth2_password_credentials: Option<PasswordCredentialsBody>,
     pub oauth2_authorization_code: Option<AuthorizationCodeBody>,
+    /// Values of the provider's custom-auth inputs (`authType: custom`):
+    /// strings, or other JSON values kept as their JSON text.
+    #[schema(value_type = Option<Object>)]
+    pub custom_auth: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 impl From<GenerateConnectionRequest> for domain::GenerateInput {
@@ -124,6 +128,18 @@ impl From<GenerateConnectionRequest> for domain::GenerateInput {
                 client_id: p.client_id,
                 client_secret: p.client_secret,
                 scopes: p.scopes.unwrap_or_default(),
+            }),
+            custom_auth: body.custom_auth.map(|values| {
+                values
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let text = match value {
+                            serde_json::Value::String(text) => text,
+                            other => other.to_string(),
+                        };
+                        (name, SecretString::new(text))
+                    })
+                    .collect()
             }),
             oauth2_authorization_code: body.oauth2_authorization_code.map(|a| {
                 AuthorizationCodeInput {
@@ -236,9 +252,9 @@ pub enum MetadataSource {
     Provider,
 }
 
-/// Ampersand's `authScheme` values. grantd reports PKCE flows as
-/// `oauth2/authorizationCode` and never stores `none` connections without a
-/// catalog entry that takes no auth.
+/// Ampersand's `authScheme` values, and `custom` for custom-auth
+/// connections (Ampersand's enum has no value for those). grantd reports
+/// PKCE flows as `oauth2/authorizationCode`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub enum AuthScheme {
@@ -256,6 +272,8 @@ pub enum AuthScheme {
     OAuth2ClientCredentials,
     #[schema(rename = "oauth2/password")]
     OAuth2Password,
+    #[schema(rename = "custom")]
+    Custom,
 }
 
 /// Ampersand's connection `status` values; grantd stores connections
@@ -303,6 +321,9 @@ pub struct ConnectionView {
     pub api_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuthView>,
+    /// grantd: a custom-auth connection's input values, with credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_auth: Option<BTreeMap<String, String>>,
     pub provider_metadata: BTreeMap<String, MetadataView>,
     /// grantd: the last failed token refresh, until one succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,6 +386,7 @@ impl From<Connection> for ConnectionView {
             oauth2_password_credentials: None,
             api_key: None,
             basic_auth: None,
+            custom_auth: None,
             provider_metadata: c
                 .provider_metadata
                 .into_iter()
@@ -382,6 +404,15 @@ impl From<Connection> for ConnectionView {
         let renewal = |secret: SecretString| renewal_secrets.then(|| secret.expose().to_owned());
         match c.credentials {
             None => {}
+            Some(Credentials::NoAuth {}) => {}
+            Some(Credentials::CustomAuth { values }) => {
+                view.custom_auth = Some(
+                    values
+                        .into_iter()
+                        .map(|(name, value)| (name, value.expose().to_owned()))
+                        .collect(),
+                )
+            }
             Some(Credentials::ApiKey { api_key }) => {
                 view.api_key = Some(api_key.expose().to_owned())
             }
