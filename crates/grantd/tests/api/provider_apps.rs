@@ -42,7 +42,7 @@ async fn client_id_used_by_oauth_connect(app: &TestApp) -> String {
 }
 
 #[tokio::test]
-async fn creating_an_app_answers_201_with_everything_but_the_secret() {
+async fn creating_an_app_answers_with_everything_but_the_secret() {
     let app = spawn_app().await;
     let created = create(
         &app,
