@@ -35,7 +35,7 @@ pub use connect_sessions::{
 };
 pub use connections::generate::GenerateInput;
 pub use connections::records::{ConnectionQuery, RefreshOnRead};
-pub use connections::target::MetadataInput;
+pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use connections::update::UpdateConnectionInput;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use handle::Grantd;
