@@ -63,6 +63,13 @@ pub enum AuthScheme {
     ApiKey,
     #[serde(rename = "basic")]
     Basic,
+    /// Named inputs sent as the catalog's headers or query parameters
+    /// (Ampersand's custom auth).
+    #[serde(rename = "custom")]
+    Custom,
+    /// No credentials at all: the provider's API is open.
+    #[serde(rename = "none")]
+    None,
 }
 
 stored_names!(AuthScheme, "auth scheme", {
@@ -72,6 +79,8 @@ stored_names!(AuthScheme, "auth scheme", {
     OAuth2Password => "oauth2/password",
     ApiKey => "apiKey",
     Basic => "basic",
+    Custom => "custom",
+    None => "none",
 });
 
 impl AuthScheme {
@@ -80,7 +89,10 @@ impl AuthScheme {
     }
 
     pub(crate) fn is_oauth2(self) -> bool {
-        !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
+        !matches!(
+            self,
+            AuthScheme::ApiKey | AuthScheme::Basic | AuthScheme::Custom | AuthScheme::None
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::secrets::SecretString;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub use crate::vocab::{
     AuthScheme, ConnectionStatus, MetadataSource, MetadataValue, ProviderMetadata, RefreshError,
@@ -18,6 +19,9 @@ pub fn from_millis(millis: i64) -> Timestamp {
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// The name end users see (Ampersand's `appName`); the project's name
+    /// until one is set.
+    pub app_name: String,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
 }
@@ -33,8 +37,24 @@ pub struct ProviderApp {
     pub client_secret: SecretString,
     pub scopes: Vec<String>,
     pub is_default: bool,
+    pub metadata: ProviderAppMetadata,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+}
+
+/// Ampersand's `ProviderApp.metadata`: what a builder adds to the standard
+/// flow for one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppMetadata {
+    /// Added to the authorization URL, each name once with its values
+    /// space-separated (HubSpot's `optional_scope`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_query_params: BTreeMap<String, Vec<String>>,
+    /// Provider-specific values kept for the builder (a Salesforce package
+    /// install URL, a Gmail Pub/Sub topic); grantd stores and returns them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +143,13 @@ pub enum Credentials {
         client_secret: Option<SecretString>,
         tokens: TokenSet,
     },
+    /// The values of a provider's custom-auth inputs, by input name.
+    #[serde(rename_all = "camelCase")]
+    CustomAuth {
+        values: BTreeMap<String, SecretString>,
+    },
+    /// A connection to a provider that takes no credentials.
+    NoAuth {},
 }
 
 impl Credentials {
@@ -133,6 +160,8 @@ impl Credentials {
             Credentials::OAuth2AuthorizationCode { .. } => AuthScheme::OAuth2AuthorizationCode,
             Credentials::OAuth2ClientCredentials { .. } => AuthScheme::OAuth2ClientCredentials,
             Credentials::OAuth2Password { .. } => AuthScheme::OAuth2Password,
+            Credentials::CustomAuth { .. } => AuthScheme::Custom,
+            Credentials::NoAuth {} => AuthScheme::None,
         }
     }
 

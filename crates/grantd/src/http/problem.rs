@@ -27,9 +27,21 @@ pub struct InputIssue {
     pub detail: String,
     /// Where the input was: body, header, path or query.
     #[serde(rename = "in")]
+    #[schema(value_type = IssueLocation)]
     pub location: String,
     pub name: String,
     pub value: serde_json::Value,
+}
+
+/// Where an invalid input was (`InputValidationIssue.in` in Ampersand's API).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum IssueLocation {
+    Body,
+    Header,
+    Path,
+    Query,
 }
 
 impl From<FieldIssue> for InputIssue {
@@ -122,6 +134,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("route not found")]
     RouteNotFound,
+    /// The route exists, not with this method; the value is its `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
 }
 
 impl From<crate::domain::scopes::MissingScope> for ApiError {
@@ -157,6 +172,10 @@ impl From<ApiError> for Problem {
                 ),
             ),
             ApiError::RouteNotFound => Problem::new(StatusCode::NOT_FOUND, "no such route"),
+            ApiError::MethodNotAllowed(_) => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            ),
         }
     }
 }
@@ -164,7 +183,16 @@ impl From<ApiError> for Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthenticated = matches!(self, ApiError::Unauthenticated(_));
+        let allow = match self {
+            ApiError::MethodNotAllowed(allow) => Some(allow),
+            _ => None,
+        };
         let mut response = Problem::from(self).into_response();
+        if let Some(allow) = allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         if unauthenticated {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -5,6 +5,7 @@
 mod api_keys;
 mod columns;
 mod connect_sessions;
+mod connection_updates;
 mod connections;
 mod directory;
 mod events;
@@ -21,6 +22,7 @@ pub use api_keys::{ApiKeyGrant, ApiKeyRow, NewApiKey};
 pub use columns::CorruptColumn;
 
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
+pub use connection_updates::ConnectionUpdate;
 pub use connections::{
     ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource, NewConnection,
     Reauthorization, StoredCredentials,

@@ -77,6 +77,19 @@ tokenMetadata = { teamId = "team.id", teamName = "team.name" }
 url = "BASE/me"
 metadata = { cloudId = "0.id", siteUrl = "0.url" }
 
+[providers.mock-custom]
+displayName = "Mock with custom auth"
+category = "support"
+authSchemes = ["custom"]
+[providers.mock-custom.customAuth]
+inputs = [{ name = "apiKey", label = "API key" }, { name = "username" }]
+headers = { "Api-Key" = "{apiKey}", "Api-Username" = "{username}" }
+
+[providers.mock-open]
+displayName = "Mock without auth"
+category = "support"
+authSchemes = ["none"]
+
 [providers.mock-pkce]
 displayName = "Mock requiring PKCE"
 category = "storage"
@@ -348,7 +361,7 @@ impl TestApp {
                 &json!({"provider": provider, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["write"]}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
@@ -439,10 +452,10 @@ impl TestApp {
             .await
     }
 
-    /// A connection of the app's project read with `includeCredentials=true`.
+    /// A connection of the app's project with every secret (`includeRefreshToken=true`).
     pub async fn connection_with_credentials(&self, id: &str) -> Value {
         let response = self
-            .get(&self.project_url(&format!("/connections/{id}?includeCredentials=true")))
+            .get(&self.project_url(&format!("/connections/{id}?includeRefreshToken=true")))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()

@@ -203,11 +203,12 @@ fn signature_verifies(secret: &str, received: &Received) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-const ALL_KINDS: [&str; 6] = [
+const ALL_KINDS: [&str; 7] = [
     "connection.created",
     "connection.refreshed",
     "connection.refresh_failed",
     "connection.reauthorized",
+    "connection.updated",
     "connection.status_changed",
     "connection.deleted",
 ];

@@ -259,6 +259,33 @@ pub struct Provider {
     pub api_key: Option<ApiKeySpec>,
     #[serde(default)]
     pub basic: Option<BasicSpec>,
+    /// With `custom` in `authSchemes`: the inputs a connection supplies and
+    /// where requests to the provider carry them.
+    #[serde(default)]
+    pub custom_auth: Option<CustomAuthSpec>,
+}
+
+/// Ampersand's custom auth: named inputs (`customAuth` in
+/// connections:generate) and the headers and query parameters made from
+/// them with `{input}` templates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomAuthSpec {
+    pub inputs: Vec<CustomInputSpec>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomInputSpec {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub docs_url: Option<String>,
 }
 
 /// Categories an entry may name; a closed list so the catalog stays browsable.

@@ -22,6 +22,19 @@ pub struct ConnectionQuery {
     pub consumer_ref: Option<String>,
 }
 
+/// Whether reading a connection renews its access token first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefreshOnRead {
+    /// When credentials are asked for and the token expires within the
+    /// read skew (grantd's behaviour without `refresh`).
+    #[default]
+    Auto,
+    /// `refresh=ifExpired`: when the token has expired or is about to.
+    IfExpired,
+    /// `refresh=force`: now, whatever its expiry.
+    Force,
+}
+
 /// The associated data binding credentials to their connection.
 fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
@@ -37,7 +50,7 @@ pub(in crate::domain) struct ConnectionDraft {
 }
 
 impl Grantd {
-    fn seal_credentials(
+    pub(in crate::domain) fn seal_credentials(
         &self,
         connection_id: &str,
         credentials: &Credentials,
@@ -127,12 +140,29 @@ impl Grantd {
         id: &str,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
+        self.read_connection(project_id, id, access, RefreshOnRead::Auto)
+            .await
+    }
+
+    /// [`Self::get_connection`] with getConnection's `refresh` parameter.
+    pub async fn read_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+        access: CredentialAccess,
+        refresh: RefreshOnRead,
+    ) -> DomainResult<Connection> {
         let record = self
             .store()
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
-        self.connection_from_record(record, access).await
+        let record = match refresh {
+            RefreshOnRead::Auto => return self.connection_from_record(record, access).await,
+            RefreshOnRead::IfExpired => self.refresh_for_read(record).await?,
+            RefreshOnRead::Force => self.refresh_forced(record).await?,
+        };
+        self.decode_connection(record, access)
     }
 
     /// A stored connection as callers see it; with credentials, refreshed

@@ -49,6 +49,7 @@ pub fn authorization_url(
     redirect_uri: &str,
     scopes: &[String],
     secrets: &FlowSecrets,
+    app_params: &std::collections::BTreeMap<String, Vec<String>>,
 ) -> DomainResult<String> {
     let oauth2 = provider
         .oauth2
@@ -77,6 +78,11 @@ pub fn authorization_url(
         }
         for (key, value) in &spec.authorize_params {
             query.append_pair(key, value);
+        }
+        // The provider app's own `authQueryParams` (checked when the app was
+        // saved not to name any parameter above it would override).
+        for (key, values) in app_params {
+            query.append_pair(key, &values.join(" "));
         }
     }
     Ok(url.into())

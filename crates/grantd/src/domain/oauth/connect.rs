@@ -266,6 +266,7 @@ impl Grantd {
             redirect_uri,
             &scopes,
             &secrets,
+            &request.app.metadata.auth_query_params,
         )?;
         let sealed_verifier = secrets.code_verifier.as_ref().map(|verifier| {
             self.cipher().seal(

@@ -55,4 +55,8 @@ pub(crate) enum Trigger {
     Due,
     /// An API read: act only if the token is expired or about to be.
     Read,
+    /// An API read with `refresh=force`: act whatever the expiry, unless the
+    /// credentials moved past the version the caller read (someone else's
+    /// refresh, which concurrent forced reads then share).
+    Force { read_version: i64 },
 }

@@ -18,7 +18,7 @@
 //! background loop; `flights` the per-process locks and limits.
 
 pub mod flights;
-mod renew;
+pub(crate) mod renew;
 
 use flights::Trigger;
 pub mod scheduler;
@@ -78,6 +78,26 @@ impl Grantd {
         }
     }
 
+    /// For `refresh=force`: renews the token now, whatever its expiry,
+    /// through the same single flight as every other refresh. Credentials
+    /// that cannot be renewed (API keys, basic auth, tokens without a
+    /// refresh token) are returned as they are.
+    pub(crate) async fn refresh_forced(
+        &self,
+        record: ConnectionRecord,
+    ) -> DomainResult<ConnectionRecord> {
+        let trigger = Trigger::Force {
+            read_version: record.credentials_version,
+        };
+        if !self.still_needed(&record, trigger) {
+            return Ok(record);
+        }
+        match self.refresh(&record.id, trigger).await? {
+            Some(fresh) => Ok(fresh),
+            None => Err(crate::domain::error::DomainError::not_found("connection")),
+        }
+    }
+
     /// Expired or about to be, and not backing off from a failure (a read
     /// storm must not hammer a provider that asked us to wait).
     fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
@@ -131,7 +151,7 @@ impl Grantd {
             // Another instance is refreshing it; a reader waits for its result.
             return match trigger {
                 Trigger::Due => Ok(Some(record)),
-                Trigger::Read => self.await_other_instance(&record).await,
+                Trigger::Read | Trigger::Force { .. } => self.await_other_instance(&record).await,
             };
         }
         // Read again under the lease: this is the version the write is fenced
@@ -158,7 +178,7 @@ impl Grantd {
         }
         match trigger {
             // A reader wants the connection as it now stands.
-            Trigger::Read => self.reload(id).await,
+            Trigger::Read | Trigger::Force { .. } => self.reload(id).await,
             // The scheduler reads nothing back: skip the joined re-read.
             Trigger::Due => Ok(None),
         }
@@ -168,6 +188,12 @@ impl Grantd {
     fn still_needed(&self, record: &ConnectionRecord, trigger: Trigger) -> bool {
         match trigger {
             Trigger::Read => self.needs_refresh_on_read(record),
+            Trigger::Force { read_version } => {
+                record.credentials_version == read_version
+                    && record.status == ConnectionStatus::Working
+                    // Only renewable credentials have a due time.
+                    && record.refresh_due_at.is_some()
+            }
             Trigger::Due => {
                 record.status == ConnectionStatus::Working
                     && record.refresh_due_at.is_some_and(|due| due <= now_millis())

@@ -338,7 +338,11 @@ fn empty_tokens() -> TokenSet {
 /// The new token set: what the provider answered, keeping the previous
 /// refresh token when it sent none (no rotation) and the previous scopes when
 /// it named none.
-fn renewed_tokens(provider: &Provider, old: &TokenSet, response: &TokenResponse) -> TokenSet {
+pub(crate) fn renewed_tokens(
+    provider: &Provider,
+    old: &TokenSet,
+    response: &TokenResponse,
+) -> TokenSet {
     let mut tokens = token_set(provider, response, &old.scopes, chrono::Utc::now());
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = old.refresh_token.clone();
