@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
+use crate::domain::{Actor, Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
@@ -185,6 +185,10 @@ struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "GRANTD_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Address to serve Prometheus metrics on (`GET /metrics`), apart from
+    /// the API; off unless given. Keep it off the public network.
+    #[arg(long, env = "GRANTD_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
             };
+            config.metrics_listen = args.metrics_listen;
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
@@ -444,7 +449,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     } else {
                         Scopes::from_iter(scopes)
                     };
-                    let key = grantd.create_api_key(&project.id, &label, scopes).await?;
+                    let key = grantd
+                        .create_api_key(&Actor::cli(), &project.id, &label, scopes)
+                        .await?;
                     if json {
                         println!(
                             "{}",
@@ -479,7 +486,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ApiKeyCommand::Revoke { project: p, id } => {
                     let project = project(&grantd, &p).await?;
-                    grantd.revoke_api_key(&project.id, &id).await?;
+                    grantd
+                        .revoke_api_key(&Actor::cli(), &project.id, &id)
+                        .await?;
                     println!("revoked {id}");
                 }
             }
@@ -499,7 +508,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let pem = std::fs::read_to_string(&public_key)
                         .with_context(|| format!("reading {}", public_key.display()))?;
                     let key = grantd
-                        .add_jwt_key(&project.id, algorithm, &pem, kid)
+                        .add_jwt_key(&Actor::cli(), &project.id, algorithm, &pem, kid)
                         .await?;
                     if json {
                         println!(
@@ -518,7 +527,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 JwtKeyCommand::Remove { project: p, kid } => {
                     let project = project(&grantd, &p).await?;
-                    grantd.remove_jwt_key(&project.id, &kid).await?;
+                    grantd
+                        .remove_jwt_key(&Actor::cli(), &project.id, &kid)
+                        .await?;
                     println!("removed {kid}");
                 }
             }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cors;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -72,6 +73,11 @@ pub fn router(grantd: Grantd) -> Router {
     // layers so that what they produce is rendered as problems too.
     api.layer(
         ServiceBuilder::new()
+            // Outermost: it sees the status every other layer settled on.
+            .layer(axum::middleware::from_fn_with_state(
+                grantd.clone(),
+                metrics::record_request,
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

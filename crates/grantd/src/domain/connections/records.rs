@@ -1,5 +1,6 @@
 //! Reading and deleting connections, and sealing their credentials.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{DomainError, DomainResult, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, EventKind};
@@ -11,6 +12,7 @@ use crate::domain::model::{
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::Sealed;
 use crate::storage::{ConnectionFilter, ConnectionRecord};
+use serde_json::json;
 
 /// Filters for listing connections.
 #[derive(Debug, Default)]
@@ -23,6 +25,16 @@ pub struct ConnectionQuery {
 /// The associated data binding credentials to their connection.
 fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
+}
+
+/// How much of the credentials a read shows, as audit records name it;
+/// `None` for a read without credentials (not audited).
+pub(in crate::domain) fn access_level(access: CredentialAccess) -> Option<&'static str> {
+    match access {
+        CredentialAccess::None => None,
+        CredentialAccess::AccessToken => Some("access_token"),
+        CredentialAccess::All => Some("all"),
+    }
 }
 
 impl Grantd {
@@ -51,8 +63,12 @@ impl Grantd {
 
     /// One connection with as much of its credentials as `access` allows
     /// (`CredentialAccess::None`: without any).
+    ///
+    /// A read with credentials is audited first: when the audit record
+    /// cannot be written, the read fails and no credential leaves.
     pub async fn get_connection(
         &self,
+        actor: &Actor,
         project_id: &str,
         id: &str,
         access: CredentialAccess,
@@ -62,6 +78,15 @@ impl Grantd {
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        if let Some(level) = access_level(access) {
+            self.audit(
+                actor,
+                AuditEntry::new(AuditAction::CredentialsRead, project_id)
+                    .connection(id)
+                    .detail(json!({"provider": record.provider, "access": level})),
+            )
+            .await?;
+        }
         self.connection_from_record(record, access).await
     }
 
@@ -104,7 +129,12 @@ impl Grantd {
     /// event names its provider, group and consumer and revocation needs its
     /// tokens; of two racing deletes only the one whose DELETE removes the
     /// row records the event.
-    pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
+    pub async fn delete_connection(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
         let record = self
             .store()
             .find_connection(project_id, id)
@@ -114,6 +144,13 @@ impl Grantd {
             .delete_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ConnectionDelete, project_id)
+                .connection(id)
+                .detail(json!({"provider": record.provider})),
+        )
+        .await;
         let data = connection_event_data(
             &record.id,
             &record.provider,

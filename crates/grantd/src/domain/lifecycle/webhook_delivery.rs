@@ -14,6 +14,7 @@ use crate::domain::lifecycle::webhook_egress::{
 use crate::domain::model::{from_millis, Timestamp};
 use crate::domain::settings::WebhookSettings;
 use crate::secrets::Sealed;
+use crate::metrics::DeliveryOutcome;
 use crate::storage::{now_millis, AttemptResult, DeliveryJob};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -446,6 +447,11 @@ impl Grantd {
             }
         }
         let result = conclude(settings, job.attempts, outcome, now_millis());
+        self.metrics().webhook_delivery(match result.status {
+            "delivered" => DeliveryOutcome::Delivered,
+            "failed" => DeliveryOutcome::Failed,
+            _ => DeliveryOutcome::Retrying,
+        });
         if result.status == "failed" {
             tracing::warn!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempts = job.attempts, "webhook delivery failed for good");
         }

@@ -1,5 +1,6 @@
 //! Finishing an authorization flow when the provider sends the browser back.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
 use crate::domain::handle::Grantd;
@@ -88,6 +89,7 @@ impl Grantd {
     /// exchanges the code and stores the connection.
     pub async fn complete_oauth_callback(
         &self,
+        actor: &Actor,
         input: CallbackInput,
     ) -> DomainResult<CallbackOutcome> {
         let Some(state) = input.state.as_deref().filter(|s| !s.is_empty()) else {
@@ -98,6 +100,8 @@ impl Grantd {
             .consume_oauth_flow(&state_hash(state), now_millis())
             .await?
         else {
+            // Unknown, spent or expired: no flow, so no provider to name.
+            self.metrics().flow_failed("unknown", "invalid_state");
             return Ok(CallbackOutcome::Rejected(CallbackRejection::InvalidState));
         };
         if flow.csrf_protected != 0
@@ -134,6 +138,8 @@ impl Grantd {
                 )
                 .await;
             }
+            self.metrics()
+                .flow_failed(&flow.provider, FlowOutcome::CsrfRejected.as_str());
             tracing::warn!(provider = %flow.provider, detail, "OAuth callback refused: CSRF check failed");
             return Ok(CallbackOutcome::Rejected(CallbackRejection::CsrfMismatch));
         }
@@ -162,6 +168,32 @@ impl Grantd {
             Ok(CallbackOutcome::Rejected(_)) => (FlowOutcome::ExchangeFailed, None, None),
             Err(e) => (FlowOutcome::ExchangeFailed, Some(e.to_string()), None),
         };
+        match kind {
+            FlowOutcome::Success => self.metrics().flow_completed(&flow.provider),
+            failed => self.metrics().flow_failed(&flow.provider, failed.as_str()),
+        }
+        if let Ok(CallbackOutcome::Connected {
+            connection_id,
+            reauthorized,
+            ..
+        }) = &outcome
+        {
+            let action = if *reauthorized {
+                AuditAction::ConnectionReauthorize
+            } else {
+                AuditAction::ConnectionCreate
+            };
+            self.audit_after_write(
+                actor,
+                AuditEntry::new(action, &flow.project_id)
+                    .connection(connection_id)
+                    .detail(serde_json::json!({
+                        "provider": flow.provider,
+                        "connectSessionId": flow.connect_session_id,
+                    })),
+            )
+            .await;
+        }
         // A new connection recorded its flow's success when it was stored.
         let recorded = matches!(
             &outcome,

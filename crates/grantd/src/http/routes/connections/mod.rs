@@ -48,6 +48,7 @@ pub async fn generate_connection(
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     let connection = grantd
         .generate_connection(
+            &access.actor,
             access.project(),
             body.into(),
             access.caller.credential_access(),
@@ -107,6 +108,7 @@ pub async fn get_connection(
     };
     let connection = grantd
         .get_connection(
+            &access.actor,
             &access.project().id,
             &access.path.connection_id,
             credentials,
@@ -128,7 +130,7 @@ pub async fn delete_connection(
     access: ProjectAccess<Manage, ConnectionPath>,
 ) -> Result<StatusCode, ApiError> {
     grantd
-        .delete_connection(&access.project().id, &access.path.connection_id)
+        .delete_connection(&access.actor, &access.project().id, &access.path.connection_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -44,7 +44,7 @@ pub async fn create_provider_app(
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
 ) -> Result<(StatusCode, Json<ProviderAppView>), ApiError> {
     let app = grantd
-        .create_provider_app(&access.project().id, body.into())
+        .create_provider_app(&access.actor, &access.project().id, body.into())
         .await?;
     Ok((StatusCode::CREATED, Json(app.into())))
 }
@@ -96,6 +96,7 @@ pub async fn update_provider_app(
 ) -> Result<Json<ProviderAppView>, ApiError> {
     let app = grantd
         .update_provider_app(
+            &access.actor,
             &access.project().id,
             &access.path.provider_app_id,
             body.into(),
@@ -116,7 +117,7 @@ pub async fn delete_provider_app(
     access: ProjectAccess<Manage, ProviderAppPath>,
 ) -> Result<StatusCode, ApiError> {
     grantd
-        .delete_provider_app(&access.project().id, &access.path.provider_app_id)
+        .delete_provider_app(&access.actor, &access.project().id, &access.path.provider_app_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
