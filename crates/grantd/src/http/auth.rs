@@ -185,6 +185,8 @@ pub mod scope {
     pub struct Manage;
     /// `api-keys:manage`: the project's API keys.
     pub struct ApiKeysManage;
+    /// `audit:read`: the project's audit trail.
+    pub struct AuditRead;
 
     impl RequiredScope for ConnectionsRead {
         const SCOPE: Scope = Scope::ConnectionsRead;
@@ -194,6 +196,9 @@ pub mod scope {
     }
     impl RequiredScope for ApiKeysManage {
         const SCOPE: Scope = Scope::ApiKeysManage;
+    }
+    impl RequiredScope for AuditRead {
+        const SCOPE: Scope = Scope::AuditRead;
     }
 }
 

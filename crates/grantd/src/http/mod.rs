@@ -17,7 +17,7 @@ use axum::http::{HeaderName, Request};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    api_keys, callback, connect, connect_sessions, connections, events, health, integrations,
+    api_keys, audit, callback, connect, connect_sessions, connections, events, health, integrations,
     oauth, projects, provider_apps, providers, webhooks,
 };
 use std::time::Duration;
@@ -49,6 +49,7 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(api_keys::router())
+        .merge(audit::router())
         .merge(connect_sessions::router())
         .merge(connect::router())
         .merge(callback::router())

@@ -212,6 +212,19 @@ pub struct AuditRecord {
     pub detail: serde_json::Value,
 }
 
+impl AuditRecord {
+    /// The caller's kind as the API and the CLI show it: `apiKey`, `jwt`,
+    /// `cli` or `endUser`.
+    pub fn caller_type(&self) -> &'static str {
+        match self.caller_kind.as_str() {
+            "api_key" => "apiKey",
+            "jwt" => "jwt",
+            "cli" => "cli",
+            _ => "endUser",
+        }
+    }
+}
+
 /// Filters of an audit read; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
