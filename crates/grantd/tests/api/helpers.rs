@@ -102,6 +102,8 @@ pub struct TestApp {
     pub database_url: Option<String>,
     /// What this instance was started with; siblings start with the same.
     pub config: Config,
+    /// `http://…/metrics` when the test asked for a metrics listener.
+    pub metrics_url: Option<String>,
 }
 
 /// Another grantd instance on the same database, keyring and catalog.
@@ -178,6 +180,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let started_with = config.clone();
     let app = Application::build(config).await.expect("grantd starts");
     let address = format!("http://{}", app.local_addr());
+    let metrics_url = app
+        .metrics_addr()
+        .map(|address| format!("http://{address}/metrics"));
     let grantd = app.grantd().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -200,6 +205,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         shutdown: Some(tx),
         database_url,
         config: started_with,
+        metrics_url,
     }
 }
 

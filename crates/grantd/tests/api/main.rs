@@ -5,6 +5,7 @@ mod mock_provider;
 
 mod api_surface;
 mod architecture;
+mod audit;
 mod auth;
 mod browser_compat;
 mod catalog_drift;
@@ -14,6 +15,7 @@ mod connect_page;
 mod crash_recovery;
 mod generate;
 mod instances;
+mod metrics;
 mod oauth_flow;
 mod provider_apps;
 mod provider_names;
