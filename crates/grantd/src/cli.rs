@@ -611,7 +611,9 @@ async fn print_audit(grantd: &Grantd, args: AuditArgs) -> anyhow::Result<()> {
                 let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    record.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    record
+                        .time
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     dash(&record.project_id),
                     record.action,
                     caller,

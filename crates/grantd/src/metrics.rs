@@ -9,7 +9,9 @@
 //! classes; never ids, refs or URLs.
 
 use metrics::{Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +102,10 @@ impl Metrics {
         };
         metrics.describe();
         metrics
-            .gauge("grantd_build_info", &[("version", env!("CARGO_PKG_VERSION"))])
+            .gauge(
+                "grantd_build_info",
+                &[("version", env!("CARGO_PKG_VERSION"))],
+            )
             .set(1.0);
         metrics
     }
@@ -109,24 +114,78 @@ impl Metrics {
         let r = &self.inner.recorder;
         let help: &[(&'static str, &'static str)] = &[
             ("grantd_build_info", "Always 1; the version is a label."),
-            ("grantd_http_requests_total", "HTTP requests answered, by route template, method and status."),
-            (HTTP_DURATION, "Time to answer an HTTP request, by route template, method and status."),
-            ("grantd_oauth_flows_started_total", "OAuth flows started (oauth-connect, oauth-update, connect page)."),
-            ("grantd_oauth_flows_completed_total", "OAuth flows whose callback stored a connection."),
-            ("grantd_oauth_flows_failed_total", "OAuth flows that ended without a connection, by reason."),
-            ("grantd_token_refreshes_total", "Token refreshes attempted by the refresher, by outcome class."),
-            ("grantd_refresh_backlog", "Working connections whose token refresh is due and not done."),
-            ("grantd_refresh_backlog_oldest_age_seconds", "How long the oldest due refresh has waited."),
-            ("grantd_webhook_deliveries_total", "Webhook delivery attempts, by outcome."),
-            ("grantd_webhook_queue_depth", "Webhook deliveries waiting for an attempt."),
-            ("grantd_webhook_queue_oldest_age_seconds", "How long the oldest due webhook delivery has waited."),
-            ("grantd_db_pool_connections", "Open database connections, by pool."),
-            ("grantd_db_pool_idle_connections", "Idle database connections, by pool."),
-            ("grantd_db_pool_max_connections", "Largest size of each database pool."),
-            ("grantd_db_query_errors_total", "Database statements that failed with an outage or an error, by class."),
-            ("grantd_audit_write_failures_total", "Audit records that could not be written."),
-            ("grantd_proxy_calls_total", "Proxied provider API calls, by provider and status."),
-            (PROXY_DURATION, "Time of a proxied provider API call, by provider."),
+            (
+                "grantd_http_requests_total",
+                "HTTP requests answered, by route template, method and status.",
+            ),
+            (
+                HTTP_DURATION,
+                "Time to answer an HTTP request, by route template, method and status.",
+            ),
+            (
+                "grantd_oauth_flows_started_total",
+                "OAuth flows started (oauth-connect, oauth-update, connect page).",
+            ),
+            (
+                "grantd_oauth_flows_completed_total",
+                "OAuth flows whose callback stored a connection.",
+            ),
+            (
+                "grantd_oauth_flows_failed_total",
+                "OAuth flows that ended without a connection, by reason.",
+            ),
+            (
+                "grantd_token_refreshes_total",
+                "Token refreshes attempted by the refresher, by outcome class.",
+            ),
+            (
+                "grantd_refresh_backlog",
+                "Working connections whose token refresh is due and not done.",
+            ),
+            (
+                "grantd_refresh_backlog_oldest_age_seconds",
+                "How long the oldest due refresh has waited.",
+            ),
+            (
+                "grantd_webhook_deliveries_total",
+                "Webhook delivery attempts, by outcome.",
+            ),
+            (
+                "grantd_webhook_queue_depth",
+                "Webhook deliveries waiting for an attempt.",
+            ),
+            (
+                "grantd_webhook_queue_oldest_age_seconds",
+                "How long the oldest due webhook delivery has waited.",
+            ),
+            (
+                "grantd_db_pool_connections",
+                "Open database connections, by pool.",
+            ),
+            (
+                "grantd_db_pool_idle_connections",
+                "Idle database connections, by pool.",
+            ),
+            (
+                "grantd_db_pool_max_connections",
+                "Largest size of each database pool.",
+            ),
+            (
+                "grantd_db_query_errors_total",
+                "Database statements that failed with an outage or an error, by class.",
+            ),
+            (
+                "grantd_audit_write_failures_total",
+                "Audit records that could not be written.",
+            ),
+            (
+                "grantd_proxy_calls_total",
+                "Proxied provider API calls, by provider and status.",
+            ),
+            (
+                PROXY_DURATION,
+                "Time of a proxied provider API call, by provider.",
+            ),
         ];
         for (name, text) in help {
             // Every kind takes the same description; which one is registered
@@ -174,14 +233,20 @@ impl Metrics {
 
     /// An OAuth flow was stored and its URL handed out.
     pub fn flow_started(&self, provider: &str) {
-        self.counter("grantd_oauth_flows_started_total", &[("provider", provider)])
-            .increment(1);
+        self.counter(
+            "grantd_oauth_flows_started_total",
+            &[("provider", provider)],
+        )
+        .increment(1);
     }
 
     /// A flow's callback stored (or re-authorized) a connection.
     pub fn flow_completed(&self, provider: &str) {
-        self.counter("grantd_oauth_flows_completed_total", &[("provider", provider)])
-            .increment(1);
+        self.counter(
+            "grantd_oauth_flows_completed_total",
+            &[("provider", provider)],
+        )
+        .increment(1);
     }
 
     /// A flow ended without a connection; `reason` is a fixed class

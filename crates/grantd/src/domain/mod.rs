@@ -31,9 +31,7 @@ mod provider_apps;
 pub mod scopes;
 mod settings;
 
-pub use audit::record::{
-    Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord,
-};
+pub use audit::record::{Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord};
 pub use connect_sessions::{
     ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
 };

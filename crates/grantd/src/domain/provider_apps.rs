@@ -1,6 +1,5 @@
 //! Provider apps: a project's OAuth clients, one or more per provider.
 
-use serde_json::json;
 use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
@@ -8,6 +7,7 @@ use crate::domain::model::{from_millis, ProviderApp};
 use crate::domain::model::{parse_scopes, scopes_json};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
+use serde_json::json;
 
 /// Fields of a new provider app, as received.
 #[derive(Debug, Default)]

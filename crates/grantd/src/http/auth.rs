@@ -6,8 +6,8 @@
 
 use super::extract::PathParams;
 use super::problem::ApiError;
-use crate::domain::model::Project;
 use super::REQUEST_ID_HEADER;
+use crate::domain::model::Project;
 use crate::domain::{
     Actor, Authenticated, CallerIdentity, CredentialAccess, DomainError, Grantd, Scope, Scopes,
 };

@@ -17,8 +17,8 @@ use axum::http::{HeaderName, Request};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    api_keys, audit, callback, connect, connect_sessions, connections, events, health, integrations,
-    oauth, projects, provider_apps, providers, webhooks,
+    api_keys, audit, callback, connect, connect_sessions, connections, events, health,
+    integrations, oauth, projects, provider_apps, providers, webhooks,
 };
 use std::time::Duration;
 use tower::ServiceBuilder;

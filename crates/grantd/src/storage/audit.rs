@@ -92,7 +92,10 @@ impl Write for InsertAudit {
         Box::pin(insert_audit_rows(conn, vec![&self.0]))
     }
 
-    fn run_many<'c>(writes: Vec<&'c Self>, conn: &'c mut AnyConnection) -> WriteFuture<'c, Vec<()>> {
+    fn run_many<'c>(
+        writes: Vec<&'c Self>,
+        conn: &'c mut AnyConnection,
+    ) -> WriteFuture<'c, Vec<()>> {
         Box::pin(async move {
             let count = writes.len();
             insert_audit_rows(conn, writes.iter().map(|w| &w.0).collect()).await?;

@@ -58,7 +58,10 @@ impl Store {
             max: pool.options().get_max_connections(),
         };
         match self.backend {
-            Backend::Sqlite => vec![describe("read", &self.pool), describe("write", &self.writer)],
+            Backend::Sqlite => vec![
+                describe("read", &self.pool),
+                describe("write", &self.writer),
+            ],
             Backend::Postgres => vec![describe("shared", &self.pool)],
         }
     }

@@ -56,11 +56,13 @@ async fn default_key_id(app: &TestApp) -> String {
 
 async fn import_tokens(app: &TestApp, group: &str) -> String {
     let response = app
-        .generate(&json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+        .generate(
+            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
             "oauth2AuthorizationCode": {
                 "accessToken": {"token": "at-imported-secret"},
                 "refreshToken": {"token": "rt-imported-secret"},
-                "scopes": ["read"]}}))
+                "scopes": ["read"]}}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json::<Value>().await.unwrap()["id"]
@@ -186,8 +188,13 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
     assert_eq!(callback["connectionId"], connected.as_str());
     assert_eq!(callback["caller"], json!({"type": "endUser"}));
     assert_eq!(callback["clientAddress"], "127.0.0.1");
-    assert!(callback["requestId"].as_str().is_some_and(|id| !id.is_empty()));
-    assert_eq!(by_action("connection.reauthorize")[0]["connectionId"], connected.as_str());
+    assert!(callback["requestId"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
+    assert_eq!(
+        by_action("connection.reauthorize")[0]["connectionId"],
+        connected.as_str()
+    );
     assert_eq!(by_action("api_key.revoke")[0]["targetId"], minted_id);
     assert_eq!(
         by_action("api_key.create")[0]["detail"]["scopes"],
@@ -197,7 +204,10 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
         by_action("provider_app.update")[0]["detail"]["changed"],
         json!(["externalRef", "scopes"])
     );
-    assert_eq!(by_action("api_key.create")[1]["caller"], json!({"type": "cli"}));
+    assert_eq!(
+        by_action("api_key.create")[1]["caller"],
+        json!({"type": "cli"})
+    );
 
     let text = serde_json::to_string(&records).unwrap();
     for secret in [
@@ -207,7 +217,10 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
         minted["apiKey"].as_str().unwrap(),
         app.api_key.as_str(),
     ] {
-        assert!(!text.contains(secret), "a secret is in the audit trail: {text}");
+        assert!(
+            !text.contains(secret),
+            "a secret is in the audit trail: {text}"
+        );
     }
 }
 
@@ -263,7 +276,9 @@ async fn a_credential_read_fails_when_its_audit_record_cannot_be_written() {
     assert!(!body.contains("at-imported-secret"), "{body}");
 
     // Reads without credentials need no record and still work.
-    let plain = app.get(&app.project_url(&format!("/connections/{id}"))).await;
+    let plain = app
+        .get(&app.project_url(&format!("/connections/{id}")))
+        .await;
     assert_eq!(plain.status(), StatusCode::OK);
     let metrics = reqwest::get(app.metrics_url.as_ref().unwrap())
         .await
@@ -315,7 +330,10 @@ async fn filters_and_page_tokens_walk_the_trail_without_gaps_or_repeats() {
             seen.push(record["id"].as_str().unwrap().to_owned());
         }
         match page["nextPageToken"].as_str() {
-            Some(token) => query = format!("connectionId={a}&action=credentials.read&pageSize=2&pageToken={token}"),
+            Some(token) => {
+                query =
+                    format!("connectionId={a}&action=credentials.read&pageSize=2&pageToken={token}")
+            }
             None => break,
         }
     }
@@ -368,7 +386,12 @@ async fn reading_the_trail_needs_the_audit_read_scope() {
         .json()
         .await
         .unwrap();
-    let response = get_as(&app, minted["apiKey"].as_str().unwrap(), &app.project_url("/audit")).await;
+    let response = get_as(
+        &app,
+        minted["apiKey"].as_str().unwrap(),
+        &app.project_url("/audit"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body = problem(response).await;
     assert!(body.to_string().contains("audit:read"), "{body}");
@@ -389,7 +412,16 @@ fn the_cli_prints_the_trail_of_its_own_key_changes() {
     };
     run(&["project", "create", "acme", "--json"]);
     let created: Value = serde_json::from_str(
-        run(&["api-key", "create", "--project", "acme", "--label", "worker", "--json"]).trim(),
+        run(&[
+            "api-key",
+            "create",
+            "--project",
+            "acme",
+            "--label",
+            "worker",
+            "--json",
+        ])
+        .trim(),
     )
     .unwrap();
     let id = created["id"].as_str().unwrap();
@@ -399,8 +431,14 @@ fn the_cli_prints_the_trail_of_its_own_key_changes() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    let actions: Vec<&str> = lines.iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["api_key.revoke", "api_key.create", "api_key.create"]);
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["api_key.revoke", "api_key.create", "api_key.create"]
+    );
     assert_eq!(lines[0]["targetId"], id);
     assert_eq!(lines[0]["caller"]["type"], "cli");
 

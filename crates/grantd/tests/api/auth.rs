@@ -172,7 +172,12 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     let app = spawn_app().await;
     let second = app
         .grantd
-        .create_api_key(&grantd::domain::Actor::cli(), &app.project_id, "second", Scopes::all())
+        .create_api_key(
+            &grantd::domain::Actor::cli(),
+            &app.project_id,
+            "second",
+            Scopes::all(),
+        )
         .await
         .unwrap();
     let second_key = second.key.expose().to_owned();
@@ -183,7 +188,11 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     );
 
     app.grantd
-        .revoke_api_key(&grantd::domain::Actor::cli(), &app.project_id, &second.info.id)
+        .revoke_api_key(
+            &grantd::domain::Actor::cli(),
+            &app.project_id,
+            &second.info.id,
+        )
         .await
         .unwrap();
     assert_unauthorized(get_with_key(&app, &url, &second_key).await).await;

@@ -20,7 +20,10 @@ async fn scrape_text(app: &TestApp) -> String {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap();
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     response.text().await.unwrap()
 }
 
@@ -45,7 +48,10 @@ fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
                 .all(|(k, v)| set.get_label_value(k) == Some(*v))
         })
         .collect();
-    assert!(matching.len() <= 1, "{name} {labels:?} matches {matching:?}");
+    assert!(
+        matching.len() <= 1,
+        "{name} {labels:?} matches {matching:?}"
+    );
     match matching.first().map(|s| &s.value) {
         None => 0.0,
         Some(PrometheusValue::Counter(counter)) => counter.value.as_f64(),
@@ -99,7 +105,12 @@ async fn requests_are_counted_by_route_template_method_and_status_and_unmatched_
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let unauthenticated = app.client.get(app.project_url("/groups")).send().await.unwrap();
+    let unauthenticated = app
+        .client
+        .get(app.project_url("/groups"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
 
     let scraped = scrape(&app).await;
@@ -124,7 +135,10 @@ async fn requests_are_counted_by_route_template_method_and_status_and_unmatched_
             &scraped,
             "grantd_http_requests_total",
             &[
-                ("route", "/v1/projects/{projectIdOrName}/connections/{connectionId}"),
+                (
+                    "route",
+                    "/v1/projects/{projectIdOrName}/connections/{connectionId}"
+                ),
                 ("status", "404")
             ]
         ),
@@ -181,8 +195,14 @@ async fn flows_are_counted_started_completed_and_failed_by_provider_and_reason()
 
     let scraped = scrape(&app).await;
     let mock = [("provider", "mock")];
-    assert_eq!(value(&scraped, "grantd_oauth_flows_started_total", &mock), 2.0);
-    assert_eq!(value(&scraped, "grantd_oauth_flows_completed_total", &mock), 1.0);
+    assert_eq!(
+        value(&scraped, "grantd_oauth_flows_started_total", &mock),
+        2.0
+    );
+    assert_eq!(
+        value(&scraped, "grantd_oauth_flows_completed_total", &mock),
+        1.0
+    );
     assert_eq!(
         value(
             &scraped,
@@ -218,11 +238,13 @@ async fn import_expired(app: &TestApp, group: &str, ago_secs: i64) -> String {
         .client
         .post(app.project_url("/connections:generate"))
         .header("X-Api-Key", manager["apiKey"].as_str().unwrap())
-        .json(&json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+        .json(
+            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
             "oauth2AuthorizationCode": {
                 "accessToken": {"token": "at-old", "expiresAt": expired.to_rfc3339()},
                 "refreshToken": {"token": "rt-original"},
-                "scopes": ["read"]}}))
+                "scopes": ["read"]}}),
+        )
         .send()
         .await
         .unwrap();
@@ -249,15 +271,16 @@ async fn refreshes_are_counted_by_outcome_and_the_due_backlog_is_read_at_scrape_
     let before = scrape(&app).await;
     assert_eq!(value(&before, "grantd_refresh_backlog", &[]), 2.0);
     let age = value(&before, "grantd_refresh_backlog_oldest_age_seconds", &[]);
-    assert!(age >= 120.0, "the oldest due refresh waited since its expiry: {age}");
+    assert!(
+        age >= 120.0,
+        "the oldest due refresh waited since its expiry: {age}"
+    );
 
     // A read with credentials refreshes the first…
     app.connection_with_credentials(&first).await;
     // …and the provider refuses the second's grant.
-    app.provider.script_token_response(
-        StatusCode::BAD_REQUEST,
-        json!({"error": "invalid_grant"}),
-    );
+    app.provider
+        .script_token_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
     app.connection_with_credentials(&second).await;
 
     let after = scrape(&app).await;
@@ -315,12 +338,20 @@ async fn webhook_attempts_are_counted_by_outcome_and_the_queue_depth_is_read_at_
     );
 
     let scraped = eventually(&app, |s| {
-        value(s, "grantd_webhook_deliveries_total", &[("outcome", "retrying")]) == 1.0
+        value(
+            s,
+            "grantd_webhook_deliveries_total",
+            &[("outcome", "retrying")],
+        ) == 1.0
     })
     .await;
     assert_eq!(value(&scraped, "grantd_webhook_queue_depth", &[]), 1.0);
     assert_eq!(
-        value(&scraped, "grantd_webhook_deliveries_total", &[("outcome", "delivered")]),
+        value(
+            &scraped,
+            "grantd_webhook_deliveries_total",
+            &[("outcome", "delivered")]
+        ),
         0.0
     );
 }
@@ -331,24 +362,47 @@ async fn the_database_pools_are_described_by_size_idle_and_maximum() {
     let scraped = scrape(&app).await;
     if app.database_url.is_some() {
         assert_eq!(
-            value(&scraped, "grantd_db_pool_max_connections", &[("pool", "shared")]),
+            value(
+                &scraped,
+                "grantd_db_pool_max_connections",
+                &[("pool", "shared")]
+            ),
             16.0
         );
-        assert!(value(&scraped, "grantd_db_pool_connections", &[("pool", "shared")]) >= 1.0);
+        assert!(
+            value(
+                &scraped,
+                "grantd_db_pool_connections",
+                &[("pool", "shared")]
+            ) >= 1.0
+        );
     } else {
         assert_eq!(
-            value(&scraped, "grantd_db_pool_max_connections", &[("pool", "write")]),
+            value(
+                &scraped,
+                "grantd_db_pool_max_connections",
+                &[("pool", "write")]
+            ),
             1.0
         );
         let read = value(&scraped, "grantd_db_pool_connections", &[("pool", "read")]);
-        let idle = value(&scraped, "grantd_db_pool_idle_connections", &[("pool", "read")]);
-        assert!(read >= 1.0 && idle <= read, "read pool {read} open, {idle} idle");
+        let idle = value(
+            &scraped,
+            "grantd_db_pool_idle_connections",
+            &[("pool", "read")],
+        );
+        assert!(
+            read >= 1.0 && idle <= read,
+            "read pool {read} open, {idle} idle"
+        );
     }
     // Rendered from the first scrape on, whether or not an error happened.
     for class in ["unavailable", "database"] {
         let text = scrape_text(&app).await;
         assert!(
-            text.contains(&format!("grantd_db_query_errors_total{{class=\"{class}\"}}")),
+            text.contains(&format!(
+                "grantd_db_query_errors_total{{class=\"{class}\"}}"
+            )),
             "{text}"
         );
     }

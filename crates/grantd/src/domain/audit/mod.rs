@@ -171,7 +171,10 @@ impl Grantd {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next_page_token = more
-            .then(|| rows.last().map(|last| encode_token(last.occurred_at, &last.id)))
+            .then(|| {
+                rows.last()
+                    .map(|last| encode_token(last.occurred_at, &last.id))
+            })
             .flatten();
         Ok(AuditPage {
             records: rows.into_iter().map(AuditRecord::from).collect(),
@@ -191,7 +194,12 @@ mod tests {
             decode_token(&token).unwrap(),
             (1_700_000_000_000, "0193-abc".to_owned())
         );
-        for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("nocolon"), &URL_SAFE_NO_PAD.encode("x:id")] {
+        for bad in [
+            "",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("nocolon"),
+            &URL_SAFE_NO_PAD.encode("x:id"),
+        ] {
             match decode_token(bad) {
                 Err(DomainError::Validation(issues)) => assert_eq!(issues[0].name, "pageToken"),
                 other => panic!("{bad:?} gave {other:?}"),

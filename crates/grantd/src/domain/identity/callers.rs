@@ -22,7 +22,10 @@ pub enum CallerIdentity {
     /// An API key, by its id (not its prefix or hash).
     ApiKey { id: String },
     /// A bearer JWT: the registered key that verified it and its `sub`.
-    Jwt { kid: String, subject: Option<String> },
+    Jwt {
+        kid: String,
+        subject: Option<String>,
+    },
 }
 
 /// A registered JWT public key, parsed, with the project it authenticates.

@@ -32,8 +32,10 @@ impl Grantd {
                 gauges.refresh_backlog_age_seconds =
                     age_seconds(backlog.refresh_oldest_due_at, now);
                 gauges.webhook_queue_depth = backlog.deliveries_pending;
-                gauges.webhook_queue_age_seconds =
-                    age_seconds(backlog.delivery_oldest_due_at.filter(|due| *due <= now), now);
+                gauges.webhook_queue_age_seconds = age_seconds(
+                    backlog.delivery_oldest_due_at.filter(|due| *due <= now),
+                    now,
+                );
                 self.metrics().set_store_gauges(&gauges);
             }
             Err(error) => {

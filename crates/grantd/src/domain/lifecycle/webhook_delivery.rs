@@ -13,8 +13,8 @@ use crate::domain::lifecycle::webhook_egress::{
 };
 use crate::domain::model::{from_millis, Timestamp};
 use crate::domain::settings::WebhookSettings;
-use crate::secrets::Sealed;
 use crate::metrics::DeliveryOutcome;
+use crate::secrets::Sealed;
 use crate::storage::{now_millis, AttemptResult, DeliveryJob};
 use hmac::{Hmac, Mac};
 use serde::Serialize;

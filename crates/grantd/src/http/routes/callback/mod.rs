@@ -4,7 +4,9 @@ pub(crate) mod page;
 pub mod wire;
 
 use crate::domain::oauth::csrf::csrf_cookie_name;
-use crate::domain::{Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd};
+use crate::domain::{
+    Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd,
+};
 use crate::http::auth::{cookie, RequestOrigin};
 use crate::http::extract::QueryParams;
 use crate::http::routes::connect::csrf_set_cookie;

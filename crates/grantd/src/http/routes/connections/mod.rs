@@ -130,7 +130,11 @@ pub async fn delete_connection(
     access: ProjectAccess<Manage, ConnectionPath>,
 ) -> Result<StatusCode, ApiError> {
     grantd
-        .delete_connection(&access.actor, &access.project().id, &access.path.connection_id)
+        .delete_connection(
+            &access.actor,
+            &access.project().id,
+            &access.path.connection_id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

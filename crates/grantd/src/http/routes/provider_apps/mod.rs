@@ -117,7 +117,11 @@ pub async fn delete_provider_app(
     access: ProjectAccess<Manage, ProviderAppPath>,
 ) -> Result<StatusCode, ApiError> {
     grantd
-        .delete_provider_app(&access.actor, &access.project().id, &access.path.provider_app_id)
+        .delete_provider_app(
+            &access.actor,
+            &access.project().id,
+            &access.path.provider_app_id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
