@@ -306,6 +306,13 @@ impl Application {
         let metrics = self.metrics_listener.map(|listener| {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "serving metrics at /metrics");
+                if !address.ip().is_loopback() {
+                    tracing::warn!(
+                        %address,
+                        "the metrics listener is reachable beyond loopback and has no \
+                         authentication: keep it on a private network"
+                    );
+                }
             }
             let router = crate::http::metrics::router(self.grantd.clone());
             tokio::spawn(async move { axum::serve(listener, router).await })

@@ -225,6 +225,40 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
 }
 
 #[tokio::test]
+async fn a_bearer_jwt_caller_is_recorded_by_its_key_id_and_subject() {
+    use crate::auth::{claims, register_jwt_key, sign};
+    let app = spawn_app().await;
+    let id = import_tokens(&app, "g").await;
+    let private = register_jwt_key(&app).await;
+    let token = sign(
+        &private,
+        Some("kid-1"),
+        &claims(
+            &app,
+            json!({"sub": "billing-worker", "scope": "credentials:access-token"}),
+        ),
+    );
+    let read = app
+        .client
+        .get(app.project_url(&format!("/connections/{id}?includeCredentials=true")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+
+    let page = audit_page(&app, "caller=kid-1").await;
+    let records = page["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{page}");
+    assert_eq!(records[0]["action"], "credentials.read");
+    assert_eq!(
+        records[0]["caller"],
+        json!({"type": "jwt", "id": "kid-1", "subject": "billing-worker"})
+    );
+    assert!(!page.to_string().contains(&token));
+}
+
+#[tokio::test]
 async fn a_neighbour_project_sees_none_of_the_records_and_cannot_read_the_trail() {
     let app = spawn_app().await;
     let id = import_tokens(&app, "g").await;

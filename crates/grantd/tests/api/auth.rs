@@ -29,7 +29,7 @@ fn now() -> i64 {
 
 /// Claims grantd accepts by default: its public URL as audience, issued
 /// now, valid five minutes. `overrides` replace them; a `null` removes one.
-fn claims(app: &TestApp, overrides: Value) -> Value {
+pub(crate) fn claims(app: &TestApp, overrides: Value) -> Value {
     let mut claims = json!({
         "aud": format!("{}/", app.address),
         "iat": now(),
@@ -48,7 +48,7 @@ fn claims(app: &TestApp, overrides: Value) -> Value {
 }
 
 /// Signs `claims` with EdDSA, naming `kid` in the header.
-fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
     let header = Header {
         alg: Algorithm::EdDSA,
         kid: kid.map(str::to_owned),
@@ -63,7 +63,7 @@ fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
 }
 
 /// Registers a fresh key as `kid-1` for the app's project; returns its private PEM.
-async fn register_jwt_key(app: &TestApp) -> String {
+pub(crate) async fn register_jwt_key(app: &TestApp) -> String {
     let (private, public) = ed25519_keypair();
     app.grantd
         .add_jwt_key(
