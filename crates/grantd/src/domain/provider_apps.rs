@@ -4,7 +4,6 @@ use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::model::{from_millis, ProviderApp};
-use crate::domain::model::{parse_scopes, scopes_json};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 use serde_json::json;
@@ -140,7 +139,7 @@ impl Grantd {
             client_id: input.client_id.unwrap_or_default(),
             client_secret_key_id: sealed.key_id,
             client_secret_ciphertext: sealed.bytes,
-            scopes: scopes_json(&input.scopes.unwrap_or_default()),
+            scopes: input.scopes.unwrap_or_default(),
             is_default: i64::from(is_default),
             create_time: now,
             update_time: now,
@@ -236,7 +235,7 @@ impl Grantd {
                     external_ref: patch.external_ref,
                     client_id: patch.client_id,
                     client_secret,
-                    scopes: patch.scopes.as_deref().map(scopes_json),
+                    scopes: patch.scopes.clone(),
                     make_default: patch.is_default == Some(true),
                     update_time: now_millis(),
                 },
@@ -383,8 +382,10 @@ impl Grantd {
             bytes: row.client_secret_ciphertext,
         };
         let secret = self.cipher().open(&sealed, &secret_aad(&row.id))?;
-        let secret = String::from_utf8(secret)
-            .map_err(|_| DomainError::Internal("client secret is not UTF-8".into()))?;
+        let secret = String::from_utf8(secret).map_err(|source| DomainError::SecretNotText {
+            what: "client secret",
+            source,
+        })?;
         Ok(ProviderApp {
             id: row.id,
             project_id: row.project_id,
@@ -392,7 +393,7 @@ impl Grantd {
             external_ref: row.external_ref,
             client_id: row.client_id,
             client_secret: SecretString::new(secret),
-            scopes: parse_scopes(&row.scopes),
+            scopes: row.scopes,
             is_default: row.is_default != 0,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),

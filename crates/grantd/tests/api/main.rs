@@ -27,6 +27,8 @@ mod relay;
 mod scopes;
 mod secrets_at_rest;
 mod slow_clients;
+mod snapshots;
 mod startup_safety;
+mod storage_rows;
 mod validation;
 mod webhooks;
