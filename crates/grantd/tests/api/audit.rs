@@ -289,6 +289,24 @@ async fn a_neighbour_project_sees_none_of_the_records_and_cannot_read_the_trail(
 }
 
 #[tokio::test]
+async fn the_trail_is_append_only_in_the_database() {
+    let app = spawn_app().await;
+    let id = import_tokens(&app, "g").await;
+    app.connection_with_credentials(&id).await;
+    let db = app.db().await;
+    let update = sqlx::query("UPDATE audit_records SET caller_id = 'someone-else'")
+        .execute(&db)
+        .await;
+    let error = update
+        .expect_err("an audit record was rewritten")
+        .to_string();
+    assert!(error.contains("append-only"), "{error}");
+    db.close().await;
+    let records = audit_records(&app).await;
+    assert!(records.iter().all(|r| r["caller"]["id"] != "someone-else"));
+}
+
+#[tokio::test]
 async fn a_credential_read_fails_when_its_audit_record_cannot_be_written() {
     let app = spawn_app_with(|config| {
         config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
