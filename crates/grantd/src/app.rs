@@ -224,6 +224,8 @@ fn describe_keys(sealed: &[SealedRows], select: impl Fn(&str) -> bool) -> String
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener, when `--metrics-listen` asks for one.
+    metrics_listener: Option<TcpListener>,
     grantd: Grantd,
     public_url: Url,
     connections: ConnectionLimits,
@@ -248,9 +250,18 @@ impl Application {
                  TLS-terminating proxy in front and set --public-url https://…"
             );
         }
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {address}"))?,
+            ),
+            None => None,
+        };
         let grantd = open_grantd(&config, &public_url, Access::Create).await?;
         Ok(Self {
             listener,
+            metrics_listener,
             grantd,
             public_url,
             connections: config.connections,
@@ -261,6 +272,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// Where `GET /metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn public_url(&self) -> &Url {
@@ -284,8 +302,26 @@ impl Application {
         ));
         let webhooks = WebhookWorker::start(self.grantd.clone());
         let router = crate::http::router(self.grantd.clone());
-        tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
+        let address = self.local_addr();
+        let metrics = self.metrics_listener.map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving metrics at /metrics");
+                if !address.ip().is_loopback() {
+                    tracing::warn!(
+                        %address,
+                        "the metrics listener is reachable beyond loopback and has no \
+                         authentication: keep it on a private network"
+                    );
+                }
+            }
+            let router = crate::http::metrics::router(self.grantd.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        });
+        tracing::info!(%address, public_url = %self.public_url, "grantd listening");
         crate::http::server::serve(self.listener, router, self.connections, shutdown).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         janitor.abort();
         let _ = stop_refresher.send(true);
         let _ = refresher.await;

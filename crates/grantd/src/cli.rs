@@ -8,7 +8,9 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
+use crate::domain::{
+    Actor, AuditQuery, AuditRecord, Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes,
+};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
@@ -99,6 +101,9 @@ enum Command {
     JwtKey(JwtKeyCommand),
     /// Print a new encryption key for GRANTD_ENCRYPTION_KEY.
     Keygen,
+    /// Read the audit trail, newest first: who read which credentials and
+    /// who changed connections, provider apps, origins and keys.
+    Audit(AuditArgs),
     /// Inspect the provider catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -185,6 +190,39 @@ struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "GRANTD_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Address to serve Prometheus metrics on (`GET /metrics`), apart from
+    /// the API; off unless given. Keep it off the public network.
+    #[arg(long, env = "GRANTD_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// Only this project's records; without it, every project's and the
+    /// instance-wide ones (key rotation).
+    #[arg(long)]
+    project: Option<String>,
+    /// Only records about this connection.
+    #[arg(long)]
+    connection: Option<String>,
+    /// Only records of this caller: an API key id or a JWT kid.
+    #[arg(long)]
+    caller: Option<String>,
+    /// Only this action, e.g. credentials.read.
+    #[arg(long)]
+    action: Option<String>,
+    /// Records at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Records before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Most records printed.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// One JSON object per line, as the API shows them.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,9 +427,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
             };
+            config.metrics_listen = args.metrics_listen;
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
+        }
+        Command::Audit(args) => {
+            let grantd = admin(global, Access::Existing).await?;
+            print_audit(&grantd, args).await
         }
         Command::Keygen => {
             println!("{}", Cipher::generate_spec());
@@ -464,7 +507,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     } else {
                         Scopes::from_iter(scopes)
                     };
-                    let key = grantd.create_api_key(&project.id, &label, scopes).await?;
+                    let key = grantd
+                        .create_api_key(&Actor::cli(), &project.id, &label, scopes)
+                        .await?;
                     if json {
                         println!(
                             "{}",
@@ -499,7 +544,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 ApiKeyCommand::Revoke { project: p, id } => {
                     let project = project(&grantd, &p).await?;
-                    grantd.revoke_api_key(&project.id, &id).await?;
+                    grantd
+                        .revoke_api_key(&Actor::cli(), &project.id, &id)
+                        .await?;
                     println!("revoked {id}");
                 }
             }
@@ -519,7 +566,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let pem = std::fs::read_to_string(&public_key)
                         .with_context(|| format!("reading {}", public_key.display()))?;
                     let key = grantd
-                        .add_jwt_key(&project.id, algorithm, &pem, kid)
+                        .add_jwt_key(&Actor::cli(), &project.id, algorithm, &pem, kid)
                         .await?;
                     if json {
                         println!(
@@ -538,13 +585,91 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 JwtKeyCommand::Remove { project: p, kid } => {
                     let project = project(&grantd, &p).await?;
-                    grantd.remove_jwt_key(&project.id, &kid).await?;
+                    grantd
+                        .remove_jwt_key(&Actor::cli(), &project.id, &kid)
+                        .await?;
                     println!("removed {kid}");
                 }
             }
             Ok(())
         }
     }
+}
+
+/// `grantd audit`: pages through the trail until `limit` records are shown.
+async fn print_audit(grantd: &Grantd, args: AuditArgs) -> anyhow::Result<()> {
+    let project_id = match &args.project {
+        Some(p) => Some(project(grantd, p).await?.id),
+        None => None,
+    };
+    let mut shown = 0;
+    let mut page_token = None;
+    while shown < args.limit {
+        let page = grantd
+            .list_audit(
+                project_id.as_deref(),
+                AuditQuery {
+                    connection_id: args.connection.clone(),
+                    caller_id: args.caller.clone(),
+                    action: args.action.clone(),
+                    since: args.since,
+                    until: args.until,
+                    page_size: Some((args.limit - shown).min(500) as i64),
+                    page_token: page_token.take(),
+                },
+            )
+            .await?;
+        for record in &page.records {
+            if args.json {
+                println!("{}", audit_json(record));
+            } else {
+                let caller = match (&record.caller_id, &record.caller_subject) {
+                    (Some(id), Some(sub)) => format!("{}:{id}:{sub}", record.caller_type()),
+                    (Some(id), None) => format!("{}:{id}", record.caller_type()),
+                    _ => record.caller_type().to_owned(),
+                };
+                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    record
+                        .time
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    dash(&record.project_id),
+                    record.action,
+                    caller,
+                    dash(&record.connection_id.clone().or(record.target_id.clone())),
+                    dash(&record.client_address),
+                    dash(&record.request_id),
+                    record.detail
+                );
+            }
+        }
+        shown += page.records.len();
+        match page.next_page_token {
+            Some(token) => page_token = Some(token),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+fn audit_json(record: &AuditRecord) -> serde_json::Value {
+    json!({
+        "id": record.id,
+        "projectId": record.project_id,
+        "time": record.time,
+        "action": record.action,
+        "connectionId": record.connection_id,
+        "targetId": record.target_id,
+        "caller": {
+            "type": record.caller_type(),
+            "id": record.caller_id,
+            "subject": record.caller_subject,
+        },
+        "clientAddress": record.client_address,
+        "requestId": record.request_id,
+        "detail": record.detail,
+    })
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub struct Config {
     pub jwt: crate::domain::JwtSettings,
     /// Header-read and idle timeouts and the cap on open client connections.
     pub connections: crate::http::server::ConnectionLimits,
+    /// Where Prometheus scrapes `GET /metrics`; `None` (the default) serves
+    /// no metrics. Its own listener, so metrics are never public by accident.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             cache_ttl: Duration::from_secs(5),
             jwt: Default::default(),
             connections: Default::default(),
+            metrics_listen: None,
         }
     }
 }

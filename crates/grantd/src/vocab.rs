@@ -124,6 +124,19 @@ pub enum RefreshErrorClass {
     MisconfiguredApp,
 }
 
+impl RefreshErrorClass {
+    /// The class as stored and as the refresh metrics' `outcome` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshErrorClass::GrantRejected => "grant_rejected",
+            RefreshErrorClass::ProviderUnavailable => "provider_unavailable",
+            RefreshErrorClass::Network => "network",
+            RefreshErrorClass::RateLimited => "rate_limited",
+            RefreshErrorClass::MisconfiguredApp => "misconfigured_app",
+        }
+    }
+}
+
 /// The last refresh failure, stored on the connection (as JSON) and shown by the API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,6 +9,7 @@ use super::identity::callers::{Authenticated, VerifyingKey};
 use super::lifecycle::refresh::flights::Flights;
 use super::oauth::token::{TokenClient, TOKEN_CALL_TIMEOUT};
 use super::settings::{DomainSettings, WebhookSettings};
+use crate::metrics::Metrics;
 use crate::secrets::Cipher;
 use crate::storage::{ProviderAppRow, Store};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub(in crate::domain) struct Inner {
     /// Wakes the webhook delivery worker when deliveries are enqueued.
     pub(in crate::domain) webhook_wakeup: tokio::sync::Notify,
     pub(in crate::domain) caches: Caches,
+    /// What this instance counts; scraped on the metrics listener.
+    pub(in crate::domain) metrics: Metrics,
 }
 
 /// What the request path remembers between requests; see [`cache`].
@@ -71,6 +74,7 @@ impl Grantd {
                 flights: Default::default(),
                 webhook_wakeup: tokio::sync::Notify::new(),
                 caches,
+                metrics: Metrics::new(),
             }),
         }
     }
@@ -94,6 +98,11 @@ impl Grantd {
     /// The webhook delivery settings, for sizing the shutdown grace period.
     pub fn webhook_settings(&self) -> &WebhookSettings {
         &self.inner.settings.webhooks
+    }
+
+    /// The registry every layer records this instance's metrics in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     pub(in crate::domain) fn caches(&self) -> &Caches {

@@ -16,6 +16,7 @@
 //! and the CLI use; modules inside the domain import from the module that
 //! defines an item, never through these re-exports.
 
+pub mod audit;
 mod cache;
 pub mod catalog;
 pub mod connect_sessions;
@@ -30,6 +31,7 @@ mod provider_apps;
 pub mod scopes;
 mod settings;
 
+pub use audit::record::{Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord};
 pub use connect_sessions::{
     ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
 };
@@ -39,7 +41,7 @@ pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use connections::update::UpdateConnectionInput;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use handle::Grantd;
-pub use identity::callers::{Authenticated, JwtAlgorithm};
+pub use identity::callers::{Authenticated, CallerIdentity, JwtAlgorithm};
 pub use identity::{ApiKeyInfo, CreatedApiKey, NewProject};
 pub use lifecycle::events::{
     connection_event_data, with_status_change, ConnectionEvent, EventKind,

@@ -1,10 +1,12 @@
 //! Provider apps: a project's OAuth clients, one or more per provider.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::model::{from_millis, ProviderApp, ProviderAppMetadata};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
+use serde_json::json;
 
 /// Fields of a new provider app, as received.
 #[derive(Debug, Default)]
@@ -114,6 +116,7 @@ fn metadata_json(metadata: &ProviderAppMetadata) -> String {
 impl Grantd {
     pub async fn create_provider_app(
         &self,
+        actor: &Actor,
         project_id: &str,
         mut input: ProviderAppInput,
     ) -> DomainResult<ProviderApp> {
@@ -190,6 +193,13 @@ impl Grantd {
         self.store().insert_provider_app(&row).await?;
         // A new default replaces the old one in flows started from now on.
         self.caches().provider_apps.clear();
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ProviderAppCreate, project_id)
+                .target(&row.id)
+                .detail(json!({"provider": row.provider, "clientId": row.client_id})),
+        )
+        .await;
         self.decode_provider_app(row)
     }
 
@@ -213,6 +223,7 @@ impl Grantd {
 
     pub async fn update_provider_app(
         &self,
+        actor: &Actor,
         project_id: &str,
         id: &str,
         patch: ProviderAppPatch,
@@ -262,6 +273,17 @@ impl Grantd {
         if !issues.is_empty() {
             return Err(DomainError::Validation(issues));
         }
+        // Which fields changed, by name: never their values (one is a secret).
+        let changed: Vec<&str> = [
+            ("externalRef", patch.external_ref.is_some()),
+            ("clientId", patch.client_id.is_some()),
+            ("clientSecret", patch.client_secret.is_some()),
+            ("scopes", patch.scopes.is_some()),
+            ("isDefault", patch.is_default.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
         let client_secret = patch.client_secret.map(|secret| {
             let sealed = self
                 .cipher()
@@ -288,16 +310,35 @@ impl Grantd {
         // Flows started from now on on this instance must use the new client
         // id, secret, scopes and default at once, not after the cache's TTL.
         self.caches().provider_apps.clear();
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ProviderAppUpdate, project_id)
+                .target(id)
+                .detail(json!({"provider": row.provider, "changed": changed})),
+        )
+        .await;
         self.decode_provider_app(row)
     }
 
-    pub async fn delete_provider_app(&self, project_id: &str, id: &str) -> DomainResult<()> {
+    pub async fn delete_provider_app(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
         let deleted = self
             .store()
             .delete_provider_app(project_id, id)
             .await
             .or_not_found("provider app");
         self.caches().provider_apps.clear();
+        if deleted.is_ok() {
+            self.audit_after_write(
+                actor,
+                AuditEntry::new(AuditAction::ProviderAppDelete, project_id).target(id),
+            )
+            .await;
+        }
         deleted
     }
 

@@ -53,15 +53,21 @@ pub enum Scope {
     #[serde(rename = "api-keys:manage")]
     #[value(name = "api-keys:manage")]
     ApiKeysManage,
+    /// Read the project's audit trail: who read which credentials and who
+    /// changed connections, apps, origins and keys, from where.
+    #[serde(rename = "audit:read")]
+    #[value(name = "audit:read")]
+    AuditRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::ConnectionsRead,
         Scope::CredentialsAccessToken,
         Scope::CredentialsRead,
         Scope::Manage,
         Scope::ApiKeysManage,
+        Scope::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +77,7 @@ impl Scope {
             Scope::CredentialsRead => "credentials:read",
             Scope::Manage => "manage",
             Scope::ApiKeysManage => "api-keys:manage",
+            Scope::AuditRead => "audit:read",
         }
     }
 
@@ -89,7 +96,7 @@ impl Scope {
             Scope::ConnectionsRead => read,
             Scope::CredentialsAccessToken => self.bit() | read,
             Scope::CredentialsRead => self.bit() | Scope::CredentialsAccessToken.bit() | read,
-            Scope::Manage | Scope::ApiKeysManage => self.bit() | read,
+            Scope::Manage | Scope::ApiKeysManage | Scope::AuditRead => self.bit() | read,
         }
     }
 }

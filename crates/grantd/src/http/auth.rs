@@ -6,14 +6,18 @@
 
 use super::extract::PathParams;
 use super::problem::ApiError;
+use super::REQUEST_ID_HEADER;
 use crate::domain::model::Project;
-use crate::domain::{Authenticated, CredentialAccess, DomainError, Grantd, Scope, Scopes};
-use axum::extract::FromRequestParts;
+use crate::domain::{
+    Actor, Authenticated, CallerIdentity, CredentialAccess, DomainError, Grantd, Scope, Scopes,
+};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -23,6 +27,8 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 pub struct Caller {
     project: Project,
     pub scopes: Scopes,
+    /// The credential used, by id, for the audit trail.
+    identity: CallerIdentity,
 }
 
 impl From<Authenticated> for Caller {
@@ -30,7 +36,48 @@ impl From<Authenticated> for Caller {
         Caller {
             project: found.project,
             scopes: found.scopes,
+            identity: found.identity,
         }
+    }
+}
+
+/// Where a request came from, for the audit trail: the peer address of
+/// its connection and its `x-request-id`. Always extracts.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    pub client_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl RequestOrigin {
+    pub fn of(parts: &Parts) -> Self {
+        RequestOrigin {
+            client_address: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string()),
+            request_id: parts
+                .headers
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(|id| id.chars().take(MAX_REQUEST_ID_CHARS).collect()),
+        }
+    }
+
+    /// The end user's browser (the OAuth callback): no credential.
+    pub fn end_user(self) -> Actor {
+        Actor::end_user(self.client_address, self.request_id)
+    }
+}
+
+/// Longest request id kept: a client may send its own.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestOrigin::of(parts))
     }
 }
 
@@ -63,6 +110,16 @@ impl Caller {
     /// How much of a connection's credentials this caller may see.
     pub fn credential_access(&self) -> CredentialAccess {
         self.scopes.credential_access()
+    }
+
+    /// This caller, making the request `origin` describes, as the audit
+    /// trail names it.
+    pub fn actor(&self, origin: RequestOrigin) -> Actor {
+        Actor::caller(
+            self.identity.clone(),
+            origin.client_address,
+            origin.request_id,
+        )
     }
 }
 
@@ -128,6 +185,8 @@ pub mod scope {
     pub struct Manage;
     /// `api-keys:manage`: the project's API keys.
     pub struct ApiKeysManage;
+    /// `audit:read`: the project's audit trail.
+    pub struct AuditRead;
 
     impl RequiredScope for ConnectionsRead {
         const SCOPE: Scope = Scope::ConnectionsRead;
@@ -137,6 +196,9 @@ pub mod scope {
     }
     impl RequiredScope for ApiKeysManage {
         const SCOPE: Scope = Scope::ApiKeysManage;
+    }
+    impl RequiredScope for AuditRead {
+        const SCOPE: Scope = Scope::AuditRead;
     }
 }
 
@@ -167,15 +229,18 @@ impl InProject for ProjectPath {
 pub struct ProjectAccess<S, P = ProjectPath> {
     pub caller: Caller,
     pub path: P,
+    /// The caller and where the request came from, for the audit trail.
+    pub actor: Actor,
     scope: PhantomData<S>,
 }
 
 impl<S: RequiredScope, P: InProject> ProjectAccess<S, P> {
     /// For the rare handler that must look at the path before it knows it
     /// is a route at all (`…/{connectionId}:oauth-update`).
-    pub fn check(caller: Caller, path: P) -> Result<Self, ApiError> {
+    pub fn check(caller: Caller, path: P, origin: RequestOrigin) -> Result<Self, ApiError> {
         caller.authorize(path.project_id_or_name(), S::SCOPE)?;
         Ok(ProjectAccess {
+            actor: caller.actor(origin),
             caller,
             path,
             scope: PhantomData,
@@ -209,7 +274,7 @@ where
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, grantd).await?;
         let PathParams(path) = PathParams::<P>::from_request_parts(parts, grantd).await?;
-        Self::check(caller, path)
+        Self::check(caller, path, RequestOrigin::of(parts))
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cors;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -17,8 +18,8 @@ use axum::response::IntoResponse;
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    api_keys, callback, connect, connect_sessions, connections, events, health, integrations,
-    oauth, projects, provider_apps, providers, webhooks,
+    api_keys, audit, callback, connect, connect_sessions, connections, events, health,
+    integrations, oauth, projects, provider_apps, providers, webhooks,
 };
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -49,6 +50,7 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(api_keys::router())
+        .merge(audit::router())
         .merge(connect_sessions::router())
         .merge(connect::router())
         .merge(callback::router())
@@ -81,6 +83,11 @@ pub fn router(grantd: Grantd) -> Router {
     // layers so that what they produce is rendered as problems too.
     api.layer(
         ServiceBuilder::new()
+            // Outermost: it sees the status every other layer settled on.
+            .layer(axum::middleware::from_fn_with_state(
+                grantd.clone(),
+                metrics::record_request,
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

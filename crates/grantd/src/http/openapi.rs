@@ -26,7 +26,8 @@ const SCOPES_DESCRIPTION: &str = "Each credential holds scopes: `connections:rea
 but secrets), `credentials:access-token` (connections with the access token, API key or basic auth: \
 what a request to the provider carries), `credentials:read` (every secret, refresh tokens and client \
 secrets too), `manage` (create, change and delete connections, provider apps, webhooks, allowed \
-origins and connect sessions; reads no secrets), `api-keys:manage` (the project's API keys). Every \
+origins and connect sessions; reads no secrets), `api-keys:manage` (the project's API keys), \
+`audit:read` (the project's audit trail). Every \
 scope includes `connections:read`, `credentials:read` includes `credentials:access-token`. A missing \
 scope is a 403 problem naming it.";
 

@@ -144,6 +144,9 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // Handlers see the client's address as axum's `ConnectInfo` (the audit
+    // trail records it).
+    let peer = stream.peer_addr().ok().map(axum::extract::ConnectInfo);
     let progress = Arc::new(Progress::new());
     let io = TokioIo::new(Watched {
         stream,
@@ -153,7 +156,11 @@ async fn serve_connection(
         let progress = progress.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(progress.clone());
-            let response = router.clone().oneshot(request.map(Body::new));
+            let mut request = request.map(Body::new);
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
+            let response = router.clone().oneshot(request);
             async move {
                 let response = response.await;
                 drop(in_flight);

@@ -28,6 +28,8 @@ pub struct ApiKeyGrant {
     #[sqlx(flatten)]
     pub project: ProjectRow,
     pub scopes: String,
+    /// The key's id: who the caller is, in the audit trail.
+    pub api_key_id: String,
 }
 
 const API_KEY_COLUMNS: &str =
@@ -54,7 +56,8 @@ impl Store {
     /// The project and scopes of the unrevoked key with this hash.
     pub async fn grant_for_api_key_hash(&self, key_hash: &str) -> StoreResult<ApiKeyGrant> {
         Ok(sqlx::query_as::<_, ApiKeyGrant>(
-            "SELECT p.id, p.name, p.create_time, p.update_time, p.app_name, k.scopes FROM api_keys k \
+            "SELECT p.id, p.name, p.create_time, p.update_time, p.app_name, k.scopes, \
+             k.id AS api_key_id FROM api_keys k \
              JOIN projects p ON p.id = k.project_id \
              WHERE k.key_hash = $1 AND k.revoke_time IS NULL",
         )

@@ -3,12 +3,14 @@
 //! arrive here already sealed).
 
 mod api_keys;
+mod audit;
 mod columns;
 mod connect_sessions;
 mod connection_updates;
 mod connections;
 mod directory;
 mod events;
+mod gauges;
 mod jwt_keys;
 mod oauth_flows;
 mod projects;
@@ -19,6 +21,7 @@ mod webhooks;
 mod write_queue;
 
 pub use api_keys::{ApiKeyGrant, ApiKeyRow, NewApiKey};
+pub use audit::{AuditFilter, AuditRow};
 pub use columns::CorruptColumn;
 
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
@@ -29,6 +32,7 @@ pub use connections::{
 };
 pub use directory::{ConsumerRow, GroupRow};
 pub use events::{EventRow, NewEvent};
+pub use gauges::{Backlog, PoolUse};
 pub use jwt_keys::JwtKeyRow;
 pub use oauth_flows::{BoundFlow, FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
@@ -39,6 +43,7 @@ pub use webhooks::{
     AttemptResult, DeliveryJob, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
 };
 
+use crate::metrics::{query_error, QueryErrorClass};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyQueryResult};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::path::Path;
@@ -77,6 +82,18 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        let converted = Self::classify(error);
+        match &converted {
+            StoreError::Unavailable(_) => query_error(QueryErrorClass::Unavailable),
+            StoreError::Database(_) => query_error(QueryErrorClass::Database),
+            _ => {}
+        }
+        converted
+    }
+}
+
+impl StoreError {
+    fn classify(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {

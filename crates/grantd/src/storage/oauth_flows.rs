@@ -71,7 +71,8 @@ pub enum FlowOutcome {
 }
 
 impl FlowOutcome {
-    fn as_str(self) -> &'static str {
+    /// The stored outcome, also the `reason` label of failed flows.
+    pub fn as_str(self) -> &'static str {
         match self {
             FlowOutcome::Success => "success",
             FlowOutcome::ProviderError => "provider_error",

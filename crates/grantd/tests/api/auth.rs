@@ -29,7 +29,7 @@ fn now() -> i64 {
 
 /// Claims grantd accepts by default: its public URL as audience, issued
 /// now, valid five minutes. `overrides` replace them; a `null` removes one.
-fn claims(app: &TestApp, overrides: Value) -> Value {
+pub(crate) fn claims(app: &TestApp, overrides: Value) -> Value {
     let mut claims = json!({
         "aud": format!("{}/", app.address),
         "iat": now(),
@@ -48,7 +48,7 @@ fn claims(app: &TestApp, overrides: Value) -> Value {
 }
 
 /// Signs `claims` with EdDSA, naming `kid` in the header.
-fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
     let header = Header {
         alg: Algorithm::EdDSA,
         kid: kid.map(str::to_owned),
@@ -63,10 +63,11 @@ fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
 }
 
 /// Registers a fresh key as `kid-1` for the app's project; returns its private PEM.
-async fn register_jwt_key(app: &TestApp) -> String {
+pub(crate) async fn register_jwt_key(app: &TestApp) -> String {
     let (private, public) = ed25519_keypair();
     app.grantd
         .add_jwt_key(
+            &grantd::domain::Actor::cli(),
             &app.project_id,
             JwtAlgorithm::EdDsa,
             &public,
@@ -171,7 +172,12 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     let app = spawn_app().await;
     let second = app
         .grantd
-        .create_api_key(&app.project_id, "second", Scopes::all())
+        .create_api_key(
+            &grantd::domain::Actor::cli(),
+            &app.project_id,
+            "second",
+            Scopes::all(),
+        )
         .await
         .unwrap();
     let second_key = second.key.expose().to_owned();
@@ -182,7 +188,11 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     );
 
     app.grantd
-        .revoke_api_key(&app.project_id, &second.info.id)
+        .revoke_api_key(
+            &grantd::domain::Actor::cli(),
+            &app.project_id,
+            &second.info.id,
+        )
         .await
         .unwrap();
     assert_unauthorized(get_with_key(&app, &url, &second_key).await).await;
@@ -285,6 +295,7 @@ async fn a_jwt_claiming_hs256_with_the_public_key_as_secret_is_a_401() {
     let (_, public) = ed25519_keypair();
     app.grantd
         .add_jwt_key(
+            &grantd::domain::Actor::cli(),
             &app.project_id,
             JwtAlgorithm::EdDsa,
             &public,
@@ -765,6 +776,7 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
     let created = app
         .grantd
         .create_api_key(
+            &grantd::domain::Actor::cli(),
             &app.project_id,
             "reader",
             Scopes::from_iter([Scope::ConnectionsRead]),

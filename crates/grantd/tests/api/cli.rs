@@ -379,7 +379,7 @@ async fn api_key_scopes_are_set_and_listed_by_the_cli_and_enforced_by_serve() {
         .unwrap();
     assert!(
         default.ends_with(
-            "\tconnections:read,credentials:access-token,credentials:read,manage,api-keys:manage"
+            "\tconnections:read,credentials:access-token,credentials:read,manage,api-keys:manage,audit:read"
         ),
         "project create makes a full-access key: {default}"
     );

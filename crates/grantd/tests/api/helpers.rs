@@ -117,6 +117,8 @@ pub struct TestApp {
     pub database_url: Option<String>,
     /// What this instance was started with; siblings start with the same.
     pub config: Config,
+    /// `http://…/metrics` when the test asked for a metrics listener.
+    pub metrics_url: Option<String>,
 }
 
 /// Another grantd instance on the same database, keyring and catalog.
@@ -222,6 +224,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let started_with = config.clone();
     let app = Application::build(config).await.expect("grantd starts");
     let address = format!("http://{}", app.local_addr());
+    let metrics_url = app
+        .metrics_addr()
+        .map(|address| format!("http://{address}/metrics"));
     let grantd = app.grantd().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -245,6 +250,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         server: Some(server),
         database_url,
         config: started_with,
+        metrics_url,
     }
 }
 

@@ -363,7 +363,8 @@ async fn api_keys_are_created_listed_and_revoked_through_the_api_with_their_scop
             "credentials:access-token",
             "credentials:read",
             "manage",
-            "api-keys:manage"
+            "api-keys:manage",
+            "audit:read"
         ]),
         "project creation makes a full-access key"
     );
@@ -583,7 +584,8 @@ async fn keys_made_before_scopes_existed_keep_full_access_after_the_upgrade() {
             "credentials:access-token",
             "credentials:read",
             "manage",
-            "api-keys:manage"
+            "api-keys:manage",
+            "audit:read"
         ]),
         "{keys:?}"
     );

@@ -154,6 +154,7 @@ async fn debug_output_of_loaded_credentials_hides_the_secrets() {
     let connection = app
         .grantd
         .get_connection(
+            &grantd::domain::Actor::cli(),
             &app.project_id,
             created["id"].as_str().unwrap(),
             grantd::domain::CredentialAccess::All,

@@ -230,6 +230,7 @@ async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
     let foreign = app
         .grantd
         .create_provider_app(
+            &grantd::domain::Actor::cli(),
             &other_id,
             grantd::domain::ProviderAppInput {
                 provider: Some("mock".into()),

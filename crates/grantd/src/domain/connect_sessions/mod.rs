@@ -19,6 +19,7 @@ mod origins;
 
 pub use origins::normalize_origin;
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::AuthScheme;
 use crate::domain::connections::target::MetadataInput;
 use crate::domain::error::{optional_name, required_ref, DomainError, DomainResult, FieldIssue};
@@ -221,6 +222,7 @@ impl Grantd {
     /// Replaces a project's allowed origins; every entry must be an origin.
     pub async fn set_allowed_origins(
         &self,
+        actor: &Actor,
         project_id: &str,
         origins: Option<Vec<String>>,
     ) -> DomainResult<Vec<String>> {
@@ -259,6 +261,12 @@ impl Grantd {
         self.store()
             .replace_allowed_origins(project_id, &normalized, now_millis())
             .await?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::AllowedOriginsUpdate, project_id)
+                .detail(serde_json::json!({"origins": normalized})),
+        )
+        .await;
         Ok(normalized)
     }
 

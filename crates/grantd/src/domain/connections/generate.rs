@@ -1,7 +1,8 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
-use crate::domain::connections::records::ConnectionDraft;
+use crate::domain::connections::records::{access_level, ConnectionDraft};
 use crate::domain::connections::target::MetadataInput;
 use crate::domain::connections::target::{
     check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
@@ -16,6 +17,7 @@ use crate::domain::oauth::token::{ClientCredentials, Grant};
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
 use crate::storage::{ConnectionOwner, ConnectionSource};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// A token as callers import it.
@@ -149,6 +151,7 @@ impl Grantd {
     /// `access` allows.
     pub async fn generate_connection(
         &self,
+        actor: &Actor,
         project: &Project,
         mut input: GenerateInput,
         access: CredentialAccess,
@@ -229,6 +232,17 @@ impl Grantd {
         let record = record.ok_or(DomainError::Invariant(
             "the stored connection was not read back",
         ))?;
+        let level = access_level(access);
+        let entry = AuditEntry::new(AuditAction::ConnectionCreate, &project.id)
+            .connection(&record.id)
+            .detail(json!({"provider": provider.name, "credentialsReturned": level}));
+        if level.is_some() {
+            // The answer carries credentials (tokens grantd fetched among
+            // them): like any credential read, none leave unrecorded.
+            self.audit(actor, entry).await?;
+        } else {
+            self.audit_after_write(actor, entry).await;
+        }
         self.connection_from_record(record, access).await
     }
 

@@ -1,5 +1,6 @@
 //! Reading and deleting connections, and sealing their credentials.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{DomainError, DomainResult, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, new_event, EventKind};
@@ -13,6 +14,7 @@ use crate::storage::{
     now_millis, ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource,
     NewConnection, StoredCredentials,
 };
+use serde_json::json;
 
 /// Filters for listing connections.
 #[derive(Debug, Default)]
@@ -38,6 +40,16 @@ pub enum RefreshOnRead {
 /// The associated data binding credentials to their connection.
 fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
+}
+
+/// How much of the credentials a read shows, as audit records name it;
+/// `None` for a read without credentials (not audited).
+pub(in crate::domain) fn access_level(access: CredentialAccess) -> Option<&'static str> {
+    match access {
+        CredentialAccess::None => None,
+        CredentialAccess::AccessToken => Some("access_token"),
+        CredentialAccess::All => Some("all"),
+    }
 }
 
 /// What a new connection is made of, however it was made (supplied
@@ -134,19 +146,24 @@ impl Grantd {
 
     /// One connection with as much of its credentials as `access` allows
     /// (`CredentialAccess::None`: without any).
+    ///
+    /// A read with credentials is audited first: when the audit record
+    /// cannot be written, the read fails and no credential leaves.
     pub async fn get_connection(
         &self,
+        actor: &Actor,
         project_id: &str,
         id: &str,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
-        self.read_connection(project_id, id, access, RefreshOnRead::Auto)
+        self.read_connection(actor, project_id, id, access, RefreshOnRead::Auto)
             .await
     }
 
     /// [`Self::get_connection`] with getConnection's `refresh` parameter.
     pub async fn read_connection(
         &self,
+        actor: &Actor,
         project_id: &str,
         id: &str,
         access: CredentialAccess,
@@ -157,6 +174,15 @@ impl Grantd {
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        if let Some(level) = access_level(access) {
+            self.audit(
+                actor,
+                AuditEntry::new(AuditAction::CredentialsRead, project_id)
+                    .connection(id)
+                    .detail(json!({"provider": record.provider, "access": level})),
+            )
+            .await?;
+        }
         let record = match refresh {
             RefreshOnRead::Auto => return self.connection_from_record(record, access).await,
             RefreshOnRead::IfExpired => self.refresh_for_read(record).await?,
@@ -205,7 +231,12 @@ impl Grantd {
     /// tokens; of two racing deletes only the one whose DELETE removes the
     /// row records the event.
     #[tracing::instrument(skip_all, fields(project_id = %project_id, connection_id = %id))]
-    pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
+    pub async fn delete_connection(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
         let record = self
             .store()
             .find_connection(project_id, id)
@@ -215,6 +246,13 @@ impl Grantd {
             .delete_connection(project_id, id)
             .await
             .or_not_found("connection")?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ConnectionDelete, project_id)
+                .connection(id)
+                .detail(json!({"provider": record.provider})),
+        )
+        .await;
         let data = connection_event_data(
             &record.id,
             &record.provider,

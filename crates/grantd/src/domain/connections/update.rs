@@ -7,6 +7,7 @@
 //! ones, and two updates racing cannot silently lose one (the second is a
 //! 409 to retry).
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::AuthScheme;
 use crate::domain::connections::generate::{check_scheme_fields, GenerateInput};
 use crate::domain::connections::target::MetadataInput;
@@ -117,6 +118,7 @@ impl Grantd {
     /// as stored, its credentials as far as `access` allows.
     pub async fn update_connection(
         &self,
+        actor: &Actor,
         project: &Project,
         id: &str,
         input: UpdateConnectionInput,
@@ -271,6 +273,16 @@ impl Grantd {
         }
         self.record_event_after_write(&project.id, &record.id, EventKind::Updated, updated)
             .await;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ConnectionUpdate, &project.id)
+                .connection(&record.id)
+                .detail(serde_json::json!({
+                    "provider": record.provider,
+                    "updateMask": input.update_mask,
+                })),
+        )
+        .await;
         if status != old_status {
             self.record_event_after_write(
                 &project.id,
@@ -280,7 +292,8 @@ impl Grantd {
             )
             .await;
         }
-        self.get_connection(&project.id, &record.id, access).await
+        self.get_connection(actor, &project.id, &record.id, access)
+            .await
     }
 }
 

@@ -12,6 +12,20 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 pub struct Authenticated {
     pub project: Project,
     pub scopes: Scopes,
+    /// Which credential it was, for the audit trail.
+    pub identity: CallerIdentity,
+}
+
+/// The credential a caller authenticated with, by id: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerIdentity {
+    /// An API key, by its id (not its prefix or hash).
+    ApiKey { id: String },
+    /// A bearer JWT: the registered key that verified it and its `sub`.
+    Jwt {
+        kid: String,
+        subject: Option<String>,
+    },
 }
 
 /// A registered JWT public key, parsed, with the project it authenticates.

@@ -3,15 +3,17 @@
 
 pub mod callers;
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
-use crate::domain::identity::callers::{Authenticated, JwtAlgorithm, VerifyingKey};
+use crate::domain::identity::callers::{Authenticated, CallerIdentity, JwtAlgorithm, VerifyingKey};
 use crate::domain::model::{from_millis, Project, Timestamp};
 use crate::domain::scopes::{Scope, Scopes};
 use crate::secrets::{ApiKey, ApiKeyHash, SecretString};
 use crate::storage::{now_millis, ApiKeyRow, JwtKeyRow, NewApiKey, ProjectRow, StoreError};
 use jsonwebtoken::Validation;
 use serde::Deserialize;
+use serde_json::json;
 
 /// Seconds of clock skew forgiven on `exp`, `nbf` and `iat`.
 const JWT_LEEWAY_SECS: u64 = 30;
@@ -140,7 +142,7 @@ impl Grantd {
                 other => other,
             })?;
         let key = self
-            .create_api_key(&row.id, "default", Scopes::all())
+            .create_api_key(&Actor::cli(), &row.id, "default", Scopes::all())
             .await?;
         Ok(NewProject {
             project: row.into(),
@@ -223,9 +225,10 @@ impl Grantd {
     }
 
     /// Creates an API key with `scopes` (the admin CLI's path: no caller
-    /// to check them against).
+    /// to check them against), audited as done by `actor`.
     pub async fn create_api_key(
         &self,
+        actor: &Actor,
         project_id: &str,
         label: &str,
         scopes: Scopes,
@@ -245,6 +248,13 @@ impl Grantd {
                 create_time: now,
             })
             .await?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ApiKeyCreate, project_id)
+                .target(&id)
+                .detail(json!({"label": label, "scopes": scopes.names()})),
+        )
+        .await;
         Ok(CreatedApiKey {
             info: ApiKeyInfo {
                 id,
@@ -262,6 +272,7 @@ impl Grantd {
     /// never one that could do something the caller cannot.
     pub async fn create_api_key_as(
         &self,
+        actor: &Actor,
         caller_scopes: Scopes,
         project_id: &str,
         label: &str,
@@ -271,7 +282,7 @@ impl Grantd {
         if let Some(missing) = caller_scopes.first_missing(scopes) {
             return Err(DomainError::MissingScope(missing));
         }
-        self.create_api_key(project_id, label, scopes).await
+        self.create_api_key(actor, project_id, label, scopes).await
     }
 
     pub async fn list_api_keys(&self, project_id: &str) -> DomainResult<Vec<ApiKeyInfo>> {
@@ -284,8 +295,13 @@ impl Grantd {
             .collect())
     }
 
-    /// Revokes a key (the admin CLI's path).
-    pub async fn revoke_api_key(&self, project_id: &str, id: &str) -> DomainResult<()> {
+    /// Revokes a key (the admin CLI's path), audited as done by `actor`.
+    pub async fn revoke_api_key(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        id: &str,
+    ) -> DomainResult<()> {
         let revoked = self
             .store()
             .revoke_api_key(project_id, id, now_millis())
@@ -294,6 +310,13 @@ impl Grantd {
         // The cache is keyed by hash, which the id does not give; revocations
         // are rare enough to forget every key.
         self.caches().api_keys.clear();
+        if revoked.is_ok() {
+            self.audit_after_write(
+                actor,
+                AuditEntry::new(AuditAction::ApiKeyRevoke, project_id).target(id),
+            )
+            .await;
+        }
         revoked
     }
 
@@ -302,6 +325,7 @@ impl Grantd {
     /// lock out a broader one.
     pub async fn revoke_api_key_as(
         &self,
+        actor: &Actor,
         caller_scopes: Scopes,
         project_id: &str,
         id: &str,
@@ -316,12 +340,13 @@ impl Grantd {
         if let Some(missing) = caller_scopes.first_missing(target_scopes) {
             return Err(DomainError::MissingScope(missing));
         }
-        self.revoke_api_key(project_id, id).await
+        self.revoke_api_key(actor, project_id, id).await
     }
 
     /// Registers a public key for bearer JWTs; `kid` defaults to a new UUID.
     pub async fn add_jwt_key(
         &self,
+        actor: &Actor,
         project_id: &str,
         algorithm: JwtAlgorithm,
         public_key_pem: &str,
@@ -342,6 +367,13 @@ impl Grantd {
             create_time: now_millis(),
         };
         self.store().insert_jwt_key(&row).await?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::JwtKeyCreate, project_id)
+                .target(&row.id)
+                .detail(json!({"algorithm": row.algorithm})),
+        )
+        .await;
         Ok(row)
     }
 
@@ -349,13 +381,25 @@ impl Grantd {
         Ok(self.store().list_jwt_keys(project_id).await?)
     }
 
-    pub async fn remove_jwt_key(&self, project_id: &str, kid: &str) -> DomainResult<()> {
+    pub async fn remove_jwt_key(
+        &self,
+        actor: &Actor,
+        project_id: &str,
+        kid: &str,
+    ) -> DomainResult<()> {
         let removed = self
             .store()
             .delete_jwt_key(project_id, kid)
             .await
             .or_not_found("jwt key");
         self.caches().jwt_keys.clear();
+        if removed.is_ok() {
+            self.audit_after_write(
+                actor,
+                AuditEntry::new(AuditAction::JwtKeyRevoke, project_id).target(kid),
+            )
+            .await;
+        }
         removed
     }
 
@@ -370,6 +414,9 @@ impl Grantd {
                 let found = Authenticated {
                     project: Project::from(grant.project),
                     scopes: Scopes::parse_space_separated_lenient(&grant.scopes),
+                    identity: CallerIdentity::ApiKey {
+                        id: grant.api_key_id,
+                    },
                 };
                 self.caches().api_keys.insert(hash, found.clone());
                 Ok(Some(found))
@@ -426,6 +473,7 @@ impl Grantd {
             exp: u64,
             iat: Option<u64>,
             scope: Option<String>,
+            sub: Option<String>,
         }
         let claims = match jsonwebtoken::decode::<Claims>(token, &key.decoding_key, &validation) {
             Ok(data) => data.claims,
@@ -454,6 +502,10 @@ impl Grantd {
         Ok(Some(Authenticated {
             project: key.project.clone(),
             scopes,
+            identity: CallerIdentity::Jwt {
+                kid,
+                subject: claims.sub,
+            },
         }))
     }
 

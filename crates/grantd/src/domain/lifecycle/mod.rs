@@ -4,6 +4,7 @@
 //! address guard in `webhook_egress`).
 
 pub mod events;
+pub mod gauges;
 pub mod refresh;
 pub mod webhook_delivery;
 pub mod webhook_egress;

@@ -13,6 +13,7 @@ use crate::domain::lifecycle::webhook_egress::{
 };
 use crate::domain::model::{from_millis, Timestamp};
 use crate::domain::settings::WebhookSettings;
+use crate::metrics::DeliveryOutcome;
 use crate::secrets::Sealed;
 use crate::storage::{now_millis, AttemptResult, DeliveryJob};
 use crate::vocab::DeliveryStatus;
@@ -452,6 +453,11 @@ impl Grantd {
             }
         }
         let result = conclude(settings, job.attempts, outcome, now_millis());
+        self.metrics().webhook_delivery(match result.status {
+            DeliveryStatus::Delivered => DeliveryOutcome::Delivered,
+            DeliveryStatus::Failed => DeliveryOutcome::Failed,
+            DeliveryStatus::Pending => DeliveryOutcome::Retrying,
+        });
         if result.status == DeliveryStatus::Failed {
             tracing::warn!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempts = job.attempts, "webhook delivery failed for good");
         }

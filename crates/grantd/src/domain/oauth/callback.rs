@@ -1,5 +1,6 @@
 //! Finishing an authorization flow when the provider sends the browser back.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::{OAuth2Spec, Provider, ProviderInputs};
 use crate::domain::connections::records::ConnectionDraft;
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
@@ -220,6 +221,7 @@ impl Grantd {
     #[tracing::instrument(skip_all, fields(provider, connection_id))]
     pub async fn complete_oauth_callback(
         &self,
+        actor: &Actor,
         input: CallbackInput,
     ) -> DomainResult<CallbackOutcome> {
         let Some(state) = input.state.as_deref().filter(|s| !s.is_empty()) else {
@@ -230,6 +232,8 @@ impl Grantd {
             .consume_oauth_flow(&state_hash(state), now_millis())
             .await?
         else {
+            // Unknown, spent or expired: no flow, so no provider to name.
+            self.metrics().flow_failed("unknown", "invalid_state");
             return Ok(CallbackOutcome::Rejected(CallbackRejection::InvalidState));
         };
         let span = tracing::Span::current();
@@ -265,7 +269,52 @@ impl Grantd {
             }
         }
         self.record_flow_outcome(&flow, &outcome).await;
+        self.count_and_audit_flow(actor, &flow, &outcome).await;
         outcome
+    }
+
+    /// Counts how the flow ended and, when it stored credentials, audits
+    /// the new or re-authorized connection as done by the browser at the
+    /// callback.
+    async fn count_and_audit_flow(
+        &self,
+        actor: &Actor,
+        flow: &OAuthFlowRow,
+        outcome: &DomainResult<CallbackOutcome>,
+    ) {
+        let (connection_id, reauthorized) = match outcome {
+            Ok(CallbackOutcome::Connected {
+                connection_id,
+                reauthorized,
+                ..
+            }) => (connection_id, *reauthorized),
+            Ok(CallbackOutcome::Failed { failure, .. }) => {
+                let reason = failure.flow_outcome().as_str();
+                self.metrics().flow_failed(&flow.provider, reason);
+                return;
+            }
+            Ok(CallbackOutcome::Rejected(_)) | Err(_) => {
+                let reason = FlowOutcome::ExchangeFailed.as_str();
+                self.metrics().flow_failed(&flow.provider, reason);
+                return;
+            }
+        };
+        self.metrics().flow_completed(&flow.provider);
+        let action = if reauthorized {
+            AuditAction::ConnectionReauthorize
+        } else {
+            AuditAction::ConnectionCreate
+        };
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(action, &flow.project_id)
+                .connection(connection_id)
+                .detail(serde_json::json!({
+                    "provider": flow.provider,
+                    "connectSessionId": flow.connect_session_id,
+                })),
+        )
+        .await;
     }
 
     /// The authorization response left the browser that started the flow:
@@ -304,6 +353,8 @@ impl Grantd {
             };
             self.record_connect_result(session_id, &result).await;
         }
+        self.metrics()
+            .flow_failed(&flow.provider, FlowOutcome::CsrfRejected.as_str());
         tracing::warn!(provider = %flow.provider, detail, "OAuth callback refused: CSRF check failed");
         CallbackOutcome::Rejected(CallbackRejection::CsrfMismatch)
     }

@@ -3,6 +3,7 @@
 //! starts its flows through the same two preparations, so that what it
 //! accepts is exactly what the API accepts.
 
+use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::connections::target::{
     check_target, fold_workspace_metadata, input_metadata, supplied_name, MetadataInput,
@@ -178,18 +179,28 @@ impl Grantd {
     /// The authorization URL that re-authorizes an existing connection in place.
     pub async fn start_oauth_update(
         &self,
+        actor: &Actor,
         project: &Project,
         connection_id: &str,
         opener_origin: Option<&str>,
     ) -> DomainResult<String> {
         let prepared = self.prepare_update(&project.id, connection_id).await?;
+        let provider = prepared.provider.name.clone();
         let options = FlowOptions {
             opener_origin: self
                 .allowed_opener(&project.id, opener_origin.map(str::to_owned))
                 .await?,
             ..FlowOptions::default()
         };
-        self.begin_flow(prepared, &options).await
+        let url = self.begin_flow(prepared, &options).await?;
+        self.audit_after_write(
+            actor,
+            AuditEntry::new(AuditAction::ConnectionReauthorizeStart, &project.id)
+                .connection(connection_id)
+                .detail(serde_json::json!({"provider": provider})),
+        )
+        .await;
+        Ok(url)
     }
 
     /// Finds the connection to re-authorize, its provider and app; its
@@ -310,6 +321,7 @@ impl Grantd {
                 connect_session_id: options.connect_session_id.clone(),
             })
             .await?;
+        self.metrics().flow_started(&provider.name);
         if options.csrf {
             Ok(self.bounce_url(secrets.state.expose()))
         } else {

@@ -4,6 +4,7 @@
 //! structs. `health` has no bodies of its own and stays one file.
 
 pub mod api_keys;
+pub mod audit;
 pub mod callback;
 pub mod connect;
 pub mod connect_sessions;

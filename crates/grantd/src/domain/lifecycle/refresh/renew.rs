@@ -150,6 +150,7 @@ impl Grantd {
             })
             .await?;
         if stored {
+            self.metrics().refresh(&record.provider, "refreshed");
             tracing::info!(connection = %record.id, provider = %record.provider, "token refreshed");
             let mut data = event_data(record);
             if let serde_json::Value::Object(map) = &mut data {
@@ -191,6 +192,8 @@ impl Grantd {
             }
         };
         failure.retry_at = retry_at.map(crate::domain::model::from_millis);
+        self.metrics()
+            .refresh(&record.provider, failure.class.as_str());
         tracing::warn!(
             connection = %record.id,
             provider = %record.provider,

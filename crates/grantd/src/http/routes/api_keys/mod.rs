@@ -66,7 +66,13 @@ pub async fn create_api_key(
     let scopes = Scopes::from_iter(body.scopes.unwrap_or_default());
     let label = body.label.as_deref().unwrap_or("default");
     let created = grantd
-        .create_api_key_as(access.caller.scopes, &access.project().id, label, scopes)
+        .create_api_key_as(
+            &access.actor,
+            access.caller.scopes,
+            &access.project().id,
+            label,
+            scopes,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -89,7 +95,12 @@ pub async fn revoke_api_key(
 ) -> Result<StatusCode, ApiError> {
     let key = &access.path.api_key_id;
     grantd
-        .revoke_api_key_as(access.caller.scopes, &access.project().id, key)
+        .revoke_api_key_as(
+            &access.actor,
+            access.caller.scopes,
+            &access.project().id,
+            key,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ pub struct CreateApiKeyRequest {
     /// A name to tell the key by; `default` when omitted.
     pub label: Option<String>,
     /// The scopes the key holds: `connections:read`, `credentials:access-token`,
-    /// `credentials:read`, `manage`, `api-keys:manage`. None may go beyond
+    /// `credentials:read`, `manage`, `api-keys:manage`, `audit:read`. None may go beyond
     /// the caller's own.
     #[schema(required = true, value_type = Vec<String>)]
     pub scopes: Option<Vec<domain::Scope>>,

@@ -4,8 +4,10 @@ pub(crate) mod page;
 pub mod wire;
 
 use crate::domain::oauth::csrf::csrf_cookie_name;
-use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd};
-use crate::http::auth::cookie;
+use crate::domain::{
+    Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd,
+};
+use crate::http::auth::{cookie, RequestOrigin};
 use crate::http::extract::QueryParams;
 use crate::http::routes::connect::csrf_set_cookie;
 use crate::http::routes::connections::wire::ConnectionView;
@@ -35,9 +37,11 @@ pub fn router() -> OpenApiRouter<Grantd> {
 )]
 pub async fn get_oauth_callback(
     State(grantd): State<Grantd>,
+    origin: RequestOrigin,
     headers: HeaderMap,
     QueryParams(query): QueryParams<CallbackQuery>,
 ) -> Response {
+    let actor = origin.end_user();
     // A CSRF-protected flow's cookie is named after its state.
     let cookie_name = query.state.as_deref().map(csrf_cookie_name);
     let csrf_cookie = cookie_name
@@ -58,7 +62,7 @@ pub async fn get_oauth_callback(
         iss: query.iss,
         csrf_cookie,
     };
-    let outcome = match grantd.complete_oauth_callback(input).await {
+    let outcome = match grantd.complete_oauth_callback(&actor, input).await {
         Ok(outcome) => outcome,
         Err(error) => {
             tracing::error!(%error, "OAuth callback failed");
@@ -74,7 +78,7 @@ pub async fn get_oauth_callback(
             .into_response();
         }
     };
-    outcome_page(&grantd, &outcome, clear_cookie)
+    outcome_page(&grantd, &actor, &outcome, clear_cookie)
         .await
         .into_response()
 }
@@ -82,6 +86,7 @@ pub async fn get_oauth_callback(
 /// The page a callback's outcome shows, and what it tells the opener.
 async fn outcome_page<'a>(
     grantd: &'a Grantd,
+    actor: &Actor,
     outcome: &'a CallbackOutcome,
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
@@ -113,7 +118,7 @@ async fn outcome_page<'a>(
             // Connect-page flows report to the connect page, which knows grantd's words.
             let ampersand = match connect {
                 Some(_) => None,
-                None => connection_for_opener(grantd, project_id, connection_id)
+                None => connection_for_opener(grantd, actor, project_id, connection_id)
                     .await
                     .map(|connection| ampersand_message(Ok(connection))),
             };
@@ -189,11 +194,12 @@ async fn outcome_page<'a>(
 /// without credentials; `None` (with a log line) if it cannot be read.
 async fn connection_for_opener(
     grantd: &Grantd,
+    actor: &Actor,
     project_id: &str,
     connection_id: &str,
 ) -> Option<serde_json::Value> {
     match grantd
-        .get_connection(project_id, connection_id, CredentialAccess::None)
+        .get_connection(actor, project_id, connection_id, CredentialAccess::None)
         .await
     {
         Ok(connection) => serde_json::to_value(ConnectionView::from(connection)).ok(),

@@ -61,7 +61,7 @@ pub async fn set_allowed_origins(
     JsonBody(body): JsonBody<AllowedOriginsRequest>,
 ) -> Result<Json<AllowedOriginsView>, ApiError> {
     let origins = grantd
-        .set_allowed_origins(&access.project().id, body.origins)
+        .set_allowed_origins(&access.actor, &access.project().id, body.origins)
         .await?;
     Ok(Json(AllowedOriginsView { origins }))
 }

@@ -64,6 +64,7 @@ pub async fn generate_connection(
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
     let connection = grantd
         .generate_connection(
+            &access.actor,
             access.project(),
             body.into(),
             access.caller.credential_access(),
@@ -137,6 +138,7 @@ pub async fn get_connection(
     };
     let connection = grantd
         .read_connection(
+            &access.actor,
             &access.project().id,
             &access.path.connection_id,
             credentials,
@@ -160,7 +162,11 @@ pub async fn delete_connection(
 ) -> Result<StatusCode, ApiError> {
     refuse_action(&access.path)?;
     grantd
-        .delete_connection(&access.project().id, &access.path.connection_id)
+        .delete_connection(
+            &access.actor,
+            &access.project().id,
+            &access.path.connection_id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -190,6 +196,7 @@ pub async fn update_connection(
 ) -> Result<Json<ConnectionView>, ApiError> {
     let connection = grantd
         .update_connection(
+            &access.actor,
             access.project(),
             &access.path.connection_id,
             body.into(),

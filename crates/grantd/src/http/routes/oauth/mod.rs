@@ -5,7 +5,7 @@ pub mod wire;
 
 use crate::domain::{Grantd, Scope};
 use crate::http::auth::scope::Manage;
-use crate::http::auth::{caller_origin, Caller, ProjectAccess};
+use crate::http::auth::{caller_origin, Caller, ProjectAccess, RequestOrigin};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::routes::connections;
@@ -84,6 +84,7 @@ pub async fn update_oauth_connection(
 ) -> Result<Response, ApiError> {
     let url = grantd
         .start_oauth_update(
+            &access.actor,
             access.project(),
             connection_id,
             caller_origin(headers).as_deref(),
@@ -100,6 +101,7 @@ pub async fn update_oauth_connection(
 pub async fn patch_connection_action(
     State(grantd): State<Grantd>,
     caller: Caller,
+    origin: RequestOrigin,
     headers: HeaderMap,
     PathParams(path): PathParams<ConnectionPath>,
     request: Request,
@@ -107,12 +109,12 @@ pub async fn patch_connection_action(
     match path.action() {
         Some((connection_id, OAUTH_UPDATE_ACTION)) => {
             let connection_id = connection_id.to_owned();
-            let access = ProjectAccess::check(caller, path)?;
+            let access = ProjectAccess::check(caller, path, origin)?;
             update_oauth_connection(&grantd, access, &connection_id, &headers).await
         }
         Some(_) => Err(ApiError::RouteNotFound),
         None => {
-            let access = ProjectAccess::check(caller, path)?;
+            let access = ProjectAccess::check(caller, path, origin)?;
             let JsonBody(body) = JsonBody::from_request(request, &grantd).await?;
             Ok(connections::update_connection(&grantd, access, body)
                 .await?

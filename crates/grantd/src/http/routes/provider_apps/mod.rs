@@ -47,7 +47,7 @@ pub async fn create_provider_app(
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
     let app = grantd
-        .create_provider_app(&access.project().id, body.into())
+        .create_provider_app(&access.actor, &access.project().id, body.into())
         .await?;
     // 200, not 201: Ampersand's API answers createProviderApp so, and its
     // strict SDKs reject any other success status.
@@ -110,7 +110,12 @@ pub async fn update_provider_app(
         parse_json::<FlatProviderAppUpdate>(&bytes)?.into()
     };
     let app = grantd
-        .update_provider_app(&access.project().id, &access.path.provider_app_id, patch)
+        .update_provider_app(
+            &access.actor,
+            &access.project().id,
+            &access.path.provider_app_id,
+            patch,
+        )
         .await?;
     Ok(Json(app.into()))
 }
@@ -127,7 +132,11 @@ pub async fn delete_provider_app(
     access: ProjectAccess<Manage, ProviderAppPath>,
 ) -> Result<StatusCode, ApiError> {
     grantd
-        .delete_provider_app(&access.project().id, &access.path.provider_app_id)
+        .delete_provider_app(
+            &access.actor,
+            &access.project().id,
+            &access.path.provider_app_id,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
