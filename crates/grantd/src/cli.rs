@@ -8,10 +8,10 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
+use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, RotationProgress, Scope, Scopes};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
-use crate::storage::PostgresSettings;
+use crate::storage::{Backend, PostgresSettings, SealedRows};
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -99,9 +99,37 @@ enum Command {
     JwtKey(JwtKeyCommand),
     /// Print a new encryption key for GRANTD_ENCRYPTION_KEY.
     Keygen,
+    /// Which keys seal the stored secrets, and re-sealing them under the
+    /// first key of the keyring so older keys can be removed.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write a consistent copy of the SQLite store to FILE (safe while
+    /// grantd serves). The keyring is not in it: keep it apart.
+    Backup {
+        /// The copy to write; it must not exist.
+        file: PathBuf,
+    },
     /// Inspect the provider catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// How many sealed secrets each key id seals, per table.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-seal every secret under the keyring's first key, while grantd
+    /// serves; safe to interrupt and run again, and from several hosts.
+    Rotate {
+        /// Secrets re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,6 +370,113 @@ fn check_catalog_files(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Per key id: how many secrets it seals and in which tables, the active
+/// key marked.
+fn print_key_status(active: &str, sealed: &[SealedRows], json: bool) {
+    let mut keys: Vec<&str> = sealed.iter().map(|r| r.key_id.as_str()).collect();
+    keys.dedup();
+    if !keys.contains(&active) {
+        keys.insert(0, active);
+    }
+    if json {
+        let list: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let tables: serde_json::Map<String, serde_json::Value> = sealed
+                    .iter()
+                    .filter(|r| r.key_id == *key)
+                    .map(|r| (r.table.clone(), json!(r.count)))
+                    .collect();
+                let total: i64 = sealed.iter().filter(|r| r.key_id == *key).map(|r| r.count).sum();
+                json!({"keyId": key, "active": *key == active, "sealed": total, "tables": tables})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    for key in keys {
+        let rows: Vec<&SealedRows> = sealed.iter().filter(|r| r.key_id == key).collect();
+        let total: i64 = rows.iter().map(|r| r.count).sum();
+        let tables = rows
+            .iter()
+            .map(|r| format!("{}={}", r.table, r.count))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mark = if key == active { " (active)" } else { "" };
+        println!("{key}{mark}\t{total}\t{tables}");
+    }
+}
+
+/// `grantd keys rotate`: a progress bar on a terminal, a summary at the
+/// end, and a failure while anything is left under an older key.
+async fn rotate_keys(grantd: &Grantd, batch_size: usize, json: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} secrets re-sealed ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut on_progress = |progress: RotationProgress| {
+        if let Some(bar) = &bar {
+            bar.set_length(progress.total);
+            bar.set_position(progress.done);
+        }
+    };
+    let summary = grantd.rotate_keys(batch_size, &mut on_progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let remaining: i64 = summary.remaining.iter().map(|r| r.count).sum();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "activeKeyId": summary.active_key_id,
+                "resealed": summary.resealed,
+                "changedMeanwhile": summary.changed_meanwhile,
+                "unreadable": summary.unreadable,
+                "remaining": remaining,
+                "elapsedMs": summary.elapsed.as_millis() as u64,
+                "rowsPerSecond": summary.rows_per_second().round(),
+            })
+        );
+    } else {
+        println!(
+            "re-sealed {} secrets under key {} in {:.1}s ({:.0}/s); {} were rewritten meanwhile, {} do not open",
+            summary.resealed,
+            summary.active_key_id,
+            summary.elapsed.as_secs_f64(),
+            summary.rows_per_second(),
+            summary.changed_meanwhile,
+            summary.unreadable,
+        );
+    }
+    if remaining > 0 {
+        let keys: Vec<String> = summary
+            .remaining
+            .iter()
+            .map(|r| format!("{} in {}: {}", r.key_id, r.table, r.count))
+            .collect();
+        anyhow::bail!(
+            "{remaining} secrets are still sealed by older keys ({}): an instance whose \
+             keyring does not list {} first is still sealing with an older key; update \
+             every instance's keyring and run `grantd keys rotate` again",
+            keys.join(", "),
+            summary.active_key_id
+        );
+    }
+    eprintln!(
+        "every secret is sealed by {}: older keys may now be removed from the keyring",
+        summary.active_key_id
+    );
+    Ok(())
+}
+
 async fn project(grantd: &Grantd, id_or_name: &str) -> anyhow::Result<Project> {
     grantd
         .find_project(id_or_name)
@@ -387,6 +522,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen => {
             println!("{}", Cipher::generate_spec());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Status { json }) => {
+            let grantd = admin(global, Access::Existing).await?;
+            let sealed = grantd.sealed_values_by_key().await?;
+            print_key_status(grantd.active_key_id(), &sealed, json);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { batch_size, json }) => {
+            let grantd = admin(global, Access::Existing).await?;
+            rotate_keys(&grantd, batch_size, json).await
+        }
+        Command::Backup { file } => {
+            let grantd = admin(global, Access::Existing).await?;
+            if grantd.store().backend() != Backend::Sqlite {
+                anyhow::bail!(
+                    "grantd backup copies a SQLite store; back up PostgreSQL with pg_dump \
+                     (see the README's Operations section)"
+                );
+            }
+            if file.exists() {
+                anyhow::bail!("{} exists already; name a new file", file.display());
+            }
+            let started = std::time::Instant::now();
+            grantd
+                .store()
+                .backup_into(&file)
+                .await
+                .with_context(|| format!("writing the backup {}", file.display()))?;
+            println!(
+                "backup written to {} in {:.1}s; keep the keyring (GRANTD_ENCRYPTION_KEY or \
+                 the data directory's encryption.key) apart from it: it cannot be opened without it",
+                file.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Catalog(CatalogCommand::Check { files }) => check_catalog_files(&files),

@@ -23,6 +23,7 @@ pub mod connections;
 pub mod error;
 mod handle;
 mod identity;
+pub mod key_rotation;
 pub mod lifecycle;
 pub mod model;
 pub mod oauth;
@@ -39,6 +40,7 @@ pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, JwtAlgorithm};
+pub use key_rotation::{RotationProgress, RotationSummary};
 pub use identity::{ApiKeyInfo, CreatedApiKey, NewProject};
 pub use lifecycle::events::{
     connection_event_data, with_status_change, ConnectionEvent, EventKind,

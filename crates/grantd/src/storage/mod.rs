@@ -3,6 +3,7 @@
 //! arrive here already sealed).
 
 mod api_keys;
+mod backup;
 mod connect_sessions;
 mod connections;
 mod directory;
@@ -28,7 +29,9 @@ pub use oauth_flows::{BoundFlow, FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
-pub use sealed::{SealedRows, SEALED_COLUMNS};
+pub use sealed::{
+    Reseal, SealedColumn, SealedRows, SealedSecret, SealedValue, SEALED_COLUMNS, SEALED_VALUES,
+};
 pub use webhooks::{
     AttemptResult, DeliveryJob, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
 };

@@ -21,7 +21,7 @@ pub struct ConnectionQuery {
 }
 
 /// The associated data binding credentials to their connection.
-fn credentials_aad(connection_id: &str) -> String {
+pub(in crate::domain) fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
 }
 
