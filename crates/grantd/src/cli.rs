@@ -387,7 +387,11 @@ fn print_key_status(active: &str, sealed: &[SealedRows], json: bool) {
                     .filter(|r| r.key_id == *key)
                     .map(|r| (r.table.clone(), json!(r.count)))
                     .collect();
-                let total: i64 = sealed.iter().filter(|r| r.key_id == *key).map(|r| r.count).sum();
+                let total: i64 = sealed
+                    .iter()
+                    .filter(|r| r.key_id == *key)
+                    .map(|r| r.count)
+                    .sum();
                 json!({"keyId": key, "active": *key == active, "sealed": total, "tables": tables})
             })
             .collect();

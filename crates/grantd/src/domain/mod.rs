@@ -40,8 +40,8 @@ pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, JwtAlgorithm};
-pub use key_rotation::{RotationProgress, RotationSummary};
 pub use identity::{ApiKeyInfo, CreatedApiKey, NewProject};
+pub use key_rotation::{RotationProgress, RotationSummary};
 pub use lifecycle::events::{
     connection_event_data, with_status_change, ConnectionEvent, EventKind,
 };

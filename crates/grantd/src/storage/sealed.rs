@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn the_rotation_list_names_every_sealed_column_the_startup_check_counts() {
-        let rotated: Vec<(&str, &str)> = SEALED_VALUES.iter().map(|c| (c.table, c.key_id)).collect();
+        let rotated: Vec<(&str, &str)> =
+            SEALED_VALUES.iter().map(|c| (c.table, c.key_id)).collect();
         assert_eq!(rotated, SEALED_COLUMNS);
     }
 }

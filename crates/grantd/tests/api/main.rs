@@ -15,6 +15,7 @@ mod crash_recovery;
 mod generate;
 mod instances;
 mod oauth_flow;
+mod operations;
 mod provider_apps;
 mod provider_names;
 mod react_client;
