@@ -1,6 +1,6 @@
 //! Startup: open the store, load the catalog and the keyring, bind, serve.
 
-use crate::config::Config;
+use crate::config::{Config, ShutdownSettings};
 use crate::domain::catalog::Catalog;
 use crate::domain::{DomainSettings, Grantd, WebhookWorker};
 use crate::http::server::ConnectionLimits;
@@ -227,6 +227,7 @@ pub struct Application {
     grantd: Grantd,
     public_url: Url,
     connections: ConnectionLimits,
+    shutdown: ShutdownSettings,
 }
 
 impl Application {
@@ -254,6 +255,7 @@ impl Application {
             grantd,
             public_url,
             connections: config.connections,
+            shutdown: config.shutdown,
         })
     }
 
@@ -271,29 +273,72 @@ impl Application {
         &self.grantd
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains: `/readyz` answers 503
+    /// for the drain delay while requests are still taken, then accepting
+    /// stops and the requests, refreshes and webhook deliveries in flight
+    /// get until the shutdown deadline to finish; leases of what is cut
+    /// off are released so another instance takes it at once.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
         let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
-        let refresher = tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
-            self.grantd.clone(),
-            stopped,
-        ));
+        let mut refresher =
+            tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
+                self.grantd.clone(),
+                stopped,
+            ));
         let webhooks = WebhookWorker::start(self.grantd.clone());
         let router = crate::http::router(self.grantd.clone());
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
-        crate::http::server::serve(self.listener, router, self.connections, shutdown).await;
+        let settings = self.shutdown.clone();
+        let grantd = self.grantd.clone();
+        let stop_accepting = async move {
+            shutdown.await;
+            grantd.begin_draining();
+            if !settings.drain_delay.is_zero() {
+                tracing::info!(
+                    drain_delay_ms = settings.drain_delay.as_millis() as u64,
+                    "draining: /readyz answers 503 until accepting stops"
+                );
+                tokio::time::sleep(settings.drain_delay).await;
+            }
+        };
+        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
+        let stop_accepting = async move {
+            stop_accepting.await;
+            let _ = deadline_tx.send(tokio::time::Instant::now() + self.shutdown.timeout);
+        };
+        crate::http::server::serve(
+            self.listener,
+            router,
+            self.connections,
+            stop_accepting,
+            self.shutdown.timeout,
+        )
+        .await;
+        let deadline = deadline_rx
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now() + self.shutdown.timeout);
         janitor.abort();
         let _ = stop_refresher.send(true);
-        let _ = refresher.await;
+        if tokio::time::timeout_at(deadline, &mut refresher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("token refreshes still in flight at the shutdown deadline are cut");
+            refresher.abort();
+        }
+        self.grantd.release_refresh_leases().await;
         // Attempts in flight are bounded by the request timeout; a little
-        // more than that lets them finish and record their outcome.
-        let grace = self.grantd.webhook_settings().request_timeout + Duration::from_secs(1);
+        // more than that lets them finish and record their outcome, within
+        // the shutdown deadline.
+        let grace = (self.grantd.webhook_settings().request_timeout + Duration::from_secs(1))
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         webhooks.shutdown(grace).await;
         self.grantd.store().close().await;
+        tracing::info!("grantd stopped");
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use crate::app::{
     open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access, Application,
 };
-use crate::config::Config;
+use crate::config::{Config, ShutdownSettings};
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
@@ -213,6 +213,14 @@ struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "GRANTD_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Seconds grantd keeps serving after SIGTERM with /readyz answering
+    /// 503, so a load balancer polling it stops sending first.
+    #[arg(long, env = "GRANTD_SHUTDOWN_DRAIN_DELAY_SECS", default_value_t = 0)]
+    shutdown_drain_delay_secs: u64,
+    /// Seconds, once accepting stops, that requests, token refreshes and
+    /// webhook deliveries in flight get to finish before grantd exits.
+    #[arg(long, env = "GRANTD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -519,6 +527,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
+            };
+            config.shutdown = ShutdownSettings {
+                drain_delay: Duration::from_secs(args.shutdown_drain_delay_secs),
+                timeout: Duration::from_secs(args.shutdown_timeout_secs),
             };
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;

@@ -38,6 +38,8 @@ pub struct Config {
     pub jwt: crate::domain::JwtSettings,
     /// Header-read and idle timeouts and the cap on open client connections.
     pub connections: crate::http::server::ConnectionLimits,
+    /// Draining and the deadline for work in flight at shutdown.
+    pub shutdown: ShutdownSettings,
 }
 
 impl Config {
@@ -57,6 +59,31 @@ impl Config {
             cache_ttl: Duration::from_secs(5),
             jwt: Default::default(),
             connections: Default::default(),
+            shutdown: Default::default(),
+        }
+    }
+}
+
+/// What happens between SIGTERM and exit.
+#[derive(Debug, Clone)]
+pub struct ShutdownSettings {
+    /// How long grantd keeps accepting after the signal while `/readyz`
+    /// answers 503, so the load balancer in front stops sending first.
+    /// 0 by default: without a load balancer polling readiness it only
+    /// delays the exit.
+    pub drain_delay: Duration,
+    /// Longest wait, after accepting stops, for requests, token refreshes
+    /// and webhook deliveries in flight; what is left then is abandoned
+    /// (its leases released) and grantd exits. 30 s: above the 20 s token
+    /// call timeout, below the usual 30 s+ grace of process supervisors.
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        ShutdownSettings {
+            drain_delay: Duration::ZERO,
+            timeout: Duration::from_secs(30),
         }
     }
 }

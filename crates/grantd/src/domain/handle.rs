@@ -34,6 +34,9 @@ pub(in crate::domain) struct Inner {
     /// Wakes the webhook delivery worker when deliveries are enqueued.
     pub(in crate::domain) webhook_wakeup: tokio::sync::Notify,
     pub(in crate::domain) caches: Caches,
+    /// Set once shutdown begins: readiness turns false so load balancers
+    /// stop sending before this instance stops accepting.
+    pub(in crate::domain) draining: std::sync::atomic::AtomicBool,
 }
 
 /// What the request path remembers between requests; see [`cache`].
@@ -71,6 +74,7 @@ impl Grantd {
                 flights: Default::default(),
                 webhook_wakeup: tokio::sync::Notify::new(),
                 caches,
+                draining: Default::default(),
             }),
         }
     }
@@ -102,6 +106,20 @@ impl Grantd {
 
     pub(in crate::domain) fn tokens(&self) -> &TokenClient {
         &self.inner.tokens
+    }
+
+    /// Marks this instance as shutting down (see [`Grantd::is_draining`]).
+    pub fn begin_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun: `/readyz` then answers 503.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Readiness: the store answers.

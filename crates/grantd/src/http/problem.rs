@@ -122,6 +122,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("route not found")]
     RouteNotFound,
+    /// The instance is shutting down and takes no new work.
+    #[error("shutting down")]
+    Draining,
 }
 
 impl From<crate::domain::scopes::MissingScope> for ApiError {
@@ -157,6 +160,15 @@ impl From<ApiError> for Problem {
                 ),
             ),
             ApiError::RouteNotFound => Problem::new(StatusCode::NOT_FOUND, "no such route"),
+            ApiError::Draining => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this instance is shutting down",
+                );
+                p.retryable = Some(true);
+                p.remedy = Some("send requests to another instance".into());
+                p
+            }
         }
     }
 }

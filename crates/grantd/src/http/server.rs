@@ -64,12 +64,15 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for open connections to finish their requests.
+/// accepting and waits up to `drain_timeout` for open connections to
+/// finish their requests; connections still busy then are left to be cut
+/// when the process exits.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
 ) {
     let max = limits
         .max_connections
@@ -119,7 +122,15 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection holds a permit until it ends: all of them back
     // means every connection has finished.
-    let _ = permits.acquire_many(max as u32).await;
+    if tokio::time::timeout(drain_timeout, permits.acquire_many(max as u32))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            still_open = max - permits.available_permits(),
+            "requests still in flight at the shutdown deadline are cut"
+        );
+    }
 }
 
 /// Errors of one connection (reset before it was accepted) are skipped;

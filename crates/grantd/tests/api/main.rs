@@ -25,6 +25,7 @@ mod refresh;
 mod relay;
 mod scopes;
 mod secrets_at_rest;
+mod shutdown;
 mod slow_clients;
 mod startup_safety;
 mod validation;
