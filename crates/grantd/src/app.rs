@@ -1,6 +1,6 @@
 //! Startup: open the store, load the catalog and the keyring, bind, serve.
 
-use crate::config::{Config, ShutdownSettings};
+use crate::config::{Config, RetentionSettings, ShutdownSettings};
 use crate::domain::catalog::Catalog;
 use crate::domain::{DomainSettings, Grantd, WebhookWorker};
 use crate::http::server::ConnectionLimits;
@@ -228,6 +228,7 @@ pub struct Application {
     public_url: Url,
     connections: ConnectionLimits,
     shutdown: ShutdownSettings,
+    retention: RetentionSettings,
 }
 
 impl Application {
@@ -256,6 +257,7 @@ impl Application {
             public_url,
             connections: config.connections,
             shutdown: config.shutdown,
+            retention: config.retention,
         })
     }
 
@@ -283,6 +285,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
+        let pruner = tokio::spawn(prune_old_records(
+            self.grantd.store().clone(),
+            self.retention.clone(),
+        ));
         let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
         let mut refresher =
             tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
@@ -322,6 +328,7 @@ impl Application {
             .await
             .unwrap_or_else(|_| tokio::time::Instant::now() + self.shutdown.timeout);
         janitor.abort();
+        pruner.abort();
         let _ = stop_refresher.send(true);
         if tokio::time::timeout_at(deadline, &mut refresher)
             .await
@@ -396,6 +403,55 @@ async fn purge_expired_flows(store: Store) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged expired connect sessions"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired connect sessions"),
+        }
+    }
+}
+
+/// Deletes events and finished webhook deliveries past their retention,
+/// every `interval`, in batches with a pause between them: a backlog of
+/// millions drains over minutes without holding up the request path.
+async fn prune_old_records(store: Store, retention: RetentionSettings) {
+    let mut tick = tokio::time::interval(retention.interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let batch = retention.batch.max(1);
+    loop {
+        tick.tick().await;
+        let now = now_millis();
+        let deliveries_cutoff = now - retention.webhook_deliveries.as_millis() as i64;
+        let events_cutoff = now - retention.events.as_millis() as i64;
+        let mut deliveries = 0;
+        let mut events = 0;
+        let pruned: Result<(), crate::storage::StoreError> = async {
+            loop {
+                let n = store
+                    .prune_webhook_deliveries(deliveries_cutoff, batch)
+                    .await?;
+                deliveries += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            loop {
+                let n = store.prune_events(events_cutoff, batch).await?;
+                events += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(())
+        }
+        .await;
+        if deliveries + events > 0 {
+            tracing::info!(
+                webhook_deliveries = deliveries,
+                events,
+                "pruned records past their retention"
+            );
+        }
+        if let Err(error) = pruned {
+            tracing::warn!(%error, "could not prune old records; retrying at the next interval");
         }
     }
 }

@@ -221,6 +221,17 @@ struct ServeArgs {
     /// webhook deliveries in flight get to finish before grantd exits.
     #[arg(long, env = "GRANTD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// Days connection events are kept (those a webhook delivery still
+    /// waits to send are kept until it is done).
+    #[arg(long, env = "GRANTD_EVENT_RETENTION_DAYS", default_value_t = 90)]
+    event_retention_days: u64,
+    /// Days delivered and failed webhook deliveries are kept.
+    #[arg(
+        long,
+        env = "GRANTD_WEBHOOK_DELIVERY_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    webhook_delivery_retention_days: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,6 +543,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 drain_delay: Duration::from_secs(args.shutdown_drain_delay_secs),
                 timeout: Duration::from_secs(args.shutdown_timeout_secs),
             };
+            config.retention.events = Duration::from_secs(args.event_retention_days * 86_400);
+            config.retention.webhook_deliveries =
+                Duration::from_secs(args.webhook_delivery_retention_days * 86_400);
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await

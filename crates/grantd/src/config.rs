@@ -40,6 +40,8 @@ pub struct Config {
     pub connections: crate::http::server::ConnectionLimits,
     /// Draining and the deadline for work in flight at shutdown.
     pub shutdown: ShutdownSettings,
+    /// Pruning of old events and webhook deliveries.
+    pub retention: RetentionSettings,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             jwt: Default::default(),
             connections: Default::default(),
             shutdown: Default::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -84,6 +87,35 @@ impl Default for ShutdownSettings {
         ShutdownSettings {
             drain_delay: Duration::ZERO,
             timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long records kept for a while are kept, and how pruning runs.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Connection events older than this are deleted (unless a webhook
+    /// delivery still waits to send one). 90 days: the window API callers
+    /// page back through.
+    pub events: Duration,
+    /// Delivered and failed webhook deliveries older than this are
+    /// deleted. 30 days: enough to debug a receiver.
+    pub webhook_deliveries: Duration,
+    /// How often pruning runs.
+    pub interval: Duration,
+    /// Rows deleted per statement; pruning pauses between batches so
+    /// request writes are never held up behind it.
+    pub batch: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        RetentionSettings {
+            events: Duration::from_secs(90 * DAY),
+            webhook_deliveries: Duration::from_secs(30 * DAY),
+            interval: Duration::from_secs(3600),
+            batch: 500,
         }
     }
 }

@@ -13,6 +13,7 @@ mod oauth_flows;
 mod projects;
 mod provider_apps;
 mod refresh;
+mod retention;
 mod sealed;
 mod webhooks;
 mod write_queue;

@@ -23,6 +23,7 @@ mod readme;
 mod real_oauth_server;
 mod refresh;
 mod relay;
+mod retention;
 mod scopes;
 mod secrets_at_rest;
 mod shutdown;
