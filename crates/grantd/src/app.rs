@@ -229,6 +229,7 @@ pub struct Application {
     connections: ConnectionLimits,
     shutdown: ShutdownSettings,
     retention: RetentionSettings,
+    rate_limits: crate::http::rate_limit::RateLimits,
 }
 
 impl Application {
@@ -258,6 +259,7 @@ impl Application {
             connections: config.connections,
             shutdown: config.shutdown,
             retention: config.retention,
+            rate_limits: config.rate_limits,
         })
     }
 
@@ -296,7 +298,7 @@ impl Application {
                 stopped,
             ));
         let webhooks = WebhookWorker::start(self.grantd.clone());
-        let router = crate::http::router(self.grantd.clone());
+        let router = crate::http::router(self.grantd.clone(), &self.rate_limits);
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
         let settings = self.shutdown.clone();
         let grantd = self.grantd.clone();

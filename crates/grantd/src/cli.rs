@@ -9,6 +9,7 @@ use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
 use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, RotationProgress, Scope, Scopes};
+use crate::http::rate_limit::{Bucket, RateLimits};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::{Backend, PostgresSettings, SealedRows};
@@ -232,6 +233,43 @@ struct ServeArgs {
         default_value_t = 30
     )]
     webhook_delivery_retention_days: u64,
+    /// Requests per second and burst (`RATE/BURST`, `0` for no limit) for
+    /// each API key or bearer token.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_API_KEY", default_value = "100/200", value_parser = parse_bucket)]
+    rate_limit_api_key: RateArg,
+    /// The same for each client address on the authenticated API.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_ADDRESS", default_value = "200/400", value_parser = parse_bucket)]
+    rate_limit_address: RateArg,
+    /// The same for each client address on the OAuth callback and the
+    /// connect page and its API.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_UNAUTHENTICATED", default_value = "10/30", value_parser = parse_bucket)]
+    rate_limit_unauthenticated: RateArg,
+    /// Apply the rate limits to loopback clients too.
+    #[arg(
+        long,
+        env = "GRANTD_RATE_LIMIT_LOOPBACK",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    rate_limit_loopback: bool,
+}
+
+/// A rate limit flag's value: a bucket, or none for `0`.
+#[derive(Clone, Debug, PartialEq)]
+struct RateArg(Option<Bucket>);
+
+/// `RATE/BURST` or `RATE` (burst = rate) requests per second; `0` is no limit.
+fn parse_bucket(value: &str) -> Result<RateArg, String> {
+    let (rate, burst) = value.split_once('/').unwrap_or((value, value));
+    let number = |text: &str| {
+        text.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{value:?}: expected RATE/BURST, e.g. 100/200, or 0 for none"))
+    };
+    let (per_second, burst) = (number(rate)?, number(burst)?);
+    Ok(RateArg((per_second > 0).then_some(Bucket {
+        per_second,
+        burst: burst.max(per_second),
+    })))
 }
 
 #[derive(Debug, Subcommand)]
@@ -546,6 +584,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.retention.events = Duration::from_secs(args.event_retention_days * 86_400);
             config.retention.webhook_deliveries =
                 Duration::from_secs(args.webhook_delivery_retention_days * 86_400);
+            config.rate_limits = RateLimits {
+                per_credential: args.rate_limit_api_key.0,
+                per_address: args.rate_limit_address.0,
+                unauthenticated_per_address: args.rate_limit_unauthenticated.0,
+                exempt_loopback: !args.rate_limit_loopback,
+            };
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
@@ -737,6 +781,20 @@ mod tests {
             Command::Serve(args) => args,
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn rate_limits_parse_as_rate_and_burst_and_zero_turns_one_off() {
+        let args = serve_args(&["--rate-limit-api-key", "5/20", "--rate-limit-address", "0"]);
+        assert_eq!(
+            args.rate_limit_api_key.0,
+            Some(Bucket {
+                per_second: 5,
+                burst: 20
+            })
+        );
+        assert_eq!(args.rate_limit_address.0, None);
+        assert!(parse_bucket("fast").is_err());
     }
 
     #[test]

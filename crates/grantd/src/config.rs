@@ -42,6 +42,8 @@ pub struct Config {
     pub shutdown: ShutdownSettings,
     /// Pruning of old events and webhook deliveries.
     pub retention: RetentionSettings,
+    /// Token buckets per API key and per client address.
+    pub rate_limits: crate::http::rate_limit::RateLimits,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             connections: Default::default(),
             shutdown: Default::default(),
             retention: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cors;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod wire;
@@ -53,8 +54,8 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(callback::router())
 }
 
-/// The whole HTTP surface of grantd.
-pub fn router(grantd: Grantd) -> Router {
+/// The whole HTTP surface of grantd, with `limits` on its callers.
+pub fn router(grantd: Grantd, limits: &rate_limit::RateLimits) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (routes, document) = api_routes().split_for_parts();
     let api = routes
@@ -91,6 +92,11 @@ pub fn router(grantd: Grantd) -> Router {
             .layer(axum::middleware::from_fn_with_state(grantd, cors::cors))
             .layer(axum::middleware::from_fn(no_store_for_api))
             .layer(axum::middleware::from_fn(problem::render_problems))
+            // Inside the renderer (its 429 is a problem), before any work.
+            .layer(axum::middleware::from_fn_with_state(
+                rate_limit::Limiter::new(limits),
+                rate_limit::limit,
+            ))
             .layer(CatchPanicLayer::custom(|_panic| {
                 tracing::error!("handler panicked");
                 axum::response::IntoResponse::into_response(Problem::new(

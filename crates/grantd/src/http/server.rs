@@ -100,10 +100,10 @@ pub async fn serve(
                 }
             }
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -112,6 +112,7 @@ pub async fn serve(
         };
         tokio::spawn(serve_connection(
             stream,
+            peer,
             router.clone(),
             limits.clone(),
             stopped.clone(),
@@ -150,6 +151,7 @@ async fn accept_failed(error: io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
@@ -164,7 +166,12 @@ async fn serve_connection(
         let progress = progress.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(progress.clone());
-            let response = router.clone().oneshot(request.map(Body::new));
+            let mut request = request.map(Body::new);
+            // The peer's address, for the per-address rate limits.
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let response = router.clone().oneshot(request);
             async move {
                 let response = response.await;
                 drop(in_flight);

@@ -18,6 +18,7 @@ mod oauth_flow;
 mod operations;
 mod provider_apps;
 mod provider_names;
+mod rate_limits;
 mod react_client;
 mod readme;
 mod real_oauth_server;
