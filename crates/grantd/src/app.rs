@@ -88,6 +88,23 @@ pub async fn open_grantd(
     ))
 }
 
+/// Opens an existing store without the keyring, for commands that copy it
+/// and open no secret (`grantd backup`): the machine taking backups need
+/// not hold the key.
+pub async fn open_existing_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.is_none() {
+        require_existing_store(&config.data_dir)?;
+    }
+    Store::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.postgres,
+        false,
+    )
+    .await
+    .context("opening the store")
+}
+
 /// Fails, naming the path, when the data directory or its database is missing.
 fn require_existing_store(data_dir: &Path) -> anyhow::Result<()> {
     let problem = if !data_dir.is_dir() {

@@ -2,7 +2,8 @@
 //! data directory directly (safe beside a running server: SQLite WAL).
 
 use crate::app::{
-    open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access, Application,
+    open_existing_store, open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access,
+    Application,
 };
 use crate::config::{Config, ShutdownSettings};
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
@@ -88,7 +89,7 @@ struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -609,8 +610,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rotate_keys(&grantd, batch_size, json).await
         }
         Command::Backup { file } => {
-            let grantd = admin(global, Access::Existing).await?;
-            if grantd.store().backend() != Backend::Sqlite {
+            let store = open_existing_store(&config(global)).await?;
+            if store.backend() != Backend::Sqlite {
                 anyhow::bail!(
                     "grantd backup copies a SQLite store; back up PostgreSQL with pg_dump \
                      (see the README's Operations section)"
@@ -620,11 +621,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} exists already; name a new file", file.display());
             }
             let started = std::time::Instant::now();
-            grantd
-                .store()
+            store
                 .backup_into(&file)
                 .await
                 .with_context(|| format!("writing the backup {}", file.display()))?;
+            store.close().await;
             println!(
                 "backup written to {} in {:.1}s; keep the keyring (GRANTD_ENCRYPTION_KEY or \
                  the data directory's encryption.key) apart from it: it cannot be opened without it",
@@ -778,7 +779,7 @@ mod tests {
     fn serve_args(args: &[&str]) -> ServeArgs {
         let argv = ["grantd", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             other => panic!("parsed as {other:?}"),
         }
     }

@@ -167,21 +167,27 @@ pub async fn limit(State(limiter): State<Arc<Limiter>>, request: Request, next: 
     };
     match verdict {
         Ok(()) => next.run(request).await,
-        Err(rejection) => rejection,
+        Err(limited) => too_many_requests(limited.wait, limited.whom),
     }
+}
+
+/// An empty bucket: whose, and how long until it holds a token again.
+struct Limited {
+    wait: std::time::Duration,
+    whom: &'static str,
 }
 
 fn check<K: Hash + Eq + Clone>(
     limiter: &Option<Keyed<K>>,
     key: Option<&K>,
-    whom: &str,
-) -> Result<(), Response> {
+    whom: &'static str,
+) -> Result<(), Limited> {
     let (Some(limiter), Some(key)) = (limiter, key) else {
         return Ok(());
     };
-    limiter.check_key(key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        too_many_requests(wait, whom)
+    limiter.check_key(key).map_err(|not_until| Limited {
+        wait: not_until.wait_time_from(DefaultClock::default().now()),
+        whom,
     })
 }
 

@@ -275,8 +275,16 @@ async fn a_backup_taken_during_a_refresh_wave_restores_to_a_store_where_every_co
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Taken without the keyring: a backup host need not hold the key.
     let backup = deployment.dir.path().join("backup.db");
-    deployment.run_ok(&["backup", backup.to_str().unwrap()]);
+    let taken = crate::cli::grantd(&deployment.data_dir, &["backup", backup.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
     let refreshed_after = deployment.refreshed().await;
     assert!(
         refreshed_after < ids.len(),
