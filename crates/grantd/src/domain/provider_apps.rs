@@ -3,7 +3,6 @@
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::model::{from_millis, ProviderApp};
-use crate::domain::model::{parse_scopes, scopes_json};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 
@@ -137,7 +136,7 @@ impl Grantd {
             client_id: input.client_id.unwrap_or_default(),
             client_secret_key_id: sealed.key_id,
             client_secret_ciphertext: sealed.bytes,
-            scopes: scopes_json(&input.scopes.unwrap_or_default()),
+            scopes: input.scopes.unwrap_or_default(),
             is_default: i64::from(is_default),
             create_time: now,
             update_time: now,
@@ -214,7 +213,7 @@ impl Grantd {
                     external_ref: patch.external_ref,
                     client_id: patch.client_id,
                     client_secret,
-                    scopes: patch.scopes.as_deref().map(scopes_json),
+                    scopes: patch.scopes.clone(),
                     make_default: patch.is_default == Some(true),
                     update_time: now_millis(),
                 },
@@ -342,8 +341,10 @@ impl Grantd {
             bytes: row.client_secret_ciphertext,
         };
         let secret = self.cipher().open(&sealed, &secret_aad(&row.id))?;
-        let secret = String::from_utf8(secret)
-            .map_err(|_| DomainError::Internal("client secret is not UTF-8".into()))?;
+        let secret = String::from_utf8(secret).map_err(|source| DomainError::SecretNotText {
+            what: "client secret",
+            source,
+        })?;
         Ok(ProviderApp {
             id: row.id,
             project_id: row.project_id,
@@ -351,7 +352,7 @@ impl Grantd {
             external_ref: row.external_ref,
             client_id: row.client_id,
             client_secret: SecretString::new(secret),
-            scopes: parse_scopes(&row.scopes),
+            scopes: row.scopes,
             is_default: row.is_default != 0,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),

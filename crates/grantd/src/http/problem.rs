@@ -273,6 +273,15 @@ fn domain_problem(error: DomainError) -> Problem {
             Problem::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
         }
         DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
+        DomainError::Duplicate { field, detail, .. } => {
+            let mut p = Problem::new(StatusCode::CONFLICT, detail.clone());
+            p.issues.push(InputIssue::from(FieldIssue::body(
+                field,
+                serde_json::Value::Null,
+                detail,
+            )));
+            p
+        }
         DomainError::MissingScope(scope) => {
             let mut p = Problem::new(
                 StatusCode::FORBIDDEN,
@@ -297,12 +306,24 @@ fn domain_problem(error: DomainError) -> Problem {
             p
         }
         other => {
-            tracing::error!(error = %other, "internal error");
+            tracing::error!(error = %other, cause_chain = %cause_chain(&other), "internal error");
             let mut p = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             p.retryable = Some(false);
             p
         }
     }
+}
+
+/// An error and its sources, outermost first, for the log of a 5xx.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(" <- ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 fn provider_problem(error: ProviderError) -> Problem {
@@ -393,4 +414,64 @@ fn is_bare_error(response: &Response) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     !(content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Constraint, StoreError};
+
+    #[test]
+    fn a_unique_key_conflict_is_a_409_naming_the_field_it_protects() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::DefaultProviderApp,
+            message: "UNIQUE constraint failed: provider_apps.project_id, provider_apps.provider"
+                .into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.issues.len(), 1);
+        assert_eq!(problem.issues[0].name, "isDefault");
+        assert_eq!(problem.issues[0].location, "body");
+        assert!(
+            !problem
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("UNIQUE"),
+            "the database's wording stays in the log"
+        );
+    }
+
+    #[test]
+    fn a_conflict_on_a_key_no_caller_chose_stays_a_plain_409() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::Other,
+            message: "duplicate key value violates unique constraint \"api_keys_pkey\"".into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert!(problem.issues.is_empty());
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("conflicts with an existing resource")
+        );
+    }
+
+    #[test]
+    fn the_cause_chain_lists_every_source() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::ProjectName,
+            message: "UNIQUE constraint failed: projects.name".into(),
+        });
+        let chain = cause_chain(&error);
+        assert!(
+            chain.starts_with("conflict: a project with this name exists"),
+            "{chain}"
+        );
+        assert!(
+            chain.contains("<- conflict on projects.name: UNIQUE constraint failed"),
+            "{chain}"
+        );
+    }
 }

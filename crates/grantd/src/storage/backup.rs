@@ -12,10 +12,14 @@ impl Store {
     /// readable by its owner only: it holds the sealed secrets and the API
     /// key hashes. PostgreSQL is backed up with its own tools (README).
     pub async fn backup_into(&self, path: &Path) -> StoreResult<()> {
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::Corrupt("the backup path is not UTF-8".into()))?;
-        create_private_file(path).map_err(|e| StoreError::Unavailable(e.into()))?;
+        let io = |e: std::io::Error| StoreError::Unavailable(e.into());
+        let target = path.to_str().ok_or_else(|| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the backup path is not UTF-8",
+            ))
+        })?;
+        create_private_file(path).map_err(io)?;
         // On the writer pool: the readers are query_only, which refuses
         // VACUUM. It writes only the new file, so it holds no write lock.
         let copied = sqlx::query("VACUUM INTO $1")

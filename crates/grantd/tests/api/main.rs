@@ -29,6 +29,8 @@ mod scopes;
 mod secrets_at_rest;
 mod shutdown;
 mod slow_clients;
+mod snapshots;
 mod startup_safety;
+mod storage_rows;
 mod validation;
 mod webhooks;

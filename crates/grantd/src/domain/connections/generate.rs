@@ -1,23 +1,21 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
+use crate::domain::connections::records::ConnectionDraft;
 use crate::domain::connections::target::MetadataInput;
 use crate::domain::connections::target::{
     check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
 };
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
 use crate::domain::handle::Grantd;
-use crate::domain::lifecycle::events::{connection_event_data, new_event, EventKind};
-use crate::domain::model::scopes_json;
 use crate::domain::model::{
-    Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
-    TokenSet,
+    Connection, Credentials, Project, ProviderMetadata, Timestamp, Token, TokenSet,
 };
 use crate::domain::oauth::callback::{merge_token_metadata, token_set};
 use crate::domain::oauth::token::{ClientCredentials, Grant};
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
-use crate::storage::{now_millis, ConnectionSource, NewConnection};
+use crate::storage::{ConnectionOwner, ConnectionSource};
 use std::collections::BTreeMap;
 
 /// A token as callers import it.
@@ -201,55 +199,27 @@ impl Grantd {
         let (credentials, provider_app_id) = self
             .obtain_credentials(&project.id, provider, &input, &mut metadata)
             .await?;
-        let connection_id = uuid::Uuid::now_v7().to_string();
-        let sealed = self.seal_credentials(&connection_id, &credentials)?;
-        let scopes = credentials
-            .tokens()
-            .map(|t| t.scopes.clone())
-            .unwrap_or_default();
-        let group_ref = input.group_ref.clone().unwrap_or_default();
-        let consumer_ref = input.consumer_ref.clone().unwrap_or_default();
-        let event = new_event(
-            &project.id,
-            &connection_id,
-            EventKind::Created,
-            connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref),
-        );
-        let (enqueued, record) = self
-            .store()
-            .insert_connection(
-                NewConnection {
-                    id: connection_id.clone(),
-                    project_id: project.id.clone(),
-                    provider: provider.name.clone(),
-                    provider_app_id,
-                    group_name: supplied_name(input.group_name.as_deref()),
-                    group_ref,
-                    consumer_name: supplied_name(input.consumer_name.as_deref()),
-                    consumer_ref,
-                    provider_workspace_ref: input.provider_workspace_ref.clone(),
-                    provider_consumer_ref: None,
-                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                    status: ConnectionStatus::Working.as_str().to_owned(),
-                    provider_metadata: serde_json::to_string(&metadata)
-                        .unwrap_or_else(|_| "{}".into()),
-                    scopes: scopes_json(&scopes),
-                    credentials_key_id: sealed.key_id,
-                    credentials_ciphertext: sealed.bytes,
-                    access_token_expires_at: credentials
-                        .access_token_expires_at()
-                        .map(|t| t.timestamp_millis()),
-                    refresh_due_at: self.refresh_due_at(&credentials),
-                    now: now_millis(),
-                },
-                event.clone(),
-                ConnectionSource::Generated,
-            )
+        let owner = ConnectionOwner {
+            project_id: project.id.clone(),
+            provider: provider.name.clone(),
+            provider_app_id,
+            group_ref: input.group_ref.clone().unwrap_or_default(),
+            group_name: supplied_name(input.group_name.as_deref()),
+            consumer_ref: input.consumer_ref.clone().unwrap_or_default(),
+            consumer_name: supplied_name(input.consumer_name.as_deref()),
+            provider_workspace_ref: input.provider_workspace_ref.clone(),
+        };
+        let draft = ConnectionDraft {
+            owner,
+            provider_metadata: metadata,
+            credentials,
+        };
+        let (_, record) = self
+            .store_new_connection(draft, ConnectionSource::Generated)
             .await?;
-        self.event_recorded(&event, enqueued);
-        let record = record.ok_or_else(|| {
-            DomainError::Internal("the stored connection was not read back".into())
-        })?;
+        let record = record.ok_or(DomainError::Invariant(
+            "the stored connection was not read back",
+        ))?;
         self.connection_from_record(record, access).await
     }
 
@@ -306,9 +276,13 @@ impl Grantd {
                 .await?;
             return Ok((Credentials::OAuth2AuthorizationCode { tokens }, app));
         }
-        let spec = provider.oauth2.as_ref().ok_or_else(|| {
-            DomainError::Internal(format!("{} has no oauth2 section", provider.name))
-        })?;
+        let spec = provider
+            .oauth2
+            .as_ref()
+            .ok_or_else(|| DomainError::CatalogIncomplete {
+                provider: provider.name.clone(),
+                missing: "oauth2 section",
+            })?;
         let inputs = ProviderInputs::new(input.provider_workspace_ref.as_deref(), metadata);
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
         let post_auth_url = provider.post_auth_url(&inputs)?;
@@ -349,7 +323,9 @@ impl Grantd {
         let pw = input
             .oauth2_password_credentials
             .as_ref()
-            .ok_or_else(|| DomainError::Internal("no credential scheme after validation".into()))?;
+            .ok_or(DomainError::Invariant(
+                "no credential scheme after validation",
+            ))?;
         let client_id = pw.client_id.clone().unwrap_or_default();
         let username = pw.username.clone().unwrap_or_default();
         let password = pw.password.clone().unwrap_or_default();

@@ -125,11 +125,17 @@ impl Grantd {
         self.store()
             .insert_project(&row)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    DomainError::Conflict(format!("a project named {name} exists"))
-                }
-                other => other.into(),
+            .map_err(|e| match DomainError::from(e) {
+                DomainError::Duplicate {
+                    field: "name",
+                    source,
+                    ..
+                } => DomainError::Duplicate {
+                    field: "name",
+                    detail: format!("a project named {name} exists"),
+                    source,
+                },
+                other => other,
             })?;
         let key = self
             .create_api_key(&row.id, "default", Scopes::all())

@@ -54,12 +54,11 @@ pub fn authorization_url(
         .oauth2
         .as_ref()
         .and_then(|o| o.authorize_url.as_deref().map(|u| (o, u)));
-    let (spec, template) = oauth2.ok_or_else(|| {
-        crate::domain::error::DomainError::Internal(format!(
-            "{} has no authorize URL",
-            provider.name
-        ))
-    })?;
+    let (spec, template) =
+        oauth2.ok_or_else(|| crate::domain::error::DomainError::CatalogIncomplete {
+            provider: provider.name.clone(),
+            missing: "authorize URL",
+        })?;
     let mut url = provider.build_url(template, inputs)?;
     {
         let mut query = url.query_pairs_mut();

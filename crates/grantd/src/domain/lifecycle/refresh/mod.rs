@@ -83,7 +83,7 @@ impl Grantd {
     fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
         let now = now_millis();
         let skew = self.refresh_settings().read_skew.as_millis() as i64;
-        record.status == ConnectionStatus::Working.as_str()
+        record.status == ConnectionStatus::Working
             && record.refresh_due_at.is_some_and(|due| due <= now)
             && record
                 .access_token_expires_at
@@ -93,6 +93,7 @@ impl Grantd {
     /// One refresh of one connection, if it still needs it. For a read,
     /// returns the connection as it stands afterwards (`None` if it was
     /// deleted); a scheduled refresh may return `None` without re-reading.
+    #[tracing::instrument(name = "refresh", skip_all, fields(connection_id = %id, trigger = ?trigger))]
     pub(super) async fn refresh(
         &self,
         id: &str,
@@ -168,7 +169,7 @@ impl Grantd {
         match trigger {
             Trigger::Read => self.needs_refresh_on_read(record),
             Trigger::Due => {
-                record.status == ConnectionStatus::Working.as_str()
+                record.status == ConnectionStatus::Working
                     && record.refresh_due_at.is_some_and(|due| due <= now_millis())
             }
         }

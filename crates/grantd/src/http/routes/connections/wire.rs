@@ -247,7 +247,7 @@ impl From<Connection> for ConnectionView {
             provider_consumer_ref: c.provider_consumer_ref,
             create_time: c.create_time,
             update_time: c.update_time,
-            auth_scheme: c.auth_scheme,
+            auth_scheme: c.auth_scheme.as_str().to_owned(),
             status: c.status.as_str().to_owned(),
             oauth2_authorization_code: None,
             oauth2_client_credentials: None,
