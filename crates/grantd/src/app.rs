@@ -1,6 +1,6 @@
 //! Startup: open the store, load the catalog and the keyring, bind, serve.
 
-use crate::config::Config;
+use crate::config::{Config, RetentionSettings, ShutdownSettings};
 use crate::domain::catalog::Catalog;
 use crate::domain::{DomainSettings, Grantd, WebhookWorker};
 use crate::http::server::ConnectionLimits;
@@ -86,6 +86,23 @@ pub async fn open_grantd(
             jwt: config.jwt.clone(),
         },
     ))
+}
+
+/// Opens an existing store without the keyring, for commands that copy it
+/// and open no secret (`grantd backup`): the machine taking backups need
+/// not hold the key.
+pub async fn open_existing_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.is_none() {
+        require_existing_store(&config.data_dir)?;
+    }
+    Store::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        &config.postgres,
+        false,
+    )
+    .await
+    .context("opening the store")
 }
 
 /// Fails, naming the path, when the data directory or its database is missing.
@@ -229,6 +246,9 @@ pub struct Application {
     grantd: Grantd,
     public_url: Url,
     connections: ConnectionLimits,
+    shutdown: ShutdownSettings,
+    retention: RetentionSettings,
+    rate_limits: crate::http::rate_limit::RateLimits,
 }
 
 impl Application {
@@ -265,6 +285,9 @@ impl Application {
             grantd,
             public_url,
             connections: config.connections,
+            shutdown: config.shutdown,
+            retention: config.retention,
+            rate_limits: config.rate_limits,
         })
     }
 
@@ -289,19 +312,28 @@ impl Application {
         &self.grantd
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains: `/readyz` answers 503
+    /// for the drain delay while requests are still taken, then accepting
+    /// stops and the requests, refreshes and webhook deliveries in flight
+    /// get until the shutdown deadline to finish; leases of what is cut
+    /// off are released so another instance takes it at once.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
-        let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
-        let refresher = tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
-            self.grantd.clone(),
-            stopped,
+        let pruner = tokio::spawn(prune_old_records(
+            self.grantd.store().clone(),
+            self.retention.clone(),
         ));
+        let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
+        let mut refresher =
+            tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
+                self.grantd.clone(),
+                stopped,
+            ));
         let webhooks = WebhookWorker::start(self.grantd.clone());
-        let router = crate::http::router(self.grantd.clone());
+        let router = crate::http::router(self.grantd.clone(), &self.rate_limits);
         let address = self.local_addr();
         let metrics = self.metrics_listener.map(|listener| {
             if let Ok(address) = listener.local_addr() {
@@ -318,18 +350,57 @@ impl Application {
             tokio::spawn(async move { axum::serve(listener, router).await })
         });
         tracing::info!(%address, public_url = %self.public_url, "grantd listening");
-        crate::http::server::serve(self.listener, router, self.connections, shutdown).await;
+        let settings = self.shutdown.clone();
+        let grantd = self.grantd.clone();
+        let stop_accepting = async move {
+            shutdown.await;
+            grantd.begin_draining();
+            if !settings.drain_delay.is_zero() {
+                tracing::info!(
+                    drain_delay_ms = settings.drain_delay.as_millis() as u64,
+                    "draining: /readyz answers 503 until accepting stops"
+                );
+                tokio::time::sleep(settings.drain_delay).await;
+            }
+        };
+        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
+        let stop_accepting = async move {
+            stop_accepting.await;
+            let _ = deadline_tx.send(tokio::time::Instant::now() + self.shutdown.timeout);
+        };
+        crate::http::server::serve(
+            self.listener,
+            router,
+            self.connections,
+            stop_accepting,
+            self.shutdown.timeout,
+        )
+        .await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
+        let deadline = deadline_rx
+            .await
+            .unwrap_or_else(|_| tokio::time::Instant::now() + self.shutdown.timeout);
         janitor.abort();
+        pruner.abort();
         let _ = stop_refresher.send(true);
-        let _ = refresher.await;
+        if tokio::time::timeout_at(deadline, &mut refresher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("token refreshes still in flight at the shutdown deadline are cut");
+            refresher.abort();
+        }
+        self.grantd.release_refresh_leases().await;
         // Attempts in flight are bounded by the request timeout; a little
-        // more than that lets them finish and record their outcome.
-        let grace = self.grantd.webhook_settings().request_timeout + Duration::from_secs(1);
+        // more than that lets them finish and record their outcome, within
+        // the shutdown deadline.
+        let grace = (self.grantd.webhook_settings().request_timeout + Duration::from_secs(1))
+            .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         webhooks.shutdown(grace).await;
         self.grantd.store().close().await;
+        tracing::info!("grantd stopped");
         Ok(())
     }
 }
@@ -387,6 +458,66 @@ async fn purge_expired_flows(store: Store) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged expired connect sessions"),
             Err(e) => tracing::warn!(error = %e, "could not purge expired connect sessions"),
+        }
+    }
+}
+
+/// Deletes events and finished webhook deliveries past their retention,
+/// every `interval`, in batches with a pause between them: a backlog of
+/// millions drains over minutes without holding up the request path.
+async fn prune_old_records(store: Store, retention: RetentionSettings) {
+    let mut tick = tokio::time::interval(retention.interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let batch = retention.batch.max(1);
+    loop {
+        tick.tick().await;
+        let now = now_millis();
+        let deliveries_cutoff = now - retention.webhook_deliveries.as_millis() as i64;
+        let events_cutoff = now - retention.events.as_millis() as i64;
+        let audit_cutoff = now - retention.audit_records.as_millis() as i64;
+        let mut deliveries = 0;
+        let mut events = 0;
+        let mut audit_records = 0;
+        let pruned: Result<(), crate::storage::StoreError> = async {
+            loop {
+                let n = store
+                    .prune_webhook_deliveries(deliveries_cutoff, batch)
+                    .await?;
+                deliveries += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            loop {
+                let n = store.prune_events(events_cutoff, batch).await?;
+                events += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            loop {
+                let n = store.prune_audit_records(audit_cutoff, batch).await?;
+                audit_records += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(())
+        }
+        .await;
+        if deliveries + events + audit_records > 0 {
+            tracing::info!(
+                webhook_deliveries = deliveries,
+                events,
+                audit_records,
+                "pruned records past their retention"
+            );
+        }
+        if let Err(error) = pruned {
+            tracing::warn!(%error, "could not prune old records; retrying at the next interval");
         }
     }
 }

@@ -2,18 +2,21 @@
 //! data directory directly (safe beside a running server: SQLite WAL).
 
 use crate::app::{
-    open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access, Application,
+    open_existing_store, open_grantd, raise_and_log_open_files_limit, shutdown_signal, Access,
+    Application,
 };
-use crate::config::Config;
+use crate::config::{Config, ShutdownSettings};
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
 use crate::domain::{
-    Actor, AuditQuery, AuditRecord, Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes,
+    Actor, AuditQuery, AuditRecord, Grantd, JwtAlgorithm, JwtSettings, RotationProgress, Scope,
+    Scopes,
 };
+use crate::http::rate_limit::{Bucket, RateLimits};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
-use crate::storage::PostgresSettings;
+use crate::storage::{Backend, PostgresSettings, SealedRows};
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -89,7 +92,7 @@ struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -104,9 +107,37 @@ enum Command {
     /// Read the audit trail, newest first: who read which credentials and
     /// who changed connections, provider apps, origins and keys.
     Audit(AuditArgs),
+    /// Which keys seal the stored secrets, and re-sealing them under the
+    /// first key of the keyring so older keys can be removed.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write a consistent copy of the SQLite store to FILE (safe while
+    /// grantd serves). The keyring is not in it: keep it apart.
+    Backup {
+        /// The copy to write; it must not exist.
+        file: PathBuf,
+    },
     /// Inspect the provider catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// How many sealed secrets each key id seals, per table.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-seal every secret under the keyring's first key, while grantd
+    /// serves; safe to interrupt and run again, and from several hosts.
+    Rotate {
+        /// Secrets re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +225,65 @@ struct ServeArgs {
     /// the API; off unless given. Keep it off the public network.
     #[arg(long, env = "GRANTD_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Seconds grantd keeps serving after SIGTERM with /readyz answering
+    /// 503, so a load balancer polling it stops sending first.
+    #[arg(long, env = "GRANTD_SHUTDOWN_DRAIN_DELAY_SECS", default_value_t = 0)]
+    shutdown_drain_delay_secs: u64,
+    /// Seconds, once accepting stops, that requests, token refreshes and
+    /// webhook deliveries in flight get to finish before grantd exits.
+    #[arg(long, env = "GRANTD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    shutdown_timeout_secs: u64,
+    /// Days connection events are kept (those a webhook delivery still
+    /// waits to send are kept until it is done).
+    #[arg(long, env = "GRANTD_EVENT_RETENTION_DAYS", default_value_t = 90)]
+    event_retention_days: u64,
+    /// Days delivered and failed webhook deliveries are kept.
+    #[arg(
+        long,
+        env = "GRANTD_WEBHOOK_DELIVERY_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    webhook_delivery_retention_days: u64,
+    /// Days audit records are kept (the longest of the three by default).
+    #[arg(long, env = "GRANTD_AUDIT_RETENTION_DAYS", default_value_t = 400)]
+    audit_retention_days: u64,
+    /// Requests per second and burst (`RATE/BURST`, `0` for no limit) for
+    /// each API key or bearer token.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_API_KEY", default_value = "100/200", value_parser = parse_bucket)]
+    rate_limit_api_key: RateArg,
+    /// The same for each client address on the authenticated API.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_ADDRESS", default_value = "200/400", value_parser = parse_bucket)]
+    rate_limit_address: RateArg,
+    /// The same for each client address on the OAuth callback and the
+    /// connect page and its API.
+    #[arg(long, env = "GRANTD_RATE_LIMIT_UNAUTHENTICATED", default_value = "10/30", value_parser = parse_bucket)]
+    rate_limit_unauthenticated: RateArg,
+    /// Apply the rate limits to loopback clients too.
+    #[arg(
+        long,
+        env = "GRANTD_RATE_LIMIT_LOOPBACK",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    rate_limit_loopback: bool,
+}
+
+/// A rate limit flag's value: a bucket, or none for `0`.
+#[derive(Clone, Debug, PartialEq)]
+struct RateArg(Option<Bucket>);
+
+/// `RATE/BURST` or `RATE` (burst = rate) requests per second; `0` is no limit.
+fn parse_bucket(value: &str) -> Result<RateArg, String> {
+    let (rate, burst) = value.split_once('/').unwrap_or((value, value));
+    let number = |text: &str| {
+        text.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{value:?}: expected RATE/BURST, e.g. 100/200, or 0 for none"))
+    };
+    let (per_second, burst) = (number(rate)?, number(burst)?);
+    Ok(RateArg((per_second > 0).then_some(Bucket {
+        per_second,
+        burst: burst.max(per_second),
+    })))
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +478,117 @@ fn check_catalog_files(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Per key id: how many secrets it seals and in which tables, the active
+/// key marked.
+fn print_key_status(active: &str, sealed: &[SealedRows], json: bool) {
+    let mut keys: Vec<&str> = sealed.iter().map(|r| r.key_id.as_str()).collect();
+    keys.dedup();
+    if !keys.contains(&active) {
+        keys.insert(0, active);
+    }
+    if json {
+        let list: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let tables: serde_json::Map<String, serde_json::Value> = sealed
+                    .iter()
+                    .filter(|r| r.key_id == *key)
+                    .map(|r| (r.table.clone(), json!(r.count)))
+                    .collect();
+                let total: i64 = sealed
+                    .iter()
+                    .filter(|r| r.key_id == *key)
+                    .map(|r| r.count)
+                    .sum();
+                json!({"keyId": key, "active": *key == active, "sealed": total, "tables": tables})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    for key in keys {
+        let rows: Vec<&SealedRows> = sealed.iter().filter(|r| r.key_id == key).collect();
+        let total: i64 = rows.iter().map(|r| r.count).sum();
+        let tables = rows
+            .iter()
+            .map(|r| format!("{}={}", r.table, r.count))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mark = if key == active { " (active)" } else { "" };
+        println!("{key}{mark}\t{total}\t{tables}");
+    }
+}
+
+/// `grantd keys rotate`: a progress bar on a terminal, a summary at the
+/// end, and a failure while anything is left under an older key.
+async fn rotate_keys(grantd: &Grantd, batch_size: usize, json: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} secrets re-sealed ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut on_progress = |progress: RotationProgress| {
+        if let Some(bar) = &bar {
+            bar.set_length(progress.total);
+            bar.set_position(progress.done);
+        }
+    };
+    let summary = grantd.rotate_keys(batch_size, &mut on_progress).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let remaining: i64 = summary.remaining.iter().map(|r| r.count).sum();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "activeKeyId": summary.active_key_id,
+                "resealed": summary.resealed,
+                "changedMeanwhile": summary.changed_meanwhile,
+                "unreadable": summary.unreadable,
+                "remaining": remaining,
+                "elapsedMs": summary.elapsed.as_millis() as u64,
+                "rowsPerSecond": summary.rows_per_second().round(),
+            })
+        );
+    } else {
+        println!(
+            "re-sealed {} secrets under key {} in {:.1}s ({:.0}/s); {} were rewritten meanwhile, {} do not open",
+            summary.resealed,
+            summary.active_key_id,
+            summary.elapsed.as_secs_f64(),
+            summary.rows_per_second(),
+            summary.changed_meanwhile,
+            summary.unreadable,
+        );
+    }
+    if remaining > 0 {
+        let keys: Vec<String> = summary
+            .remaining
+            .iter()
+            .map(|r| format!("{} in {}: {}", r.key_id, r.table, r.count))
+            .collect();
+        anyhow::bail!(
+            "{remaining} secrets are still sealed by older keys ({}): an instance whose \
+             keyring does not list {} first is still sealing with an older key; update \
+             every instance's keyring and run `grantd keys rotate` again",
+            keys.join(", "),
+            summary.active_key_id
+        );
+    }
+    eprintln!(
+        "every secret is sealed by {}: older keys may now be removed from the keyring",
+        summary.active_key_id
+    );
+    Ok(())
+}
+
 async fn project(grantd: &Grantd, id_or_name: &str) -> anyhow::Result<Project> {
     grantd
         .find_project(id_or_name)
@@ -428,6 +629,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 max_connections: args.max_connections.max(1),
             };
             config.metrics_listen = args.metrics_listen;
+            config.shutdown = ShutdownSettings {
+                drain_delay: Duration::from_secs(args.shutdown_drain_delay_secs),
+                timeout: Duration::from_secs(args.shutdown_timeout_secs),
+            };
+            config.retention.events = Duration::from_secs(args.event_retention_days * 86_400);
+            config.retention.webhook_deliveries =
+                Duration::from_secs(args.webhook_delivery_retention_days * 86_400);
+            config.retention.audit_records =
+                Duration::from_secs(args.audit_retention_days * 86_400);
+            config.rate_limits = RateLimits {
+                per_credential: args.rate_limit_api_key.0,
+                per_address: args.rate_limit_address.0,
+                unauthenticated_per_address: args.rate_limit_unauthenticated.0,
+                exempt_loopback: !args.rate_limit_loopback,
+            };
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;
             app.run_until(shutdown_signal()).await
@@ -438,6 +654,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen => {
             println!("{}", Cipher::generate_spec());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Status { json }) => {
+            let grantd = admin(global, Access::Existing).await?;
+            let sealed = grantd.sealed_values_by_key().await?;
+            print_key_status(grantd.active_key_id(), &sealed, json);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { batch_size, json }) => {
+            let grantd = admin(global, Access::Existing).await?;
+            rotate_keys(&grantd, batch_size, json).await
+        }
+        Command::Backup { file } => {
+            let store = open_existing_store(&config(global)).await?;
+            if store.backend() != Backend::Sqlite {
+                anyhow::bail!(
+                    "grantd backup copies a SQLite store; back up PostgreSQL with pg_dump \
+                     (see the README's Operations section)"
+                );
+            }
+            if file.exists() {
+                anyhow::bail!("{} exists already; name a new file", file.display());
+            }
+            let started = std::time::Instant::now();
+            store
+                .backup_into(&file)
+                .await
+                .with_context(|| format!("writing the backup {}", file.display()))?;
+            store.close().await;
+            println!(
+                "backup written to {} in {:.1}s; keep the keyring (GRANTD_ENCRYPTION_KEY or \
+                 the data directory's encryption.key) apart from it: it cannot be opened without it",
+                file.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Catalog(CatalogCommand::Check { files }) => check_catalog_files(&files),
@@ -679,9 +930,23 @@ mod tests {
     fn serve_args(args: &[&str]) -> ServeArgs {
         let argv = ["grantd", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn rate_limits_parse_as_rate_and_burst_and_zero_turns_one_off() {
+        let args = serve_args(&["--rate-limit-api-key", "5/20", "--rate-limit-address", "0"]);
+        assert_eq!(
+            args.rate_limit_api_key.0,
+            Some(Bucket {
+                per_second: 5,
+                burst: 20
+            })
+        );
+        assert_eq!(args.rate_limit_address.0, None);
+        assert!(parse_bucket("fast").is_err());
     }
 
     #[test]

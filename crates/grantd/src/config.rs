@@ -41,6 +41,12 @@ pub struct Config {
     /// Where Prometheus scrapes `GET /metrics`; `None` (the default) serves
     /// no metrics. Its own listener, so metrics are never public by accident.
     pub metrics_listen: Option<SocketAddr>,
+    /// Draining and the deadline for work in flight at shutdown.
+    pub shutdown: ShutdownSettings,
+    /// Pruning of old events and webhook deliveries.
+    pub retention: RetentionSettings,
+    /// Token buckets per API key and per client address.
+    pub rate_limits: crate::http::rate_limit::RateLimits,
 }
 
 impl Config {
@@ -61,6 +67,66 @@ impl Config {
             jwt: Default::default(),
             connections: Default::default(),
             metrics_listen: None,
+            shutdown: Default::default(),
+            retention: Default::default(),
+            rate_limits: Default::default(),
+        }
+    }
+}
+
+/// What happens between SIGTERM and exit.
+#[derive(Debug, Clone)]
+pub struct ShutdownSettings {
+    /// How long grantd keeps accepting after the signal while `/readyz`
+    /// answers 503, so the load balancer in front stops sending first.
+    /// 0 by default: without a load balancer polling readiness it only
+    /// delays the exit.
+    pub drain_delay: Duration,
+    /// Longest wait, after accepting stops, for requests, token refreshes
+    /// and webhook deliveries in flight; what is left then is abandoned
+    /// (its leases released) and grantd exits. 30 s: above the 20 s token
+    /// call timeout, below the usual 30 s+ grace of process supervisors.
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        ShutdownSettings {
+            drain_delay: Duration::ZERO,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long records kept for a while are kept, and how pruning runs.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Connection events older than this are deleted (unless a webhook
+    /// delivery still waits to send one). 90 days: the window API callers
+    /// page back through.
+    pub events: Duration,
+    /// Delivered and failed webhook deliveries older than this are
+    /// deleted. 30 days: enough to debug a receiver.
+    pub webhook_deliveries: Duration,
+    /// Audit records older than this are deleted. 400 days, the longest of
+    /// the three: "who read this token?" is asked long after the fact.
+    pub audit_records: Duration,
+    /// How often pruning runs.
+    pub interval: Duration,
+    /// Rows deleted per statement; pruning pauses between batches so
+    /// request writes are never held up behind it.
+    pub batch: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        RetentionSettings {
+            events: Duration::from_secs(90 * DAY),
+            webhook_deliveries: Duration::from_secs(30 * DAY),
+            audit_records: Duration::from_secs(400 * DAY),
+            interval: Duration::from_secs(3600),
+            batch: 500,
         }
     }
 }

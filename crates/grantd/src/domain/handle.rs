@@ -37,6 +37,9 @@ pub(in crate::domain) struct Inner {
     pub(in crate::domain) caches: Caches,
     /// What this instance counts; scraped on the metrics listener.
     pub(in crate::domain) metrics: Metrics,
+    /// Set once shutdown begins: readiness turns false so load balancers
+    /// stop sending before this instance stops accepting.
+    pub(in crate::domain) draining: std::sync::atomic::AtomicBool,
 }
 
 /// What the request path remembers between requests; see [`cache`].
@@ -75,6 +78,7 @@ impl Grantd {
                 webhook_wakeup: tokio::sync::Notify::new(),
                 caches,
                 metrics: Metrics::new(),
+                draining: Default::default(),
             }),
         }
     }
@@ -111,6 +115,20 @@ impl Grantd {
 
     pub(in crate::domain) fn tokens(&self) -> &TokenClient {
         &self.inner.tokens
+    }
+
+    /// Marks this instance as shutting down (see [`Grantd::is_draining`]).
+    pub fn begin_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun: `/readyz` then answers 503.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Readiness: the store answers.

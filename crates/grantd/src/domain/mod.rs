@@ -24,6 +24,7 @@ pub mod connections;
 pub mod error;
 mod handle;
 mod identity;
+pub mod key_rotation;
 pub mod lifecycle;
 pub mod model;
 pub mod oauth;
@@ -43,6 +44,7 @@ pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderEr
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, CallerIdentity, JwtAlgorithm};
 pub use identity::{ApiKeyInfo, CreatedApiKey, NewProject};
+pub use key_rotation::{RotationProgress, RotationSummary};
 pub use lifecycle::events::{
     connection_event_data, with_status_change, ConnectionEvent, EventKind,
 };

@@ -34,7 +34,7 @@ pub struct ProviderAppPatch {
 }
 
 /// The associated data binding a client secret to its app.
-fn secret_aad(app_id: &str) -> String {
+pub(in crate::domain) fn secret_aad(app_id: &str) -> String {
     format!("provider_app:{app_id}:client_secret")
 }
 

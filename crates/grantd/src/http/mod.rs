@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod wire;
@@ -56,8 +57,8 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(callback::router())
 }
 
-/// The whole HTTP surface of grantd.
-pub fn router(grantd: Grantd) -> Router {
+/// The whole HTTP surface of grantd, with `limits` on its callers.
+pub fn router(grantd: Grantd, limits: &rate_limit::RateLimits) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (routes, mut document) = api_routes().split_for_parts();
     openapi::declare_error_statuses(&mut document);
@@ -107,6 +108,11 @@ pub fn router(grantd: Grantd) -> Router {
             .layer(axum::middleware::from_fn_with_state(grantd, cors::cors))
             .layer(axum::middleware::from_fn(no_store_for_api))
             .layer(axum::middleware::from_fn(problem::render_problems))
+            // Inside the renderer (its 429 is a problem), before any work.
+            .layer(axum::middleware::from_fn_with_state(
+                rate_limit::Limiter::new(limits),
+                rate_limit::limit,
+            ))
             .layer(CatchPanicLayer::custom(|_panic| {
                 tracing::error!("handler panicked");
                 axum::response::IntoResponse::into_response(Problem::new(

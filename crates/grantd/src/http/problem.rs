@@ -137,6 +137,9 @@ pub enum ApiError {
     /// The route exists, not with this method; the value is its `Allow`.
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
+    /// The instance is shutting down and takes no new work.
+    #[error("shutting down")]
+    Draining,
 }
 
 impl From<crate::domain::scopes::MissingScope> for ApiError {
@@ -176,6 +179,15 @@ impl From<ApiError> for Problem {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed on this route",
             ),
+            ApiError::Draining => {
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "this instance is shutting down",
+                );
+                p.retryable = Some(true);
+                p.remedy = Some("send requests to another instance".into());
+                p
+            }
         }
     }
 }

@@ -64,12 +64,15 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for open connections to finish their requests.
+/// accepting and waits up to `drain_timeout` for open connections to
+/// finish their requests; connections still busy then are left to be cut
+/// when the process exits.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
 ) {
     let max = limits
         .max_connections
@@ -97,10 +100,10 @@ pub async fn serve(
                 }
             }
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     accept_failed(error).await;
                     continue;
@@ -109,6 +112,7 @@ pub async fn serve(
         };
         tokio::spawn(serve_connection(
             stream,
+            peer,
             router.clone(),
             limits.clone(),
             stopped.clone(),
@@ -119,7 +123,15 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection holds a permit until it ends: all of them back
     // means every connection has finished.
-    let _ = permits.acquire_many(max as u32).await;
+    if tokio::time::timeout(drain_timeout, permits.acquire_many(max as u32))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            still_open = max - permits.available_permits(),
+            "requests still in flight at the shutdown deadline are cut"
+        );
+    }
 }
 
 /// Errors of one connection (reset before it was accepted) are skipped;
@@ -139,14 +151,12 @@ async fn accept_failed(error: io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     router: Router,
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    // Handlers see the client's address as axum's `ConnectInfo` (the audit
-    // trail records it).
-    let peer = stream.peer_addr().ok().map(axum::extract::ConnectInfo);
     let progress = Arc::new(Progress::new());
     let io = TokioIo::new(Watched {
         stream,
@@ -157,9 +167,11 @@ async fn serve_connection(
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(progress.clone());
             let mut request = request.map(Body::new);
-            if let Some(peer) = peer {
-                request.extensions_mut().insert(peer);
-            }
+            // The peer's address, for the audit trail and the per-address
+            // rate limits.
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let response = router.clone().oneshot(request);
             async move {
                 let response = response.await;

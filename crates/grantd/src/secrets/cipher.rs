@@ -209,6 +209,16 @@ impl Cipher {
     }
 }
 
+impl Cipher {
+    /// Opens `sealed` with the key it names and seals the plaintext again
+    /// under the active key, with the same associated data: key rotation
+    /// moves a ciphertext to the new key without knowing what it holds.
+    pub fn reseal(&self, sealed: &Sealed, associated_data: &str) -> Result<Sealed, CipherError> {
+        let plaintext = zeroize::Zeroizing::new(self.open(sealed, associated_data)?);
+        Ok(self.seal(&plaintext, associated_data))
+    }
+}
+
 /// Short public id of a key: the first 8 bytes of SHA-256 over it, in hex.
 fn fingerprint(raw: &[u8]) -> String {
     super::sha256_hex(raw)[..16].to_owned()
@@ -345,6 +355,22 @@ mod tests {
         assert!(matches!(
             Cipher::create_key_file(&missing),
             Err(KeyringError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn resealing_moves_a_ciphertext_to_the_active_key_and_keeps_it_bound_to_its_row() {
+        let old = Cipher::generate_spec();
+        let new = Cipher::generate_spec();
+        let sealed = ring(&old).seal(b"token", "row:1");
+        let rotated = ring(&format!("{new},{old}"));
+        let resealed = rotated.reseal(&sealed, "row:1").unwrap();
+        assert_eq!(resealed.key_id, rotated.active_key_id());
+        assert_eq!(ring(&new).open(&resealed, "row:1").unwrap(), b"token");
+        assert!(ring(&new).open(&resealed, "row:2").is_err());
+        assert!(matches!(
+            rotated.reseal(&sealed, "row:2"),
+            Err(CipherError::Authentication)
         ));
     }
 

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit;
+mod backup;
 mod columns;
 mod connect_sessions;
 mod connection_updates;
@@ -16,6 +17,7 @@ mod oauth_flows;
 mod projects;
 mod provider_apps;
 mod refresh;
+mod retention;
 mod sealed;
 mod webhooks;
 mod write_queue;
@@ -38,7 +40,9 @@ pub use oauth_flows::{BoundFlow, FlowOutcome, NewOAuthFlow, OAuthFlowRow};
 pub use projects::ProjectRow;
 pub use provider_apps::{NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 pub use refresh::{DueConnection, RefreshFailure, RefreshedCredentials};
-pub use sealed::{SealedRows, SEALED_COLUMNS};
+pub use sealed::{
+    Reseal, SealedColumn, SealedRows, SealedSecret, SealedValue, SEALED_COLUMNS, SEALED_VALUES,
+};
 pub use webhooks::{
     AttemptResult, DeliveryJob, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow,
 };

@@ -103,6 +103,21 @@ impl Store {
         Ok(())
     }
 
+    /// Lets go of every lease `owner` holds, at shutdown: a refresh cut
+    /// short there is taken by another instance at once, not after the
+    /// lease runs out. Its answer, if one comes, is still fenced on the
+    /// version it read.
+    pub async fn release_refresh_leases(&self, owner: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL \
+             WHERE refresh_lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Stores refreshed credentials, access and (rotated) refresh token
     /// together in one statement, only over the version that was read. False
     /// when the connection changed meanwhile (re-authorized or deleted).

@@ -1,7 +1,9 @@
 //! Which keyring keys the stored ciphertexts need, for the start-up check
-//! that refuses to serve with a keyring that cannot open them.
+//! that refuses to serve with a keyring that cannot open them, and the
+//! reads and compare-and-swap writes key rotation re-seals them with.
 
 use super::{Store, StoreResult};
+use sqlx::Connection;
 
 /// Every sealed column of the schema, as (table, column naming the key).
 /// A migration that adds a sealed column adds it here too; a test compares
@@ -13,6 +15,83 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("oauth_flows", "authorize_url_key_id"),
     ("webhook_endpoints", "secret_key_id"),
 ];
+
+/// What a sealed value is bound to: its associated data names the row and
+/// the secret, so re-sealing needs to know which of them it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedSecret {
+    ProviderAppClientSecret,
+    ConnectionCredentials,
+    FlowCodeVerifier,
+    FlowAuthorizeUrl,
+    WebhookSecret,
+}
+
+/// Where one kind of sealed value lives.
+#[derive(Debug, Clone, Copy)]
+pub struct SealedColumn {
+    pub secret: SealedSecret,
+    pub table: &'static str,
+    /// The primary key, from which the associated data is built.
+    pub row_id: &'static str,
+    pub key_id: &'static str,
+    pub ciphertext: &'static str,
+}
+
+/// Every sealed value of the schema, in the order of [`SEALED_COLUMNS`].
+pub const SEALED_VALUES: &[SealedColumn] = &[
+    SealedColumn {
+        secret: SealedSecret::ProviderAppClientSecret,
+        table: "provider_apps",
+        row_id: "id",
+        key_id: "client_secret_key_id",
+        ciphertext: "client_secret_ciphertext",
+    },
+    SealedColumn {
+        secret: SealedSecret::ConnectionCredentials,
+        table: "connections",
+        row_id: "id",
+        key_id: "credentials_key_id",
+        ciphertext: "credentials_ciphertext",
+    },
+    SealedColumn {
+        secret: SealedSecret::FlowCodeVerifier,
+        table: "oauth_flows",
+        row_id: "state_hash",
+        key_id: "code_verifier_key_id",
+        ciphertext: "code_verifier_ciphertext",
+    },
+    SealedColumn {
+        secret: SealedSecret::FlowAuthorizeUrl,
+        table: "oauth_flows",
+        row_id: "state_hash",
+        key_id: "authorize_url_key_id",
+        ciphertext: "authorize_url_ciphertext",
+    },
+    SealedColumn {
+        secret: SealedSecret::WebhookSecret,
+        table: "webhook_endpoints",
+        row_id: "id",
+        key_id: "secret_key_id",
+        ciphertext: "secret_ciphertext",
+    },
+];
+
+/// One stored ciphertext with the row it belongs to.
+#[derive(Debug, Clone)]
+pub struct SealedValue {
+    pub row_id: String,
+    pub key_id: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A re-sealed value to write if the row still holds `old`.
+#[derive(Debug, Clone)]
+pub struct Reseal {
+    pub old: SealedValue,
+    pub new_key_id: String,
+    pub new_bytes: Vec<u8>,
+}
 
 /// How many sealed values of one table name one key id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,5 +129,90 @@ impl Store {
                 count,
             })
             .collect())
+    }
+
+    /// Up to `limit` values of `column` sealed by a key other than
+    /// `active_key_id`, with row ids after `after`, in row id order: a
+    /// rotation walks each column once, and a rerun after a crash finds
+    /// only what is left.
+    pub async fn sealed_values_not_under(
+        &self,
+        column: &SealedColumn,
+        active_key_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<SealedValue>> {
+        let SealedColumn {
+            table,
+            row_id,
+            key_id,
+            ciphertext,
+            ..
+        } = column;
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(&format!(
+            "SELECT {row_id}, {key_id}, {ciphertext} FROM {table} \
+             WHERE {key_id} IS NOT NULL AND {ciphertext} IS NOT NULL \
+             AND {key_id} <> $1 AND {row_id} > $2 ORDER BY {row_id} LIMIT $3"
+        ))
+        .bind(active_key_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(row_id, key_id, bytes)| SealedValue {
+                row_id,
+                key_id,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// Writes re-sealed values in one transaction, each only if its row
+    /// still holds the ciphertext it was read with: a refresh or update
+    /// that wrote in between keeps its value. Nothing else of the row
+    /// changes (not its version), so writers fenced on it are not disturbed.
+    /// Returns how many were written.
+    pub async fn reseal(&self, column: &SealedColumn, values: &[Reseal]) -> StoreResult<u64> {
+        let SealedColumn {
+            table,
+            row_id,
+            key_id,
+            ciphertext,
+            ..
+        } = column;
+        let statement = format!(
+            "UPDATE {table} SET {key_id} = $1, {ciphertext} = $2 \
+             WHERE {row_id} = $3 AND {key_id} = $4 AND {ciphertext} = $5"
+        );
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let mut written = 0;
+        for value in values {
+            written += sqlx::query(&statement)
+                .bind(&value.new_key_id)
+                .bind(&value.new_bytes)
+                .bind(&value.old.row_id)
+                .bind(&value.old.key_id)
+                .bind(&value.old.bytes)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rotation_list_names_every_sealed_column_the_startup_check_counts() {
+        let rotated: Vec<(&str, &str)> =
+            SEALED_VALUES.iter().map(|c| (c.table, c.key_id)).collect();
+        assert_eq!(rotated, SEALED_COLUMNS);
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Fast ticks, 4 refreshes at a time per provider, 2-second leases.
-const REFRESH_FLAGS: [&str; 6] = [
+pub(crate) const REFRESH_FLAGS: [&str; 6] = [
     "--refresh-tick-ms",
     "50",
     "--refresh-per-provider",
@@ -25,18 +25,18 @@ const REFRESH_FLAGS: [&str; 6] = [
 
 /// A mock provider, a data directory, a keyring, a project, and the
 /// database every process of the test shares.
-struct Deployment {
-    provider: MockProvider,
-    dir: tempfile::TempDir,
-    data_dir: PathBuf,
-    env: Vec<(&'static str, String)>,
-    database_url: Option<String>,
-    api_key: String,
-    client: reqwest::Client,
+pub(crate) struct Deployment {
+    pub provider: MockProvider,
+    pub dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub env: Vec<(&'static str, String)>,
+    pub database_url: Option<String>,
+    pub api_key: String,
+    pub client: reqwest::Client,
 }
 
 impl Deployment {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let provider = MockProvider::start().await;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
@@ -85,7 +85,7 @@ impl Deployment {
     }
 
     /// Starts one `grantd serve` process with `flags`.
-    async fn serve(&self, name: &str, flags: &[&str]) -> (Server, String) {
+    pub(crate) async fn serve(&self, name: &str, flags: &[&str]) -> (Server, String) {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         serve(
             &self.data_dir,
@@ -108,7 +108,7 @@ impl Deployment {
 
     /// The mock's OAuth client as the project's app for `mock`, then `count`
     /// connections whose tokens are due (2 minutes left of an hour).
-    async fn seed_due(&self, base: &str, count: usize) -> Vec<String> {
+    pub(crate) async fn seed_due(&self, base: &str, count: usize) -> Vec<String> {
         let created = self
             .post(
                 base,
@@ -144,7 +144,7 @@ impl Deployment {
     }
 
     /// Connections whose token now runs for more than half an hour.
-    async fn refreshed(&self) -> usize {
+    pub(crate) async fn refreshed(&self) -> usize {
         let horizon = chrono::Utc::now().timestamp_millis() + 30 * 60 * 1000;
         self.count("access_token_expires_at > $1", horizon).await
     }
@@ -155,7 +155,7 @@ impl Deployment {
             .await
     }
 
-    async fn count(&self, condition: &str, bound: i64) -> usize {
+    pub(crate) async fn count(&self, condition: &str, bound: i64) -> usize {
         sqlx::any::install_default_drivers();
         let url = self.database_url.clone().unwrap_or_else(|| {
             format!(
@@ -175,7 +175,7 @@ impl Deployment {
         count as usize
     }
 
-    async fn wait_until_refreshed(&self, expected: usize, log: &Server) {
+    pub(crate) async fn wait_until_refreshed(&self, expected: usize, log: &Server) {
         self.wait_until_settled(expected, 0, log).await;
     }
 

@@ -38,7 +38,7 @@ pub enum RefreshOnRead {
 }
 
 /// The associated data binding credentials to their connection.
-fn credentials_aad(connection_id: &str) -> String {
+pub(in crate::domain) fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
 }
 

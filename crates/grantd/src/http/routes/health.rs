@@ -1,5 +1,5 @@
 use crate::domain::Grantd;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,9 +17,17 @@ pub async fn get_health() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers.
-#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "Health", responses((status = 200, body = String, content_type = "text/plain")))]
+/// Readiness: the database answers and the instance is not shutting down.
+/// While it drains (after SIGTERM) it answers 503, so a load balancer
+/// stops sending it new requests before it stops accepting them.
+#[utoipa::path(get, path = "/readyz", operation_id = "getReadiness", tag = "Health", responses(
+    (status = 200, body = String, content_type = "text/plain"),
+    (status = 503, description = "draining, or the database does not answer", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn get_readiness(State(grantd): State<Grantd>) -> Result<&'static str, ApiError> {
+    if grantd.is_draining() {
+        return Err(ApiError::Draining);
+    }
     grantd.ready().await?;
     Ok("ready")
 }

@@ -123,4 +123,20 @@ impl Grantd {
             }
         }
     }
+
+    /// Releases the refresh leases this instance holds (see
+    /// [`crate::storage::Store::release_refresh_leases`]).
+    pub async fn release_refresh_leases(&self) {
+        match self
+            .store()
+            .release_refresh_leases(&self.inner.instance_id)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "released refresh leases at shutdown"),
+            Err(error) => {
+                tracing::warn!(%error, "could not release refresh leases; they will expire")
+            }
+        }
+    }
 }
