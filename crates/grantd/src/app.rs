@@ -84,6 +84,7 @@ pub async fn open_grantd(
             webhooks: config.webhooks.clone(),
             cache_ttl: config.cache_ttl,
             jwt: config.jwt.clone(),
+            proxy: config.proxy.clone(),
         },
     ))
 }
@@ -224,6 +225,8 @@ fn describe_keys(sealed: &[SealedRows], select: impl Fn(&str) -> bool) -> String
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// The proxy's own listener (`--proxy-listen`), if configured.
+    proxy_listener: Option<TcpListener>,
     grantd: Grantd,
     public_url: Url,
     connections: ConnectionLimits,
@@ -248,9 +251,18 @@ impl Application {
                  TLS-terminating proxy in front and set --public-url https://…"
             );
         }
+        let proxy_listener = match config.proxy_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding the proxy listener {address}"))?,
+            ),
+            None => None,
+        };
         let grantd = open_grantd(&config, &public_url, Access::Create).await?;
         Ok(Self {
             listener,
+            proxy_listener,
             grantd,
             public_url,
             connections: config.connections,
@@ -261,6 +273,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// Where the proxy's own listener is bound, if it has one.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn public_url(&self) -> &Url {
@@ -285,7 +304,35 @@ impl Application {
         let webhooks = WebhookWorker::start(self.grantd.clone());
         let router = crate::http::router(self.grantd.clone());
         tracing::info!(address = %self.local_addr(), public_url = %self.public_url, "grantd listening");
-        crate::http::server::serve(self.listener, router, self.connections, shutdown).await;
+        // Both listeners stop on the one shutdown signal.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let proxy_server = self.proxy_listener.map(|listener| {
+            let address = listener.local_addr().ok();
+            tracing::info!(address = ?address, "proxy listening");
+            let router = crate::http::proxy_router(self.grantd.clone());
+            let mut stopping = stopping.clone();
+            tokio::spawn(crate::http::server::serve(
+                listener,
+                router,
+                self.connections.clone(),
+                async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
+        let mut main_stopping = stopping;
+        let main = crate::http::server::serve(self.listener, router, self.connections, async move {
+            let _ = main_stopping.wait_for(|stop| *stop).await;
+        });
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        main.await;
+        if let Some(proxy_server) = proxy_server {
+            let _ = proxy_server.await;
+        }
+        signal.abort();
         janitor.abort();
         let _ = stop_refresher.send(true);
         let _ = refresher.await;

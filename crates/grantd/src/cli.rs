@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
-use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, Scope, Scopes};
+use crate::domain::{Grantd, JwtAlgorithm, JwtSettings, ProxySettings, Scope, Scopes};
 use crate::http::server::ConnectionLimits;
 use crate::secrets::{Cipher, SecretString};
 use crate::storage::PostgresSettings;
@@ -185,6 +185,22 @@ struct ServeArgs {
     /// until one closes.
     #[arg(long, env = "GRANTD_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
+    /// Address of the proxy's own listener, where every path is the
+    /// provider's (`/{*path}`); the main listener serves it under `/proxy/`.
+    #[arg(long, env = "GRANTD_PROXY_LISTEN")]
+    proxy_listen: Option<SocketAddr>,
+    /// Seconds a proxied call may take to connect to the provider.
+    #[arg(long, env = "GRANTD_PROXY_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    proxy_connect_timeout_secs: u64,
+    /// Seconds a proxied call may wait for the provider's response header.
+    #[arg(long, env = "GRANTD_PROXY_FIRST_BYTE_TIMEOUT_SECS", default_value_t = 60)]
+    proxy_first_byte_timeout_secs: u64,
+    /// Seconds a proxied call may take in all, its response body included.
+    #[arg(long, env = "GRANTD_PROXY_TOTAL_TIMEOUT_SECS", default_value_t = 900)]
+    proxy_total_timeout_secs: u64,
+    /// Largest request body a proxied call may carry, in bytes.
+    #[arg(long, env = "GRANTD_PROXY_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
+    proxy_max_body_bytes: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +396,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
                 idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
                 max_connections: args.max_connections.max(1),
+            };
+            config.proxy_listen = args.proxy_listen;
+            config.proxy = ProxySettings {
+                connect_timeout: Duration::from_secs(args.proxy_connect_timeout_secs.max(1)),
+                first_byte_timeout: Duration::from_secs(args.proxy_first_byte_timeout_secs.max(1)),
+                total_timeout: Duration::from_secs(args.proxy_total_timeout_secs.max(1)),
+                max_request_body: args.proxy_max_body_bytes,
             };
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;

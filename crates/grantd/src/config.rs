@@ -38,6 +38,11 @@ pub struct Config {
     pub jwt: crate::domain::JwtSettings,
     /// Header-read and idle timeouts and the cap on open client connections.
     pub connections: crate::http::server::ConnectionLimits,
+    /// Address of the proxy's own listener (`/{*path}`), if any; the main
+    /// listener serves the proxy under `/proxy/` either way.
+    pub proxy_listen: Option<SocketAddr>,
+    /// Timeouts and body limit of proxied calls.
+    pub proxy: crate::domain::ProxySettings,
 }
 
 impl Config {
@@ -57,6 +62,8 @@ impl Config {
             cache_ttl: Duration::from_secs(5),
             jwt: Default::default(),
             connections: Default::default(),
+            proxy_listen: None,
+            proxy: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::error::DomainResult;
 use super::identity::callers::{Authenticated, VerifyingKey};
 use super::lifecycle::refresh::flights::Flights;
 use super::oauth::token::{TokenClient, TOKEN_CALL_TIMEOUT};
+use super::proxy::client::ProxyClient;
 use super::settings::{DomainSettings, WebhookSettings};
 use crate::secrets::Cipher;
 use crate::storage::{ProviderAppRow, Store};
@@ -34,6 +35,8 @@ pub(in crate::domain) struct Inner {
     /// Wakes the webhook delivery worker when deliveries are enqueued.
     pub(in crate::domain) webhook_wakeup: tokio::sync::Notify,
     pub(in crate::domain) caches: Caches,
+    /// The proxy's HTTP client and throttle state.
+    pub(in crate::domain) proxy: ProxyClient,
 }
 
 /// What the request path remembers between requests; see [`cache`].
@@ -60,6 +63,7 @@ impl Caches {
 impl Grantd {
     pub fn new(store: Store, catalog: Catalog, cipher: Cipher, settings: DomainSettings) -> Self {
         let caches = Caches::new(settings.cache_ttl);
+        let proxy = ProxyClient::new(&settings.proxy);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -71,6 +75,7 @@ impl Grantd {
                 flights: Default::default(),
                 webhook_wakeup: tokio::sync::Notify::new(),
                 caches,
+                proxy,
             }),
         }
     }

@@ -14,4 +14,5 @@ pub mod oauth;
 pub mod projects;
 pub mod provider_apps;
 pub mod providers;
+pub mod proxy;
 pub mod webhooks;

@@ -121,7 +121,8 @@ pub struct ApiKeyAsBasicOptions {
 }
 
 /// What grantd does with a provider beyond holding its connections: no
-/// reads, writes or proxying (yet), said plainly for Ampersand clients.
+/// reads, writes or subscriptions, said plainly for Ampersand clients;
+/// `proxy` where the catalog gives the proxy a fixed API base.
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Support {
@@ -277,7 +278,10 @@ impl From<&Provider> for ProviderInfo {
             oauth2_opts,
             api_key_opts,
             basic_opts,
-            support: Support::default(),
+            support: Support {
+                proxy: p.supports_proxy(),
+                ..Support::default()
+            },
             provider_opts: BTreeMap::new(),
             post_auth_info_needed,
             labels: BTreeMap::from([("category".to_owned(), p.category.clone())]),
