@@ -321,9 +321,10 @@ impl Application {
             ))
         });
         let mut main_stopping = stopping;
-        let main = crate::http::server::serve(self.listener, router, self.connections, async move {
-            let _ = main_stopping.wait_for(|stop| *stop).await;
-        });
+        let main =
+            crate::http::server::serve(self.listener, router, self.connections, async move {
+                let _ = main_stopping.wait_for(|stop| *stop).await;
+            });
         let signal = tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);

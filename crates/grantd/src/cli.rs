@@ -193,7 +193,11 @@ struct ServeArgs {
     #[arg(long, env = "GRANTD_PROXY_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
     proxy_connect_timeout_secs: u64,
     /// Seconds a proxied call may wait for the provider's response header.
-    #[arg(long, env = "GRANTD_PROXY_FIRST_BYTE_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "GRANTD_PROXY_FIRST_BYTE_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
     proxy_first_byte_timeout_secs: u64,
     /// Seconds a proxied call may take in all, its response body included.
     #[arg(long, env = "GRANTD_PROXY_TOTAL_TIMEOUT_SECS", default_value_t = 900)]

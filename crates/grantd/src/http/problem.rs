@@ -347,7 +347,9 @@ fn proxy_problem(error: ProxyError) -> Problem {
             p.retryable = Some(true);
             p.retry_after = Some(
                 Utc::now()
-                    + chrono::Duration::milliseconds(retry_after.as_millis().min(i64::MAX as u128) as i64),
+                    + chrono::Duration::milliseconds(
+                        retry_after.as_millis().min(i64::MAX as u128) as i64
+                    ),
             );
             p
         }

@@ -90,6 +90,8 @@ tokenRequestFormat = "json"
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    /// The proxy's own listener, when the test configured `proxy_listen`.
+    pub proxy_address: Option<String>,
     pub client: reqwest::Client,
     pub api_key: String,
     pub project_id: String,
@@ -178,6 +180,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let started_with = config.clone();
     let app = Application::build(config).await.expect("grantd starts");
     let address = format!("http://{}", app.local_addr());
+    let proxy_address = app.proxy_addr().map(|a| format!("http://{a}"));
     let grantd = app.grantd().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -186,6 +189,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let created = grantd.create_project("acme").await.unwrap();
     TestApp {
         address,
+        proxy_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

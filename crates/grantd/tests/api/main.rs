@@ -16,6 +16,7 @@ mod instances;
 mod oauth_flow;
 mod provider_apps;
 mod provider_names;
+mod proxy;
 mod readme;
 mod real_oauth_server;
 mod refresh;

@@ -45,7 +45,7 @@ fn screenshots_dir() -> PathBuf {
 
 /// Whether the tools a test needs are here. Missing tools skip the test
 /// with a message, or fail it under `CI=true`, so that CI never skips.
-fn tools_ready(test: &str, browser: bool) -> bool {
+pub(crate) fn tools_ready(test: &str, browser: bool) -> bool {
     let dir = e2e_dir();
     let mut missing = Vec::new();
     let node_ok = Command::new("node")
@@ -92,15 +92,15 @@ fn tools_ready(test: &str, browser: bool) -> bool {
 }
 
 /// oauth2-mock-server on 127.0.0.1, stopped when dropped.
-struct RealOAuthServer {
-    base: String,
+pub(crate) struct RealOAuthServer {
+    pub(crate) base: String,
     child: Child,
     /// The JSON lines it printed after starting: authorize and token requests.
     events: Arc<Mutex<Vec<Value>>>,
 }
 
 impl RealOAuthServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let mut child = Command::new("node")
             .arg("oauth-server.mjs")
             .current_dir(e2e_dir())

@@ -266,7 +266,9 @@ fn check_proxy(provider: &Provider, policy: UrlPolicy) -> Result<bool, String> {
             let name_ok = reqwest::header::HeaderName::from_bytes(name.as_bytes());
             let value_ok = reqwest::header::HeaderValue::from_str(value);
             if name_ok.is_err() || value_ok.is_err() {
-                return Err(format!("proxy.defaultHeaders: {name:?} is not a valid header"));
+                return Err(format!(
+                    "proxy.defaultHeaders: {name:?} is not a valid header"
+                ));
             }
             let lower = name.to_ascii_lowercase();
             if matches!(lower.as_str(), "authorization" | "cookie" | "host")

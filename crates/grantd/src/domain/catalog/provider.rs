@@ -214,9 +214,10 @@ impl Provider {
                 .and_then(|value| Url::parse(&value.value).ok())
                 .filter(|url| {
                     let host = url.host_str().unwrap_or_default();
-                    let inside = spec.base_url_hosts.iter().any(|domain| {
-                        host == domain || host.ends_with(&format!(".{domain}"))
-                    });
+                    let inside = spec
+                        .base_url_hosts
+                        .iter()
+                        .any(|domain| host == domain || host.ends_with(&format!(".{domain}")));
                     let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
                     inside
                         && url.username().is_empty()

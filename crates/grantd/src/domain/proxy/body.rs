@@ -128,7 +128,9 @@ mod tests {
     }
 
     async fn collect(body: BodyStream) -> usize {
-        body.map(|c| c.unwrap().len()).fold(0, |a, n| async move { a + n }).await
+        body.map(|c| c.unwrap().len())
+            .fold(0, |a, n| async move { a + n })
+            .await
     }
 
     #[tokio::test]

@@ -77,7 +77,11 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty())
         .collect();
-    for name in named.iter().map(String::as_str).chain(HOP_BY_HOP.iter().copied()) {
+    for name in named
+        .iter()
+        .map(String::as_str)
+        .chain(HOP_BY_HOP.iter().copied())
+    {
         headers.remove(name);
     }
 }

@@ -376,7 +376,10 @@ fn once(bytes: Bytes) -> BodyStream {
 }
 
 /// A failed send, classified; the error's text never carries the URL.
-fn send_error(error: reqwest::Error, settings: &crate::domain::settings::ProxySettings) -> ProxyError {
+fn send_error(
+    error: reqwest::Error,
+    settings: &crate::domain::settings::ProxySettings,
+) -> ProxyError {
     if error.is_timeout() {
         let which = if error.is_connect() {
             format!(
@@ -455,13 +458,14 @@ fn attach_credentials(
             if spec.location == "query" {
                 url.query_pairs_mut().append_pair(&spec.name, &value);
             } else {
-                let name = reqwest::header::HeaderName::from_bytes(spec.name.as_bytes())
-                    .map_err(|_| {
+                let name = reqwest::header::HeaderName::from_bytes(spec.name.as_bytes()).map_err(
+                    |_| {
                         DomainError::Internal(format!(
                             "provider {}: apiKey.name is not a header name",
                             provider.name
                         ))
-                    })?;
+                    },
+                )?;
                 headers.insert(name, secret_header(value)?);
             }
         }

@@ -16,7 +16,11 @@ use url::Url;
 /// - anything that, once parsed, lands outside the base's scheme, host,
 ///   port or path (checked again on the result, whatever the rules above
 ///   missed).
-pub fn proxied_url(base: &Url, raw_path: &str, raw_query: Option<&str>) -> Result<Url, DomainError> {
+pub fn proxied_url(
+    base: &Url,
+    raw_path: &str,
+    raw_query: Option<&str>,
+) -> Result<Url, DomainError> {
     check_path(raw_path)?;
     let base_text = base.as_str().trim_end_matches('/');
     let mut text = format!("{base_text}{raw_path}");
@@ -24,7 +28,8 @@ pub fn proxied_url(base: &Url, raw_path: &str, raw_query: Option<&str>) -> Resul
         text.push('?');
         text.push_str(query);
     }
-    let url = Url::parse(&text).map_err(|_| unsafe_path(raw_path, "the path does not form a URL"))?;
+    let url =
+        Url::parse(&text).map_err(|_| unsafe_path(raw_path, "the path does not form a URL"))?;
     let base_path = base.path().trim_end_matches('/');
     let same_origin = url.scheme() == base.scheme()
         && url.host() == base.host()
@@ -137,6 +142,9 @@ mod tests {
             assert!(refused(path), "{path} should be refused");
         }
         assert!(!refused("/a/b/"), "a trailing slash is a path like any");
-        assert!(!refused("/files/report..pdf"), "dots inside a name are fine");
+        assert!(
+            !refused("/files/report..pdf"),
+            "dots inside a name are fine"
+        );
     }
 }

@@ -178,12 +178,10 @@ impl AmpHeaders {
         let provider = text("x-amp-provider", &mut issues);
         let connection = match (id, group_ref, provider) {
             (Some(id), None, None) => Some(ConnectionSelector::Id(id)),
-            (None, Some(group_ref), Some(provider)) => {
-                Some(ConnectionSelector::GroupAndProvider {
-                    group_ref,
-                    provider,
-                })
-            }
+            (None, Some(group_ref), Some(provider)) => Some(ConnectionSelector::GroupAndProvider {
+                group_ref,
+                provider,
+            }),
             (Some(_), _, _) => {
                 issues.push(header_issue(
                     "x-amp-connection-id",
