@@ -1028,3 +1028,99 @@ async fn first_byte_timeouts_are_504_and_bodies_over_the_limit_413_problems() {
         .count();
     assert_eq!(uploads, 0, "no over-limit body completed at the provider");
 }
+
+/// End to end with a real, independent OAuth server (oauth2-mock-server):
+/// connect through its authorization-code flow, then proxy a call and find
+/// at the upstream exactly the access token (a JWT) that server issued.
+#[tokio::test]
+async fn a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued() {
+    use crate::real_oauth_server::{tools_ready, RealOAuthServer};
+    if !tools_ready(
+        "a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued",
+        false,
+    ) {
+        return;
+    }
+    let server = RealOAuthServer::start();
+    let upstream = Upstream::start().await;
+    let entry = format!(
+        r#"
+[providers.real-proxied]
+displayName = "oauth2-mock-server behind the recording upstream"
+category = "developer-tools"
+apiBaseUrl = "{}/api"
+authSchemes = ["oauth2/authorizationCode"]
+[providers.real-proxied.oauth2]
+authorizeUrl = "{base}/authorize"
+tokenUrl = "{base}/token"
+pkce = "required"
+tokenAuth = "basic"
+"#,
+        upstream.base,
+        base = server.base
+    );
+    let app = spawn_app_with(move |config| {
+        let path = config.providers_file.clone().expect("a providers file");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&entry);
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
+    let response = app
+        .post_json(
+            &app.project_url("/provider-apps"),
+            &json!({"provider": "real-proxied", "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let url = app
+        .oauth_connect(json!({
+            "projectId": app.project_id, "provider": "real-proxied",
+            "groupRef": "org-real", "consumerRef": "user-real",
+        }))
+        .await;
+    let authorize = app.client.get(&url).send().await.unwrap();
+    assert!(
+        authorize.status().is_redirection(),
+        "{}",
+        authorize.status()
+    );
+    let callback = authorize.headers()["location"].to_str().unwrap().to_owned();
+    let page = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+
+    // Through the main listener's /proxy/, named by group and provider.
+    let response = app
+        .client
+        .get(app.url("/proxy/v1/me?expand=teams"))
+        .header("x-amp-proxy-version", "1")
+        .header("x-amp-project-id", &app.project_id)
+        .header("x-api-key", &app.api_key)
+        .header("x-amp-group-ref", "org-real")
+        .header("x-amp-provider", "real-proxied")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = app.only_connection_for("org-real").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issued = app.connection_with_credentials(&id).await["oauth2AuthorizationCode"]
+        ["accessToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        issued.split('.').count(),
+        3,
+        "oauth2-mock-server issues JWTs"
+    );
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "/api/v1/me?expand=teams");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {issued}").as_str())
+    );
+}
