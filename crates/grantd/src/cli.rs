@@ -87,7 +87,7 @@ struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -561,7 +561,7 @@ mod tests {
     fn serve_args(args: &[&str]) -> ServeArgs {
         let argv = ["grantd", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             other => panic!("parsed as {other:?}"),
         }
     }
