@@ -130,6 +130,33 @@ impl Grantd {
         let record = self
             .proxied_connection(&request.project_id, &request.connection)
             .await?;
+        let (method, request_id) = (request.method.clone(), request.request_id.clone());
+        let (id, provider) = (record.id.clone(), record.provider.clone());
+        let result = self.forward(record, request, started).await;
+        if let Err(error) = &result {
+            // Calls that got no answer from the provider log here; the
+            // others when their body has been streamed.
+            tracing::info!(
+                target: "grantd::proxy",
+                method = %method,
+                provider = %provider,
+                connection = %id,
+                status = failure_status(error),
+                latency_ms = started.elapsed().as_millis() as u64,
+                error = %error,
+                request_id = %request_id,
+                "proxied call"
+            );
+        }
+        result
+    }
+
+    async fn forward(
+        &self,
+        record: ConnectionRecord,
+        request: ProxyRequest,
+        started: Instant,
+    ) -> DomainResult<ProxyResponse> {
         let provider = self
             .catalog()
             .get(&record.provider)
@@ -139,7 +166,6 @@ impl Grantd {
             })?;
         if request.throttle {
             if let Some(retry_after) = self.inner.proxy.throttle.remaining(&record.id) {
-                log_call(&request, &record, 429, started, 0, 0, "throttled");
                 return Err(ProxyError::Throttled { retry_after }.into());
             }
         }
@@ -473,27 +499,18 @@ fn attach_credentials(
     Ok(())
 }
 
-/// The log line of a call that ended before reaching the provider.
-fn log_call(
-    request: &ProxyRequest,
-    record: &ConnectionRecord,
-    status: u16,
-    started: Instant,
-    bytes_sent: u64,
-    bytes_received: u64,
-    outcome: &str,
-) {
-    tracing::info!(
-        target: "grantd::proxy",
-        method = %request.method,
-        provider = %record.provider,
-        connection = %record.id,
-        status,
-        latency_ms = started.elapsed().as_millis() as u64,
-        bytes_sent,
-        bytes_received,
-        outcome,
-        request_id = %request.request_id,
-        "proxied call"
-    );
+/// The status the caller gets for a call that failed in grantd (for the log).
+fn failure_status(error: &DomainError) -> u16 {
+    match error {
+        DomainError::Proxy(ProxyError::NotProxyable { .. }) => 422,
+        DomainError::Proxy(ProxyError::Throttled { .. }) => 429,
+        DomainError::Proxy(ProxyError::BodyTooLarge { .. }) => 413,
+        DomainError::Proxy(ProxyError::Timeout(_)) => 504,
+        DomainError::Proxy(ProxyError::Unreachable(_)) => 502,
+        DomainError::Validation(_) => 400,
+        DomainError::NotFound { .. } => 404,
+        DomainError::Conflict(_) => 409,
+        DomainError::Unavailable(_) => 503,
+        _ => 500,
+    }
 }
