@@ -36,7 +36,7 @@ pub use connect_sessions::{
 };
 pub use connections::generate::GenerateInput;
 pub use connections::records::ConnectionQuery;
-pub use connections::target::MetadataInput;
+pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError, ProxyError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, JwtAlgorithm};

@@ -54,6 +54,12 @@ impl Caller {
         Ok(&self.project)
     }
 
+    /// The caller's project, whatever the scopes: for decisions that are
+    /// not access (CORS headers).
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
     /// How much of a connection's credentials this caller may see.
     pub fn credential_access(&self) -> CredentialAccess {
         self.scopes.credential_access()
@@ -67,30 +73,43 @@ impl FromRequestParts<Grantd> for Caller {
         parts: &mut Parts,
         grantd: &Grantd,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(key) = parts.headers.get(API_KEY_HEADER) {
-            let key = key
-                .to_str()
-                .map_err(|_| ApiError::Unauthenticated("invalid API key"))?;
-            return match grantd.authenticate_api_key(key.trim()).await? {
-                Some(found) => Ok(found.into()),
-                None => Err(ApiError::Unauthenticated("invalid API key")),
-            };
+        // The CORS layer may have authenticated this request already.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
         }
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().unwrap_or_default();
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or(ApiError::Unauthenticated(
-                    "unsupported Authorization scheme",
-                ))?;
-            return match grantd.authenticate_jwt(token.trim()).await? {
-                Some(found) => Ok(found.into()),
-                None => Err(ApiError::Unauthenticated("invalid or expired bearer token")),
-            };
-        }
-        Err(ApiError::Unauthenticated("no credentials"))
+        authenticate(grantd, &parts.headers).await
     }
+}
+
+/// The caller a request's credential names: `X-Api-Key` first, then
+/// `Authorization: Bearer <JWT>`.
+pub async fn authenticate(
+    grantd: &Grantd,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, ApiError> {
+    if let Some(key) = headers.get(API_KEY_HEADER) {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("invalid API key"))?;
+        return match grantd.authenticate_api_key(key.trim()).await? {
+            Some(found) => Ok(found.into()),
+            None => Err(ApiError::Unauthenticated("invalid API key")),
+        };
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or_default();
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or(ApiError::Unauthenticated(
+                "unsupported Authorization scheme",
+            ))?;
+        return match grantd.authenticate_jwt(token.trim()).await? {
+            Some(found) => Ok(found.into()),
+            None => Err(ApiError::Unauthenticated("invalid or expired bearer token")),
+        };
+    }
+    Err(ApiError::Unauthenticated("no credentials"))
 }
 
 /// A scope a handler needs, as a type, so that the handler's signature

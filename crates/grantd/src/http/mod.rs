@@ -2,6 +2,7 @@
 //! errors to problem+json. Handlers are thin: parse, call the domain, render.
 
 pub mod auth;
+pub mod cors;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
@@ -15,8 +16,8 @@ use axum::http::{HeaderName, Request};
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
-    api_keys, callback, connect, connect_sessions, connections, events, health, oauth, projects,
-    provider_apps, providers, webhooks,
+    api_keys, callback, connect, connect_sessions, connections, events, health, integrations,
+    oauth, projects, provider_apps, providers, webhooks,
 };
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -41,6 +42,7 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(providers::router())
         .merge(oauth::router())
         .merge(projects::router())
+        .merge(integrations::router())
         .merge(connections::router())
         .merge(provider_apps::router())
         .merge(webhooks::router())
@@ -102,7 +104,7 @@ pub fn router(grantd: Grantd) -> Router {
                 "method not allowed on this route",
             )
         })
-        .with_state(grantd);
+        .with_state(grantd.clone());
 
     // Outermost first. render_problems sits outside the panic and timeout
     // layers so that what they produce is rendered as problems too.
@@ -123,6 +125,8 @@ pub fn router(grantd: Grantd) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
+            // Outside the problem renderer: errors carry the CORS headers too.
+            .layer(axum::middleware::from_fn_with_state(grantd, cors::cors))
             .layer(axum::middleware::from_fn(no_store_for_api))
             .layer(axum::middleware::from_fn(problem::render_problems))
             .layer(CatchPanicLayer::custom(|_panic| {

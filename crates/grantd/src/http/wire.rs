@@ -9,13 +9,18 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// `providerMetadata` entry: `{"value": "...", "source": "input"}`.
+/// `providerMetadata` entry: `{"value": "...", "source": "input"}`, as
+/// Ampersand's `ProviderMetadataInfo`. `source` and `displayName` are
+/// accepted and not kept: what a caller supplies is stored as `input`, and
+/// display names come from the catalog.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MetadataInputBody {
     pub value: String,
     #[serde(default)]
     pub source: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 pub fn metadata_input(

@@ -189,6 +189,28 @@ impl Store {
         Ok(rows.into_iter().map(|(origin,)| origin).collect())
     }
 
+    /// Whether one project allows `origin`.
+    pub async fn project_allows_origin(&self, project_id: &str, origin: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT origin FROM project_allowed_origins WHERE project_id = $1 AND origin = $2",
+        )
+        .bind(project_id)
+        .bind(origin)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Whether any project allows `origin`.
+    pub async fn any_project_allows_origin(&self, origin: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT origin FROM project_allowed_origins WHERE origin = $1 LIMIT 1")
+                .bind(origin)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
     /// Replaces a project's allowed origins with `origins`, in one transaction.
     pub async fn replace_allowed_origins(
         &self,

@@ -370,7 +370,8 @@ async fn one_provider_reads_in_ampersands_provider_info_shape() {
         oauth["tokenURL"],
         "https://{{.workspace}}.my.salesforce.com/services/oauth2/token"
     );
-    assert_eq!(oauth["explicitWorkspaceRequired"], true);
+    // Optional: without My Domain, sign-in goes through login.salesforce.com.
+    assert_eq!(oauth["explicitWorkspaceRequired"], false);
     assert_eq!(oauth["tokenMetadataFields"]["scopesField"], "scope");
     let other = oauth["tokenMetadataFields"]["otherFields"]
         .as_array()

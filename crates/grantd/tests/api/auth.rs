@@ -786,3 +786,54 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
         assert_eq!(response.status(), StatusCode::OK);
     }
 }
+
+/// `@amp-labs/react` may authenticate with a JWT (`getToken`): CORS is then
+/// decided with the project the token belongs to, as for an API key.
+#[tokio::test]
+async fn a_bearer_jwt_from_a_browser_gets_cors_headers_for_its_own_projects_origins_only() {
+    let app = spawn_app().await;
+    let private = register_jwt_key(&app).await;
+    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
+    let (_, other_key) = app.other_project().await;
+    for (url, key, origin) in [
+        (
+            app.project_url("/allowed-origins"),
+            &app.api_key,
+            "https://app.acme.example",
+        ),
+        (
+            app.url("/v1/projects/globex/allowed-origins"),
+            &other_key,
+            "https://app.globex.example",
+        ),
+    ] {
+        let response = app
+            .client
+            .put(url)
+            .header("X-Api-Key", key)
+            .json(&json!({"origins": [origin]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let from = |origin: &'static str| {
+        app.client
+            .get(app.project_url("/connections"))
+            .header("Origin", origin)
+            .bearer_auth(&token)
+            .send()
+    };
+    let own = from("https://app.acme.example").await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_eq!(
+        own.headers()["access-control-allow-origin"],
+        "https://app.acme.example"
+    );
+    let others = from("https://app.globex.example").await.unwrap();
+    assert_eq!(others.status(), StatusCode::OK);
+    assert!(others
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}

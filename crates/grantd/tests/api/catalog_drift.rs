@@ -22,7 +22,10 @@ const LEFT_OUT: &str = include_str!("../../providers/LEFT_OUT.md");
 /// notes are settled; it never grows without a reason written here.
 /// 229 once the existing entries were corrected; 250 since the 85 providers
 /// Ampersand lacks arrived, 21 of their values with a note saying why.
-const UNVERIFIED_CEILING: usize = 250;
+/// 254 since four providers the issue asks for shipped with one unconfirmed
+/// value each (fathom's header name, callRail's header form, the token URLs
+/// of snapchatAds and bentley), net of two zoom notes settled.
+const UNVERIFIED_CEILING: usize = 254;
 
 /// Hosts that are other catalogs, aggregators or forums, not a provider's
 /// own documentation. (github.com is not listed: some providers, such as

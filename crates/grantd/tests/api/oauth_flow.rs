@@ -463,6 +463,17 @@ async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
 async fn the_opener_origin_is_the_browser_origin_that_asked() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
+    let allowed = app
+        .client
+        .put(app.project_url("/allowed-origins"))
+        .header("X-Api-Key", &app.api_key)
+        .json(
+            &json!({"origins": ["https://app.customer.example", "https://admin.customer.example"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
     let response = app
         .client
         .post(app.url("/v1/oauth-connect"))

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The npm project with the servers and the browser script.
-fn e2e_dir() -> PathBuf {
+pub(crate) fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
 }
 
@@ -36,7 +36,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Where screenshots go: `target/e2e-screenshots` (or under CARGO_TARGET_DIR).
-fn screenshots_dir() -> PathBuf {
+pub(crate) fn screenshots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
@@ -46,8 +46,18 @@ fn screenshots_dir() -> PathBuf {
 /// Whether the tools a test needs are here. Missing tools skip the test
 /// with a message, or fail it under `CI=true`, so that CI never skips.
 pub(crate) fn tools_ready(test: &str, browser: bool) -> bool {
+    tools_ready_with(test, browser, &[])
+}
+
+/// The same, with further npm packages the test needs.
+pub(crate) fn tools_ready_with(test: &str, browser: bool, packages: &[&str]) -> bool {
     let dir = e2e_dir();
     let mut missing = Vec::new();
+    for package in packages {
+        if !dir.join("node_modules").join(package).is_dir() {
+            missing.push(format!("{package} (run `npm ci` in tests/e2e)"));
+        }
+    }
     let node_ok = Command::new("node")
         .arg("--version")
         .output()
@@ -135,7 +145,7 @@ impl RealOAuthServer {
         }
     }
 
-    fn events(&self, kind: &str) -> Vec<Value> {
+    pub(crate) fn events(&self, kind: &str) -> Vec<Value> {
         self.events
             .lock()
             .unwrap()
@@ -157,7 +167,7 @@ impl Drop for RealOAuthServer {
 /// a tenant (substituted into its authorize URL, checked with its pattern),
 /// and one whose authorization begins on a sign-in page, as real providers'
 /// do (`oauth-server.mjs`'s `/signin`).
-fn real_providers(base: &str) -> String {
+pub(crate) fn real_providers(base: &str) -> String {
     format!(
         r#"
 [providers.oauth-mock-server]
@@ -415,7 +425,7 @@ window.addEventListener("message", (event) => {{
 }
 
 /// Runs a browser script, killing it if it hangs.
-async fn run_browser(script: &str, args: Vec<String>) -> (bool, Value, String) {
+pub(crate) async fn run_browser(script: &str, args: Vec<String>) -> (bool, Value, String) {
     let mut child = Command::new("node")
         .arg(script)
         .args(&args)

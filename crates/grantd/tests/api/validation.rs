@@ -48,10 +48,10 @@ async fn all_missing_required_fields_are_reported_together_in_one_problem() {
     names.sort();
     assert_eq!(
         names,
-        ["consumerRef", "groupRef", "projectId", "provider"],
+        ["consumerRef", "groupRef", "projectIdOrName", "provider"],
         "{body}"
     );
-    for name in ["projectId", "provider", "groupRef", "consumerRef"] {
+    for name in ["projectIdOrName", "provider", "groupRef", "consumerRef"] {
         assert_eq!(issue(&body, name)["value"], Value::Null);
     }
     let detail = body["detail"].as_str().unwrap();

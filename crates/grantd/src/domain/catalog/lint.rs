@@ -91,7 +91,24 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
     }
     for (input, spec) in provider.metadata.iter_mut() {
         compile(spec, input)?;
+        if spec.default_host.is_some() {
+            return Err(format!(
+                "metadata.{input}.defaultHost: only a workspace has one"
+            ));
+        }
         declared.insert(input.clone());
+    }
+    if let Some(host) = provider
+        .workspace
+        .as_ref()
+        .and_then(|w| w.default_host.as_deref())
+    {
+        let parsed = url::Url::parse(&format!("https://{host}/")).ok();
+        if parsed.as_ref().and_then(url::Url::host_str) != Some(host) || host.contains(':') {
+            return Err(format!(
+                "workspace.defaultHost must be a bare host name: {host}"
+            ));
+        }
     }
     // Substitute a sample value for every placeholder (one of its values,
     // when the pattern lists them), then check the URL.

@@ -126,8 +126,33 @@ impl Provider {
         template: &str,
         inputs: &ProviderInputs<'_>,
     ) -> Result<Url, DomainError> {
-        let out = self.fill_placeholders(template, inputs)?;
+        let template = self.with_default_host(template, inputs);
+        let out = self.fill_placeholders(&template, inputs)?;
         Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+    }
+
+    /// `template` with the workspace's default host as its host, when no
+    /// workspace is given and the host names it; otherwise as it is.
+    fn with_default_host<'t>(
+        &self,
+        template: &'t str,
+        inputs: &ProviderInputs<'_>,
+    ) -> std::borrow::Cow<'t, str> {
+        let default_host = self
+            .workspace
+            .as_ref()
+            .and_then(|w| w.default_host.as_deref());
+        let (Some(host), None) = (default_host, inputs.workspace) else {
+            return template.into();
+        };
+        let Some((scheme, rest)) = template.split_once("://") else {
+            return template.into();
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if !rest[..end].contains("{workspace}") {
+            return template.into();
+        }
+        format!("{scheme}://{host}{}", &rest[end..]).into()
     }
 
     /// The catalog's scopes for an app, with placeholders filled in (Dynamics

@@ -47,6 +47,12 @@ pub struct InputSpec {
     /// Where the end user finds this value.
     #[serde(default)]
     pub docs_url: Option<String>,
+    /// Workspace only: the host URLs use when no workspace is given, for a
+    /// provider with a shared login host besides per-tenant ones
+    /// (Salesforce: `login.salesforce.com` without My Domain). Every URL
+    /// whose host names `{workspace}` then has this host instead.
+    #[serde(default)]
+    pub default_host: Option<String>,
     #[serde(skip)]
     pub(super) compiled: Option<Regex>,
 }

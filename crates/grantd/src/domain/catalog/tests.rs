@@ -383,6 +383,7 @@ fn only_fully_anchored_finite_patterns_list_their_values() {
         label: None,
         pattern: pattern.to_owned(),
         docs_url: None,
+        default_host: None,
         compiled: None,
     };
     let mut listed = spec("^(com|eu|com\\.au)$").listed_values().unwrap();
@@ -391,6 +392,52 @@ fn only_fully_anchored_finite_patterns_list_their_values() {
     assert_eq!(spec("^eu[12]$").listed_values().unwrap().len(), 2);
     for open in ["^[a-z]+$", "^a|b$", "^(a|b)", "(a|b)$", "^[a-z0-9]{1,20}$"] {
         assert_eq!(spec(open).listed_values(), None, "{open}");
+    }
+}
+
+#[test]
+fn salesforce_without_my_domain_signs_in_at_login_salesforce_com() {
+    let catalog = Catalog::load(None).unwrap();
+    let sf = catalog.get("salesforce").unwrap();
+    let mut issues = Vec::new();
+    sf.check_inputs(None, &BTreeMap::new(), &mut issues);
+    assert!(issues.is_empty(), "{issues:?}");
+    let oauth = sf.oauth2.as_ref().unwrap();
+    let none = ProviderInputs::default();
+    let authorize = sf
+        .build_url(oauth.authorize_url.as_ref().unwrap(), &none)
+        .unwrap();
+    assert_eq!(
+        authorize.as_str(),
+        "https://login.salesforce.com/services/oauth2/authorize"
+    );
+    let token = sf.build_url(&oauth.token_url, &none).unwrap();
+    assert_eq!(
+        token.as_str(),
+        "https://login.salesforce.com/services/oauth2/token"
+    );
+    // A My Domain still wins.
+    let acme = ProviderInputs {
+        workspace: Some("acme"),
+        ..Default::default()
+    };
+    let token = sf.build_url(&oauth.token_url, &acme).unwrap();
+    assert_eq!(token.host_str(), Some("acme.my.salesforce.com"));
+}
+
+#[test]
+fn a_default_host_belongs_to_a_workspace_and_is_a_bare_host() {
+    let metadata = entry(
+        "acme",
+        "authSchemes = [\"basic\"]\n[providers.acme.metadata.region]\npattern = \"^[a-z]+$\"\ndefaultHost = \"example.com\"",
+    );
+    assert!(lint_error(&metadata).contains("only a workspace"));
+    for host in ["example.com/path", "example.com:8443", "user@example.com"] {
+        let text = entry(
+            "acme",
+            &format!("authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = \"^[a-z]+$\"\nrequired = false\ndefaultHost = \"{host}\""),
+        );
+        assert!(lint_error(&text).contains("bare host"), "{host}");
     }
 }
 

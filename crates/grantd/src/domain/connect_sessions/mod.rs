@@ -174,6 +174,25 @@ impl Grantd {
         Ok(self.store().list_allowed_origins(project_id).await?)
     }
 
+    /// Whether a project allows `origin` (exact, as a browser sends it in
+    /// `Origin`): CORS for its callers, and where the callback page may post.
+    pub async fn project_allows_origin(
+        &self,
+        project_id: &str,
+        origin: &str,
+    ) -> DomainResult<bool> {
+        Ok(self
+            .store()
+            .project_allows_origin(project_id, origin)
+            .await?)
+    }
+
+    /// Whether any project allows `origin`: a CORS preflight carries no
+    /// credential, so it cannot be decided by one project.
+    pub async fn any_project_allows_origin(&self, origin: &str) -> DomainResult<bool> {
+        Ok(self.store().any_project_allows_origin(origin).await?)
+    }
+
     /// Replaces a project's allowed origins; every entry must be an origin.
     pub async fn set_allowed_origins(
         &self,

@@ -3,7 +3,7 @@
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::connections::target::MetadataInput;
 use crate::domain::connections::target::{
-    check_target, input_metadata, supplied_name, TargetInput,
+    check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
 };
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
 use crate::domain::handle::Grantd;
@@ -152,6 +152,11 @@ impl Grantd {
     ) -> DomainResult<Connection> {
         input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let mut issues = Vec::new();
+        fold_workspace_metadata(
+            &mut input.provider_workspace_ref,
+            &mut input.provider_metadata,
+            &mut issues,
+        );
         let provider = check_target(
             self.catalog(),
             &TargetInput {

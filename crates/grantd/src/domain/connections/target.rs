@@ -87,6 +87,34 @@ pub(crate) fn check_target<'c>(
     provider
 }
 
+/// The `providerMetadata` key under which Ampersand's clients send the
+/// workspace as well (grantd's `ProviderInfo` lists it among the inputs).
+pub const WORKSPACE_METADATA: &str = "workspace";
+
+/// Makes `providerMetadata.workspace` the workspace: the value when
+/// `providerWorkspaceRef` is absent (a blank one counts as absent), an
+/// issue when the two differ. It is no metadata of its own afterwards;
+/// connections show it again under `providerMetadata` (see the wire view).
+pub(crate) fn fold_workspace_metadata(
+    workspace: &mut Option<String>,
+    metadata: &mut BTreeMap<String, MetadataInput>,
+    issues: &mut Vec<FieldIssue>,
+) {
+    let Some(entry) = metadata.remove(WORKSPACE_METADATA) else {
+        return;
+    };
+    match workspace {
+        None if entry.value.trim().is_empty() => {}
+        None => *workspace = Some(entry.value),
+        Some(given) if *given == entry.value => {}
+        Some(_) => issues.push(FieldIssue::body(
+            "providerMetadata.workspace.value",
+            entry.value.as_str(),
+            "providerMetadata.workspace must equal providerWorkspaceRef when both are sent",
+        )),
+    }
+}
+
 /// Caller-supplied metadata in its stored form.
 pub(crate) fn input_metadata(metadata: &BTreeMap<String, MetadataInput>) -> ProviderMetadata {
     metadata

@@ -62,6 +62,7 @@ pub struct ConnectReturn {
 pub enum CallbackOutcome {
     Rejected(CallbackRejection),
     Connected {
+        project_id: String,
         connection_id: String,
         provider: String,
         opener_origin: String,
@@ -382,6 +383,7 @@ impl Grantd {
                         .await;
                     }
                     Ok(CallbackOutcome::Connected {
+                        project_id: flow.project_id.clone(),
                         connection_id: connection_id.clone(),
                         provider: flow.provider.clone(),
                         opener_origin: flow.opener_origin.clone(),
@@ -442,6 +444,7 @@ impl Grantd {
             .map_err(DomainError::from)?;
         self.event_recorded(&event, enqueued);
         Ok(CallbackOutcome::Connected {
+            project_id: flow.project_id.clone(),
             connection_id,
             provider: flow.provider.clone(),
             opener_origin: flow.opener_origin.clone(),

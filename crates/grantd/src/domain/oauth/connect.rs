@@ -5,7 +5,8 @@
 
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
 use crate::domain::connections::target::{
-    check_target, input_metadata, supplied_name, MetadataInput, TargetInput,
+    check_target, fold_workspace_metadata, input_metadata, supplied_name, MetadataInput,
+    TargetInput,
 };
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
@@ -88,9 +89,9 @@ impl Grantd {
         let mut issues = Vec::new();
         match input.project_id.as_deref() {
             None => issues.push(FieldIssue::body(
-                "projectId",
+                "projectIdOrName",
                 serde_json::Value::Null,
-                "projectId is required",
+                "projectIdOrName is required",
             )),
             Some(p) if p != caller.id && p != caller.name => {
                 // Another project's id: indistinguishable from one that does not exist.
@@ -99,12 +100,30 @@ impl Grantd {
             Some(_) => {}
         }
         let options = FlowOptions {
-            opener_origin: input.opener_origin.clone(),
+            opener_origin: self
+                .allowed_opener(&caller.id, input.opener_origin.clone())
+                .await?,
             csrf: input.enable_csrf_protection,
             connect_session_id: None,
         };
         let prepared = self.prepare_connect(&caller.id, input, issues).await?;
         self.begin_flow(prepared, &options).await
+    }
+
+    /// The browser origin that asked, when the project allows it: the
+    /// callback page posts the connection there. Any other caller's page
+    /// gets nothing (the result goes to grantd's own origin).
+    async fn allowed_opener(
+        &self,
+        project_id: &str,
+        origin: Option<String>,
+    ) -> DomainResult<Option<String>> {
+        match origin {
+            Some(origin) if self.project_allows_origin(project_id, &origin).await? => {
+                Ok(Some(origin))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Checks a new connection's target and finds the provider app, adding
@@ -115,6 +134,11 @@ impl Grantd {
         mut input: ConnectInput,
         mut issues: Vec<FieldIssue>,
     ) -> DomainResult<PreparedFlow<'_>> {
+        fold_workspace_metadata(
+            &mut input.provider_workspace_ref,
+            &mut input.provider_metadata,
+            &mut issues,
+        );
         input.provider = input.provider.map(|name| self.catalog().canonical(name));
         let provider = check_target(
             self.catalog(),
@@ -160,7 +184,9 @@ impl Grantd {
     ) -> DomainResult<String> {
         let prepared = self.prepare_update(&project.id, connection_id).await?;
         let options = FlowOptions {
-            opener_origin: opener_origin.map(str::to_owned),
+            opener_origin: self
+                .allowed_opener(&project.id, opener_origin.map(str::to_owned))
+                .await?,
             ..FlowOptions::default()
         };
         self.begin_flow(prepared, &options).await

@@ -10,6 +10,7 @@ pub mod connect_sessions;
 pub mod connections;
 pub mod events;
 pub mod health;
+pub mod integrations;
 pub mod oauth;
 pub mod projects;
 pub mod provider_apps;

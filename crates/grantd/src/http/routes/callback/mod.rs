@@ -4,15 +4,16 @@ pub(crate) mod page;
 pub mod wire;
 
 use crate::domain::oauth::csrf::csrf_cookie_name;
-use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, Grantd};
+use crate::domain::{CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd};
 use crate::http::auth::cookie;
 use crate::http::extract::QueryParams;
 use crate::http::routes::connect::csrf_set_cookie;
+use crate::http::routes::connections::wire::ConnectionView;
 use crate::secrets::SecretString;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use page::{CallbackPage, OpenerMessage};
+use page::{ampersand_message, CallbackPage, OpenerMessage};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::CallbackQuery;
@@ -66,6 +67,7 @@ pub async fn get_oauth_callback(
                 title: "Something went wrong",
                 message: "The connection could not be saved. Please try again.".into(),
                 notify: None,
+                ampersand: None,
                 connect: None,
                 clear_cookie,
             }
@@ -80,12 +82,14 @@ pub async fn get_oauth_callback(
                 title,
                 message: message.into(),
                 notify: None,
+                ampersand: None,
                 connect: None,
                 clear_cookie,
             }
             .into_response()
         }
         CallbackOutcome::Connected {
+            project_id,
             connection_id,
             provider,
             opener_origin,
@@ -96,6 +100,13 @@ pub async fn get_oauth_callback(
             let name = display_name(&grantd, provider);
             // With a return URL, the page (or its link) takes the person back.
             let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
+            // Connect-page flows report to the connect page, which knows grantd's words.
+            let ampersand = match connect {
+                Some(_) => None,
+                None => connection_for_opener(&grantd, project_id, connection_id)
+                    .await
+                    .map(|connection| ampersand_message(Ok(connection))),
+            };
             CallbackPage {
                 status: StatusCode::OK,
                 title: "Connected",
@@ -116,6 +127,7 @@ pub async fn get_oauth_callback(
                         session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                ampersand,
                 connect: connect.as_ref(),
                 clear_cookie,
             }
@@ -136,6 +148,7 @@ pub async fn get_oauth_callback(
                 Some(d) => format!("{name} reported: {error} ({d})"),
                 None => format!("{name} reported: {error}"),
             };
+            let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
             CallbackPage {
                 status: if *provider_unavailable {
                     StatusCode::BAD_GATEWAY
@@ -156,10 +169,30 @@ pub async fn get_oauth_callback(
                         session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
+                ampersand,
                 connect: connect.as_ref(),
                 clear_cookie,
             }
             .into_response()
+        }
+    }
+}
+
+/// The connection just authorized, as `GET …/connections/{id}` shows it
+/// without credentials; `None` (with a log line) if it cannot be read.
+async fn connection_for_opener(
+    grantd: &Grantd,
+    project_id: &str,
+    connection_id: &str,
+) -> Option<serde_json::Value> {
+    match grantd
+        .get_connection(project_id, connection_id, CredentialAccess::None)
+        .await
+    {
+        Ok(connection) => serde_json::to_value(ConnectionView::from(connection)).ok(),
+        Err(error) => {
+            tracing::warn!(%error, %connection_id, "could not read the new connection for the opener");
+            None
         }
     }
 }

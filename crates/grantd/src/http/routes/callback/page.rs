@@ -47,10 +47,34 @@ pub struct CallbackPage<'a> {
     pub message: String,
     /// The opener to notify and what to tell it; `None` when the flow is unknown.
     pub notify: Option<(&'a str, OpenerMessage<'a>)>,
+    /// The same news in Ampersand's words, for `@amp-labs/react` (see
+    /// [`ampersand_message`]), posted to the same opener.
+    pub ampersand: Option<serde_json::Value>,
     /// Set for flows started from the hosted connect page.
     pub connect: Option<&'a ConnectReturn>,
     /// `Set-Cookie` value that clears the flow's CSRF cookie.
     pub clear_cookie: Option<String>,
+}
+
+/// What `@amp-labs/react` listens for from its popup:
+/// `{eventType: "AUTHORIZATION_SUCCEEDED", data: {connection}}` with the
+/// connection as the API shows it (without credentials; the library puts it
+/// in its connection list), or `{eventType: "AUTHORIZATION_FAILED", data:
+/// {error}}` (one of its screens reads a top-level `message` instead). An
+/// opener that hears neither, once the popup closes, opens the same,
+/// now spent, authorization URL again.
+pub fn ampersand_message(outcome: Result<serde_json::Value, &str>) -> serde_json::Value {
+    match outcome {
+        Ok(connection) => serde_json::json!({
+            "eventType": "AUTHORIZATION_SUCCEEDED",
+            "data": {"connection": connection},
+        }),
+        Err(error) => serde_json::json!({
+            "eventType": "AUTHORIZATION_FAILED",
+            "message": error,
+            "data": {"error": error},
+        }),
+    }
 }
 
 /// JSON safe to embed in a `<script>` element.
@@ -99,8 +123,9 @@ impl CallbackPage<'_> {
         };
         let script = format!(
             "<script nonce=\"{nonce}\">(function(){{var m={msg};var o={origin};\
-             var p={parent};var pm={parent_msg};var r={ret};var w=window.opener;\
+             var p={parent};var pm={parent_msg};var r={ret};var a={amp};var w=window.opener;\
              if(w&&!w.closed){{try{{w.postMessage(m,o);}}catch(e){{}}\
+             if(a){{try{{w.postMessage(a,o);}}catch(e){{}}}}\
              if(p){{try{{w.postMessage(pm,p);}}catch(e){{}}}}\
              setTimeout(function(){{window.close();}},1500);}}\
              else if(r){{setTimeout(function(){{window.location.replace(r);}},1200);}}}})();</script>",
@@ -109,6 +134,7 @@ impl CallbackPage<'_> {
             parent = script_json(&parent),
             parent_msg = script_json(&parent_message),
             ret = script_json(&return_url),
+            amp = script_json(&self.ampersand),
         );
         let link = match &return_url {
             Some(url) => format!(

@@ -164,6 +164,7 @@ pub async fn bounce(State(grantd): State<Grantd>, headers: HeaderMap, body: Byte
                 title: "Something went wrong",
                 message: "The sign-in could not be started. Please try again.".into(),
                 notify: None,
+                ampersand: None,
                 connect: None,
                 clear_cookie: None,
             }
@@ -219,6 +220,7 @@ fn invalid_link_page() -> Response {
                   or has expired. Please start again from the application."
             .into(),
         notify: None,
+        ampersand: None,
         connect: None,
         clear_cookie: None,
     }

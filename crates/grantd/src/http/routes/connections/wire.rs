@@ -5,8 +5,8 @@
 use super::credentials::{
     BasicAuthView, ClientCredentialsView, OAuth2TokensView, PasswordCredentialsView, TokenView,
 };
-use crate::domain::model::{Connection, Credentials, MetadataValue};
-use crate::domain::{self, CredentialAccess};
+use crate::domain::model::{Connection, Credentials, MetadataSource, MetadataValue};
+use crate::domain::{self, CredentialAccess, WORKSPACE_METADATA};
 use crate::http::auth::InProject;
 use crate::http::routes::projects::wire::{ConsumerView, GroupView};
 use crate::http::routes::provider_apps::wire::ProviderAppView;
@@ -264,6 +264,16 @@ impl From<Connection> for ConnectionView {
                 .collect(),
             refresh_error: c.refresh_error.map(RefreshErrorView::from),
         };
+        // Ampersand shows the workspace among the metadata too, and its
+        // React client asks for it again when it is missing there.
+        if let Some(workspace) = &view.provider_workspace_ref {
+            view.provider_metadata
+                .entry(WORKSPACE_METADATA.to_owned())
+                .or_insert_with(|| MetadataView {
+                    value: workspace.clone(),
+                    source: MetadataSource::Input.as_str().to_owned(),
+                });
+        }
         // What mints new tokens (refresh tokens, client secrets, grant
         // passwords) is for `credentials:read` only; what a request to the
         // provider carries is for `credentials:access-token` as well.

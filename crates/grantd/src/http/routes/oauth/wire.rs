@@ -10,9 +10,11 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthConnectRequest {
-    /// The project ID or name.
+    /// The project ID or name. `projectId`, Ampersand's earlier name for
+    /// it, is accepted as an alias.
+    #[serde(rename = "projectIdOrName", alias = "projectId")]
     #[schema(required = true)]
-    pub project_id: Option<String>,
+    pub project_id_or_name: Option<String>,
     #[schema(required = true)]
     pub provider: Option<String>,
     #[schema(required = true)]
@@ -31,7 +33,7 @@ pub struct OAuthConnectRequest {
 impl OAuthConnectRequest {
     pub fn into_input(self, opener_origin: Option<String>) -> domain::ConnectInput {
         domain::ConnectInput {
-            project_id: self.project_id,
+            project_id: self.project_id_or_name,
             provider: self.provider,
             group_ref: self.group_ref,
             consumer_ref: self.consumer_ref,
