@@ -390,6 +390,11 @@ async fn an_oauth_call_goes_to_the_catalog_base_with_the_bearer_token_and_method
     let seen = t.upstream.seen();
     assert_eq!(seen[1].uri, "/api/contacts");
     assert_eq!(seen[1].header("upstream-version"), Some("2025-06-01"));
+    assert_eq!(
+        seen[1].header("content-length"),
+        None,
+        "a GET stays without a body"
+    );
 }
 
 #[tokio::test]

@@ -225,7 +225,12 @@ impl Grantd {
         };
         let credentials = self.open_credentials(&record)?;
         let mut answer = self
-            .send(&outgoing, &credentials, take_body(&mut body), &too_large)
+            .send(
+                &outgoing,
+                &credentials,
+                take_body(&mut body, declared_length),
+                &too_large,
+            )
             .await?;
 
         let mut record = record;
@@ -252,8 +257,13 @@ impl Grantd {
                 Some(fresh) => {
                     let credentials = self.open_credentials(&fresh)?;
                     record = fresh;
-                    self.send(&outgoing, &credentials, take_body(&mut body), &too_large)
-                        .await?
+                    self.send(
+                        &outgoing,
+                        &credentials,
+                        take_body(&mut body, declared_length),
+                        &too_large,
+                    )
+                    .await?
                 }
                 None => Answer::Read {
                     status,
@@ -347,22 +357,24 @@ impl Grantd {
         &self,
         outgoing: &Outgoing<'_>,
         credentials: &Credentials,
-        body: reqwest::Body,
+        body: Option<reqwest::Body>,
         too_large: &AtomicBool,
     ) -> DomainResult<Answer> {
         let settings = &self.settings().proxy;
         let mut url = outgoing.url.clone();
         let mut headers = outgoing.headers.clone();
         attach_credentials(outgoing.provider, credentials, &mut headers, &mut url)?;
-        let call = self
+        let mut call = self
             .inner
             .proxy
             .http
             .request(outgoing.method.clone(), url)
             .headers(headers)
-            .timeout(settings.total_timeout)
-            .body(body)
-            .send();
+            .timeout(settings.total_timeout);
+        if let Some(body) = body {
+            call = call.body(body);
+        }
+        let call = call.send();
         let response = match tokio::time::timeout(settings.first_byte_timeout, call).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) if too_large.load(Ordering::Relaxed) => {
@@ -384,16 +396,18 @@ impl Grantd {
     }
 }
 
-/// The body for the next send: a kept body again, or the stream once.
-fn take_body(body: &mut Option<ReadAhead>) -> reqwest::Body {
+/// The body for the next send: a kept body again, or the stream once;
+/// none for a request that came without one (no `Content-Length: 0` added
+/// to a GET).
+fn take_body(body: &mut Option<ReadAhead>, declared: Option<u64>) -> Option<reqwest::Body> {
     match body.take() {
         Some(ReadAhead::Whole(bytes)) => {
             let again = bytes.clone();
             *body = Some(ReadAhead::Whole(bytes));
-            reqwest::Body::from(again)
+            (!again.is_empty() || declared.is_some()).then(|| reqwest::Body::from(again))
         }
-        Some(ReadAhead::Partial(stream)) => reqwest::Body::wrap_stream(stream),
-        None => reqwest::Body::from(Bytes::new()),
+        Some(ReadAhead::Partial(stream)) => Some(reqwest::Body::wrap_stream(stream)),
+        None => None,
     }
 }
 
