@@ -93,7 +93,7 @@ impl Api {
             .send()
             .await
             .context("POST provider-apps")?;
-        expect(response, StatusCode::CREATED, "POST provider-apps").await?;
+        expect(response, StatusCode::OK, "POST provider-apps").await?;
         Ok(())
     }
 

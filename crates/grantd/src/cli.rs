@@ -221,6 +221,14 @@ enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a project: the name its end users see (Ampersand's `appName`).
+    Update {
+        /// The project's id or name.
+        project: String,
+        /// The name shown to end users in connection flows.
+        #[arg(long)]
+        app_name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,13 +448,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Project(ProjectCommand::Update {
+            project: p,
+            app_name,
+        }) => {
+            let grantd = admin(global, Access::Existing).await?;
+            let found = project(&grantd, &p).await?;
+            let updated = grantd
+                .update_project(&found.id, None, Some(&app_name))
+                .await?;
+            println!("project {} shows as {}", updated.name, updated.app_name);
+            Ok(())
+        }
         Command::Project(ProjectCommand::List { json }) => {
             let grantd = admin(global, Access::Existing).await?;
             let projects = grantd.list_projects().await?;
             if json {
                 let list: Vec<_> = projects
                     .iter()
-                    .map(|p| json!({"projectId": p.id, "projectName": p.name, "createTime": p.create_time}))
+                    .map(|p| json!({"projectId": p.id, "projectName": p.name, "appName": p.app_name, "createTime": p.create_time}))
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {

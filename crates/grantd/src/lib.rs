@@ -3,7 +3,8 @@
 //!
 //! Layers, outermost first: `http` (routes, extractors, problem+json),
 //! `domain` (OAuth flows, credentials, the provider catalog), `storage`
-//! (SQL). `secrets` holds what every layer needs to keep secrets secret.
+//! (SQL). `secrets` holds what every layer needs to keep secrets secret;
+//! `vocab` the values stored columns hold, which domain and storage share.
 
 pub mod app;
 pub mod cli;
@@ -13,3 +14,4 @@ pub mod http;
 pub mod secrets;
 pub mod storage;
 pub mod telemetry;
+pub mod vocab;

@@ -1,5 +1,11 @@
+//! The domain's one error type and the policy for it: a variant per thing
+//! a caller can act on (bad input, missing, conflicting, provider refused,
+//! database down), and for grantd's own failures a variant that keeps the
+//! underlying error as its `source`, never a string of it, so the log shows
+//! the whole chain. The HTTP layer maps these to problem+json once.
+
 use crate::secrets::CipherError;
-use crate::storage::StoreError;
+use crate::storage::{Constraint, StoreError};
 use serde_json::Value;
 
 /// Where an invalid input was found, as RFC 9457 `issues[].in` names it.
@@ -181,6 +187,14 @@ pub enum DomainError {
     NotFound { resource: &'static str },
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A unique key refused the write: `field` names the input that collided.
+    #[error("conflict: {detail}")]
+    Duplicate {
+        field: &'static str,
+        detail: String,
+        #[source]
+        source: StoreError,
+    },
     /// The caller's credential lacks this scope.
     #[error("the credential lacks the scope {0}")]
     MissingScope(crate::domain::scopes::Scope),
@@ -196,8 +210,47 @@ pub enum DomainError {
     Storage(StoreError),
     #[error("stored secret could not be decrypted: {0}")]
     Crypto(#[from] CipherError),
+    /// Credentials that do not serialize, or stored ones that do not parse
+    /// after decryption.
+    #[error("credentials do not encode: {0}")]
+    CredentialsEncoding(#[source] serde_json::Error),
+    /// A URL built from the catalog's templates does not parse.
+    #[error("bad provider URL {url}: {source}")]
+    ProviderUrl {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// A decrypted secret is not UTF-8 text.
+    #[error("the stored {what} is not UTF-8")]
+    SecretNotText {
+        what: &'static str,
+        #[source]
+        source: std::string::FromUtf8Error,
+    },
+    /// The catalog lacks what an operation needs of a provider (a check
+    /// at load should have caught it).
+    #[error("{provider} has no {missing}")]
+    CatalogIncomplete {
+        provider: String,
+        missing: &'static str,
+    },
+    #[error("unclosed placeholder in {template}")]
+    CatalogTemplate { template: String },
+    #[error(transparent)]
+    OAuthClient(#[from] OAuthClientError),
+    /// Something that cannot happen did: a bug, named.
     #[error("internal error: {0}")]
-    Internal(String),
+    Invariant(&'static str),
+}
+
+/// Why a connection has no OAuth client to talk to its provider as.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthClientError {
+    #[error("the connection has no provider app")]
+    NoProviderApp,
+    #[error("provider app unavailable: {0}")]
+    AppUnavailable(#[source] Box<DomainError>),
 }
 
 impl DomainError {
@@ -213,9 +266,25 @@ impl DomainError {
 impl From<StoreError> for DomainError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict(what) => {
+            StoreError::Conflict {
+                constraint: Constraint::ProjectName,
+                ..
+            } => DomainError::Duplicate {
+                field: "name",
+                detail: "a project with this name exists".into(),
+                source: error,
+            },
+            StoreError::Conflict {
+                constraint: Constraint::DefaultProviderApp,
+                ..
+            } => DomainError::Duplicate {
+                field: "isDefault",
+                detail: "the provider already has a default provider app in this project".into(),
+                source: error,
+            },
+            StoreError::Conflict { message, .. } => {
                 // The database's wording names tables and columns; keep it in the log.
-                tracing::debug!(conflict = %what, "storage conflict");
+                tracing::debug!(conflict = %message, "storage conflict");
                 DomainError::Conflict("conflicts with an existing resource".into())
             }
             unavailable @ StoreError::Unavailable(_) => DomainError::Unavailable(unavailable),

@@ -35,8 +35,9 @@ pub use connect_sessions::{
     ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
 };
 pub use connections::generate::GenerateInput;
-pub use connections::records::ConnectionQuery;
+pub use connections::records::{ConnectionQuery, RefreshOnRead};
 pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
+pub use connections::update::UpdateConnectionInput;
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError, ProxyError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, JwtAlgorithm};

@@ -1,87 +1,14 @@
 //! The domain's nouns, decoded from storage rows and handed to the HTTP layer.
 
 use crate::secrets::SecretString;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-/// Ways a connection can authenticate, named as Ampersand names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum AuthScheme {
-    #[serde(rename = "oauth2/authorizationCode")]
-    OAuth2AuthorizationCode,
-    #[serde(rename = "oauth2/authorizationCodePKCE")]
-    OAuth2AuthorizationCodePkce,
-    #[serde(rename = "oauth2/clientCredentials")]
-    OAuth2ClientCredentials,
-    #[serde(rename = "oauth2/password")]
-    OAuth2Password,
-    #[serde(rename = "apiKey")]
-    ApiKey,
-    #[serde(rename = "basic")]
-    Basic,
-}
-
-impl AuthScheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthScheme::OAuth2AuthorizationCode => "oauth2/authorizationCode",
-            AuthScheme::OAuth2AuthorizationCodePkce => "oauth2/authorizationCodePKCE",
-            AuthScheme::OAuth2ClientCredentials => "oauth2/clientCredentials",
-            AuthScheme::OAuth2Password => "oauth2/password",
-            AuthScheme::ApiKey => "apiKey",
-            AuthScheme::Basic => "basic",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
-    }
-
-    pub(crate) fn is_oauth2(self) -> bool {
-        !matches!(self, AuthScheme::ApiKey | AuthScheme::Basic)
-    }
-}
-
-/// Why a refresh failed, as a user needs to tell a revoked grant from an outage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefreshErrorClass {
-    /// The provider refused the grant (`invalid_grant`): re-authorize.
-    GrantRejected,
-    /// 5xx or an unusable answer.
-    ProviderUnavailable,
-    /// The provider could not be reached.
-    Network,
-    /// 429.
-    RateLimited,
-    /// The client was refused, or nothing to refresh with: fix the provider app.
-    MisconfiguredApp,
-}
-
-/// The last refresh failure, stored on the connection and shown by the API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshError {
-    pub class: RefreshErrorClass,
-    /// The provider's own error code (`invalid_grant`, `http_503`, …).
-    pub error: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    pub at: Timestamp,
-    /// When the refresher tries again; absent when it has stopped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<Timestamp>,
-    /// The provider's `Retry-After` (on a 429 or a 5xx): the next attempt
-    /// waits at least this long, whatever the backoff says.
-    #[serde(skip)]
-    pub retry_after: Option<Duration>,
-}
-
-pub type Timestamp = DateTime<Utc>;
+pub use crate::vocab::{
+    AuthScheme, ConnectionStatus, MetadataSource, MetadataValue, ProviderMetadata, RefreshError,
+    RefreshErrorClass, Timestamp,
+};
 
 /// Millisecond epoch (the storage format) to a UTC timestamp.
 pub fn from_millis(millis: i64) -> Timestamp {
@@ -92,6 +19,9 @@ pub fn from_millis(millis: i64) -> Timestamp {
 pub struct Project {
     pub id: String,
     pub name: String,
+    /// The name end users see (Ampersand's `appName`); the project's name
+    /// until one is set.
+    pub app_name: String,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
 }
@@ -107,8 +37,24 @@ pub struct ProviderApp {
     pub client_secret: SecretString,
     pub scopes: Vec<String>,
     pub is_default: bool,
+    pub metadata: ProviderAppMetadata,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+}
+
+/// Ampersand's `ProviderApp.metadata`: what a builder adds to the standard
+/// flow for one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppMetadata {
+    /// Added to the authorization URL, each name once with its values
+    /// space-separated (HubSpot's `optional_scope`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_query_params: BTreeMap<String, Vec<String>>,
+    /// Provider-specific values kept for the builder (a Salesforce package
+    /// install URL, a Gmail Pub/Sub topic); grantd stores and returns them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,60 +86,6 @@ pub struct ProviderAppSummary {
     pub scopes: Vec<String>,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
-}
-
-/// Where a piece of provider metadata came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetadataSource {
-    /// Supplied by the caller when the connection was made.
-    Input,
-    /// Read from the provider's token response.
-    Token,
-    /// Read from the provider's API right after authorization (the catalog's
-    /// `postAuth` lookup).
-    Provider,
-}
-
-impl MetadataSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetadataSource::Input => "input",
-            MetadataSource::Token => "token",
-            MetadataSource::Provider => "provider",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetadataValue {
-    pub value: String,
-    pub source: MetadataSource,
-}
-
-/// `providerMetadata`, as stored and as returned.
-pub type ProviderMetadata = BTreeMap<String, MetadataValue>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionStatus {
-    Working,
-    BadCredentials,
-}
-
-impl ConnectionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectionStatus::Working => "working",
-            ConnectionStatus::BadCredentials => "bad_credentials",
-        }
-    }
-
-    pub fn parse(value: &str) -> Self {
-        match value {
-            "bad_credentials" => ConnectionStatus::BadCredentials,
-            _ => ConnectionStatus::Working,
-        }
-    }
 }
 
 /// A token with its lifetime as the provider stated it.
@@ -251,6 +143,13 @@ pub enum Credentials {
         client_secret: Option<SecretString>,
         tokens: TokenSet,
     },
+    /// The values of a provider's custom-auth inputs, by input name.
+    #[serde(rename_all = "camelCase")]
+    CustomAuth {
+        values: BTreeMap<String, SecretString>,
+    },
+    /// A connection to a provider that takes no credentials.
+    NoAuth {},
 }
 
 impl Credentials {
@@ -261,6 +160,8 @@ impl Credentials {
             Credentials::OAuth2AuthorizationCode { .. } => AuthScheme::OAuth2AuthorizationCode,
             Credentials::OAuth2ClientCredentials { .. } => AuthScheme::OAuth2ClientCredentials,
             Credentials::OAuth2Password { .. } => AuthScheme::OAuth2Password,
+            Credentials::CustomAuth { .. } => AuthScheme::Custom,
+            Credentials::NoAuth {} => AuthScheme::None,
         }
     }
 
@@ -290,7 +191,7 @@ pub struct Connection {
     pub consumer: Consumer,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    pub auth_scheme: String,
+    pub auth_scheme: AuthScheme,
     pub status: ConnectionStatus,
     pub provider_metadata: ProviderMetadata,
     pub scopes: Vec<String>,
@@ -303,14 +204,4 @@ pub struct Connection {
     pub refresh_error: Option<RefreshError>,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
-}
-
-/// JSON array text for a list of scopes (the storage format).
-pub(crate) fn scopes_json(scopes: &[String]) -> String {
-    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
-}
-
-/// Scopes from their storage format; a corrupt value reads as none.
-pub(crate) fn parse_scopes(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
 }

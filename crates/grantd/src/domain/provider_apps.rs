@@ -2,8 +2,7 @@
 
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
-use crate::domain::model::{from_millis, ProviderApp};
-use crate::domain::model::{parse_scopes, scopes_json};
+use crate::domain::model::{from_millis, ProviderApp, ProviderAppMetadata};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
 
@@ -16,6 +15,7 @@ pub struct ProviderAppInput {
     pub scopes: Option<Vec<String>>,
     pub external_ref: Option<String>,
     pub is_default: Option<bool>,
+    pub metadata: Option<ProviderAppMetadata>,
 }
 
 /// A partial update; absent fields stay as they are.
@@ -26,6 +26,9 @@ pub struct ProviderAppPatch {
     pub scopes: Option<Vec<String>>,
     pub external_ref: Option<Option<String>>,
     pub is_default: Option<bool>,
+    pub metadata: Option<ProviderAppMetadata>,
+    /// Only the app's own provider: an app cannot move to another provider.
+    pub provider: Option<String>,
 }
 
 /// The associated data binding a client secret to its app.
@@ -68,6 +71,46 @@ fn check_app_text(
     }
 }
 
+/// Query parameters grantd itself writes into an authorization URL; an app's
+/// `authQueryParams` may not replace them.
+const RESERVED_AUTH_PARAMS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// An app's metadata: printable names and values, and no parameter that
+/// would override the flow's own.
+fn check_metadata(metadata: Option<&ProviderAppMetadata>, issues: &mut Vec<FieldIssue>) {
+    let Some(metadata) = metadata else { return };
+    for (name, values) in &metadata.auth_query_params {
+        let field = format!("metadata.authQueryParams.{name}");
+        if RESERVED_AUTH_PARAMS.contains(&name.as_str()) || name.is_empty() {
+            issues.push(FieldIssue::body(
+                field.as_str(),
+                name.as_str(),
+                format!("{name:?} is set by grantd's flow and cannot be added"),
+            ));
+            continue;
+        }
+        check_text(&field, name, issues);
+        for (i, value) in values.iter().enumerate() {
+            check_text(&format!("{field}[{i}]"), value, issues);
+        }
+    }
+    for (name, value) in &metadata.provider_params {
+        check_text(&format!("metadata.providerParams.{name}"), value, issues);
+    }
+}
+
+fn metadata_json(metadata: &ProviderAppMetadata) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+}
+
 impl Grantd {
     pub async fn create_provider_app(
         &self,
@@ -103,6 +146,7 @@ impl Grantd {
             input.scopes.as_deref(),
             &mut issues,
         );
+        check_metadata(input.metadata.as_ref(), &mut issues);
         if input.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
             issues.push(FieldIssue::body(
                 "clientSecret",
@@ -137,10 +181,11 @@ impl Grantd {
             client_id: input.client_id.unwrap_or_default(),
             client_secret_key_id: sealed.key_id,
             client_secret_ciphertext: sealed.bytes,
-            scopes: scopes_json(&input.scopes.unwrap_or_default()),
+            scopes: input.scopes.unwrap_or_default(),
             is_default: i64::from(is_default),
             create_time: now,
             update_time: now,
+            metadata: metadata_json(&input.metadata.unwrap_or_default()),
         };
         self.store().insert_provider_app(&row).await?;
         // A new default replaces the old one in flows started from now on.
@@ -182,12 +227,30 @@ impl Grantd {
             patch.scopes.as_deref(),
             &mut issues,
         );
+        check_metadata(patch.metadata.as_ref(), &mut issues);
         if patch.client_secret.as_ref().is_some_and(|s| s.is_empty()) {
             issues.push(FieldIssue::body(
                 "clientSecret",
                 "",
                 "clientSecret must not be empty",
             ));
+        }
+        if let Some(provider) = &patch.provider {
+            let current = self
+                .store()
+                .find_provider_app(project_id, id)
+                .await
+                .or_not_found("provider app")?;
+            if *provider != current.provider {
+                issues.push(FieldIssue::body(
+                    "providerApp.provider",
+                    provider.as_str(),
+                    format!(
+                        "an app's provider cannot change (this one is for {}); create an app for {provider}",
+                        current.provider
+                    ),
+                ));
+            }
         }
         if patch.is_default == Some(false) {
             issues.push(FieldIssue::body(
@@ -214,7 +277,8 @@ impl Grantd {
                     external_ref: patch.external_ref,
                     client_id: patch.client_id,
                     client_secret,
-                    scopes: patch.scopes.as_deref().map(scopes_json),
+                    scopes: patch.scopes.clone(),
+                    metadata: patch.metadata.as_ref().map(metadata_json),
                     make_default: patch.is_default == Some(true),
                     update_time: now_millis(),
                 },
@@ -342,8 +406,10 @@ impl Grantd {
             bytes: row.client_secret_ciphertext,
         };
         let secret = self.cipher().open(&sealed, &secret_aad(&row.id))?;
-        let secret = String::from_utf8(secret)
-            .map_err(|_| DomainError::Internal("client secret is not UTF-8".into()))?;
+        let secret = String::from_utf8(secret).map_err(|source| DomainError::SecretNotText {
+            what: "client secret",
+            source,
+        })?;
         Ok(ProviderApp {
             id: row.id,
             project_id: row.project_id,
@@ -351,8 +417,15 @@ impl Grantd {
             external_ref: row.external_ref,
             client_id: row.client_id,
             client_secret: SecretString::new(secret),
-            scopes: parse_scopes(&row.scopes),
+            scopes: row.scopes,
             is_default: row.is_default != 0,
+            metadata: serde_json::from_str(&row.metadata).map_err(|e| {
+                crate::storage::StoreError::Corrupt(crate::storage::CorruptColumn {
+                    table: "provider_apps",
+                    column: "metadata",
+                    reason: e.to_string(),
+                })
+            })?,
             create_time: from_millis(row.create_time),
             update_time: from_millis(row.update_time),
         })

@@ -30,6 +30,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
+        // No body at all reads as `{}`: an operation whose body is optional
+        // (Ampersand's generateConnection) then answers with the fields it
+        // misses, not with a media-type error about a body never sent.
+        let no_body = content_type.is_empty()
+            && request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|length| length == "0")
+            && !request.headers().contains_key(header::TRANSFER_ENCODING);
+        if no_body {
+            return parse_json(b"{}").map(JsonBody);
+        }
         if essence != "application/json" && !essence.ends_with("+json") {
             let shown = if content_type.is_empty() {
                 "none".into()

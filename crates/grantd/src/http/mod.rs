@@ -13,6 +13,7 @@ pub mod wire;
 use crate::domain::Grantd;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
 use axum::Router;
 use problem::{ApiError, Problem};
 use routes::{
@@ -94,15 +95,23 @@ pub fn router(grantd: Grantd) -> Router {
             .with_state(grantd.clone()),
     );
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let (routes, document) = api_routes().split_for_parts();
+    let (routes, mut document) = api_routes().split_for_parts();
+    openapi::declare_error_statuses(&mut document);
     let api = routes
         .route("/v1/openapi.json", openapi::route(&document))
         .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this route",
-            )
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            // `{connectionId}:oauth-update` shares its route with the
+            // connection itself, but takes PATCH only.
+            match routes::connections::allowed_methods(uri.path()) {
+                Some(allow) => ApiError::MethodNotAllowed(allow).into_response(),
+                // axum adds the route's own `Allow`.
+                None => Problem::new(
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed on this route",
+                )
+                .into_response(),
+            }
         })
         .with_state(grantd.clone());
 

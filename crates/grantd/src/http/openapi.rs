@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use super::routes::oauth;
+use super::routes::{connections, oauth};
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::{get, MethodRouter};
@@ -8,14 +8,13 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 /// What no resource router registers: the document's info, its security
-/// schemes, and the one operation without a handler of its own
-/// (`…/{connectionId}:oauth-update`, which `patch_connection_action`
-/// dispatches to). The routes and their schemas come from
+/// schemes, and the two operations `patch_connection_action` dispatches to
+/// (`PATCH …/{connectionId}` and `…/{connectionId}:oauth-update`). The routes and their schemas come from
 /// [`super::api_routes`].
 #[derive(OpenApi)]
 #[openapi(
     info(title = "grantd", description = "Self-hosted connection service, wire-compatible with Ampersand's public API."),
-    paths(oauth::update_oauth_connection),
+    paths(oauth::update_oauth_connection, connections::update_connection),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;
@@ -71,7 +70,9 @@ impl Modify for SecuritySchemes {
 
 /// The whole document, as served at `/v1/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    super::api_routes().into_openapi()
+    let mut document = super::api_routes().into_openapi();
+    declare_error_statuses(&mut document);
+    document
 }
 
 /// `GET /v1/openapi.json`: the document, serialized once at startup.
@@ -83,4 +84,83 @@ pub fn route<S: Clone + Send + Sync + 'static>(
         let body = body.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], body) }
     })
+}
+
+/// Declares on every operation the error statuses it can send and its own
+/// annotation does not list, each a problem+json `Problem`: a client
+/// generated from this document then knows every status grantd answers
+/// with. The statuses follow from what the operation is: authenticated
+/// (401, 403, and 404 for another project), takes a body (400, 413, 415)
+/// or a query (400), writes (409), asks a provider for tokens (422, 502);
+/// and any request can time out (408) or meet a failing store (500, 503).
+pub fn declare_error_statuses(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, PathItem, Ref, ResponseBuilder};
+    let problem = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let PathItem {
+            get,
+            put,
+            post,
+            delete,
+            patch,
+            ..
+        } = item;
+        let methods = [
+            (false, get),
+            (true, put),
+            (true, post),
+            (true, delete),
+            (true, patch),
+        ];
+        for (writes, operation) in methods {
+            let Some(operation) = operation else { continue };
+            let mut statuses = vec![408, 500, 503];
+            let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            if authenticated {
+                statuses.extend([401, 403, 404]);
+            }
+            let has_query = operation.parameters.as_ref().is_some_and(|params| {
+                params
+                    .iter()
+                    .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+            });
+            if operation.request_body.is_some() {
+                statuses.extend([400, 413, 415]);
+            } else if has_query {
+                statuses.push(400);
+            }
+            if writes && authenticated {
+                statuses.push(409);
+            }
+            if matches!(
+                operation.operation_id.as_deref(),
+                Some("generateConnection" | "updateConnection")
+            ) {
+                statuses.extend([422, 502]);
+            }
+            for status in statuses {
+                let code = status.to_string();
+                if operation.responses.responses.contains_key(&code) {
+                    continue;
+                }
+                let reason = axum::http::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Error");
+                operation.responses.responses.insert(
+                    code,
+                    ResponseBuilder::new()
+                        .description(reason)
+                        .content("application/problem+json", problem.clone())
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
 }

@@ -27,9 +27,21 @@ pub struct InputIssue {
     pub detail: String,
     /// Where the input was: body, header, path or query.
     #[serde(rename = "in")]
+    #[schema(value_type = IssueLocation)]
     pub location: String,
     pub name: String,
     pub value: serde_json::Value,
+}
+
+/// Where an invalid input was (`InputValidationIssue.in` in Ampersand's API).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum IssueLocation {
+    Body,
+    Header,
+    Path,
+    Query,
 }
 
 impl From<FieldIssue> for InputIssue {
@@ -122,6 +134,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("route not found")]
     RouteNotFound,
+    /// The route exists, not with this method; the value is its `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
 }
 
 impl From<crate::domain::scopes::MissingScope> for ApiError {
@@ -157,6 +172,10 @@ impl From<ApiError> for Problem {
                 ),
             ),
             ApiError::RouteNotFound => Problem::new(StatusCode::NOT_FOUND, "no such route"),
+            ApiError::MethodNotAllowed(_) => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            ),
         }
     }
 }
@@ -164,7 +183,16 @@ impl From<ApiError> for Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthenticated = matches!(self, ApiError::Unauthenticated(_));
+        let allow = match self {
+            ApiError::MethodNotAllowed(allow) => Some(allow),
+            _ => None,
+        };
         let mut response = Problem::from(self).into_response();
+        if let Some(allow) = allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         if unauthenticated {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -261,6 +289,15 @@ fn domain_problem(error: DomainError) -> Problem {
             Problem::new(StatusCode::NOT_FOUND, format!("{resource} not found"))
         }
         DomainError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, detail),
+        DomainError::Duplicate { field, detail, .. } => {
+            let mut p = Problem::new(StatusCode::CONFLICT, detail.clone());
+            p.issues.push(InputIssue::from(FieldIssue::body(
+                field,
+                serde_json::Value::Null,
+                detail,
+            )));
+            p
+        }
         DomainError::MissingScope(scope) => {
             let mut p = Problem::new(
                 StatusCode::FORBIDDEN,
@@ -286,12 +323,24 @@ fn domain_problem(error: DomainError) -> Problem {
             p
         }
         other => {
-            tracing::error!(error = %other, "internal error");
+            tracing::error!(error = %other, cause_chain = %cause_chain(&other), "internal error");
             let mut p = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             p.retryable = Some(false);
             p
         }
     }
+}
+
+/// An error and its sources, outermost first, for the log of a 5xx.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(" <- ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 fn provider_problem(error: ProviderError) -> Problem {
@@ -432,4 +481,64 @@ fn is_bare_error(response: &Response) -> bool {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     !(content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Constraint, StoreError};
+
+    #[test]
+    fn a_unique_key_conflict_is_a_409_naming_the_field_it_protects() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::DefaultProviderApp,
+            message: "UNIQUE constraint failed: provider_apps.project_id, provider_apps.provider"
+                .into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert_eq!(problem.issues.len(), 1);
+        assert_eq!(problem.issues[0].name, "isDefault");
+        assert_eq!(problem.issues[0].location, "body");
+        assert!(
+            !problem
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("UNIQUE"),
+            "the database's wording stays in the log"
+        );
+    }
+
+    #[test]
+    fn a_conflict_on_a_key_no_caller_chose_stays_a_plain_409() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::Other,
+            message: "duplicate key value violates unique constraint \"api_keys_pkey\"".into(),
+        });
+        let problem = domain_problem(error);
+        assert_eq!(problem.status, 409);
+        assert!(problem.issues.is_empty());
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("conflicts with an existing resource")
+        );
+    }
+
+    #[test]
+    fn the_cause_chain_lists_every_source() {
+        let error = DomainError::from(StoreError::Conflict {
+            constraint: Constraint::ProjectName,
+            message: "UNIQUE constraint failed: projects.name".into(),
+        });
+        let chain = cause_chain(&error);
+        assert!(
+            chain.starts_with("conflict: a project with this name exists"),
+            "{chain}"
+        );
+        assert!(
+            chain.contains("<- conflict on projects.name: UNIQUE constraint failed"),
+            "{chain}"
+        );
+    }
 }

@@ -54,7 +54,7 @@ impl Store {
     /// The project and scopes of the unrevoked key with this hash.
     pub async fn grant_for_api_key_hash(&self, key_hash: &str) -> StoreResult<ApiKeyGrant> {
         Ok(sqlx::query_as::<_, ApiKeyGrant>(
-            "SELECT p.id, p.name, p.create_time, p.update_time, k.scopes FROM api_keys k \
+            "SELECT p.id, p.name, p.create_time, p.update_time, p.app_name, k.scopes FROM api_keys k \
              JOIN projects p ON p.id = k.project_id \
              WHERE k.key_hash = $1 AND k.revoke_time IS NULL",
         )

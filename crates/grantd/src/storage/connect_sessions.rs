@@ -1,13 +1,15 @@
+use super::columns::{json_text, row_from_columns};
 use super::{Store, StoreResult};
+use crate::vocab::SessionResultStatus;
 
 /// One connect session, keyed by id and looked up by the SHA-256 of its token.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ConnectSessionRow {
     pub id: String,
     pub project_id: String,
     pub token_hash: String,
-    /// JSON array of provider names.
-    pub providers: String,
+    /// Stored as a JSON array of provider names.
+    pub providers: Vec<String>,
     pub group_ref: String,
     pub group_name: Option<String>,
     pub consumer_ref: String,
@@ -19,18 +21,25 @@ pub struct ConnectSessionRow {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub provider: Option<String>,
-    pub result_status: Option<String>,
+    pub result_status: Option<SessionResultStatus>,
     pub result_connection_id: Option<String>,
     pub result_error: Option<String>,
     pub result_error_description: Option<String>,
     pub finished_at: Option<i64>,
 }
 
+row_from_columns!(ConnectSessionRow in "connect_sessions" {
+    id: get, project_id: get, token_hash: get, providers: json, group_ref: get, group_name: get,
+    consumer_ref: get, consumer_name: get, connection_id: get, return_url: get,
+    parent_origin: get, created_at: get, expires_at: get, consumed_at: get, provider: get,
+    result_status: parse_opt, result_connection_id: get, result_error: get,
+    result_error_description: get, finished_at: get,
+});
+
 /// How a session's flow ended, as the callback saw it.
 #[derive(Debug, Clone)]
 pub struct SessionResult<'a> {
-    /// `success` or `failure`.
-    pub status: &'a str,
+    pub status: SessionResultStatus,
     pub connection_id: Option<&'a str>,
     pub error: Option<&'a str>,
     pub error_description: Option<&'a str>,
@@ -50,7 +59,7 @@ impl Store {
         .bind(&row.id)
         .bind(&row.project_id)
         .bind(&row.token_hash)
-        .bind(&row.providers)
+        .bind(json_text(&row.providers))
         .bind(&row.group_ref)
         .bind(&row.group_name)
         .bind(&row.consumer_ref)
@@ -62,7 +71,7 @@ impl Store {
         .bind(row.expires_at)
         .bind(row.consumed_at)
         .bind(&row.provider)
-        .bind(&row.result_status)
+        .bind(row.result_status.map(SessionResultStatus::as_str))
         .bind(&row.result_connection_id)
         .bind(&row.result_error)
         .bind(&row.result_error_description)
@@ -158,7 +167,7 @@ impl Store {
                result_error = $3, result_error_description = $4, finished_at = $5 \
              WHERE id = $6 AND result_status IS NULL",
         )
-        .bind(result.status)
+        .bind(result.status.as_str())
         .bind(result.connection_id)
         .bind(result.error)
         .bind(result.error_description)

@@ -1,13 +1,16 @@
+use super::columns::{json_text, row_from_columns};
 use super::directory::{upsert_consumer, upsert_group};
 use super::events::{insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
 use super::{require_row, values_list, Store, StoreError, StoreResult};
+use crate::vocab::{AuthScheme, ConnectionStatus, ProviderMetadata, RefreshError};
 use sqlx::AnyConnection;
 use std::collections::HashMap;
 
 /// A connection with its group, consumer and provider app, as one join.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Statuses, schemes and JSON columns arrive decoded (see [`super::columns`]).
+#[derive(Debug, Clone)]
 pub struct ConnectionRecord {
     pub id: String,
     pub project_id: String,
@@ -17,14 +20,14 @@ pub struct ConnectionRecord {
     pub consumer_ref: String,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    pub auth_scheme: String,
-    pub status: String,
-    pub provider_metadata: String,
-    pub scopes: String,
+    pub auth_scheme: AuthScheme,
+    pub status: ConnectionStatus,
+    pub provider_metadata: ProviderMetadata,
+    pub scopes: Vec<String>,
     pub credentials_key_id: String,
     pub credentials_ciphertext: Vec<u8>,
     pub access_token_expires_at: Option<i64>,
-    pub last_error: Option<String>,
+    pub last_error: Option<RefreshError>,
     pub refresh_due_at: Option<i64>,
     pub refresh_failures: i64,
     pub credentials_version: i64,
@@ -39,10 +42,23 @@ pub struct ConnectionRecord {
     pub consumer_update_time: i64,
     pub app_external_ref: Option<String>,
     pub app_client_id: Option<String>,
-    pub app_scopes: Option<String>,
+    pub app_scopes: Option<Vec<String>>,
     pub app_create_time: Option<i64>,
     pub app_update_time: Option<i64>,
 }
+
+row_from_columns!(ConnectionRecord in "connections" {
+    id: get, project_id: get, provider: get, provider_app_id: get, group_ref: get,
+    consumer_ref: get, provider_workspace_ref: get, provider_consumer_ref: get,
+    auth_scheme: parse, status: parse, provider_metadata: json, scopes: json,
+    credentials_key_id: get, credentials_ciphertext: get, access_token_expires_at: get,
+    last_error: json_opt, refresh_due_at: get, refresh_failures: get, credentials_version: get,
+    last_refresh_at: get, create_time: get, update_time: get,
+    group_name: get, group_create_time: get, group_update_time: get,
+    consumer_name: get, consumer_create_time: get, consumer_update_time: get,
+    app_external_ref: get, app_client_id: get, app_scopes: json_opt_of("provider_apps", "scopes"),
+    app_create_time: get, app_update_time: get,
+});
 
 const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_app_id, c.group_ref, \
      c.consumer_ref, c.provider_workspace_ref, c.provider_consumer_ref, c.auth_scheme, c.status, \
@@ -58,10 +74,26 @@ const SELECT_RECORD: &str = "SELECT c.id, c.project_id, c.provider, c.provider_a
      JOIN consumers u ON u.project_id = c.project_id AND u.consumer_ref = c.consumer_ref \
      LEFT JOIN provider_apps a ON a.id = c.provider_app_id";
 
-/// Everything needed to write a new connection and the group and consumer it names.
+/// A connection's credentials as stored: sealed (bound to the connection
+/// id), with what listings and the refresher read without opening them.
+/// New connections, re-authorizations and refreshes all write this.
 #[derive(Debug)]
-pub struct NewConnection {
-    pub id: String,
+pub struct StoredCredentials {
+    /// The credentials' scheme: re-authorizing can change it (e.g. from a
+    /// password grant); a refresh never does and does not write it.
+    pub auth_scheme: AuthScheme,
+    pub scopes: Vec<String>,
+    pub key_id: String,
+    pub ciphertext: Vec<u8>,
+    pub access_token_expires_at: Option<i64>,
+    /// When the refresher should renew the token; `None` when it never needs to.
+    pub refresh_due_at: Option<i64>,
+}
+
+/// Whose a new connection is: its project, provider and provider app, the
+/// group and consumer it names (created when missing), its workspace.
+#[derive(Debug)]
+pub struct ConnectionOwner {
     pub project_id: String,
     pub provider: String,
     pub provider_app_id: Option<String>,
@@ -72,16 +104,17 @@ pub struct NewConnection {
     /// `None` names a new consumer after its ref and leaves an existing one as it is.
     pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
+}
+
+/// Everything needed to write a new connection and the group and consumer it names.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub id: String,
+    pub owner: ConnectionOwner,
     pub provider_consumer_ref: Option<String>,
-    pub auth_scheme: String,
-    pub status: String,
-    pub provider_metadata: String,
-    pub scopes: String,
-    pub credentials_key_id: String,
-    pub credentials_ciphertext: Vec<u8>,
-    pub access_token_expires_at: Option<i64>,
-    /// When the refresher should renew the token; `None` when it never needs to.
-    pub refresh_due_at: Option<i64>,
+    pub status: ConnectionStatus,
+    pub provider_metadata: ProviderMetadata,
+    pub credentials: StoredCredentials,
     pub now: i64,
 }
 
@@ -93,14 +126,8 @@ pub struct Reauthorization {
     pub provider_app_id: String,
     pub provider_workspace_ref: Option<String>,
     pub provider_consumer_ref: Option<String>,
-    /// The new credentials' scheme: re-authorizing can change it (e.g. from a password grant).
-    pub auth_scheme: String,
-    pub provider_metadata: String,
-    pub scopes: String,
-    pub credentials_key_id: String,
-    pub credentials_ciphertext: Vec<u8>,
-    pub access_token_expires_at: Option<i64>,
-    pub refresh_due_at: Option<i64>,
+    pub provider_metadata: ProviderMetadata,
+    pub credentials: StoredCredentials,
     pub now: i64,
 }
 
@@ -146,16 +173,16 @@ impl Store {
             .bind(&update.provider_app_id)
             .bind(&update.provider_workspace_ref)
             .bind(&update.provider_consumer_ref)
-            .bind(&update.provider_metadata)
-            .bind(&update.scopes)
-            .bind(&update.credentials_key_id)
-            .bind(&update.credentials_ciphertext)
-            .bind(update.access_token_expires_at)
+            .bind(json_text(&update.provider_metadata))
+            .bind(json_text(&update.credentials.scopes))
+            .bind(&update.credentials.key_id)
+            .bind(&update.credentials.ciphertext)
+            .bind(update.credentials.access_token_expires_at)
             .bind(update.now)
             .bind(&update.id)
             .bind(&update.project_id)
-            .bind(&update.auth_scheme)
-            .bind(update.refresh_due_at)
+            .bind(update.credentials.auth_scheme.as_str())
+            .bind(update.credentials.refresh_due_at)
             .execute(&self.writer)
             .await?,
         )
@@ -274,15 +301,19 @@ impl Write for InsertConnection {
             // (project, ref, time) of the groups and consumers named by no one here.
             let unnamed = |name: fn(&NewConnection) -> Option<&String>,
                            key: fn(&NewConnection) -> &String| {
-                distinct(
-                    writes
-                        .iter()
-                        .filter(|w| name(&w.new).is_none())
-                        .map(|w| (w.new.project_id.as_str(), key(&w.new).as_str(), w.new.now)),
-                )
+                distinct(writes.iter().filter(|w| name(&w.new).is_none()).map(|w| {
+                    (
+                        w.new.owner.project_id.as_str(),
+                        key(&w.new).as_str(),
+                        w.new.now,
+                    )
+                }))
             };
-            let unnamed_groups = unnamed(|n| n.group_name.as_ref(), |n| &n.group_ref);
-            let unnamed_consumers = unnamed(|n| n.consumer_name.as_ref(), |n| &n.consumer_ref);
+            let unnamed_groups = unnamed(|n| n.owner.group_name.as_ref(), |n| &n.owner.group_ref);
+            let unnamed_consumers = unnamed(
+                |n| n.owner.consumer_name.as_ref(),
+                |n| &n.owner.consumer_ref,
+            );
             insert_missing(
                 &mut *conn,
                 "groups",
@@ -300,14 +331,14 @@ impl Write for InsertConnection {
             )
             .await?;
             for w in &writes {
-                let new = &w.new;
+                let new = &w.new.owner;
                 if new.group_name.is_some() {
                     upsert_group(
                         &mut *conn,
                         &new.project_id,
                         &new.group_ref,
                         new.group_name.as_deref(),
-                        new.now,
+                        w.new.now,
                     )
                     .await?;
                 }
@@ -317,7 +348,7 @@ impl Write for InsertConnection {
                         &new.project_id,
                         &new.consumer_ref,
                         new.consumer_name.as_deref(),
-                        new.now,
+                        w.new.now,
                     )
                     .await?;
                 }
@@ -408,22 +439,22 @@ fn bind_connection<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     query
         .bind(&new.id)
-        .bind(&new.project_id)
-        .bind(&new.provider)
-        .bind(&new.provider_app_id)
-        .bind(&new.group_ref)
-        .bind(&new.consumer_ref)
-        .bind(&new.provider_workspace_ref)
+        .bind(&new.owner.project_id)
+        .bind(&new.owner.provider)
+        .bind(&new.owner.provider_app_id)
+        .bind(&new.owner.group_ref)
+        .bind(&new.owner.consumer_ref)
+        .bind(&new.owner.provider_workspace_ref)
         .bind(&new.provider_consumer_ref)
-        .bind(&new.auth_scheme)
-        .bind(&new.status)
-        .bind(&new.provider_metadata)
-        .bind(&new.scopes)
-        .bind(&new.credentials_key_id)
-        .bind(&new.credentials_ciphertext)
-        .bind(new.access_token_expires_at)
+        .bind(new.credentials.auth_scheme.as_str())
+        .bind(new.status.as_str())
+        .bind(json_text(&new.provider_metadata))
+        .bind(json_text(&new.credentials.scopes))
+        .bind(&new.credentials.key_id)
+        .bind(&new.credentials.ciphertext)
+        .bind(new.credentials.access_token_expires_at)
         .bind(new.now)
-        .bind(new.refresh_due_at)
+        .bind(new.credentials.refresh_due_at)
 }
 
 /// The (project, ref) pairs once each, first occurrence kept.

@@ -3,7 +3,9 @@
 //! arrive here already sealed).
 
 mod api_keys;
+mod columns;
 mod connect_sessions;
+mod connection_updates;
 mod connections;
 mod directory;
 mod events;
@@ -17,9 +19,13 @@ mod webhooks;
 mod write_queue;
 
 pub use api_keys::{ApiKeyGrant, ApiKeyRow, NewApiKey};
+pub use columns::CorruptColumn;
+
 pub use connect_sessions::{ConnectSessionRow, SessionResult};
+pub use connection_updates::ConnectionUpdate;
 pub use connections::{
-    ConnectionFilter, ConnectionRecord, ConnectionSource, NewConnection, Reauthorization,
+    ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource, NewConnection,
+    Reauthorization, StoredCredentials,
 };
 pub use directory::{ConsumerRow, GroupRow};
 pub use events::{EventRow, NewEvent};
@@ -40,15 +46,27 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Storage failures. `NotFound` and `Conflict` are expected outcomes the
-/// domain turns into 404/409; everything else is an outage.
+/// domain turns into 404/409; everything else is an outage or a bug.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A unique constraint refused the write; `constraint` says which, so
+    /// the caller can name the field that collided.
+    #[error("conflict on {constraint}: {message}")]
+    Conflict {
+        constraint: Constraint,
+        /// The database's own wording (names tables and columns: for logs).
+        message: String,
+    },
+    /// A stored value does not decode into its type.
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] CorruptColumn),
+    /// The write queue lost track of a write: a bug, not bad data.
+    #[error("write queue: {0}")]
+    WriteQueue(&'static str),
+    #[error("unsupported database URL scheme: {0}")]
+    UnsupportedUrl(String),
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
@@ -61,8 +79,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_owned())
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+                constraint: Constraint::of(db.as_ref()),
+                message: db.message().to_owned(),
+            },
+            sqlx::Error::ColumnDecode { source, .. } if source.is::<CorruptColumn>() => {
+                match source.downcast_ref::<CorruptColumn>() {
+                    Some(corrupt) => StoreError::Corrupt(corrupt.clone()),
+                    None => StoreError::Database(error),
+                }
             }
             // The server went away, or the pool cannot reach it: the
             // database is down, not the request wrong.
@@ -81,6 +106,44 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The unique constraints a request can run into, told apart so that a
+/// conflict names what collided. PostgreSQL names the constraint or index;
+/// SQLite names the columns (`UNIQUE constraint failed: projects.name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `projects.name`.
+    ProjectName,
+    /// `provider_apps_one_default`: one default app per provider and project.
+    DefaultProviderApp,
+    /// Any other (ids, hashes): not something a caller chose.
+    Other,
+}
+
+impl Constraint {
+    fn of(db: &dyn sqlx::error::DatabaseError) -> Self {
+        let named = |name: &str| db.constraint() == Some(name) || db.message().contains(name);
+        if named("projects_name_key") || named("projects.name") {
+            Constraint::ProjectName
+        } else if named("provider_apps_one_default")
+            || named("provider_apps.project_id, provider_apps.provider")
+        {
+            Constraint::DefaultProviderApp
+        } else {
+            Constraint::Other
+        }
+    }
+}
+
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Constraint::ProjectName => "projects.name",
+            Constraint::DefaultProviderApp => "provider_apps_one_default",
+            Constraint::Other => "a unique key",
+        })
+    }
+}
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,10 +280,9 @@ impl Store {
                 };
                 Self::open_sqlite_url(&url).await
             }
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "unsupported database URL scheme: {}",
-                other.split(':').next().unwrap_or_default()
-            ))),
+            Some(other) => Err(StoreError::UnsupportedUrl(
+                other.split(':').next().unwrap_or_default().to_owned(),
+            )),
             None => Self::open_sqlite(data_dir, create).await,
         }
     }

@@ -1,10 +1,12 @@
+use super::columns::{json_text, row_from_columns};
 use super::write_queue::{Write, WriteFuture};
 use super::{plain_tuple, values_list, Store, StoreResult};
+use crate::vocab::ProviderMetadata;
 use sqlx::AnyConnection;
 use std::sync::LazyLock;
 
 /// One started authorization flow, keyed by the SHA-256 of its state.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OAuthFlowRow {
     pub state_hash: String,
     pub project_id: String,
@@ -16,8 +18,10 @@ pub struct OAuthFlowRow {
     pub consumer_ref: String,
     pub consumer_name: Option<String>,
     pub provider_workspace_ref: Option<String>,
-    pub provider_metadata: String,
-    pub scopes: String,
+    /// The metadata supplied when the flow started (stored as JSON).
+    pub provider_metadata: ProviderMetadata,
+    /// The scopes requested (stored as a JSON array).
+    pub scopes: Vec<String>,
     pub redirect_uri: String,
     pub opener_origin: String,
     pub code_verifier_key_id: Option<String>,
@@ -36,6 +40,15 @@ pub struct OAuthFlowRow {
 }
 
 pub type NewOAuthFlow = OAuthFlowRow;
+
+row_from_columns!(OAuthFlowRow in "oauth_flows" {
+    state_hash: get, project_id: get, provider: get, provider_app_id: get, connection_id: get,
+    group_ref: get, group_name: get, consumer_ref: get, consumer_name: get,
+    provider_workspace_ref: get, provider_metadata: json, scopes: json, redirect_uri: get,
+    opener_origin: get, code_verifier_key_id: get, code_verifier_ciphertext: get,
+    create_time: get, expire_time: get, csrf_protected: get, csrf_hash: get,
+    authorize_url_key_id: get, authorize_url_ciphertext: get, connect_session_id: get,
+});
 
 /// What the bounce endpoint needs of a flow it just bound to a browser.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -231,8 +244,8 @@ fn bind_flow<'q>(
         .bind(&flow.consumer_ref)
         .bind(&flow.consumer_name)
         .bind(&flow.provider_workspace_ref)
-        .bind(&flow.provider_metadata)
-        .bind(&flow.scopes)
+        .bind(json_text(&flow.provider_metadata))
+        .bind(json_text(&flow.scopes))
         .bind(&flow.redirect_uri)
         .bind(&flow.opener_origin)
         .bind(&flow.code_verifier_key_id)

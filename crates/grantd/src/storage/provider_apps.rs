@@ -1,9 +1,10 @@
+use super::columns::{json_text, row_from_columns};
 use super::{require_row, Store, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
-     client_secret_ciphertext, scopes, is_default, create_time, update_time";
+     client_secret_ciphertext, scopes, is_default, create_time, update_time, metadata";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ProviderAppRow {
     pub id: String,
     pub project_id: String,
@@ -12,15 +13,23 @@ pub struct ProviderAppRow {
     pub client_id: String,
     pub client_secret_key_id: String,
     pub client_secret_ciphertext: Vec<u8>,
-    /// JSON array of scope strings.
-    pub scopes: String,
+    /// Stored as a JSON array of scope strings.
+    pub scopes: Vec<String>,
     /// 1 or 0: an integer on both backends.
     pub is_default: i64,
     pub create_time: i64,
     pub update_time: i64,
+    /// JSON object: Ampersand's ProviderAppMetadata.
+    pub metadata: String,
 }
 
 pub type NewProviderApp = ProviderAppRow;
+
+row_from_columns!(ProviderAppRow in "provider_apps" {
+    id: get, project_id: get, provider: get, external_ref: get, client_id: get,
+    client_secret_key_id: get, client_secret_ciphertext: get, scopes: json, is_default: get,
+    create_time: get, update_time: get, metadata: get,
+});
 
 /// A partial update; `None` leaves the column as it is.
 #[derive(Debug, Default)]
@@ -28,7 +37,9 @@ pub struct ProviderAppUpdate {
     pub external_ref: Option<Option<String>>,
     pub client_id: Option<String>,
     pub client_secret: Option<(String, Vec<u8>)>,
-    pub scopes: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// JSON object text, as the row holds it.
+    pub metadata: Option<String>,
     pub make_default: bool,
     pub update_time: i64,
 }
@@ -48,7 +59,7 @@ impl Store {
             .await?;
         }
         sqlx::query(&format!(
-            "INSERT INTO provider_apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO provider_apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&app.id)
         .bind(&app.project_id)
@@ -57,10 +68,11 @@ impl Store {
         .bind(&app.client_id)
         .bind(&app.client_secret_key_id)
         .bind(&app.client_secret_ciphertext)
-        .bind(&app.scopes)
+        .bind(json_text(&app.scopes))
         .bind(app.is_default)
         .bind(app.create_time)
         .bind(app.update_time)
+        .bind(&app.metadata)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -160,7 +172,14 @@ impl Store {
         }
         if let Some(scopes) = &update.scopes {
             sqlx::query("UPDATE provider_apps SET scopes = $1 WHERE id = $2")
-                .bind(scopes)
+                .bind(json_text(scopes))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(metadata) = &update.metadata {
+            sqlx::query("UPDATE provider_apps SET metadata = $1 WHERE id = $2")
+                .bind(metadata)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

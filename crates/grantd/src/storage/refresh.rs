@@ -1,8 +1,11 @@
 //! The refresher's queries: due work by time, row leases, and writes fenced
 //! by the credentials version that was read.
 
+use super::columns::json_text;
+use super::connections::StoredCredentials;
 use super::write_queue::{Write, WriteFuture};
 use super::{Store, StoreResult};
+use crate::vocab::{ConnectionStatus, RefreshError};
 use sqlx::AnyConnection;
 
 /// A connection whose token is due for renewal.
@@ -17,11 +20,7 @@ pub struct DueConnection {
 pub struct RefreshedCredentials {
     pub id: String,
     pub read_version: i64,
-    pub credentials_key_id: String,
-    pub credentials_ciphertext: Vec<u8>,
-    pub access_token_expires_at: Option<i64>,
-    pub refresh_due_at: Option<i64>,
-    pub scopes: String,
+    pub credentials: StoredCredentials,
     pub now: i64,
 }
 
@@ -30,9 +29,9 @@ pub struct RefreshedCredentials {
 pub struct RefreshFailure<'a> {
     pub id: &'a str,
     pub owner: &'a str,
-    pub status: &'a str,
-    /// JSON: class, provider error, description, status, time.
-    pub last_error: String,
+    pub status: ConnectionStatus,
+    /// Stored as JSON: class, provider error, description, status, time.
+    pub last_error: &'a RefreshError,
     pub refresh_due_at: Option<i64>,
     pub failures: i64,
     pub now: i64,
@@ -121,8 +120,8 @@ impl Store {
         )
         .bind(f.id)
         .bind(f.owner)
-        .bind(f.status)
-        .bind(&f.last_error)
+        .bind(f.status.as_str())
+        .bind(json_text(f.last_error))
         .bind(f.refresh_due_at)
         .bind(f.failures)
         .bind(f.now)
@@ -178,11 +177,11 @@ impl Write for StoreRefreshed {
             )
             .bind(&r.id)
             .bind(r.read_version)
-            .bind(&r.credentials_key_id)
-            .bind(&r.credentials_ciphertext)
-            .bind(r.access_token_expires_at)
-            .bind(r.refresh_due_at)
-            .bind(&r.scopes)
+            .bind(&r.credentials.key_id)
+            .bind(&r.credentials.ciphertext)
+            .bind(r.credentials.access_token_expires_at)
+            .bind(r.credentials.refresh_due_at)
+            .bind(json_text(&r.credentials.scopes))
             .bind(r.now)
             .execute(conn)
             .await?;

@@ -1,4 +1,6 @@
+use super::columns::row_from_columns;
 use super::{require_row, Store, StoreResult};
+use crate::vocab::DeliveryStatus;
 use std::collections::HashMap;
 
 /// A webhook endpoint as stored; the secret arrives sealed.
@@ -25,12 +27,12 @@ const ENDPOINT_COLUMNS: &str =
     "id, project_id, url, description, secret_key_id, secret_ciphertext, created_at, updated_at";
 
 /// One line of an endpoint's delivery log.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct WebhookDeliveryRow {
     pub id: String,
     pub event_id: String,
     pub kind: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
@@ -38,6 +40,11 @@ pub struct WebhookDeliveryRow {
     pub delivered_at: Option<i64>,
     pub created_at: i64,
 }
+
+row_from_columns!(WebhookDeliveryRow in "webhook_deliveries" {
+    id: get, event_id: get, kind: get, status: parse, attempts: get, last_status_code: get,
+    last_error: get, next_attempt_at: get, delivered_at: get, created_at: get,
+});
 
 /// A claimed delivery with everything needed to attempt it: the endpoint's
 /// URL and sealed secret, and the event.
@@ -61,7 +68,7 @@ pub struct DeliveryJob {
 #[derive(Debug)]
 pub struct AttemptResult {
     /// `pending` (to retry at `next_attempt_at`), `delivered` or `failed`.
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<i64>,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
@@ -270,7 +277,7 @@ impl Store {
              lease_owner = NULL, lease_until = NULL \
              WHERE id = $7 AND lease_owner = $8",
         )
-        .bind(result.status)
+        .bind(result.status.as_str())
         .bind(result.next_attempt_at)
         .bind(result.last_status_code)
         .bind(&result.last_error)

@@ -111,12 +111,12 @@ fn run_group<'c, W: Write>(
                 .map(|job| &job.write)
                 .collect::<Vec<_>>();
             if writes.len() != group.len() {
-                return Err(StoreError::Corrupt("a write group of mixed kinds".into()));
+                return Err(StoreError::WriteQueue("a write group of mixed kinds"));
             }
             W::run_many(writes, conn).await?
         };
         if outputs.len() != group.len() {
-            return Err(StoreError::Corrupt("a write group lost outputs".into()));
+            return Err(StoreError::WriteQueue("a write group lost outputs"));
         }
         for (job, output) in group.iter_mut().zip(outputs) {
             if let Some(job) = job.as_any_mut().downcast_mut::<Job<W>>() {
@@ -157,7 +157,7 @@ impl<W: Write> Queued for Job<W> {
         let result = match (error, self.output.take()) {
             (Some(error), _) => Err(error),
             (None, Some(output)) => Ok(output),
-            (None, None) => Err(StoreError::Corrupt("a queued write did not run".into())),
+            (None, None) => Err(StoreError::WriteQueue("a queued write did not run")),
         };
         if let Some(reply) = self.reply.take() {
             // The caller may have gone away; its write stands regardless.
@@ -289,7 +289,10 @@ mod tests {
             futures::future::join_all(names.iter().map(|n| queue.submit(InsertName(n)))).await;
         for (name, result) in names.iter().zip(&results) {
             match *name {
-                "taken" => assert!(matches!(result, Err(StoreError::Conflict(_))), "{result:?}"),
+                "taken" => assert!(
+                    matches!(result, Err(StoreError::Conflict { .. })),
+                    "{result:?}"
+                ),
                 _ => assert!(result.is_ok(), "{name}: {result:?}"),
             }
         }

@@ -314,6 +314,8 @@ async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_nam
             "mock-workspace",
             "mock-nested",
             "mock-pkce",
+            "mock-custom",
+            "mock-open",
         ]
         .map(String::from),
     );
@@ -330,12 +332,13 @@ async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_nam
         );
         let auth_type = provider["authType"].as_str().unwrap();
         assert!(
-            ["oauth2", "apiKey", "basic"].contains(&auth_type),
+            ["oauth2", "apiKey", "basic", "custom", "none"].contains(&auth_type),
             "{provider}"
         );
         let opts = match auth_type {
             "oauth2" => "oauth2Opts",
             "apiKey" => "apiKeyOpts",
+            "custom" => "customOpts",
             _ => "support",
         };
         assert!(provider[opts].is_object(), "{name} lacks {opts}");

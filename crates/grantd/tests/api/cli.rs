@@ -406,5 +406,27 @@ async fn api_key_scopes_are_set_and_listed_by_the_cli_and_enforced_by_serve() {
         .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
     let created = create_app(&project["apiKey"]).await.unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.status(), StatusCode::OK);
+}
+
+#[test]
+fn project_update_sets_the_app_name_end_users_see() {
+    let dir = tempfile::tempdir().unwrap();
+    run_json(dir.path(), &["project", "create", "widgets", "--json"]);
+    let before = run_json(dir.path(), &["project", "list", "--json"]);
+    assert_eq!(
+        before[0]["appName"], "widgets",
+        "the project's name until one is set"
+    );
+    run_ok(
+        dir.path(),
+        &["project", "update", "widgets", "--app-name", "Widgets Inc."],
+    );
+    let after = run_json(dir.path(), &["project", "list", "--json"]);
+    assert_eq!(after[0]["appName"], "Widgets Inc.");
+    let output = run(
+        dir.path(),
+        &["project", "update", "nope", "--app-name", "X"],
+    );
+    assert!(!output.status.success());
 }

@@ -116,7 +116,7 @@ impl Deployment {
                 json!({"provider": "mock", "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
             )
             .await;
-        assert_eq!(created.status(), StatusCode::CREATED);
+        assert_eq!(created.status(), StatusCode::OK);
         let expiring = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
         let issued = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
         let mut ids = Vec::new();
@@ -288,7 +288,7 @@ async fn interrupt_a_refresh_wave(
         let full: Value = deployment
             .client
             .get(format!(
-                "{base}/v1/projects/acme/connections/{id}?includeCredentials=true"
+                "{base}/v1/projects/acme/connections/{id}?includeRefreshToken=true"
             ))
             .header("X-Api-Key", &deployment.api_key)
             .send()

@@ -320,3 +320,127 @@ async fn connections_generated_at_once_each_answer_with_their_own_connection() {
     assert_eq!(ids.len(), 30);
     assert_eq!(app.connection_count().await, 30);
 }
+
+#[tokio::test]
+async fn importing_only_a_refresh_token_redeems_it_at_once_with_the_default_app() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app.provider.issue_refresh_token("rt-only");
+    let response = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "oauth2AuthorizationCode": {"refreshToken": {"token": "rt-only"}, "scopes": ["read"]}}),
+        )
+        .await;
+    let status = response.status();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "working");
+    assert_eq!(app.provider.refresh_tokens_presented(), ["rt-only"]);
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
+    let tokens = &full["oauth2AuthorizationCode"];
+    assert_eq!(
+        tokens["accessToken"]["token"], "refreshed-access-1",
+        "{full}"
+    );
+    assert!(tokens["accessToken"]["expiresAt"].is_string(), "{full}");
+    assert_eq!(tokens["refreshToken"]["token"], "rotated-1", "{full}");
+}
+
+#[tokio::test]
+async fn a_refresh_token_alone_without_a_default_app_or_refused_by_the_provider_stores_nothing() {
+    let app = spawn_app().await;
+    let body = json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+        "oauth2AuthorizationCode": {"refreshToken": {"token": "rt-unknown"}}});
+    let without_app = app.generate(&body).await;
+    assert_eq!(without_app.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        issue_names(&problem(without_app).await),
+        ["oauth2AuthorizationCode.refreshToken.token"]
+    );
+
+    app.create_provider_app("mock").await;
+    let refused = app.generate(&body).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem(refused).await.to_string().contains("invalid_grant"));
+    assert_eq!(app.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_generate_request_without_any_body_names_the_missing_fields() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.project_url("/connections:generate"))
+        .header("X-Api-Key", &app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let names = issue_names(&problem(response).await);
+    assert!(names.contains(&"provider".to_owned()), "{names:?}");
+    assert!(names.contains(&"groupRef".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
+async fn custom_auth_stores_exactly_the_inputs_the_catalog_declares() {
+    let app = spawn_app().await;
+    let response = app
+        .generate(
+            &json!({"provider": "mock-custom", "groupRef": "g", "consumerRef": "c",
+            "customAuth": {"apiKey": "k-1", "username": "ada"}}),
+        )
+        .await;
+    let status = response.status();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["authScheme"], "custom");
+    let full = app
+        .connection_with_credentials(created["id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        full["customAuth"],
+        json!({"apiKey": "k-1", "username": "ada"})
+    );
+
+    let response = app
+        .generate(
+            &json!({"provider": "mock-custom", "groupRef": "g", "consumerRef": "c",
+            "customAuth": {"apiKey": "k-1", "password": "x"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let mut names = issue_names(&problem(response).await);
+    names.sort();
+    assert_eq!(names, ["customAuth.password", "customAuth.username"]);
+
+    let info = app.public_json("/v1/providers/mock-custom").await;
+    assert_eq!(info["authType"], "custom");
+    let headers = &info["customOpts"]["headers"];
+    assert_eq!(headers[0]["name"], "Api-Key", "{info}");
+    assert_eq!(headers[0]["valueTemplate"], "{{.apiKey}}", "{info}");
+    assert_eq!(info["customOpts"]["inputs"][0]["displayName"], "API key");
+}
+
+#[tokio::test]
+async fn a_provider_without_auth_connects_with_no_credential_and_others_still_need_one() {
+    let app = spawn_app().await;
+    let response = app
+        .generate(&json!({"provider": "mock-open", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    let status = response.status();
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["authScheme"], "none");
+    assert_eq!(
+        app.public_json("/v1/providers/mock-open").await["authType"],
+        "none"
+    );
+
+    let response = app
+        .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}

@@ -77,6 +77,19 @@ tokenMetadata = { teamId = "team.id", teamName = "team.name" }
 url = "BASE/me"
 metadata = { cloudId = "0.id", siteUrl = "0.url" }
 
+[providers.mock-custom]
+displayName = "Mock with custom auth"
+category = "support"
+authSchemes = ["custom"]
+[providers.mock-custom.customAuth]
+inputs = [{ name = "apiKey", label = "API key" }, { name = "username" }]
+headers = { "Api-Key" = "{apiKey}", "Api-Username" = "{username}" }
+
+[providers.mock-open]
+displayName = "Mock without auth"
+category = "support"
+authSchemes = ["none"]
+
 [providers.mock-pkce]
 displayName = "Mock requiring PKCE"
 category = "storage"
@@ -100,6 +113,8 @@ pub struct TestApp {
     pub provider: MockProvider,
     pub data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The server task, to tell a server that died mid-test from one stopped at teardown.
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The PostgreSQL database of this test; `None` on SQLite.
     pub database_url: Option<String>,
     /// What this instance was started with; siblings start with the same.
@@ -141,10 +156,38 @@ pub async fn test_database() -> Option<String> {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // A server task that ended before teardown panicked or failed: the
+        // test's requests may have been answered by nobody.
+        let died = self.server.as_ref().is_some_and(|s| s.is_finished());
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if died && !std::thread::panicking() {
+            panic!("the server under test stopped before the test ended");
+        }
     }
+}
+
+/// With `GRANTD_TEST_LOG` set, the servers under test log to the test's
+/// output (shown for a failing test, or for all with `--nocapture`):
+/// `GRANTD_TEST_LOG=1` for grantd's debug logs, or any `RUST_LOG`-style
+/// filter such as `GRANTD_TEST_LOG=grantd::domain=trace`.
+fn init_test_log() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Ok(filter) = std::env::var("GRANTD_TEST_LOG") else {
+            return;
+        };
+        let filter = match filter.as_str() {
+            "" | "0" => return,
+            "1" => "info,grantd=debug".to_owned(),
+            other => other.to_owned(),
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// Says that a test did not run, straight to the process's stderr (past the
@@ -160,6 +203,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns grantd after letting the test adjust its configuration.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_log();
     let provider = MockProvider::start().await;
     let data_dir = tempfile::tempdir().unwrap();
     let providers_file = data_dir.path().join("providers.toml");
@@ -183,7 +227,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let proxy_address = app.proxy_addr().map(|a| format!("http://{a}"));
     let grantd = app.grantd().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     let created = grantd.create_project("acme").await.unwrap();
@@ -202,6 +246,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         provider,
         data_dir,
         shutdown: Some(tx),
+        server: Some(server),
         database_url,
         config: started_with,
     }
@@ -223,6 +268,38 @@ impl TestApp {
             address,
             shutdown: Some(tx),
         }
+    }
+
+    /// Stops the server as a signal would and checks that its background
+    /// work finished: the server task ends cleanly, and no webhook delivery
+    /// or token refresh is left holding a lease (work cut off mid-flight).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let server = self.server.take().expect("the server is running");
+        // A bound against hanging, not a measure of speed.
+        let ended = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("the server stops after its shutdown signal");
+        ended
+            .expect("the server task did not panic")
+            .expect("the server shut down cleanly");
+        let db = self.db().await;
+        let (deliveries,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries WHERE lease_owner IS NOT NULL")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!(deliveries, 0, "webhook deliveries were left in flight");
+        let (refreshes,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM connections WHERE refresh_lease_owner IS NOT NULL",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!(refreshes, 0, "token refreshes were left in flight");
+        db.close().await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -288,7 +365,7 @@ impl TestApp {
                 &json!({"provider": provider, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["write"]}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.unwrap()["id"]
             .as_str()
             .unwrap()
@@ -379,10 +456,10 @@ impl TestApp {
             .await
     }
 
-    /// A connection of the app's project read with `includeCredentials=true`.
+    /// A connection of the app's project with every secret (`includeRefreshToken=true`).
     pub async fn connection_with_credentials(&self, id: &str) -> Value {
         let response = self
-            .get(&self.project_url(&format!("/connections/{id}?includeCredentials=true")))
+            .get(&self.project_url(&format!("/connections/{id}?includeRefreshToken=true")))
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()

@@ -143,7 +143,7 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
         .set_grant_delay("refresh_token", Duration::from_millis(800));
     let id = import_expired_since(&app).await;
     let path = format!(
-        "/v1/projects/{}/connections/{id}?includeCredentials=true",
+        "/v1/projects/{}/connections/{id}?includeRefreshToken=true",
         app.project_name,
     );
 
@@ -204,7 +204,7 @@ async fn a_refresh_another_instance_stored_while_this_one_waited_for_the_lease_i
             .await
             .unwrap();
     }
-    let url = app.project_url(&format!("/connections/{id}?includeCredentials=true"));
+    let url = app.project_url(&format!("/connections/{id}?includeRefreshToken=true"));
     let read = tokio::spawn({
         let client = app.client.clone();
         let key = app.api_key.clone();

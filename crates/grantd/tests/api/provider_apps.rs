@@ -13,7 +13,7 @@ async fn create(app: &TestApp, body: Value) -> Value {
         .await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
@@ -42,7 +42,7 @@ async fn client_id_used_by_oauth_connect(app: &TestApp) -> String {
 }
 
 #[tokio::test]
-async fn creating_an_app_answers_201_with_everything_but_the_secret() {
+async fn creating_an_app_answers_with_everything_but_the_secret() {
     let app = spawn_app().await;
     let created = create(
         &app,
@@ -471,5 +471,147 @@ async fn creating_an_app_with_an_unknown_field_is_refused() {
             .unwrap()
             .contains("redirectUri"),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn creating_an_app_answers_200_as_ampersands_api_does() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            &app.project_url("/provider-apps"),
+            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_ampersand_shaped_update_changes_only_the_masked_fields() {
+    let app = spawn_app().await;
+    let created = create(
+        &app,
+        json!({"provider": "mock", "clientId": "before", "clientSecret": "s3cret",
+               "scopes": ["read"], "externalRef": "ext-1"}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let response = patch(
+        &app,
+        id,
+        json!({"updateMask": ["clientId", "scopes"],
+               "providerApp": {"clientId": "after", "scopes": ["read", "write"],
+                               "externalRef": "ignored: not in the mask"}}),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["clientId"], "after");
+    assert_eq!(body["scopes"], json!(["read", "write"]));
+    assert_eq!(body["externalRef"], "ext-1");
+    assert_no_secret(&body);
+
+    // A field in the mask but not in providerApp is cleared.
+    let cleared: Value = patch(
+        &app,
+        id,
+        json!({"updateMask": ["externalRef"], "providerApp": {}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(cleared.get("externalRef").is_none(), "{cleared}");
+}
+
+#[tokio::test]
+async fn an_ampersand_shaped_update_refuses_an_unknown_mask_and_another_provider() {
+    let app = spawn_app().await;
+    let created = create(
+        &app,
+        json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret"}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    let unknown = patch(
+        &app,
+        id,
+        json!({"updateMask": ["isDefault"], "providerApp": {}}),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue_names(&problem(unknown).await), ["updateMask[0]"]);
+
+    let other = patch(
+        &app,
+        id,
+        json!({"updateMask": ["provider"], "providerApp": {"provider": "mock-basic"}}),
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(issue_names(&problem(other).await), ["providerApp.provider"]);
+    let same = patch(
+        &app,
+        id,
+        json!({"updateMask": ["provider"], "providerApp": {"provider": "mock"}}),
+    )
+    .await;
+    assert_eq!(same.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn app_metadata_is_stored_returned_and_its_auth_query_params_reach_the_authorization_url() {
+    let app = spawn_app().await;
+    let created = create(
+        &app,
+        json!({"provider": "mock", "clientId": CLIENT_ID, "clientSecret": "s3cret",
+               "metadata": {"authQueryParams": {"optional_scope": ["a.read", "b.write"]},
+                            "providerParams": {"packageInstallURL": "https://example.com/p"}}}),
+    )
+    .await;
+    assert_eq!(
+        created["metadata"]["authQueryParams"]["optional_scope"],
+        json!(["a.read", "b.write"])
+    );
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        get_app(&app, id).await["metadata"]["providerParams"]["packageInstallURL"],
+        "https://example.com/p"
+    );
+    let url = app.start_flow("mock").await;
+    assert_eq!(
+        query_param(&url, "optional_scope").as_deref(),
+        Some("a.read b.write")
+    );
+
+    // Replaced through an Ampersand-shaped update; used from the next flow.
+    let response = patch(
+        &app,
+        id,
+        json!({"updateMask": ["metadata"],
+               "providerApp": {"metadata": {"authQueryParams": {"prompt_extra": ["x"]}}}}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let url = app.start_flow("mock").await;
+    assert_eq!(query_param(&url, "optional_scope"), None);
+    assert_eq!(query_param(&url, "prompt_extra").as_deref(), Some("x"));
+}
+
+#[tokio::test]
+async fn auth_query_params_may_not_override_the_flows_own_parameters() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            &app.project_url("/provider-apps"),
+            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret",
+                    "metadata": {"authQueryParams": {"redirect_uri": ["https://evil.example"]}}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        issue_names(&problem(response).await),
+        ["metadata.authQueryParams.redirect_uri"]
     );
 }

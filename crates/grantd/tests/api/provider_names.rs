@@ -27,7 +27,7 @@ async fn create_app_for(app: &TestApp, provider: &str) -> Value {
             &json!({"provider": provider, "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
         )
         .await;
-    json_of(response, StatusCode::CREATED).await
+    json_of(response, StatusCode::OK).await
 }
 
 async fn provider_filter(app: &TestApp, name: &str) -> Vec<Value> {

@@ -2,7 +2,7 @@
 //! classified failures and revocation, against the counting mock provider.
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-use crate::mock_provider::Rotation;
+use crate::mock_provider::{Rotation, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -142,6 +142,7 @@ async fn the_refresher_renews_tokens_before_they_expire() {
     // An hour-long token is not due again for a long while.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+    app.shutdown().await;
 }
 
 #[tokio::test]
@@ -504,4 +505,49 @@ async fn a_read_refreshes_a_token_that_expires_within_the_read_skew_and_leaves_a
         "at-old"
     );
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn a_password_connection_without_a_refresh_token_is_renewed_by_logging_in_again() {
+    let app = spawn_app_with(|config| {
+        config.refresh.read_skew = Duration::ZERO;
+    })
+    .await;
+    // The first login hands out no refresh token, and a token that lives
+    // a second (due for renewal halfway through).
+    app.provider.script_token_response(
+        StatusCode::OK,
+        json!({"access_token": "pw-first", "expires_in": 1}),
+    );
+    let created = app
+        .generate(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+            "oauth2PasswordCredentials": {"username": USERNAME, "password": PASSWORD,
+                                          "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let provider = app.provider.clone();
+    eventually(|| provider.calls_with_grant("password") == 2).await;
+    let mut token = Value::Null;
+    for _ in 0..500 {
+        let full = app.connection_with_credentials(&id).await;
+        token = full["oauth2PasswordCredentials"]["accessToken"]["token"].clone();
+        if token != "pw-first" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(token, "pw-access-2", "renewed by the password grant");
+    let relogin = app.provider.token_requests().pop().unwrap();
+    assert_eq!(
+        relogin.params.get("username").map(String::as_str),
+        Some(USERNAME)
+    );
+    assert_eq!(app.provider.calls_with_grant("refresh_token"), 0);
+    app.shutdown().await;
 }

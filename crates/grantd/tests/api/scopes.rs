@@ -207,8 +207,22 @@ async fn an_access_token_key_gets_the_access_token_but_not_the_refresh_token_and
     );
     assert!(tokens.get("refreshToken").is_none(), "{body}");
 
+    // Every secret takes includeRefreshToken, as in Ampersand's API, and
+    // the scope that allows it.
+    let everything = app.project_url(&format!(
+        "/connections/{connection}?includeRefreshToken=true"
+    ));
+    let response = get_as(&app, &access_only, &everything).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let (_, full) = key_with(&app, &["credentials:read"]).await;
     let body: Value = get_as(&app, &full, &url).await.json().await.unwrap();
+    assert!(
+        body["oauth2AuthorizationCode"]
+            .get("refreshToken")
+            .is_none(),
+        "includeCreds alone shows no refresh token, whatever the scope: {body}"
+    );
+    let body: Value = get_as(&app, &full, &everything).await.json().await.unwrap();
     let tokens = &body["oauth2AuthorizationCode"];
     assert!(tokens["accessToken"]["token"].as_str().is_some(), "{body}");
     assert!(

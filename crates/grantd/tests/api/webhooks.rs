@@ -12,6 +12,7 @@ use axum::Router;
 use grantd::config::Config;
 use grantd::domain::WebhookSettings;
 use grantd::storage::{now_millis, AttemptResult, NewEvent};
+use grantd::vocab::DeliveryStatus;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -202,11 +203,12 @@ fn signature_verifies(secret: &str, received: &Received) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-const ALL_KINDS: [&str; 6] = [
+const ALL_KINDS: [&str; 7] = [
     "connection.created",
     "connection.refreshed",
     "connection.refresh_failed",
     "connection.reauthorized",
+    "connection.updated",
     "connection.status_changed",
     "connection.deleted",
 ];
@@ -353,6 +355,7 @@ async fn a_receiver_failing_twice_gets_the_same_event_three_times_and_the_log_sa
     assert_eq!(delivery["lastStatusCode"], 200);
     assert!(delivery["lastError"].is_null());
     assert_eq!(receiver.received().len(), 3, "nothing after the 2xx");
+    app.shutdown().await;
 }
 
 #[tokio::test]
@@ -619,7 +622,7 @@ async fn an_error_stored_in_words_by_an_older_instance_is_shown_as_its_class() {
         .unwrap();
     assert_eq!(jobs.len(), 1);
     let recorded = AttemptResult {
-        status: "failed",
+        status: DeliveryStatus::Failed,
         next_attempt_at: None,
         last_status_code: None,
         last_error: Some(
@@ -973,7 +976,7 @@ async fn a_due_delivery_is_leased_to_one_instance_until_its_lease_expires() {
     assert_eq!(c.len(), 20);
     assert!(c.iter().all(|job| job.attempts == 2));
     let stale = AttemptResult {
-        status: "delivered",
+        status: DeliveryStatus::Delivered,
         next_attempt_at: None,
         last_status_code: Some(200),
         last_error: None,

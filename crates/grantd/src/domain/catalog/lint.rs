@@ -84,6 +84,31 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             _ => {}
         }
     }
+    if provider.auth_schemes.contains(&AuthScheme::Custom) {
+        let Some(custom) = &provider.custom_auth else {
+            return Err("custom is listed but [customAuth] is missing".into());
+        };
+        if custom.inputs.is_empty() {
+            return Err("customAuth.inputs is empty".into());
+        }
+        let inputs: BTreeSet<&str> = custom.inputs.iter().map(|i| i.name.as_str()).collect();
+        if custom.headers.is_empty() && custom.query.is_empty() {
+            return Err("customAuth sends nothing: give headers or query".into());
+        }
+        for template in custom.headers.values().chain(custom.query.values()) {
+            for name in template
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            {
+                if !inputs.contains(name) {
+                    return Err(format!(
+                        "customAuth template {template:?} names {name}, which is no input"
+                    ));
+                }
+            }
+        }
+    }
     let mut declared = BTreeSet::new();
     if let Some(spec) = provider.workspace.as_mut() {
         compile(spec, "workspace")?;

@@ -128,7 +128,7 @@ impl Provider {
     ) -> Result<Url, DomainError> {
         let template = self.with_default_host(template, inputs);
         let out = self.fill_placeholders(&template, inputs)?;
-        Url::parse(&out).map_err(|e| DomainError::Internal(format!("bad provider URL {out}: {e}")))
+        Url::parse(&out).map_err(|source| DomainError::ProviderUrl { url: out, source })
     }
 
     /// `template` with the workspace's default host as its host, when no
@@ -181,9 +181,12 @@ impl Provider {
         let mut rest = template;
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
-            let end = rest[start..].find('}').ok_or_else(|| {
-                DomainError::Internal(format!("unclosed placeholder in {template}"))
-            })? + start;
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| DomainError::CatalogTemplate {
+                    template: template.to_owned(),
+                })?
+                + start;
             let name = &rest[start + 1..end];
             let value = if name == "workspace" {
                 inputs.workspace
@@ -254,9 +257,12 @@ impl Provider {
                 return Ok(url);
             }
         }
-        let template = self.proxy_base_template().ok_or_else(|| {
-            DomainError::Internal(format!("provider {} has no API base URL", self.name))
-        })?;
+        let template =
+            self.proxy_base_template()
+                .ok_or_else(|| DomainError::CatalogIncomplete {
+                    provider: self.name.clone(),
+                    missing: "API base URL",
+                })?;
         self.build_url(template, inputs)
     }
 

@@ -267,6 +267,10 @@ pub struct Provider {
     /// freely by an input (see `lint::check_host_inputs`).
     #[serde(skip)]
     pub(super) proxyable: bool,
+    /// With `custom` in `authSchemes`: the inputs a connection supplies and
+    /// where requests to the provider carry them.
+    #[serde(default)]
+    pub custom_auth: Option<CustomAuthSpec>,
 }
 
 /// How calls through grantd's proxy reach a provider's API.
@@ -290,6 +294,29 @@ pub struct ProxySpec {
     /// caller's own value wins.
     #[serde(default)]
     pub default_headers: BTreeMap<String, String>,
+}
+
+/// Ampersand's custom auth: named inputs (`customAuth` in
+/// connections:generate) and the headers and query parameters made from
+/// them with `{input}` templates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomAuthSpec {
+    pub inputs: Vec<CustomInputSpec>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomInputSpec {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub docs_url: Option<String>,
 }
 
 /// Categories an entry may name; a closed list so the catalog stays browsable.

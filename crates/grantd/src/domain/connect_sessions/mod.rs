@@ -28,6 +28,7 @@ use crate::domain::oauth::callback::{CallbackOutcome, ConnectReturn};
 use crate::domain::oauth::connect::{ConnectInput, FlowOptions};
 use crate::secrets::{random_token, sha256_hex, SecretString};
 use crate::storage::{now_millis, ConnectSessionRow, SessionResult, StoreError};
+use crate::vocab::SessionResultStatus;
 use origins::{check_parent_origin, check_return_url};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,8 +62,7 @@ pub struct ConnectSessionInput {
 /// How a session's flow ended.
 #[derive(Debug, Clone)]
 pub struct SessionOutcome {
-    /// `success` or `failure`.
-    pub status: String,
+    pub status: SessionResultStatus,
     pub connection_id: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
@@ -90,15 +90,40 @@ pub struct ConnectSession {
     pub outcome: Option<SessionOutcome>,
 }
 
+/// Where a connect session stands, as its API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Not used yet.
+    Pending,
+    /// Its flow was started and has not come back.
+    Started,
+    Succeeded,
+    Failed,
+    Expired,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::Started => "started",
+            SessionStatus::Succeeded => "succeeded",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Expired => "expired",
+        }
+    }
+}
+
 impl ConnectSession {
-    /// `pending` (not used yet), `started`, `succeeded`, `failed` or `expired`.
-    pub fn status(&self, now: Timestamp) -> &'static str {
+    pub fn status(&self, now: Timestamp) -> SessionStatus {
         match (&self.outcome, self.consumed_at) {
-            (Some(outcome), _) if outcome.status == "success" => "succeeded",
-            (Some(_), _) => "failed",
-            _ if self.expires_at <= now => "expired",
-            (None, Some(_)) => "started",
-            (None, None) => "pending",
+            (Some(outcome), _) if outcome.status == SessionResultStatus::Success => {
+                SessionStatus::Succeeded
+            }
+            (Some(_), _) => SessionStatus::Failed,
+            _ if self.expires_at <= now => SessionStatus::Expired,
+            (None, Some(_)) => SessionStatus::Started,
+            (None, None) => SessionStatus::Pending,
         }
     }
 }
@@ -115,7 +140,7 @@ impl From<ConnectSessionRow> for ConnectSession {
         ConnectSession {
             id: row.id,
             project_id: row.project_id,
-            providers: serde_json::from_str(&row.providers).unwrap_or_default(),
+            providers: row.providers,
             group_ref: row.group_ref,
             group_name: row.group_name,
             consumer_ref: row.consumer_ref,
@@ -238,6 +263,7 @@ impl Grantd {
     }
 
     /// Validates a session request and mints the session's token.
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
     pub async fn create_connect_session(
         &self,
         project_id: &str,
@@ -300,7 +326,7 @@ impl Grantd {
             id: uuid::Uuid::now_v7().to_string(),
             project_id: project_id.to_owned(),
             token_hash: sha256_hex(token.expose().as_bytes()),
-            providers: serde_json::to_string(&providers).unwrap_or_else(|_| "[]".into()),
+            providers,
             group_ref,
             group_name,
             consumer_ref,
@@ -390,6 +416,7 @@ impl Grantd {
     /// like oauth-connect's, before the session is spent). Returns the URL
     /// to open: grantd's bounce endpoint, since connect-page flows are
     /// always CSRF-protected.
+    #[tracing::instrument(skip_all, fields(provider = ?input.provider))]
     pub async fn start_connect_flow(
         &self,
         token: &str,
@@ -487,54 +514,56 @@ impl Grantd {
         }
     }
 
-    /// Records the callback's outcome on the session and tells the callback
-    /// page where the result goes.
+    /// Records how a session's flow ended and returns where its result
+    /// goes besides the callback page (nothing for a refused callback).
     pub(in crate::domain) async fn finish_connect_session(
         &self,
         session_id: &str,
-        outcome: &mut DomainResult<CallbackOutcome>,
-    ) {
-        let (status, connection_id, error, description) = match &*outcome {
-            Ok(CallbackOutcome::Connected { connection_id, .. }) => {
-                ("success", Some(connection_id.as_str()), None, None)
-            }
+        outcome: &DomainResult<CallbackOutcome>,
+    ) -> Option<ConnectReturn> {
+        let failure_description;
+        let result = match outcome {
+            Ok(CallbackOutcome::Connected { connection_id, .. }) => SessionResult {
+                status: SessionResultStatus::Success,
+                connection_id: Some(connection_id),
+                error: None,
+                error_description: None,
+                now: now_millis(),
+            },
             Ok(CallbackOutcome::Failed {
                 connection_id,
-                error,
-                description,
+                failure,
                 ..
-            }) => (
-                "failure",
-                connection_id.as_deref(),
-                Some(error.as_str()),
-                description.as_deref(),
-            ),
-            Ok(CallbackOutcome::Rejected(_)) => return,
-            Err(_) => (
-                "failure",
-                None,
-                Some("server_error"),
-                Some("the connection could not be saved"),
-            ),
+            }) => {
+                failure_description = failure.description();
+                SessionResult {
+                    status: SessionResultStatus::Failure,
+                    connection_id: connection_id.as_deref(),
+                    error: Some(failure.code()),
+                    error_description: failure_description.as_deref(),
+                    now: now_millis(),
+                }
+            }
+            Ok(CallbackOutcome::Rejected(_)) => return None,
+            Err(_) => SessionResult {
+                status: SessionResultStatus::Failure,
+                connection_id: None,
+                error: Some("server_error"),
+                error_description: Some("the connection could not be saved"),
+                now: now_millis(),
+            },
         };
-        self.record_connect_result(session_id, status, connection_id, error, description)
-            .await;
-        let session = match self.store().find_connect_session_by_id(session_id).await {
-            Ok(row) => row,
+        self.record_connect_result(session_id, &result).await;
+        match self.store().find_connect_session_by_id(session_id).await {
+            Ok(session) => Some(ConnectReturn {
+                session_id: session.id,
+                return_url: session.return_url,
+                parent_origin: session.parent_origin,
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the connect session of a flow");
-                return;
+                None
             }
-        };
-        let info = ConnectReturn {
-            session_id: session.id,
-            return_url: session.return_url,
-            parent_origin: session.parent_origin,
-        };
-        match outcome {
-            Ok(CallbackOutcome::Connected { connect, .. })
-            | Ok(CallbackOutcome::Failed { connect, .. }) => *connect = Some(info),
-            _ => {}
         }
     }
 
@@ -543,21 +572,11 @@ impl Grantd {
     pub(in crate::domain) async fn record_connect_result(
         &self,
         session_id: &str,
-        status: &str,
-        connection_id: Option<&str>,
-        error: Option<&str>,
-        description: Option<&str>,
+        result: &SessionResult<'_>,
     ) {
-        let result = SessionResult {
-            status,
-            connection_id,
-            error,
-            error_description: description,
-            now: now_millis(),
-        };
         if let Err(e) = self
             .store()
-            .record_connect_session_result(session_id, &result)
+            .record_connect_session_result(session_id, result)
             .await
         {
             tracing::warn!(error = %e, "could not record the result of a connect session");

@@ -1,23 +1,21 @@
 //! `connections:generate`: a connection from credentials the caller supplies.
 
 use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
+use crate::domain::connections::records::ConnectionDraft;
 use crate::domain::connections::target::MetadataInput;
 use crate::domain::connections::target::{
     check_target, fold_workspace_metadata, input_metadata, supplied_name, TargetInput,
 };
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
 use crate::domain::handle::Grantd;
-use crate::domain::lifecycle::events::{connection_event_data, new_event, EventKind};
-use crate::domain::model::scopes_json;
 use crate::domain::model::{
-    Connection, ConnectionStatus, Credentials, Project, ProviderMetadata, Timestamp, Token,
-    TokenSet,
+    Connection, Credentials, Project, ProviderMetadata, Timestamp, Token, TokenSet,
 };
 use crate::domain::oauth::callback::{merge_token_metadata, token_set};
 use crate::domain::oauth::token::{ClientCredentials, Grant};
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
-use crate::storage::{now_millis, ConnectionSource, NewConnection};
+use crate::storage::{ConnectionOwner, ConnectionSource};
 use std::collections::BTreeMap;
 
 /// A token as callers import it.
@@ -43,6 +41,8 @@ pub struct GenerateInput {
     pub oauth2_client_credentials: Option<ClientCredentialsInput>,
     pub oauth2_password_credentials: Option<PasswordInput>,
     pub oauth2_authorization_code: Option<AuthorizationCodeInput>,
+    /// Values of the provider's custom-auth inputs.
+    pub custom_auth: Option<BTreeMap<String, SecretString>>,
 }
 
 #[derive(Debug, Default)]
@@ -94,7 +94,7 @@ fn filled_secret(value: &Option<SecretString>) -> bool {
 
 impl GenerateInput {
     /// The one scheme present, or the issues that say why there is not one.
-    fn scheme(&self) -> Result<(AuthScheme, &'static str), FieldIssue> {
+    fn scheme(&self, no_auth: bool) -> Result<(AuthScheme, &'static str), FieldIssue> {
         let present: Vec<(AuthScheme, &'static str)> = [
             (self.api_key.is_some(), AuthScheme::ApiKey, "apiKey"),
             (self.basic_auth.is_some(), AuthScheme::Basic, "basicAuth"),
@@ -115,16 +115,19 @@ impl GenerateInput {
             ),
         ]
         .into_iter()
+        .chain([(self.custom_auth.is_some(), AuthScheme::Custom, "customAuth")])
         .filter(|(present, ..)| *present)
         .map(|(_, scheme, field)| (scheme, field))
         .collect();
         match present.as_slice() {
             [one] => Ok(*one),
+            // No credential: a provider without auth (checked with the provider).
+            [] if no_auth => Ok((AuthScheme::None, "provider")),
             [] => Err(FieldIssue::body(
                 "apiKey",
                 serde_json::Value::Null,
                 "exactly one of apiKey, basicAuth, oauth2ClientCredentials, oauth2PasswordCredentials, \
-                 oauth2AuthorizationCode is required; none was given",
+                 oauth2AuthorizationCode, customAuth is required; none was given",
             )),
             many => Err(FieldIssue::body(
                 many[1].1,
@@ -171,7 +174,8 @@ impl Grantd {
             None,
             &mut issues,
         );
-        let scheme = match input.scheme() {
+        let no_auth = provider.is_some_and(|p| p.supports(AuthScheme::None));
+        let scheme = match input.scheme(no_auth) {
             Ok(scheme) => Some(scheme),
             Err(issue) => {
                 issues.push(issue);
@@ -192,6 +196,9 @@ impl Grantd {
             }
         }
         check_scheme_fields(&input, &mut issues);
+        if let (Some(provider), Some(values)) = (provider, &input.custom_auth) {
+            check_custom_inputs(provider, values, &mut issues);
+        }
         let provider = match provider {
             Some(provider) if issues.is_empty() => provider,
             _ => return Err(DomainError::Validation(issues)),
@@ -201,59 +208,31 @@ impl Grantd {
         let (credentials, provider_app_id) = self
             .obtain_credentials(&project.id, provider, &input, &mut metadata)
             .await?;
-        let connection_id = uuid::Uuid::now_v7().to_string();
-        let sealed = self.seal_credentials(&connection_id, &credentials)?;
-        let scopes = credentials
-            .tokens()
-            .map(|t| t.scopes.clone())
-            .unwrap_or_default();
-        let group_ref = input.group_ref.clone().unwrap_or_default();
-        let consumer_ref = input.consumer_ref.clone().unwrap_or_default();
-        let event = new_event(
-            &project.id,
-            &connection_id,
-            EventKind::Created,
-            connection_event_data(&connection_id, &provider.name, &group_ref, &consumer_ref),
-        );
-        let (enqueued, record) = self
-            .store()
-            .insert_connection(
-                NewConnection {
-                    id: connection_id.clone(),
-                    project_id: project.id.clone(),
-                    provider: provider.name.clone(),
-                    provider_app_id,
-                    group_name: supplied_name(input.group_name.as_deref()),
-                    group_ref,
-                    consumer_name: supplied_name(input.consumer_name.as_deref()),
-                    consumer_ref,
-                    provider_workspace_ref: input.provider_workspace_ref.clone(),
-                    provider_consumer_ref: None,
-                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                    status: ConnectionStatus::Working.as_str().to_owned(),
-                    provider_metadata: serde_json::to_string(&metadata)
-                        .unwrap_or_else(|_| "{}".into()),
-                    scopes: scopes_json(&scopes),
-                    credentials_key_id: sealed.key_id,
-                    credentials_ciphertext: sealed.bytes,
-                    access_token_expires_at: credentials
-                        .access_token_expires_at()
-                        .map(|t| t.timestamp_millis()),
-                    refresh_due_at: self.refresh_due_at(&credentials),
-                    now: now_millis(),
-                },
-                event.clone(),
-                ConnectionSource::Generated,
-            )
+        let owner = ConnectionOwner {
+            project_id: project.id.clone(),
+            provider: provider.name.clone(),
+            provider_app_id,
+            group_ref: input.group_ref.clone().unwrap_or_default(),
+            group_name: supplied_name(input.group_name.as_deref()),
+            consumer_ref: input.consumer_ref.clone().unwrap_or_default(),
+            consumer_name: supplied_name(input.consumer_name.as_deref()),
+            provider_workspace_ref: input.provider_workspace_ref.clone(),
+        };
+        let draft = ConnectionDraft {
+            owner,
+            provider_metadata: metadata,
+            credentials,
+        };
+        let (_, record) = self
+            .store_new_connection(draft, ConnectionSource::Generated)
             .await?;
-        self.event_recorded(&event, enqueued);
-        let record = record.ok_or_else(|| {
-            DomainError::Internal("the stored connection was not read back".into())
-        })?;
+        let record = record.ok_or(DomainError::Invariant(
+            "the stored connection was not read back",
+        ))?;
         self.connection_from_record(record, access).await
     }
 
-    async fn obtain_credentials(
+    pub(super) async fn obtain_credentials(
         &self,
         project_id: &str,
         provider: &Provider,
@@ -277,38 +256,73 @@ impl Grantd {
                 None,
             ));
         }
+        if let Some(values) = &input.custom_auth {
+            return Ok((
+                Credentials::CustomAuth {
+                    values: values.clone(),
+                },
+                None,
+            ));
+        }
+        if provider.supports(AuthScheme::None)
+            && input.scheme(true).ok().map(|s| s.0) == Some(AuthScheme::None)
+        {
+            return Ok((Credentials::NoAuth {}, None));
+        }
         if let Some(imported) = &input.oauth2_authorization_code {
             let token = |t: &TokenInput| Token {
                 token: t.token.clone().unwrap_or_default(),
                 issued_at: t.issued_at,
                 expires_at: t.expires_at,
             };
-            let access_token = imported.access_token.as_ref().map(token).ok_or_else(|| {
-                DomainError::invalid(FieldIssue::body(
-                    "oauth2AuthorizationCode.accessToken",
-                    serde_json::Value::Null,
-                    "oauth2AuthorizationCode.accessToken is required",
-                ))
-            })?;
-            let tokens = TokenSet {
-                access_token,
-                refresh_token: imported
-                    .refresh_token
-                    .as_ref()
-                    .filter(|t| filled_secret(&t.token))
-                    .map(token),
-                scopes: imported.scopes.clone(),
-                token_type: None,
-            };
+            let refresh_token = imported
+                .refresh_token
+                .as_ref()
+                .filter(|t| filled_secret(&t.token))
+                .map(token);
             // Imported tokens are refreshed with the project's default app for the provider.
             let app = self
                 .default_provider_app_id(project_id, &provider.name)
                 .await?;
+            let access_token = imported
+                .access_token
+                .as_ref()
+                .filter(|t| filled_secret(&t.token))
+                .map(token);
+            let tokens = match (access_token, refresh_token) {
+                (Some(access_token), refresh_token) => TokenSet {
+                    access_token,
+                    refresh_token,
+                    scopes: imported.scopes.clone(),
+                    token_type: None,
+                },
+                (None, Some(refresh_token)) => {
+                    self.redeem_imported_refresh_token(
+                        provider,
+                        project_id,
+                        app.as_deref(),
+                        refresh_token,
+                        imported.scopes.clone(),
+                        input.provider_workspace_ref.as_deref(),
+                        metadata,
+                    )
+                    .await?
+                }
+                (None, None) => {
+                    return Err(DomainError::Invariant(
+                        "no token to import after validation",
+                    ))
+                }
+            };
             return Ok((Credentials::OAuth2AuthorizationCode { tokens }, app));
         }
-        let spec = provider.oauth2.as_ref().ok_or_else(|| {
-            DomainError::Internal(format!("{} has no oauth2 section", provider.name))
-        })?;
+        let spec = provider
+            .oauth2
+            .as_ref()
+            .ok_or_else(|| DomainError::CatalogIncomplete {
+                provider: provider.name.clone(),
+                missing: "oauth2 section",
+            })?;
         let inputs = ProviderInputs::new(input.provider_workspace_ref.as_deref(), metadata);
         let token_url = provider.build_url(&spec.token_url, &inputs)?;
         let post_auth_url = provider.post_auth_url(&inputs)?;
@@ -349,7 +363,9 @@ impl Grantd {
         let pw = input
             .oauth2_password_credentials
             .as_ref()
-            .ok_or_else(|| DomainError::Internal("no credential scheme after validation".into()))?;
+            .ok_or(DomainError::Invariant(
+                "no credential scheme after validation",
+            ))?;
         let client_id = pw.client_id.clone().unwrap_or_default();
         let username = pw.username.clone().unwrap_or_default();
         let password = pw.password.clone().unwrap_or_default();
@@ -392,8 +408,105 @@ impl Grantd {
     }
 }
 
+impl Grantd {
+    /// An imported refresh token without an access token: redeemed at the
+    /// provider right away with the project's default app (the one that
+    /// refreshes it later), so the connection is stored with a working
+    /// access token. A refresh token the provider refuses stores nothing
+    /// (422), and neither does an unreachable provider (502).
+    #[allow(clippy::too_many_arguments)]
+    async fn redeem_imported_refresh_token(
+        &self,
+        provider: &Provider,
+        project_id: &str,
+        app_id: Option<&str>,
+        refresh_token: Token,
+        scopes: Vec<String>,
+        workspace: Option<&str>,
+        metadata: &mut ProviderMetadata,
+    ) -> DomainResult<TokenSet> {
+        let field = "oauth2AuthorizationCode.refreshToken.token";
+        let (Some(spec), Some(app_id)) = (provider.oauth2.as_ref(), app_id) else {
+            return Err(DomainError::invalid(FieldIssue::body(
+                field,
+                serde_json::Value::Null,
+                format!(
+                    "importing only a refresh token needs a default provider app for {}, \
+                     which grantd redeems it with; create one or import an access token too",
+                    provider.name
+                ),
+            )));
+        };
+        let app = self.get_provider_app(project_id, app_id).await?;
+        let inputs = ProviderInputs::new(workspace, metadata);
+        let template = spec.refresh_url.as_deref().unwrap_or(&spec.token_url);
+        let url = provider.build_url(template, &inputs)?;
+        let response = self
+            .tokens()
+            .request(
+                spec,
+                &url,
+                &ClientCredentials {
+                    client_id: &app.client_id,
+                    client_secret: Some(&app.client_secret),
+                },
+                &Grant::RefreshToken {
+                    refresh_token: &refresh_token.token,
+                },
+                &spec.scope_separator,
+            )
+            .await?;
+        merge_token_metadata(metadata, &response);
+        let imported = TokenSet {
+            access_token: Token {
+                token: SecretString::default(),
+                issued_at: None,
+                expires_at: None,
+            },
+            refresh_token: Some(refresh_token),
+            scopes,
+            token_type: None,
+        };
+        Ok(crate::domain::lifecycle::refresh::renew::renewed_tokens(
+            provider, &imported, &response,
+        ))
+    }
+}
+
+/// Custom-auth values: exactly the inputs the catalog declares, none blank.
+fn check_custom_inputs(
+    provider: &Provider,
+    values: &BTreeMap<String, SecretString>,
+    issues: &mut Vec<FieldIssue>,
+) {
+    let Some(spec) = &provider.custom_auth else {
+        return; // the scheme check already says the provider has no custom auth
+    };
+    for input in &spec.inputs {
+        if values.get(&input.name).is_none_or(|v| v.is_empty()) {
+            issues.push(FieldIssue::body(
+                format!("customAuth.{}", input.name),
+                serde_json::Value::Null,
+                format!("customAuth.{} is required", input.name),
+            ));
+        }
+    }
+    for name in values.keys() {
+        if !spec.inputs.iter().any(|i| &i.name == name) {
+            issues.push(FieldIssue::body(
+                format!("customAuth.{name}"),
+                serde_json::Value::Null,
+                format!(
+                    "provider {} has no custom-auth input named {name}",
+                    provider.name
+                ),
+            ));
+        }
+    }
+}
+
 /// Required fields inside whichever scheme was given.
-fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
+pub(super) fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
     if let Some(key) = &input.api_key {
         require("apiKey", !key.is_empty(), issues);
     }
@@ -431,14 +544,14 @@ fn check_scheme_fields(input: &GenerateInput, issues: &mut Vec<FieldIssue>) {
         );
     }
     if let Some(code) = &input.oauth2_authorization_code {
-        let has_access = code
-            .access_token
-            .as_ref()
-            .is_some_and(|t| filled_secret(&t.token));
-        require(
-            "oauth2AuthorizationCode.accessToken.token",
-            has_access,
-            issues,
-        );
+        let has = |t: &Option<TokenInput>| t.as_ref().is_some_and(|t| filled_secret(&t.token));
+        // A refresh token alone is enough: grantd redeems it at once.
+        if !has(&code.access_token) && !has(&code.refresh_token) {
+            issues.push(FieldIssue::body(
+                "oauth2AuthorizationCode.accessToken.token",
+                serde_json::Value::Null,
+                "oauth2AuthorizationCode needs accessToken.token, refreshToken.token or both",
+            ));
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Connections: reading, listing and deleting them (`records`), creating one
 //! from supplied credentials (`generate`), and checking what a caller says
-//! a connection is for (`target`), which the OAuth flows share.
+//! a connection is for (`target`), which the OAuth flows share, and
+//! changing one in place (`update`).
 
 pub mod generate;
 pub mod records;
 pub mod target;
+pub mod update;

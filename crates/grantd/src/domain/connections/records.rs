@@ -2,15 +2,17 @@
 
 use crate::domain::error::{DomainError, DomainResult, OrNotFound};
 use crate::domain::handle::Grantd;
-use crate::domain::lifecycle::events::{connection_event_data, EventKind};
-use crate::domain::model::parse_scopes;
+use crate::domain::lifecycle::events::{connection_event_data, new_event, EventKind};
 use crate::domain::model::{
     from_millis, Connection, ConnectionStatus, Consumer, Credentials, Group, ProviderAppSummary,
     ProviderMetadata,
 };
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::Sealed;
-use crate::storage::{ConnectionFilter, ConnectionRecord};
+use crate::storage::{
+    now_millis, ConnectionFilter, ConnectionOwner, ConnectionRecord, ConnectionSource,
+    NewConnection, StoredCredentials,
+};
 
 /// Filters for listing connections.
 #[derive(Debug, Default)]
@@ -20,9 +22,31 @@ pub struct ConnectionQuery {
     pub consumer_ref: Option<String>,
 }
 
+/// Whether reading a connection renews its access token first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefreshOnRead {
+    /// When credentials are asked for and the token expires within the
+    /// read skew (grantd's behaviour without `refresh`).
+    #[default]
+    Auto,
+    /// `refresh=ifExpired`: when the token has expired or is about to.
+    IfExpired,
+    /// `refresh=force`: now, whatever its expiry.
+    Force,
+}
+
 /// The associated data binding credentials to their connection.
 fn credentials_aad(connection_id: &str) -> String {
     format!("connection:{connection_id}:credentials")
+}
+
+/// What a new connection is made of, however it was made (supplied
+/// credentials or an OAuth flow).
+#[derive(Debug)]
+pub(in crate::domain) struct ConnectionDraft {
+    pub owner: ConnectionOwner,
+    pub provider_metadata: ProviderMetadata,
+    pub credentials: Credentials,
 }
 
 impl Grantd {
@@ -31,9 +55,69 @@ impl Grantd {
         connection_id: &str,
         credentials: &Credentials,
     ) -> DomainResult<Sealed> {
-        let json = serde_json::to_vec(credentials)
-            .map_err(|e| DomainError::Internal(format!("credentials do not serialize: {e}")))?;
+        let json = serde_json::to_vec(credentials).map_err(DomainError::CredentialsEncoding)?;
         Ok(self.cipher().seal(&json, &credentials_aad(connection_id)))
+    }
+
+    /// Credentials as a connection row stores them: sealed to the
+    /// connection, with their scheme, scopes, expiry and refresh time.
+    /// Every write of credentials (new, re-authorized, refreshed) goes
+    /// through here.
+    pub(in crate::domain) fn stored_credentials(
+        &self,
+        connection_id: &str,
+        credentials: &Credentials,
+    ) -> DomainResult<StoredCredentials> {
+        let sealed = self.seal_credentials(connection_id, credentials)?;
+        Ok(StoredCredentials {
+            auth_scheme: credentials.auth_scheme(),
+            scopes: credentials
+                .tokens()
+                .map(|t| t.scopes.clone())
+                .unwrap_or_default(),
+            key_id: sealed.key_id,
+            ciphertext: sealed.bytes,
+            access_token_expires_at: credentials
+                .access_token_expires_at()
+                .map(|t| t.timestamp_millis()),
+            refresh_due_at: self.refresh_due_at(credentials),
+        })
+    }
+
+    /// Writes a new, working connection with its `created` event: the one
+    /// path `connections:generate` and the OAuth callback share. Returns the
+    /// new id and, for a generated connection, the row as stored.
+    #[tracing::instrument(skip_all, fields(project_id = %draft.owner.project_id, provider = %draft.owner.provider, connection_id))]
+    pub(in crate::domain) async fn store_new_connection(
+        &self,
+        draft: ConnectionDraft,
+        source: ConnectionSource,
+    ) -> DomainResult<(String, Option<ConnectionRecord>)> {
+        let id = uuid::Uuid::now_v7().to_string();
+        tracing::Span::current().record("connection_id", id.as_str());
+        let credentials = self.stored_credentials(&id, &draft.credentials)?;
+        let owner = &draft.owner;
+        let event = new_event(
+            &owner.project_id,
+            &id,
+            EventKind::Created,
+            connection_event_data(&id, &owner.provider, &owner.group_ref, &owner.consumer_ref),
+        );
+        let new = NewConnection {
+            id: id.clone(),
+            owner: draft.owner,
+            provider_consumer_ref: None,
+            status: ConnectionStatus::Working,
+            provider_metadata: draft.provider_metadata,
+            credentials,
+            now: now_millis(),
+        };
+        let (enqueued, record) = self
+            .store()
+            .insert_connection(new, event.clone(), source)
+            .await?;
+        self.event_recorded(&event, enqueued);
+        Ok((id, record))
     }
 
     pub(in crate::domain) fn open_credentials(
@@ -45,8 +129,7 @@ impl Grantd {
             bytes: record.credentials_ciphertext.clone(),
         };
         let json = self.cipher().open(&sealed, &credentials_aad(&record.id))?;
-        serde_json::from_slice(&json)
-            .map_err(|e| DomainError::Internal(format!("stored credentials do not parse: {e}")))
+        serde_json::from_slice(&json).map_err(DomainError::CredentialsEncoding)
     }
 
     /// One connection with as much of its credentials as `access` allows
@@ -57,12 +140,29 @@ impl Grantd {
         id: &str,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
+        self.read_connection(project_id, id, access, RefreshOnRead::Auto)
+            .await
+    }
+
+    /// [`Self::get_connection`] with getConnection's `refresh` parameter.
+    pub async fn read_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+        access: CredentialAccess,
+        refresh: RefreshOnRead,
+    ) -> DomainResult<Connection> {
         let record = self
             .store()
             .find_connection(project_id, id)
             .await
             .or_not_found("connection")?;
-        self.connection_from_record(record, access).await
+        let record = match refresh {
+            RefreshOnRead::Auto => return self.connection_from_record(record, access).await,
+            RefreshOnRead::IfExpired => self.refresh_for_read(record).await?,
+            RefreshOnRead::Force => self.refresh_forced(record).await?,
+        };
+        self.decode_connection(record, access)
     }
 
     /// A stored connection as callers see it; with credentials, refreshed
@@ -104,6 +204,7 @@ impl Grantd {
     /// event names its provider, group and consumer and revocation needs its
     /// tokens; of two racing deletes only the one whose DELETE removes the
     /// row records the event.
+    #[tracing::instrument(skip_all, fields(project_id = %project_id, connection_id = %id))]
     pub async fn delete_connection(&self, project_id: &str, id: &str) -> DomainResult<()> {
         let record = self
             .store()
@@ -140,7 +241,7 @@ impl Grantd {
 
     /// Revokes the refresh token (or, lacking one, the access token) of a
     /// deleted connection. `Ok(false)`: nothing to revoke or no endpoint.
-    async fn revoke_tokens(&self, record: &ConnectionRecord) -> Result<bool, String> {
+    async fn revoke_tokens(&self, record: &ConnectionRecord) -> DomainResult<bool> {
         let Some(provider) = self.catalog().get(&record.provider) else {
             return Ok(false);
         };
@@ -151,7 +252,7 @@ impl Grantd {
         else {
             return Ok(false);
         };
-        let credentials = self.open_credentials(record).map_err(|e| e.to_string())?;
+        let credentials = self.open_credentials(record)?;
         let Some(tokens) = credentials.tokens() else {
             return Ok(false);
         };
@@ -159,15 +260,11 @@ impl Grantd {
             Some(refresh) => (&refresh.token, "refresh_token"),
             None => (&tokens.access_token.token, "access_token"),
         };
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
         let inputs = crate::domain::catalog::ProviderInputs::new(
             record.provider_workspace_ref.as_deref(),
-            &metadata,
+            &record.provider_metadata,
         );
-        let url = provider
-            .build_url(template, &inputs)
-            .map_err(|e| e.to_string())?;
+        let url = provider.build_url(template, &inputs)?;
         let (client_id, client_secret) = self.oauth_client(record, &credentials).await?;
         self.tokens()
             .revoke(
@@ -180,8 +277,7 @@ impl Grantd {
                 token,
                 hint,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(true)
     }
 
@@ -195,8 +291,6 @@ impl Grantd {
         } else {
             Some(self.open_credentials(&record)?)
         };
-        let provider_metadata: ProviderMetadata =
-            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
         let provider_app = match (&record.provider_app_id, &record.app_client_id) {
             (Some(id), Some(client_id)) => Some(ProviderAppSummary {
                 id: id.clone(),
@@ -204,11 +298,7 @@ impl Grantd {
                 provider: record.provider.clone(),
                 external_ref: record.app_external_ref.clone(),
                 client_id: client_id.clone(),
-                scopes: record
-                    .app_scopes
-                    .as_deref()
-                    .map(parse_scopes)
-                    .unwrap_or_default(),
+                scopes: record.app_scopes.clone().unwrap_or_default(),
                 create_time: from_millis(record.app_create_time.unwrap_or_default()),
                 update_time: from_millis(record.app_update_time.unwrap_or_default()),
             }),
@@ -236,15 +326,12 @@ impl Grantd {
             provider_workspace_ref: record.provider_workspace_ref,
             provider_consumer_ref: record.provider_consumer_ref,
             auth_scheme: record.auth_scheme,
-            status: ConnectionStatus::parse(&record.status),
-            provider_metadata,
-            scopes: parse_scopes(&record.scopes),
+            status: record.status,
+            provider_metadata: record.provider_metadata,
+            scopes: record.scopes,
             credentials,
             credential_access: access,
-            refresh_error: record
-                .last_error
-                .as_deref()
-                .and_then(|json| serde_json::from_str(json).ok()),
+            refresh_error: record.last_error,
             create_time: from_millis(record.create_time),
             update_time: from_millis(record.update_time),
         })

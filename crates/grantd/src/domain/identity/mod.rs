@@ -85,6 +85,7 @@ pub struct CreatedApiKey {
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
         Project {
+            app_name: row.app_name.unwrap_or_else(|| row.name.clone()),
             id: row.id,
             name: row.name,
             create_time: from_millis(row.create_time),
@@ -121,15 +122,22 @@ impl Grantd {
             name: name.to_owned(),
             create_time: now,
             update_time: now,
+            app_name: None,
         };
         self.store()
             .insert_project(&row)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    DomainError::Conflict(format!("a project named {name} exists"))
-                }
-                other => other.into(),
+            .map_err(|e| match DomainError::from(e) {
+                DomainError::Duplicate {
+                    field: "name",
+                    source,
+                    ..
+                } => DomainError::Duplicate {
+                    field: "name",
+                    detail: format!("a project named {name} exists"),
+                    source,
+                },
+                other => other,
             })?;
         let key = self
             .create_api_key(&row.id, "default", Scopes::all())
@@ -138,6 +146,61 @@ impl Grantd {
             project: row.into(),
             api_key: key.key,
         })
+    }
+
+    /// Renames a project or sets the name its end users see (Ampersand's
+    /// updateProject; the CLI's `project update`). Takes effect at once on
+    /// this instance (the caches holding projects are cleared), on others
+    /// within the cache TTL.
+    pub async fn update_project(
+        &self,
+        project_id: &str,
+        name: Option<&str>,
+        app_name: Option<&str>,
+    ) -> DomainResult<Project> {
+        if let Some(name) = name {
+            check_project_name(name)?;
+        }
+        if let Some(app_name) = app_name {
+            let mut issues = Vec::new();
+            let field = "project.appName";
+            if app_name.trim().is_empty() {
+                issues.push(FieldIssue::body(
+                    field,
+                    app_name,
+                    "appName must not be empty",
+                ));
+            } else if app_name.len() > super::error::MAX_REF_LEN {
+                issues.push(FieldIssue::body(
+                    field,
+                    serde_json::Value::Null,
+                    format!(
+                        "appName is longer than {} characters",
+                        super::error::MAX_REF_LEN
+                    ),
+                ));
+            } else {
+                super::error::check_text(field, app_name, &mut issues);
+            }
+            if !issues.is_empty() {
+                return Err(DomainError::Validation(issues));
+            }
+        }
+        let row = self
+            .store()
+            .update_project(project_id, name, app_name, now_millis())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => DomainError::Conflict(format!(
+                    "a project named {} exists",
+                    name.unwrap_or_default()
+                )),
+                StoreError::NotFound => DomainError::not_found("project"),
+                other => other.into(),
+            })?;
+        self.caches().api_keys.clear();
+        self.caches().jwt_keys.clear();
+        Ok(row.into())
     }
 
     pub async fn find_project(&self, id_or_name: &str) -> DomainResult<Project> {

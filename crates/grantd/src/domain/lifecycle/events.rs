@@ -22,6 +22,9 @@ pub enum EventKind {
     RefreshFailed,
     /// The user re-authorized it in place (`:oauth-update`).
     Reauthorized,
+    /// Its credentials, workspace or metadata were changed in place
+    /// (updateConnection); data carries the `updateMask`.
+    Updated,
     /// Its status changed (data carries `oldStatus` and `newStatus`).
     StatusChanged,
     /// It was deleted.
@@ -30,11 +33,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in documentation order.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Created,
         EventKind::Refreshed,
         EventKind::RefreshFailed,
         EventKind::Reauthorized,
+        EventKind::Updated,
         EventKind::StatusChanged,
         EventKind::Deleted,
     ];
@@ -45,6 +49,7 @@ impl EventKind {
             EventKind::Refreshed => "connection.refreshed",
             EventKind::RefreshFailed => "connection.refresh_failed",
             EventKind::Reauthorized => "connection.reauthorized",
+            EventKind::Updated => "connection.updated",
             EventKind::StatusChanged => "connection.status_changed",
             EventKind::Deleted => "connection.deleted",
         }

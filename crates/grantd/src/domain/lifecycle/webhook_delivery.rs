@@ -15,6 +15,7 @@ use crate::domain::model::{from_millis, Timestamp};
 use crate::domain::settings::WebhookSettings;
 use crate::secrets::Sealed;
 use crate::storage::{now_millis, AttemptResult, DeliveryJob};
+use crate::vocab::DeliveryStatus;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
@@ -280,7 +281,7 @@ fn conclude(
 ) -> AttemptResult {
     match outcome {
         Outcome::Delivered { status } => AttemptResult {
-            status: "delivered",
+            status: DeliveryStatus::Delivered,
             next_attempt_at: None,
             last_status_code: Some(status.into()),
             last_error: None,
@@ -290,11 +291,11 @@ fn conclude(
         Outcome::Failed { status, error } => {
             let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
             let (state, next) = if attempts >= settings.max_attempts {
-                ("failed", None)
+                (DeliveryStatus::Failed, None)
             } else {
                 let delay = retry_delay(settings, attempts);
                 let delay = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                ("pending", Some(now.saturating_add(delay)))
+                (DeliveryStatus::Pending, Some(now.saturating_add(delay)))
             };
             AttemptResult {
                 status: state,
@@ -427,6 +428,11 @@ impl Grantd {
 
     /// Attempts a claimed delivery (unless it already used up its attempts,
     /// which happens when instances died holding it) and records the result.
+    #[tracing::instrument(
+        name = "webhook_delivery",
+        skip_all,
+        fields(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempt = job.attempts)
+    )]
     async fn run_delivery(&self, http: &reqwest::Client, owner: &str, job: DeliveryJob) {
         let settings = &self.settings().webhooks;
         let outcome = if job.attempts > i64::from(settings.max_attempts) {
@@ -446,7 +452,7 @@ impl Grantd {
             }
         }
         let result = conclude(settings, job.attempts, outcome, now_millis());
-        if result.status == "failed" {
+        if result.status == DeliveryStatus::Failed {
             tracing::warn!(delivery_id = %job.id, endpoint_id = %job.endpoint_id, attempts = job.attempts, "webhook delivery failed for good");
         }
         match self
@@ -675,15 +681,15 @@ mod tests {
             error: DeliveryError::Http(500),
         };
         let retry = conclude(&settings, 1, failed(), 1_000);
-        assert_eq!(retry.status, "pending");
+        assert_eq!(retry.status, DeliveryStatus::Pending);
         let next = retry.next_attempt_at.unwrap();
         assert!((1_000..=6_000).contains(&next));
         assert_eq!(retry.last_status_code, Some(500));
         let last = conclude(&settings, 8, failed(), 1_000);
-        assert_eq!(last.status, "failed");
+        assert_eq!(last.status, DeliveryStatus::Failed);
         assert_eq!(last.next_attempt_at, None);
         let delivered = conclude(&settings, 3, Outcome::Delivered { status: 204 }, 1_000);
-        assert_eq!(delivered.status, "delivered");
+        assert_eq!(delivered.status, DeliveryStatus::Delivered);
         assert_eq!(delivered.delivered_at, Some(1_000));
         assert_eq!(delivered.last_error, None);
     }

@@ -10,6 +10,7 @@ use crate::domain::lifecycle::webhook_egress::{AddressClass, EgressPolicy};
 use crate::domain::model::{from_millis, Timestamp};
 use crate::secrets::{random_token, Sealed, SecretString};
 use crate::storage::{now_millis, WebhookDeliveryRow, WebhookEndpointRecord, WebhookEndpointRow};
+use crate::vocab::DeliveryStatus;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
@@ -57,8 +58,7 @@ pub struct WebhookDelivery {
     pub id: String,
     pub event_id: String,
     pub kind: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
@@ -347,7 +347,10 @@ impl Grantd {
         let raw = self.cipher().open(&sealed, &secret_aad(endpoint_id))?;
         String::from_utf8(raw)
             .map(SecretString::new)
-            .map_err(|_| DomainError::Internal("webhook secret is not UTF-8".into()))
+            .map_err(|source| DomainError::SecretNotText {
+                what: "webhook secret",
+                source,
+            })
     }
 }
 

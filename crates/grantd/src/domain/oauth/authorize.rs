@@ -49,17 +49,17 @@ pub fn authorization_url(
     redirect_uri: &str,
     scopes: &[String],
     secrets: &FlowSecrets,
+    app_params: &std::collections::BTreeMap<String, Vec<String>>,
 ) -> DomainResult<String> {
     let oauth2 = provider
         .oauth2
         .as_ref()
         .and_then(|o| o.authorize_url.as_deref().map(|u| (o, u)));
-    let (spec, template) = oauth2.ok_or_else(|| {
-        crate::domain::error::DomainError::Internal(format!(
-            "{} has no authorize URL",
-            provider.name
-        ))
-    })?;
+    let (spec, template) =
+        oauth2.ok_or_else(|| crate::domain::error::DomainError::CatalogIncomplete {
+            provider: provider.name.clone(),
+            missing: "authorize URL",
+        })?;
     let mut url = provider.build_url(template, inputs)?;
     {
         let mut query = url.query_pairs_mut();
@@ -78,6 +78,11 @@ pub fn authorization_url(
         }
         for (key, value) in &spec.authorize_params {
             query.append_pair(key, value);
+        }
+        // The provider app's own `authQueryParams` (checked when the app was
+        // saved not to name any parameter above it would override).
+        for (key, values) in app_params {
+            query.append_pair(key, &values.join(" "));
         }
     }
     Ok(url.into())

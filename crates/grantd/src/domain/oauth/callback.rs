@@ -1,15 +1,13 @@
 //! Finishing an authorization flow when the provider sends the browser back.
 
-use crate::domain::catalog::{Provider, ProviderInputs};
+use crate::domain::catalog::{OAuth2Spec, Provider, ProviderInputs};
+use crate::domain::connections::records::ConnectionDraft;
 use crate::domain::error::{DomainError, DomainResult, ProviderError};
 use crate::domain::handle::Grantd;
-use crate::domain::lifecycle::events::{
-    connection_event_data, new_event, with_status_change, EventKind,
-};
-use crate::domain::model::{parse_scopes, scopes_json};
+use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
 use crate::domain::model::{
-    ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderMetadata, Timestamp,
-    Token, TokenSet,
+    ConnectionStatus, Credentials, MetadataSource, MetadataValue, ProviderApp, ProviderMetadata,
+    Timestamp, Token, TokenSet,
 };
 use crate::domain::oauth::authorize::state_hash;
 use crate::domain::oauth::connect::verifier_aad;
@@ -17,9 +15,10 @@ use crate::domain::oauth::csrf::csrf_matches;
 use crate::domain::oauth::token::{ClientCredentials, Grant, TokenResponse};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{
-    now_millis, ConnectionSource, FlowOutcome, NewConnection, OAuthFlowRow, Reauthorization,
-    StoreError,
+    now_millis, ConnectionOwner, ConnectionSource, FlowOutcome, OAuthFlowRow, Reauthorization,
+    SessionResult, StoreError,
 };
+use crate::vocab::SessionResultStatus;
 use url::Url;
 
 /// The query of `GET /callbacks/v1/oauth`.
@@ -74,18 +73,151 @@ pub enum CallbackOutcome {
         provider: String,
         opener_origin: String,
         connection_id: Option<String>,
-        error: String,
-        description: Option<String>,
-        /// The provider could not be reached or failed; trying again may work.
-        provider_unavailable: bool,
+        failure: FlowFailure,
         /// Set when the flow was started from the hosted connect page.
         connect: Option<ConnectReturn>,
     },
 }
 
+/// Why a flow with a valid state ended without a connection. Its
+/// [`code`](FlowFailure::code) and [`description`](FlowFailure::description)
+/// are what the callback page, the opener's message and the connect session
+/// report as `error` and `errorDescription`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowFailure {
+    /// The provider answered the authorization request with an error
+    /// (the person declined, or the request was refused).
+    ProviderDenied {
+        error: String,
+        description: Option<String>,
+    },
+    /// The flow's provider left the catalog (or lost its OAuth section)
+    /// while the person was at the provider.
+    UnknownProvider {
+        provider: String,
+        in_catalog: bool,
+    },
+    /// The catalog names the provider's issuer, and the response carries no
+    /// `iss` (RFC 9207).
+    MissingIssuer {
+        provider: String,
+        expected: String,
+    },
+    /// `iss` names another authorization server: a mix-up.
+    IssuerMismatch {
+        provider: String,
+        iss: String,
+    },
+    MissingCode,
+    ProviderAppDeleted,
+    /// The connection being re-authorized was deleted meanwhile.
+    ConnectionDeleted,
+    /// The token endpoint refused the code.
+    ExchangeRejected {
+        error: String,
+        description: Option<String>,
+    },
+    /// The token endpoint could not be reached or failed: trying again may work.
+    ProviderUnavailable {
+        detail: String,
+    },
+}
+
+impl FlowFailure {
+    /// The OAuth-style error code.
+    pub fn code(&self) -> &str {
+        match self {
+            FlowFailure::ProviderDenied { error, .. }
+            | FlowFailure::ExchangeRejected { error, .. } => error,
+            FlowFailure::UnknownProvider { .. } => "unknown_provider",
+            FlowFailure::MissingIssuer { .. } | FlowFailure::MissingCode => "invalid_request",
+            FlowFailure::IssuerMismatch { .. } => "issuer_mismatch",
+            FlowFailure::ProviderAppDeleted => "provider_app_deleted",
+            FlowFailure::ConnectionDeleted => "connection_deleted",
+            FlowFailure::ProviderUnavailable { .. } => "provider_unavailable",
+        }
+    }
+
+    /// What went wrong, for a person.
+    pub fn description(&self) -> Option<String> {
+        match self {
+            FlowFailure::ProviderDenied { description, .. }
+            | FlowFailure::ExchangeRejected { description, .. } => description.clone(),
+            FlowFailure::UnknownProvider {
+                provider,
+                in_catalog: false,
+            } => Some(format!("{provider} left the catalog")),
+            FlowFailure::UnknownProvider { .. } => None,
+            FlowFailure::MissingIssuer { provider, expected } => Some(format!(
+                "the response carries no iss, but {provider} always sends {expected} (RFC 9207)"
+            )),
+            FlowFailure::IssuerMismatch { provider, iss } => {
+                Some(format!("the response came from {iss}, not from {provider}"))
+            }
+            FlowFailure::MissingCode => Some("the provider sent no code".into()),
+            FlowFailure::ProviderAppDeleted => Some("the provider app was deleted".into()),
+            FlowFailure::ConnectionDeleted => {
+                Some("the connection was deleted during authorization".into())
+            }
+            FlowFailure::ProviderUnavailable { detail } => Some(detail.clone()),
+        }
+    }
+
+    /// The provider could not be reached or failed; trying again may work.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FlowFailure::ProviderUnavailable { .. })
+    }
+
+    /// How the flow's row records it: the provider's own refusal, or a
+    /// failure on the way to a connection.
+    fn flow_outcome(&self) -> FlowOutcome {
+        match self {
+            FlowFailure::ProviderDenied { .. } => FlowOutcome::ProviderError,
+            _ => FlowOutcome::ExchangeFailed,
+        }
+    }
+
+    /// `code: description`, as the flow's row keeps it.
+    fn detail(&self) -> String {
+        match self.description() {
+            Some(d) => format!("{}: {d}", self.code()),
+            None => self.code().to_owned(),
+        }
+    }
+}
+
+/// Why a flow stopped short of a connection: a failure to report on the
+/// callback page, or an error of grantd's own.
+enum FlowStop {
+    Failed(FlowFailure),
+    Error(DomainError),
+}
+
+impl From<FlowFailure> for FlowStop {
+    fn from(failure: FlowFailure) -> Self {
+        FlowStop::Failed(failure)
+    }
+}
+
+impl<E: Into<DomainError>> From<E> for FlowStop {
+    fn from(error: E) -> Self {
+        FlowStop::Error(error.into())
+    }
+}
+
+/// A callback that passed its checks: what the code exchange needs.
+struct CheckedCallback<'a> {
+    provider: &'a Provider,
+    spec: &'a OAuth2Spec,
+    code: &'a SecretString,
+    token_url: Url,
+    post_auth_url: Option<Url>,
+}
+
 impl Grantd {
     /// Consumes the flow's state and, when the provider granted access,
     /// exchanges the code and stores the connection.
+    #[tracing::instrument(skip_all, fields(provider, connection_id))]
     pub async fn complete_oauth_callback(
         &self,
         input: CallbackInput,
@@ -100,165 +232,223 @@ impl Grantd {
         else {
             return Ok(CallbackOutcome::Rejected(CallbackRejection::InvalidState));
         };
+        let span = tracing::Span::current();
+        span.record("provider", flow.provider.as_str());
+        if let Some(id) = &flow.connection_id {
+            span.record("connection_id", id.as_str());
+        }
         if flow.csrf_protected != 0
             && !csrf_matches(flow.csrf_hash.as_deref(), input.csrf_cookie.as_ref())
         {
-            // The authorization response left the browser that started the
-            // flow: spend the flow without sending the code anywhere.
-            let detail = if flow.csrf_hash.is_none() {
-                "the flow was never started through its bounce URL"
-            } else if input.csrf_cookie.is_none() {
-                "the callback arrived without the flow's CSRF cookie"
-            } else {
-                "the callback's CSRF cookie is not the flow's"
-            };
-            if let Err(e) = self
-                .store()
-                .record_oauth_flow_outcome(
-                    &flow.state_hash,
-                    FlowOutcome::CsrfRejected,
-                    Some(detail),
-                    None,
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
-            }
-            if let Some(session_id) = &flow.connect_session_id {
-                self.record_connect_result(
-                    session_id,
-                    "failure",
-                    None,
-                    Some("csrf_rejected"),
-                    Some(detail),
-                )
-                .await;
-            }
-            tracing::warn!(provider = %flow.provider, detail, "OAuth callback refused: CSRF check failed");
-            return Ok(CallbackOutcome::Rejected(CallbackRejection::CsrfMismatch));
+            return Ok(self.refuse_cross_site(&flow, &input).await);
         }
-        let mut outcome = self.finish_flow(&flow, &input).await;
+        let mut outcome = match self.finish_flow(&flow, &input).await {
+            Ok(outcome) => Ok(outcome),
+            Err(FlowStop::Failed(failure)) => Ok(CallbackOutcome::Failed {
+                provider: flow.provider.clone(),
+                opener_origin: flow.opener_origin.clone(),
+                connection_id: flow.connection_id.clone(),
+                failure,
+                connect: None,
+            }),
+            Err(FlowStop::Error(error)) => Err(error),
+        };
         if let Some(session_id) = &flow.connect_session_id {
-            self.finish_connect_session(session_id, &mut outcome).await;
+            if let Some(connect) = self.finish_connect_session(session_id, &outcome).await {
+                if let Ok(
+                    CallbackOutcome::Connected { connect: slot, .. }
+                    | CallbackOutcome::Failed { connect: slot, .. },
+                ) = &mut outcome
+                {
+                    *slot = Some(connect);
+                }
+            }
         }
-        let (kind, detail, connection_id) = match &outcome {
+        self.record_flow_outcome(&flow, &outcome).await;
+        outcome
+    }
+
+    /// The authorization response left the browser that started the flow:
+    /// spend the flow without sending the code anywhere.
+    async fn refuse_cross_site(
+        &self,
+        flow: &OAuthFlowRow,
+        input: &CallbackInput,
+    ) -> CallbackOutcome {
+        let detail = if flow.csrf_hash.is_none() {
+            "the flow was never started through its bounce URL"
+        } else if input.csrf_cookie.is_none() {
+            "the callback arrived without the flow's CSRF cookie"
+        } else {
+            "the callback's CSRF cookie is not the flow's"
+        };
+        if let Err(e) = self
+            .store()
+            .record_oauth_flow_outcome(
+                &flow.state_hash,
+                FlowOutcome::CsrfRejected,
+                Some(detail),
+                None,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
+        }
+        if let Some(session_id) = &flow.connect_session_id {
+            let result = SessionResult {
+                status: SessionResultStatus::Failure,
+                connection_id: None,
+                error: Some("csrf_rejected"),
+                error_description: Some(detail),
+                now: now_millis(),
+            };
+            self.record_connect_result(session_id, &result).await;
+        }
+        tracing::warn!(provider = %flow.provider, detail, "OAuth callback refused: CSRF check failed");
+        CallbackOutcome::Rejected(CallbackRejection::CsrfMismatch)
+    }
+
+    /// Records on the flow's row how it ended (best effort). A new
+    /// connection recorded its flow's success when it was stored.
+    async fn record_flow_outcome(
+        &self,
+        flow: &OAuthFlowRow,
+        outcome: &DomainResult<CallbackOutcome>,
+    ) {
+        let (kind, detail, connection_id) = match outcome {
+            Ok(CallbackOutcome::Connected {
+                reauthorized: false,
+                ..
+            }) => return,
             Ok(CallbackOutcome::Connected { connection_id, .. }) => {
                 (FlowOutcome::Success, None, Some(connection_id.as_str()))
             }
-            Ok(CallbackOutcome::Failed {
-                error, description, ..
-            }) => {
-                let kind = if input.error.is_some() {
-                    FlowOutcome::ProviderError
-                } else {
-                    FlowOutcome::ExchangeFailed
-                };
-                let detail = match description {
-                    Some(d) => format!("{error}: {d}"),
-                    None => error.clone(),
-                };
-                (kind, Some(detail), None)
+            Ok(CallbackOutcome::Failed { failure, .. }) => {
+                (failure.flow_outcome(), Some(failure.detail()), None)
             }
             Ok(CallbackOutcome::Rejected(_)) => (FlowOutcome::ExchangeFailed, None, None),
             Err(e) => (FlowOutcome::ExchangeFailed, Some(e.to_string()), None),
         };
-        // A new connection recorded its flow's success when it was stored.
-        let recorded = matches!(
-            &outcome,
-            Ok(CallbackOutcome::Connected {
-                reauthorized: false,
-                ..
-            })
-        );
-        if !recorded {
-            if let Err(e) = self
-                .store()
-                .record_oauth_flow_outcome(&flow.state_hash, kind, detail.as_deref(), connection_id)
-                .await
-            {
-                tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
-            }
+        if let Err(e) = self
+            .store()
+            .record_oauth_flow_outcome(&flow.state_hash, kind, detail.as_deref(), connection_id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the outcome of an OAuth flow");
         }
-        outcome
     }
 
+    /// The steps of a flow whose state and browser checked out.
     async fn finish_flow(
         &self,
         flow: &OAuthFlowRow,
         input: &CallbackInput,
-    ) -> DomainResult<CallbackOutcome> {
-        let failed =
-            |error: &str, description: Option<String>, unavailable: bool| CallbackOutcome::Failed {
-                provider: flow.provider.clone(),
-                opener_origin: flow.opener_origin.clone(),
-                connection_id: flow.connection_id.clone(),
-                error: error.to_owned(),
-                description,
-                provider_unavailable: unavailable,
-                connect: None,
-            };
-        if let Some(error) = &input.error {
-            return Ok(failed(error, input.error_description.clone(), false));
-        }
-        let Some(provider) = self.catalog().get(&flow.provider) else {
-            return Ok(failed(
-                "unknown_provider",
-                Some(format!("{} left the catalog", flow.provider)),
-                false,
-            ));
-        };
-        let Some(spec) = provider.oauth2.as_ref() else {
-            return Ok(failed("unknown_provider", None, false));
-        };
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&flow.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs::new(flow.provider_workspace_ref.as_deref(), &metadata);
-        let token_url = provider.build_url(&spec.token_url, &inputs)?;
-        let post_auth_url = provider.post_auth_url(&inputs)?;
-        match check_issuer(provider, &inputs, &token_url, input.iss.as_deref())? {
-            IssuerCheck::Accepted => {}
-            IssuerCheck::Missing(expected) => {
-                return Ok(failed(
-                    "invalid_request",
-                    Some(format!(
-                        "the response carries no iss, but {} always sends {expected} (RFC 9207)",
-                        provider.name
-                    )),
-                    false,
-                ));
-            }
-            IssuerCheck::Mismatch(iss) => {
-                return Ok(failed(
-                    "issuer_mismatch",
-                    Some(format!(
-                        "the response came from {iss}, not from {}",
-                        provider.name
-                    )),
-                    false,
-                ));
-            }
-        }
-        let Some(code) = input.code.as_ref().filter(|c| !c.is_empty()) else {
-            return Ok(failed(
-                "invalid_request",
-                Some("the provider sent no code".into()),
-                false,
-            ));
-        };
+    ) -> Result<CallbackOutcome, FlowStop> {
+        let checked = self.check_callback(flow, input)?;
         let app = match self
             .flow_provider_app(&flow.project_id, &flow.provider, &flow.provider_app_id)
             .await
         {
             Ok(app) => app,
-            Err(DomainError::NotFound { .. }) => {
-                return Ok(failed(
-                    "provider_app_deleted",
-                    Some("the provider app was deleted".into()),
-                    false,
-                ))
-            }
-            Err(other) => return Err(other),
+            Err(DomainError::NotFound { .. }) => return Err(FlowFailure::ProviderAppDeleted.into()),
+            Err(other) => return Err(other.into()),
         };
+        let response = self.exchange_code(flow, &checked, &app).await?;
+        let tokens = token_set(
+            checked.provider,
+            &response,
+            &flow.scopes,
+            chrono::Utc::now(),
+        );
+        let mut metadata = flow.provider_metadata.clone();
+        merge_token_metadata(&mut metadata, &response);
+        self.add_post_auth_metadata(
+            checked.provider,
+            checked.post_auth_url.as_ref(),
+            &response.access_token,
+            &mut metadata,
+        )
+        .await;
+        let credentials = Credentials::OAuth2AuthorizationCode { tokens };
+        match &flow.connection_id {
+            Some(connection_id) => {
+                self.store_reauthorization(flow, connection_id, &app.id, metadata, &credentials)
+                    .await
+            }
+            None => {
+                self.store_flow_connection(flow, &app.id, metadata, credentials)
+                    .await
+            }
+        }
+    }
+
+    /// What the callback itself must show before any code is sent: the
+    /// provider still known, no error from it, the right issuer, a code.
+    fn check_callback<'a>(
+        &'a self,
+        flow: &OAuthFlowRow,
+        input: &'a CallbackInput,
+    ) -> Result<CheckedCallback<'a>, FlowStop> {
+        if let Some(error) = &input.error {
+            return Err(FlowFailure::ProviderDenied {
+                error: error.clone(),
+                description: input.error_description.clone(),
+            }
+            .into());
+        }
+        let unknown = |in_catalog| FlowFailure::UnknownProvider {
+            provider: flow.provider.clone(),
+            in_catalog,
+        };
+        let provider = self
+            .catalog()
+            .get(&flow.provider)
+            .ok_or_else(|| unknown(false))?;
+        let spec = provider.oauth2.as_ref().ok_or_else(|| unknown(true))?;
+        let inputs = ProviderInputs::new(
+            flow.provider_workspace_ref.as_deref(),
+            &flow.provider_metadata,
+        );
+        let token_url = provider.build_url(&spec.token_url, &inputs)?;
+        let post_auth_url = provider.post_auth_url(&inputs)?;
+        match check_issuer(provider, &inputs, &token_url, input.iss.as_deref())? {
+            IssuerCheck::Accepted => {}
+            IssuerCheck::Missing(expected) => {
+                return Err(FlowFailure::MissingIssuer {
+                    provider: provider.name.clone(),
+                    expected,
+                }
+                .into())
+            }
+            IssuerCheck::Mismatch(iss) => {
+                return Err(FlowFailure::IssuerMismatch {
+                    provider: provider.name.clone(),
+                    iss,
+                }
+                .into())
+            }
+        }
+        let code = input
+            .code
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .ok_or(FlowFailure::MissingCode)?;
+        Ok(CheckedCallback {
+            provider,
+            spec,
+            code,
+            token_url,
+            post_auth_url,
+        })
+    }
+
+    /// Trades the code (with the flow's PKCE verifier) for tokens.
+    async fn exchange_code(
+        &self,
+        flow: &OAuthFlowRow,
+        checked: &CheckedCallback<'_>,
+        app: &ProviderApp,
+    ) -> Result<TokenResponse, FlowStop> {
         let code_verifier = match (&flow.code_verifier_key_id, &flow.code_verifier_ciphertext) {
             (Some(key_id), Some(bytes)) => {
                 let sealed = Sealed {
@@ -277,172 +467,126 @@ impl Grantd {
         let response = self
             .tokens()
             .request(
-                spec,
-                &token_url,
+                checked.spec,
+                &checked.token_url,
                 &ClientCredentials {
                     client_id: &app.client_id,
                     client_secret: Some(&app.client_secret),
                 },
                 &Grant::AuthorizationCode {
-                    code,
+                    code: checked.code,
                     redirect_uri: &flow.redirect_uri,
                     code_verifier: code_verifier.as_ref(),
                 },
-                &spec.scope_separator,
+                &checked.spec.scope_separator,
             )
             .await;
-        let response = match response {
-            Ok(response) => response,
-            Err(ProviderError::Rejected {
-                error, description, ..
-            }) => {
-                return Ok(failed(&error, description, false));
+        response.map_err(|error| {
+            match error {
+                ProviderError::Rejected {
+                    error, description, ..
+                } => FlowFailure::ExchangeRejected { error, description },
+                other => FlowFailure::ProviderUnavailable {
+                    detail: other.to_string(),
+                },
             }
-            Err(other) => {
-                return Ok(failed(
-                    "provider_unavailable",
-                    Some(other.to_string()),
-                    true,
-                ))
-            }
-        };
-        let requested = parse_scopes(&flow.scopes);
-        let tokens = token_set(provider, &response, &requested, chrono::Utc::now());
-        let mut metadata = metadata;
-        merge_token_metadata(&mut metadata, &response);
-        self.add_post_auth_metadata(
-            provider,
-            post_auth_url.as_ref(),
-            &response.access_token,
-            &mut metadata,
+            .into()
+        })
+    }
+
+    /// New credentials for the connection the flow re-authorizes, in place.
+    async fn store_reauthorization(
+        &self,
+        flow: &OAuthFlowRow,
+        connection_id: &str,
+        provider_app_id: &str,
+        metadata: ProviderMetadata,
+        credentials: &Credentials,
+    ) -> Result<CallbackOutcome, FlowStop> {
+        // Read before the write: a parked connection coming back to
+        // `working` is a status change worth an event.
+        let previous_status = self
+            .store()
+            .find_connection(&flow.project_id, connection_id)
+            .await
+            .ok()
+            .map(|record| record.status);
+        let updated = self
+            .store()
+            .reauthorize_connection(&Reauthorization {
+                id: connection_id.to_owned(),
+                project_id: flow.project_id.clone(),
+                provider_app_id: provider_app_id.to_owned(),
+                provider_workspace_ref: flow.provider_workspace_ref.clone(),
+                provider_consumer_ref: None,
+                provider_metadata: metadata,
+                credentials: self.stored_credentials(connection_id, credentials)?,
+                now: now_millis(),
+            })
+            .await;
+        match updated {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(FlowFailure::ConnectionDeleted.into()),
+            Err(other) => return Err(other.into()),
+        }
+        let data = connection_event_data(
+            connection_id,
+            &flow.provider,
+            &flow.group_ref,
+            &flow.consumer_ref,
+        );
+        self.record_event_after_write(
+            &flow.project_id,
+            connection_id,
+            EventKind::Reauthorized,
+            data.clone(),
         )
         .await;
-        let credentials = Credentials::OAuth2AuthorizationCode { tokens };
-        let expires_at = credentials
-            .access_token_expires_at()
-            .map(|t| t.timestamp_millis());
-        let scopes = scopes_json(
-            &credentials
-                .tokens()
-                .map(|t| t.scopes.clone())
-                .unwrap_or_default(),
-        );
-        let metadata_json = serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into());
-        let now = now_millis();
-
-        if let Some(connection_id) = &flow.connection_id {
-            // Read before the write: a parked connection coming back to
-            // `working` is a status change worth an event.
-            let previous_status = self
-                .store()
-                .find_connection(&flow.project_id, connection_id)
-                .await
-                .ok()
-                .map(|record| ConnectionStatus::parse(&record.status));
-            let sealed = self.seal_credentials(connection_id, &credentials)?;
-            let updated = self
-                .store()
-                .reauthorize_connection(&Reauthorization {
-                    id: connection_id.clone(),
-                    project_id: flow.project_id.clone(),
-                    provider_app_id: app.id.clone(),
-                    provider_workspace_ref: flow.provider_workspace_ref.clone(),
-                    provider_consumer_ref: None,
-                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                    provider_metadata: metadata_json,
-                    scopes,
-                    credentials_key_id: sealed.key_id,
-                    credentials_ciphertext: sealed.bytes,
-                    access_token_expires_at: expires_at,
-                    refresh_due_at: self.refresh_due_at(&credentials),
-                    now,
-                })
-                .await;
-            return match updated {
-                Ok(()) => {
-                    let data = connection_event_data(
-                        connection_id,
-                        &flow.provider,
-                        &flow.group_ref,
-                        &flow.consumer_ref,
-                    );
-                    self.record_event_after_write(
-                        &flow.project_id,
-                        connection_id,
-                        EventKind::Reauthorized,
-                        data.clone(),
-                    )
-                    .await;
-                    if let Some(old) = previous_status.filter(|s| *s != ConnectionStatus::Working) {
-                        self.record_event_after_write(
-                            &flow.project_id,
-                            connection_id,
-                            EventKind::StatusChanged,
-                            with_status_change(data, old, ConnectionStatus::Working),
-                        )
-                        .await;
-                    }
-                    Ok(CallbackOutcome::Connected {
-                        project_id: flow.project_id.clone(),
-                        connection_id: connection_id.clone(),
-                        provider: flow.provider.clone(),
-                        opener_origin: flow.opener_origin.clone(),
-                        reauthorized: true,
-                        connect: None,
-                    })
-                }
-                Err(StoreError::NotFound) => Ok(failed(
-                    "connection_deleted",
-                    Some("the connection was deleted during authorization".into()),
-                    false,
-                )),
-                Err(other) => Err(other.into()),
-            };
-        }
-
-        let connection_id = uuid::Uuid::now_v7().to_string();
-        let sealed = self.seal_credentials(&connection_id, &credentials)?;
-        let event = new_event(
-            &flow.project_id,
-            &connection_id,
-            EventKind::Created,
-            connection_event_data(
-                &connection_id,
-                &flow.provider,
-                &flow.group_ref,
-                &flow.consumer_ref,
-            ),
-        );
-        let (enqueued, _) = self
-            .store()
-            .insert_connection(
-                NewConnection {
-                    id: connection_id.clone(),
-                    project_id: flow.project_id.clone(),
-                    provider: flow.provider.clone(),
-                    provider_app_id: Some(app.id.clone()),
-                    group_ref: flow.group_ref.clone(),
-                    group_name: flow.group_name.clone(),
-                    consumer_ref: flow.consumer_ref.clone(),
-                    consumer_name: flow.consumer_name.clone(),
-                    provider_workspace_ref: flow.provider_workspace_ref.clone(),
-                    provider_consumer_ref: None,
-                    auth_scheme: credentials.auth_scheme().as_str().to_owned(),
-                    status: ConnectionStatus::Working.as_str().to_owned(),
-                    provider_metadata: metadata_json,
-                    scopes,
-                    credentials_key_id: sealed.key_id,
-                    credentials_ciphertext: sealed.bytes,
-                    access_token_expires_at: expires_at,
-                    refresh_due_at: self.refresh_due_at(&credentials),
-                    now,
-                },
-                event.clone(),
-                ConnectionSource::Flow(flow.state_hash.clone()),
+        if let Some(old) = previous_status.filter(|s| *s != ConnectionStatus::Working) {
+            self.record_event_after_write(
+                &flow.project_id,
+                connection_id,
+                EventKind::StatusChanged,
+                with_status_change(data, old, ConnectionStatus::Working),
             )
-            .await
-            .map_err(DomainError::from)?;
-        self.event_recorded(&event, enqueued);
+            .await;
+        }
+        Ok(CallbackOutcome::Connected {
+            project_id: flow.project_id.clone(),
+            connection_id: connection_id.to_owned(),
+            provider: flow.provider.clone(),
+            opener_origin: flow.opener_origin.clone(),
+            reauthorized: true,
+            connect: None,
+        })
+    }
+
+    /// A new connection from the flow; its insert records the flow's success.
+    async fn store_flow_connection(
+        &self,
+        flow: &OAuthFlowRow,
+        provider_app_id: &str,
+        metadata: ProviderMetadata,
+        credentials: Credentials,
+    ) -> Result<CallbackOutcome, FlowStop> {
+        let owner = ConnectionOwner {
+            project_id: flow.project_id.clone(),
+            provider: flow.provider.clone(),
+            provider_app_id: Some(provider_app_id.to_owned()),
+            group_ref: flow.group_ref.clone(),
+            group_name: flow.group_name.clone(),
+            consumer_ref: flow.consumer_ref.clone(),
+            consumer_name: flow.consumer_name.clone(),
+            provider_workspace_ref: flow.provider_workspace_ref.clone(),
+        };
+        let draft = ConnectionDraft {
+            owner,
+            provider_metadata: metadata,
+            credentials,
+        };
+        let (connection_id, _) = self
+            .store_new_connection(draft, ConnectionSource::Flow(flow.state_hash.clone()))
+            .await?;
         Ok(CallbackOutcome::Connected {
             project_id: flow.project_id.clone(),
             connection_id,

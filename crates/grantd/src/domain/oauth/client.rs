@@ -1,6 +1,7 @@
 //! Which OAuth client a connection talks to its provider as: its provider
 //! app's id and secret, for token calls and revocation.
 
+use crate::domain::error::OAuthClientError;
 use crate::domain::handle::Grantd;
 use crate::domain::model::Credentials;
 use crate::secrets::SecretString;
@@ -13,7 +14,7 @@ impl Grantd {
         &self,
         record: &ConnectionRecord,
         credentials: &Credentials,
-    ) -> Result<(String, Option<SecretString>), String> {
+    ) -> Result<(String, Option<SecretString>), OAuthClientError> {
         match credentials {
             Credentials::OAuth2ClientCredentials {
                 client_id,
@@ -29,11 +30,11 @@ impl Grantd {
                 let app_id = record
                     .provider_app_id
                     .as_deref()
-                    .ok_or("the connection has no provider app")?;
+                    .ok_or(OAuthClientError::NoProviderApp)?;
                 let app = self
                     .get_provider_app(&record.project_id, app_id)
                     .await
-                    .map_err(|e| format!("provider app unavailable: {e}"))?;
+                    .map_err(|e| OAuthClientError::AppUnavailable(Box::new(e)))?;
                 Ok((app.client_id, Some(app.client_secret)))
             }
         }

@@ -10,7 +10,6 @@ use crate::domain::connections::target::{
 };
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
-use crate::domain::model::scopes_json;
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
 use crate::domain::oauth::authorize::{authorization_url, FlowSecrets};
 use crate::storage::{now_millis, NewOAuthFlow};
@@ -81,6 +80,7 @@ impl PreparedFlow<'_> {
 impl Grantd {
     /// Validates an oauth-connect request and returns the authorization URL
     /// (or, with `enableCSRFProtection`, grantd's bounce URL in front of it).
+    #[tracing::instrument(skip_all, fields(project_id = %caller.id, provider = ?input.provider))]
     pub async fn start_oauth_connect(
         &self,
         caller: &Project,
@@ -226,12 +226,11 @@ impl Grantd {
                 connection.provider_app_id.as_deref(),
             )
             .await?;
-        let metadata: ProviderMetadata =
-            serde_json::from_str::<ProviderMetadata>(&connection.provider_metadata)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(_, v)| v.source == MetadataSource::Input)
-                .collect();
+        let metadata: ProviderMetadata = connection
+            .provider_metadata
+            .into_iter()
+            .filter(|(_, v)| v.source == MetadataSource::Input)
+            .collect();
         Ok(PreparedFlow {
             project_id: project_id.to_owned(),
             provider,
@@ -267,6 +266,7 @@ impl Grantd {
             redirect_uri,
             &scopes,
             &secrets,
+            &request.app.metadata.auth_query_params,
         )?;
         let sealed_verifier = secrets.code_verifier.as_ref().map(|verifier| {
             self.cipher().seal(
@@ -291,10 +291,9 @@ impl Grantd {
                 group_name: request.group_name,
                 consumer_ref: request.consumer_ref,
                 consumer_name: request.consumer_name,
-                provider_metadata: serde_json::to_string(&request.metadata)
-                    .unwrap_or_else(|_| "{}".into()),
+                provider_metadata: request.metadata,
                 provider_workspace_ref: request.workspace,
-                scopes: scopes_json(&scopes),
+                scopes,
                 redirect_uri: redirect_uri.to_owned(),
                 opener_origin: options
                     .opener_origin

@@ -147,16 +147,19 @@ impl Grantd {
         let (Some(key_id), Some(bytes)) =
             (bound.authorize_url_key_id, bound.authorize_url_ciphertext)
         else {
-            return Err(DomainError::Internal(
-                "a protected flow has no sealed authorization URL".into(),
+            return Err(DomainError::Invariant(
+                "a protected flow has no sealed authorization URL",
             ));
         };
         let url = self.cipher().open(
             &Sealed { key_id, bytes },
             &authorize_url_aad(&bound.state_hash),
         )?;
-        let authorization_url = String::from_utf8(url)
-            .map_err(|_| DomainError::Internal("sealed authorization URL is not UTF-8".into()))?;
+        let authorization_url =
+            String::from_utf8(url).map_err(|source| DomainError::SecretNotText {
+                what: "authorization URL",
+                source,
+            })?;
         Ok(Bounce {
             cookie_name: csrf_cookie_name(state),
             cookie_value: cookie,

@@ -171,10 +171,9 @@ impl Grantd {
         }
         // An expired (or nearly expired) token is renewed before the call.
         let record = self.refresh_for_read(record).await?;
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), &metadata);
-        let base = provider.proxy_base_url(&inputs, &metadata)?;
+        let metadata: &ProviderMetadata = &record.provider_metadata;
+        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
+        let base = provider.proxy_base_url(&inputs, metadata)?;
         let url = target::proxied_url(&base, &request.path, request.query.as_deref())?;
 
         let settings = &self.settings().proxy;
@@ -236,7 +235,7 @@ impl Grantd {
         let mut record = record;
         if answer.status() == StatusCode::UNAUTHORIZED
             && renewable(&credentials)
-            && record.status == ConnectionStatus::Working.as_str()
+            && record.status == ConnectionStatus::Working
         {
             // Read the refusal while the token is renewed, so that it can
             // still go back to the caller when no retry is possible.
@@ -250,7 +249,7 @@ impl Grantd {
                 .await?;
             let renewed = fresh.filter(|fresh| {
                 fresh.credentials_version != record.credentials_version
-                    && fresh.status == ConnectionStatus::Working.as_str()
+                    && fresh.status == ConnectionStatus::Working
             });
             let replayable = body.as_ref().is_some_and(ReadAhead::is_whole);
             answer = match renewed.filter(|_| replayable) {
@@ -450,7 +449,10 @@ fn renewable(credentials: &Credentials) -> bool {
     match credentials {
         Credentials::OAuth2AuthorizationCode { tokens } => tokens.refresh_token.is_some(),
         Credentials::OAuth2ClientCredentials { .. } | Credentials::OAuth2Password { .. } => true,
-        Credentials::ApiKey { .. } | Credentials::BasicAuth { .. } => false,
+        Credentials::ApiKey { .. }
+        | Credentials::BasicAuth { .. }
+        | Credentials::CustomAuth { .. }
+        | Credentials::NoAuth {} => false,
     }
 }
 
@@ -465,7 +467,9 @@ fn attach_credentials(
 ) -> DomainResult<()> {
     let secret_header = |value: String| {
         let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            DomainError::Internal("a stored credential is not a valid header value".into())
+            DomainError::Conflict(
+                "the connection's credential cannot be sent in an HTTP header".into(),
+            )
         })?;
         value.set_sensitive(true);
         Ok::<_, DomainError>(value)
@@ -481,6 +485,36 @@ fn attach_credentials(
             let pair = format!("{username}:{}", password.expose());
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             headers.insert(AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
+        }
+        Credentials::NoAuth {} => {}
+        Credentials::CustomAuth { values } => {
+            // The catalog's `{input}` templates, filled with the stored values.
+            let Some(spec) = &provider.custom_auth else {
+                return Err(DomainError::CatalogIncomplete {
+                    provider: provider.name.clone(),
+                    missing: "customAuth",
+                });
+            };
+            let fill = |template: &str| {
+                let mut out = template.to_owned();
+                for (name, value) in values {
+                    out = out.replace(&format!("{{{name}}}"), value.expose());
+                }
+                out
+            };
+            for (name, template) in &spec.headers {
+                let name =
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        DomainError::CatalogIncomplete {
+                            provider: provider.name.clone(),
+                            missing: "customAuth header names that are header names",
+                        }
+                    })?;
+                headers.insert(name, secret_header(fill(template))?);
+            }
+            for (name, template) in &spec.query {
+                url.query_pairs_mut().append_pair(name, &fill(template));
+            }
         }
         Credentials::ApiKey { api_key } => {
             let default_spec = ApiKeySpec {
@@ -499,11 +533,9 @@ fn attach_credentials(
                 url.query_pairs_mut().append_pair(&spec.name, &value);
             } else {
                 let name = reqwest::header::HeaderName::from_bytes(spec.name.as_bytes()).map_err(
-                    |_| {
-                        DomainError::Internal(format!(
-                            "provider {}: apiKey.name is not a header name",
-                            provider.name
-                        ))
+                    |_| DomainError::CatalogIncomplete {
+                        provider: provider.name.clone(),
+                        missing: "apiKey.name that is a header name",
                     },
                 )?;
                 headers.insert(name, secret_header(value)?);

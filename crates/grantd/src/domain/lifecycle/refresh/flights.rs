@@ -59,4 +59,8 @@ pub(crate) enum Trigger {
     /// (a proxied call got a 401): act only if the stored credentials are
     /// still that version, so a burst of 401s costs one refresh.
     Rejected { version: i64 },
+    /// An API read with `refresh=force`: act whatever the expiry, unless the
+    /// credentials moved past the version the caller read (someone else's
+    /// refresh, which concurrent forced reads then share).
+    Force { read_version: i64 },
 }

@@ -18,7 +18,7 @@
 //! background loop; `flights` the per-process locks and limits.
 
 pub mod flights;
-mod renew;
+pub(crate) mod renew;
 
 use flights::Trigger;
 pub mod scheduler;
@@ -92,12 +92,32 @@ impl Grantd {
         self.refresh(id, Trigger::Rejected { version }).await
     }
 
+    /// For `refresh=force`: renews the token now, whatever its expiry,
+    /// through the same single flight as every other refresh. Credentials
+    /// that cannot be renewed (API keys, basic auth, tokens without a
+    /// refresh token) are returned as they are.
+    pub(crate) async fn refresh_forced(
+        &self,
+        record: ConnectionRecord,
+    ) -> DomainResult<ConnectionRecord> {
+        let trigger = Trigger::Force {
+            read_version: record.credentials_version,
+        };
+        if !self.still_needed(&record, trigger) {
+            return Ok(record);
+        }
+        match self.refresh(&record.id, trigger).await? {
+            Some(fresh) => Ok(fresh),
+            None => Err(crate::domain::error::DomainError::not_found("connection")),
+        }
+    }
+
     /// Expired or about to be, and not backing off from a failure (a read
     /// storm must not hammer a provider that asked us to wait).
     fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
         let now = now_millis();
         let skew = self.refresh_settings().read_skew.as_millis() as i64;
-        record.status == ConnectionStatus::Working.as_str()
+        record.status == ConnectionStatus::Working
             && record.refresh_due_at.is_some_and(|due| due <= now)
             && record
                 .access_token_expires_at
@@ -107,6 +127,7 @@ impl Grantd {
     /// One refresh of one connection, if it still needs it. For a read,
     /// returns the connection as it stands afterwards (`None` if it was
     /// deleted); a scheduled refresh may return `None` without re-reading.
+    #[tracing::instrument(name = "refresh", skip_all, fields(connection_id = %id, trigger = ?trigger))]
     pub(super) async fn refresh(
         &self,
         id: &str,
@@ -144,7 +165,7 @@ impl Grantd {
             // Another instance is refreshing it; a reader waits for its result.
             return match trigger {
                 Trigger::Due => Ok(Some(record)),
-                Trigger::Read | Trigger::Rejected { .. } => {
+                Trigger::Read | Trigger::Force { .. } | Trigger::Rejected { .. } => {
                     self.await_other_instance(&record).await
                 }
             };
@@ -173,7 +194,9 @@ impl Grantd {
         }
         match trigger {
             // A reader wants the connection as it now stands.
-            Trigger::Read | Trigger::Rejected { .. } => self.reload(id).await,
+            Trigger::Read | Trigger::Force { .. } | Trigger::Rejected { .. } => {
+                self.reload(id).await
+            }
             // The scheduler reads nothing back: skip the joined re-read.
             Trigger::Due => Ok(None),
         }
@@ -183,14 +206,20 @@ impl Grantd {
     fn still_needed(&self, record: &ConnectionRecord, trigger: Trigger) -> bool {
         match trigger {
             Trigger::Read => self.needs_refresh_on_read(record),
+            Trigger::Force { read_version } => {
+                record.credentials_version == read_version
+                    && record.status == ConnectionStatus::Working
+                    // Only renewable credentials have a due time.
+                    && record.refresh_due_at.is_some()
+            }
             Trigger::Due => {
-                record.status == ConnectionStatus::Working.as_str()
+                record.status == ConnectionStatus::Working
                     && record.refresh_due_at.is_some_and(|due| due <= now_millis())
             }
             // Not while backing off from a failure: a storm of 401s must not
             // hammer a provider that asked us to wait.
             Trigger::Rejected { version } => {
-                record.status == ConnectionStatus::Working.as_str()
+                record.status == ConnectionStatus::Working
                     && record.credentials_version == version
                     && (record.refresh_failures == 0
                         || record.refresh_due_at.is_none_or(|due| due <= now_millis()))

@@ -5,8 +5,7 @@ use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainResult, ProviderError};
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
-use crate::domain::model::scopes_json;
-use crate::domain::model::{ConnectionStatus, Credentials, ProviderMetadata, Token, TokenSet};
+use crate::domain::model::{ConnectionStatus, Credentials, Token, TokenSet};
 use crate::domain::model::{RefreshError, RefreshErrorClass};
 use crate::domain::oauth::callback::token_set;
 use crate::domain::oauth::token::{ClientCredentials, Grant, TokenResponse};
@@ -20,7 +19,60 @@ use std::time::Duration;
 enum Renewal<'a> {
     RefreshToken(&'a SecretString),
     ClientCredentials,
-    Password,
+    /// No refresh token: the password grant again, with the stored login.
+    Password {
+        username: &'a str,
+        password: &'a SecretString,
+    },
+}
+
+impl<'a> Renewal<'a> {
+    /// How these credentials are renewed; an error for those that are not.
+    fn of(credentials: &'a Credentials) -> Result<Self, RefreshError> {
+        match credentials {
+            Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
+                Some(rt) => Ok(Renewal::RefreshToken(&rt.token)),
+                None => Err(misconfigured("no refresh token was issued".into())),
+            },
+            Credentials::OAuth2ClientCredentials { .. } => Ok(Renewal::ClientCredentials),
+            Credentials::OAuth2Password {
+                tokens,
+                username,
+                password,
+                ..
+            } => Ok(match &tokens.refresh_token {
+                Some(rt) => Renewal::RefreshToken(&rt.token),
+                None => Renewal::Password { username, password },
+            }),
+            _ => Err(misconfigured("these credentials do not expire".into())),
+        }
+    }
+
+    /// The token request that renews, asking again for `scopes`.
+    fn grant(&self, scopes: &'a [String]) -> Grant<'a> {
+        match *self {
+            Renewal::RefreshToken(refresh_token) => Grant::RefreshToken { refresh_token },
+            Renewal::ClientCredentials => Grant::ClientCredentials { scopes },
+            Renewal::Password { username, password } => Grant::Password {
+                username,
+                password,
+                scopes,
+            },
+        }
+    }
+}
+
+/// A failure the provider app's owner must fix; the refresher stops.
+fn misconfigured(message: String) -> RefreshError {
+    RefreshError {
+        class: RefreshErrorClass::MisconfiguredApp,
+        error: "misconfigured".into(),
+        description: Some(message),
+        status: None,
+        at: chrono::Utc::now(),
+        retry_at: None,
+        retry_after: None,
+    }
 }
 
 impl Grantd {
@@ -29,15 +81,6 @@ impl Grantd {
         &self,
         record: &ConnectionRecord,
     ) -> Result<Credentials, RefreshError> {
-        let misconfigured = |message: String| RefreshError {
-            class: RefreshErrorClass::MisconfiguredApp,
-            error: "misconfigured".into(),
-            description: Some(message),
-            status: None,
-            at: chrono::Utc::now(),
-            retry_at: None,
-            retry_after: None,
-        };
         let credentials = self
             .open_credentials(record)
             .map_err(|e| misconfigured(format!("stored credentials unreadable: {e}")))?;
@@ -53,25 +96,15 @@ impl Grantd {
                 provider.name
             ))
         })?;
-        let metadata: ProviderMetadata =
-            serde_json::from_str(&record.provider_metadata).unwrap_or_default();
-        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), &metadata);
-        let renewal = match &credentials {
-            Credentials::OAuth2AuthorizationCode { tokens } => match &tokens.refresh_token {
-                Some(rt) => Renewal::RefreshToken(&rt.token),
-                None => return Err(misconfigured("no refresh token was issued".into())),
-            },
-            Credentials::OAuth2ClientCredentials { .. } => Renewal::ClientCredentials,
-            Credentials::OAuth2Password { tokens, .. } => match &tokens.refresh_token {
-                Some(rt) => Renewal::RefreshToken(&rt.token),
-                None => Renewal::Password,
-            },
-            _ => return Err(misconfigured("these credentials do not expire".into())),
-        };
+        let inputs = ProviderInputs::new(
+            record.provider_workspace_ref.as_deref(),
+            &record.provider_metadata,
+        );
+        let renewal = Renewal::of(&credentials)?;
         let (client_id, client_secret) = self
             .oauth_client(record, &credentials)
             .await
-            .map_err(misconfigured)?;
+            .map_err(|e| misconfigured(e.to_string()))?;
         let client_id = client_id.as_str();
         let client_secret = client_secret.as_ref();
         let template = match renewal {
@@ -82,25 +115,7 @@ impl Grantd {
             .build_url(template, &inputs)
             .map_err(|e| misconfigured(format!("token URL does not build: {e}")))?;
         let old = credentials.tokens().cloned().unwrap_or_else(empty_tokens);
-        let grant = match (&renewal, &credentials) {
-            (Renewal::RefreshToken(token), _) => Grant::RefreshToken {
-                refresh_token: token,
-            },
-            (Renewal::ClientCredentials, _) => Grant::ClientCredentials {
-                scopes: &old.scopes,
-            },
-            (
-                Renewal::Password,
-                Credentials::OAuth2Password {
-                    username, password, ..
-                },
-            ) => Grant::Password {
-                username,
-                password,
-                scopes: &old.scopes,
-            },
-            _ => return Err(misconfigured("nothing to renew with".into())),
-        };
+        let grant = renewal.grant(&old.scopes);
         let response = self
             .tokens()
             .request(
@@ -125,20 +140,12 @@ impl Grantd {
         record: &ConnectionRecord,
         credentials: &Credentials,
     ) -> DomainResult<bool> {
-        let sealed = self.seal_credentials(&record.id, credentials)?;
-        let tokens = credentials.tokens();
         let stored = self
             .store()
             .store_refreshed(RefreshedCredentials {
                 id: record.id.clone(),
                 read_version: record.credentials_version,
-                credentials_key_id: sealed.key_id,
-                credentials_ciphertext: sealed.bytes,
-                access_token_expires_at: credentials
-                    .access_token_expires_at()
-                    .map(|t| t.timestamp_millis()),
-                refresh_due_at: self.refresh_due_at(credentials),
-                scopes: scopes_json(&tokens.map(|t| t.scopes.clone()).unwrap_or_default()),
+                credentials: self.stored_credentials(&record.id, credentials)?,
                 now: now_millis(),
             })
             .await?;
@@ -196,8 +203,8 @@ impl Grantd {
             .record_refresh_failure(&RefreshFailure {
                 id: &record.id,
                 owner: &self.inner.instance_id,
-                status: status.as_str(),
-                last_error: serde_json::to_string(&failure).unwrap_or_default(),
+                status,
+                last_error: &failure,
                 refresh_due_at: retry_at,
                 failures,
                 now: now_millis(),
@@ -220,7 +227,7 @@ impl Grantd {
             data.clone(),
         )
         .await;
-        let old = ConnectionStatus::parse(&record.status);
+        let old = record.status;
         if old != status {
             self.record_event_after_write(
                 &record.project_id,
@@ -331,7 +338,11 @@ fn empty_tokens() -> TokenSet {
 /// The new token set: what the provider answered, keeping the previous
 /// refresh token when it sent none (no rotation) and the previous scopes when
 /// it named none.
-fn renewed_tokens(provider: &Provider, old: &TokenSet, response: &TokenResponse) -> TokenSet {
+pub(crate) fn renewed_tokens(
+    provider: &Provider,
+    old: &TokenSet,
+    response: &TokenResponse,
+) -> TokenSet {
     let mut tokens = token_set(provider, response, &old.scopes, chrono::Utc::now());
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = old.refresh_token.clone();

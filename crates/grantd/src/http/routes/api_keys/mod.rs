@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// The project's API keys, revoked ones included, oldest first (scope `api-keys:manage`).
 #[utoipa::path(
     operation_id = "listApiKeys",
-    get, path = "/v1/projects/{projectIdOrName}/api-keys", tag = "API keys",
+    get, path = "/v1/projects/{projectIdOrName}/api-keys", tag = "API Key",
     params(("projectIdOrName" = String, Path)),
     responses(
         (status = 200, body = Vec<ApiKeyView>),
@@ -47,7 +47,7 @@ pub async fn list_api_keys(
 /// `api-keys:manage`). The response is the only place the key appears.
 #[utoipa::path(
     operation_id = "createApiKey",
-    post, path = "/v1/projects/{projectIdOrName}/api-keys", tag = "API keys",
+    post, path = "/v1/projects/{projectIdOrName}/api-keys", tag = "API Key",
     params(("projectIdOrName" = String, Path)),
     request_body = CreateApiKeyRequest,
     responses(
@@ -74,7 +74,7 @@ pub async fn create_api_key(
 /// Revoke an API key (scope `api-keys:manage`, and every scope the key holds).
 #[utoipa::path(
     operation_id = "revokeApiKey",
-    delete, path = "/v1/projects/{projectIdOrName}/api-keys/{apiKeyId}", tag = "API keys",
+    delete, path = "/v1/projects/{projectIdOrName}/api-keys/{apiKeyId}", tag = "API Key",
     params(("projectIdOrName" = String, Path), ("apiKeyId" = String, Path)),
     responses(
         (status = 204, description = "Revoked"),

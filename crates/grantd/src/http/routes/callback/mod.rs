@@ -74,7 +74,18 @@ pub async fn get_oauth_callback(
             .into_response();
         }
     };
-    match &outcome {
+    outcome_page(&grantd, &outcome, clear_cookie)
+        .await
+        .into_response()
+}
+
+/// The page a callback's outcome shows, and what it tells the opener.
+async fn outcome_page<'a>(
+    grantd: &'a Grantd,
+    outcome: &'a CallbackOutcome,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    match outcome {
         CallbackOutcome::Rejected(reason) => {
             let (title, message) = rejection_text(*reason);
             CallbackPage {
@@ -86,7 +97,6 @@ pub async fn get_oauth_callback(
                 connect: None,
                 clear_cookie,
             }
-            .into_response()
         }
         CallbackOutcome::Connected {
             project_id,
@@ -97,13 +107,13 @@ pub async fn get_oauth_callback(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
-            let name = display_name(&grantd, provider);
+            let name = display_name(grantd, provider);
             // With a return URL, the page (or its link) takes the person back.
             let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
             // Connect-page flows report to the connect page, which knows grantd's words.
             let ampersand = match connect {
                 Some(_) => None,
-                None => connection_for_opener(&grantd, project_id, connection_id)
+                None => connection_for_opener(grantd, project_id, connection_id)
                     .await
                     .map(|connection| ampersand_message(Ok(connection))),
             };
@@ -131,26 +141,24 @@ pub async fn get_oauth_callback(
                 connect: connect.as_ref(),
                 clear_cookie,
             }
-            .into_response()
         }
         CallbackOutcome::Failed {
             provider,
             opener_origin,
             connection_id,
-            error,
-            description,
-            provider_unavailable,
+            failure,
             connect,
         } => {
+            let error = failure.code();
             tracing::info!(%provider, %error, "OAuth flow failed");
-            let name = display_name(&grantd, provider);
-            let message = match description {
+            let name = display_name(grantd, provider);
+            let message = match failure.description() {
                 Some(d) => format!("{name} reported: {error} ({d})"),
                 None => format!("{name} reported: {error}"),
             };
             let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
             CallbackPage {
-                status: if *provider_unavailable {
+                status: if failure.is_retryable() {
                     StatusCode::BAD_GATEWAY
                 } else {
                     StatusCode::BAD_REQUEST
@@ -165,7 +173,7 @@ pub async fn get_oauth_callback(
                         connection_id: connection_id.as_deref(),
                         provider,
                         error: Some(error),
-                        error_description: description.as_deref(),
+                        error_description: failure.description(),
                         session_id: connect.as_ref().map(|c| c.session_id.as_str()),
                     },
                 )),
@@ -173,7 +181,6 @@ pub async fn get_oauth_callback(
                 connect: connect.as_ref(),
                 clear_cookie,
             }
-            .into_response()
         }
     }
 }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// What the opener window receives.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenerMessage<'a> {
     /// `grantd:oauth` for the opener of the flow; `grantd:connect` for the
@@ -35,7 +35,7 @@ pub struct OpenerMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_description: Option<&'a str>,
+    pub error_description: Option<String>,
     /// The connect session of a connect-page flow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
@@ -119,7 +119,7 @@ impl CallbackPage<'_> {
             .and_then(|r| return_url_with_result(r, message));
         let parent_message = OpenerMessage {
             kind: "grantd:connect",
-            ..*message
+            ..message.clone()
         };
         let script = format!(
             "<script nonce=\"{nonce}\">(function(){{var m={msg};var o={origin};\

@@ -265,7 +265,7 @@ fn page_view(grantd: &Grantd, session: ConnectSession) -> ConnectPageSessionView
             }
         })
         .collect();
-    let status = session.status(chrono::Utc::now()).to_owned();
+    let status = session.status(chrono::Utc::now()).as_str().to_owned();
     ConnectPageSessionView {
         id: session.id,
         status,

@@ -86,7 +86,7 @@ pub struct SessionOutcomeView {
 impl From<domain::SessionOutcome> for SessionOutcomeView {
     fn from(o: domain::SessionOutcome) -> Self {
         SessionOutcomeView {
-            status: o.status,
+            status: o.status.as_str().to_owned(),
             connection_id: o.connection_id,
             error: o.error,
             error_description: o.error_description,
@@ -131,7 +131,7 @@ pub struct ConnectSessionView {
 impl From<domain::ConnectSession> for ConnectSessionView {
     fn from(s: domain::ConnectSession) -> Self {
         ConnectSessionView {
-            status: s.status(Utc::now()).to_owned(),
+            status: s.status(Utc::now()).as_str().to_owned(),
             id: s.id,
             project_id: s.project_id,
             providers: s.providers,

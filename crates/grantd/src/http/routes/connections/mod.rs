@@ -4,7 +4,7 @@
 mod credentials;
 pub mod wire;
 
-use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, Scope};
+use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, RefreshOnRead, Scope};
 use crate::http::auth::scope::{ConnectionsRead, Manage};
 use crate::http::auth::ProjectAccess;
 use crate::http::extract::{JsonBody, QueryParams};
@@ -16,8 +16,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use wire::{
     ConnectionPath, ConnectionView, GenerateConnectionRequest, GetConnectionQuery,
-    ListConnectionsQuery,
+    ListConnectionsQuery, RefreshParam, UpdateConnectionRequest,
 };
+
+/// The `Allow` of a path whose route is shared but whose methods are not:
+/// `…/{connectionId}:oauth-update` takes PATCH only.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    path.ends_with(&format!(":{}", wire::OAUTH_UPDATE_ACTION))
+        .then_some("PATCH")
+}
+
+/// GET or DELETE of `{connectionId}:action`: the action is no connection.
+fn refuse_action(path: &ConnectionPath) -> Result<(), ApiError> {
+    match path.action() {
+        None => Ok(()),
+        Some((_, wire::OAUTH_UPDATE_ACTION)) => Err(ApiError::MethodNotAllowed("PATCH")),
+        Some(_) => Err(ApiError::RouteNotFound),
+    }
+}
 
 /// These routes, each registered with its OpenAPI operation.
 pub fn router() -> OpenApiRouter<Grantd> {
@@ -30,7 +46,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// Create a connection from supplied credentials (scope `manage`). The
 /// answer shows its credentials as far as the caller's scopes allow.
 #[utoipa::path(
-    post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connections",
+    post, path = "/v1/projects/{projectIdOrName}/connections:generate", tag = "Connection",
     operation_id = "generateConnection",
     params(("projectIdOrName" = String, Path, description = "The project ID or project name.")),
     request_body = GenerateConnectionRequest,
@@ -59,7 +75,7 @@ pub async fn generate_connection(
 /// List the project's connections, optionally by provider, group or consumer.
 #[utoipa::path(
     operation_id = "listConnections",
-    get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connections",
+    get, path = "/v1/projects/{projectIdOrName}/connections", tag = "Connection",
     params(("projectIdOrName" = String, Path), ListConnectionsQuery),
     responses((status = 200, body = Vec<ConnectionView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -84,12 +100,13 @@ pub async fn list_connections(
     ))
 }
 
-/// One connection; secrets only with `includeCredentials=true`, which needs
-/// `credentials:access-token` (the access token, API key or basic auth) or
-/// `credentials:read` (every secret, refresh tokens and client secrets too).
+/// One connection; secrets only with `includeCreds=true` (alias
+/// `includeCredentials`: what a request to the provider carries, scope
+/// `credentials:access-token`) or `includeRefreshToken=true` (every secret,
+/// scope `credentials:read`). `refresh` renews the token first.
 #[utoipa::path(
     operation_id = "getConnection",
-    get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    get, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path), GetConnectionQuery),
     responses((status = 200, body = ConnectionView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -99,17 +116,31 @@ pub async fn get_connection(
     access: ProjectAccess<ConnectionsRead, ConnectionPath>,
     QueryParams(query): QueryParams<GetConnectionQuery>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let credentials = if query.include_credentials {
+    refuse_action(&access.path)?;
+    let credentials = if query.include_refresh_token {
+        access.require(Scope::CredentialsRead)?;
+        CredentialAccess::All
+    } else if query.include_creds || query.include_credentials {
         access.require(Scope::CredentialsAccessToken)?;
-        access.caller.credential_access()
+        CredentialAccess::AccessToken
     } else {
         CredentialAccess::None
     };
+    let refresh = match query.refresh {
+        None => RefreshOnRead::Auto,
+        Some(RefreshParam::IfExpired) => RefreshOnRead::IfExpired,
+        Some(RefreshParam::Force) => {
+            // A provider call on demand: for the callers that use tokens.
+            access.require(Scope::CredentialsAccessToken)?;
+            RefreshOnRead::Force
+        }
+    };
     let connection = grantd
-        .get_connection(
+        .read_connection(
             &access.project().id,
             &access.path.connection_id,
             credentials,
+            refresh,
         )
         .await?;
     Ok(Json(connection.into()))
@@ -118,7 +149,7 @@ pub async fn get_connection(
 /// Delete a connection and its stored credentials.
 #[utoipa::path(
     operation_id = "deleteConnection",
-    delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connections",
+    delete, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
     params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -127,8 +158,43 @@ pub async fn delete_connection(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage, ConnectionPath>,
 ) -> Result<StatusCode, ApiError> {
+    refuse_action(&access.path)?;
     grantd
         .delete_connection(&access.project().id, &access.path.connection_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rotate a connection's API key, basic-auth password, client or password
+/// credentials, or change its workspace or metadata, in place (same id).
+/// Client and password credentials are exchanged for a token first, so
+/// secrets the provider refuses are a 422 and nothing is stored. Records
+/// `connection.updated`. Reached through `patch_connection_action`, which
+/// tells it from `{connectionId}:oauth-update`.
+#[utoipa::path(
+    operation_id = "updateConnection",
+    patch, path = "/v1/projects/{projectIdOrName}/connections/{connectionId}", tag = "Connection",
+    params(("projectIdOrName" = String, Path), ("connectionId" = String, Path)),
+    request_body = UpdateConnectionRequest,
+    responses(
+        (status = 200, description = "The connection as updated", body = ConnectionView),
+        (status = 400, description = "Bad Request", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "Error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("APIKeyHeader" = []), ("Bearer" = []))
+)]
+pub async fn update_connection(
+    grantd: &Grantd,
+    access: ProjectAccess<Manage, ConnectionPath>,
+    body: UpdateConnectionRequest,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let connection = grantd
+        .update_connection(
+            access.project(),
+            &access.path.connection_id,
+            body.into(),
+            access.caller.credential_access(),
+        )
+        .await?;
+    Ok(Json(connection.into()))
 }

@@ -20,16 +20,18 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthBody {
+    #[schema(required = true)]
     pub username: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub password: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientCredentialsBody {
+    #[schema(required = true)]
     pub client_id: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub client_secret: Option<SecretString>,
     pub scopes: Option<Vec<String>>,
 }
@@ -37,11 +39,14 @@ pub struct ClientCredentialsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordCredentialsBody {
+    #[schema(required = true)]
     pub username: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub password: Option<SecretString>,
+    #[schema(required = true)]
     pub client_id: Option<String>,
-    #[schema(value_type = Option<String>)]
+    /// Required by Ampersand's schema; grantd also takes public clients without one.
+    #[schema(value_type = Option<String>, required = true)]
     pub client_secret: Option<SecretString>,
     pub scopes: Option<Vec<String>>,
 }
@@ -49,7 +54,7 @@ pub struct PasswordCredentialsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenBody {
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub token: Option<SecretString>,
     pub expires_at: Option<DateTime<Utc>>,
     pub issued_at: Option<DateTime<Utc>>,
@@ -73,6 +78,7 @@ pub struct GenerateConnectionRequest {
     #[schema(required = true)]
     pub group_ref: Option<String>,
     pub consumer_name: Option<String>,
+    #[schema(required = true)]
     pub consumer_ref: Option<String>,
     #[schema(required = true)]
     pub provider: Option<String>,
@@ -82,6 +88,10 @@ pub struct GenerateConnectionRequest {
     pub oauth2_client_credentials: Option<ClientCredentialsBody>,
     pub oauth2_password_credentials: Option<PasswordCredentialsBody>,
     pub oauth2_authorization_code: Option<AuthorizationCodeBody>,
+    /// Values of the provider's custom-auth inputs (`authType: custom`):
+    /// strings, or other JSON values kept as their JSON text.
+    #[schema(value_type = Option<Object>)]
+    pub custom_auth: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 impl From<GenerateConnectionRequest> for domain::GenerateInput {
@@ -119,6 +129,18 @@ impl From<GenerateConnectionRequest> for domain::GenerateInput {
                 client_secret: p.client_secret,
                 scopes: p.scopes.unwrap_or_default(),
             }),
+            custom_auth: body.custom_auth.map(|values| {
+                values
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let text = match value {
+                            serde_json::Value::String(text) => text,
+                            other => other.to_string(),
+                        };
+                        (name, SecretString::new(text))
+                    })
+                    .collect()
+            }),
             oauth2_authorization_code: body.oauth2_authorization_code.map(|a| {
                 AuthorizationCodeInput {
                     access_token: a.access_token.map(token),
@@ -126,6 +148,43 @@ impl From<GenerateConnectionRequest> for domain::GenerateInput {
                     scopes: a.scopes.unwrap_or_default(),
                 }
             }),
+        }
+    }
+}
+
+/// Body of `PATCH …/connections/{connectionId}` (Ampersand's
+/// UpdateConnectionRequest): the fields to change and their new values;
+/// values the mask does not name are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateConnectionRequest {
+    /// Fields to update; credential fields must be the connection's own scheme.
+    #[schema(value_type = Vec<UpdatableConnectionField>)]
+    pub update_mask: Vec<String>,
+    /// The new values, in the shape of `connections:generate`'s body.
+    pub connection: GenerateConnectionRequest,
+}
+
+/// A field updateConnection can change (documentation of `updateMask`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub enum UpdatableConnectionField {
+    ProviderWorkspaceRef,
+    ProviderMetadata,
+    ApiKey,
+    BasicAuth,
+    #[schema(rename = "oauth2ClientCredentials")]
+    OAuth2ClientCredentials,
+    #[schema(rename = "oauth2PasswordCredentials")]
+    OAuth2PasswordCredentials,
+}
+
+impl From<UpdateConnectionRequest> for domain::UpdateConnectionInput {
+    fn from(body: UpdateConnectionRequest) -> Self {
+        domain::UpdateConnectionInput {
+            update_mask: body.update_mask,
+            connection: body.connection.into(),
         }
     }
 }
@@ -140,24 +199,92 @@ pub struct ListConnectionsQuery {
     pub consumer_ref: Option<String>,
 }
 
-/// Query of `GET …/connections/{connectionId}`.
+/// Query of `GET …/connections/{connectionId}`, as Ampersand's getConnection.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetConnectionQuery {
-    /// Include the connection's secrets (tokens, API key, password): needs
-    /// `credentials:access-token` (without refresh tokens, client secrets and
-    /// grant passwords) or `credentials:read` (all of them).
+    /// Include the credentials a request to the provider carries: the access
+    /// token and scopes, the API key or the basic-auth pair (scope
+    /// `credentials:access-token`). Refresh tokens, client secrets and grant
+    /// passwords only come with `includeRefreshToken`.
+    #[serde(default)]
+    pub include_creds: bool,
+    /// Include every secret, the refresh token too (scope
+    /// `credentials:read`); `includeCreds` is then ignored.
+    #[serde(default)]
+    pub include_refresh_token: bool,
+    /// Renew the access token first: `ifExpired` only when it has expired
+    /// (or is about to), `force` whatever its expiry (scope
+    /// `credentials:access-token`). Concurrent refreshes of one connection
+    /// share one provider call.
+    pub refresh: Option<RefreshParam>,
+    /// grantd's earlier name of `includeCreds`, still accepted.
     #[serde(default)]
     pub include_credentials: bool,
 }
 
-/// A provider metadata value with where it came from (`input` or `token`).
+/// getConnection's `refresh`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RefreshParam {
+    Force,
+    IfExpired,
+}
+
+/// A provider metadata value with where it came from.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ProviderMetadataValue)]
 pub struct MetadataView {
     pub value: String,
+    #[schema(value_type = MetadataSourceValues)]
     pub source: String,
+}
+
+/// Where a metadata value came from: the caller, the provider's token
+/// response, or the provider's API after authorization.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = MetadataSource, rename_all = "lowercase")]
+pub enum MetadataSourceValues {
+    Input,
+    Token,
+    Provider,
+}
+
+/// Ampersand's `authScheme` values, and `custom` for custom-auth
+/// connections (Ampersand's enum has no value for those). grantd reports
+/// PKCE flows as `oauth2/authorizationCode`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum AuthScheme {
+    #[schema(rename = "none")]
+    None,
+    #[schema(rename = "apiKey")]
+    ApiKey,
+    #[schema(rename = "basic")]
+    Basic,
+    #[schema(rename = "oauth2/authorizationCode")]
+    OAuth2AuthorizationCode,
+    #[schema(rename = "oauth2/authorizationCodePKCE")]
+    OAuth2AuthorizationCodePkce,
+    #[schema(rename = "oauth2/clientCredentials")]
+    OAuth2ClientCredentials,
+    #[schema(rename = "oauth2/password")]
+    OAuth2Password,
+    #[schema(rename = "custom")]
+    Custom,
+}
+
+/// Ampersand's connection `status` values; grantd stores connections
+/// `working` and parks them `bad_credentials` (it has no `created` step).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Created,
+    Working,
+    BadCredentials,
 }
 
 /// A connection, as Ampersand's Connection object. Secret fields appear only
@@ -180,7 +307,9 @@ pub struct ConnectionView {
     pub provider_consumer_ref: Option<String>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    #[schema(value_type = AuthScheme)]
     pub auth_scheme: String,
+    #[schema(value_type = ConnectionStatus)]
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2_authorization_code: Option<OAuth2TokensView>,
@@ -192,6 +321,9 @@ pub struct ConnectionView {
     pub api_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuthView>,
+    /// grantd: a custom-auth connection's input values, with credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_auth: Option<BTreeMap<String, String>>,
     pub provider_metadata: BTreeMap<String, MetadataView>,
     /// grantd: the last failed token refresh, until one succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,13 +379,14 @@ impl From<Connection> for ConnectionView {
             provider_consumer_ref: c.provider_consumer_ref,
             create_time: c.create_time,
             update_time: c.update_time,
-            auth_scheme: c.auth_scheme,
+            auth_scheme: c.auth_scheme.as_str().to_owned(),
             status: c.status.as_str().to_owned(),
             oauth2_authorization_code: None,
             oauth2_client_credentials: None,
             oauth2_password_credentials: None,
             api_key: None,
             basic_auth: None,
+            custom_auth: None,
             provider_metadata: c
                 .provider_metadata
                 .into_iter()
@@ -281,6 +414,15 @@ impl From<Connection> for ConnectionView {
         let renewal = |secret: SecretString| renewal_secrets.then(|| secret.expose().to_owned());
         match c.credentials {
             None => {}
+            Some(Credentials::NoAuth {}) => {}
+            Some(Credentials::CustomAuth { values }) => {
+                view.custom_auth = Some(
+                    values
+                        .into_iter()
+                        .map(|(name, value)| (name, value.expose().to_owned()))
+                        .collect(),
+                )
+            }
             Some(Credentials::ApiKey { api_key }) => {
                 view.api_key = Some(api_key.expose().to_owned())
             }
@@ -339,6 +481,17 @@ pub struct ConnectionPath {
     pub project_id_or_name: String,
     /// For `PATCH`, the id with its action: `{id}:oauth-update`.
     pub connection_id: String,
+}
+
+/// The one action a connection's path can carry after its id (`{id}:oauth-update`).
+pub const OAUTH_UPDATE_ACTION: &str = "oauth-update";
+
+impl ConnectionPath {
+    /// `Some((id, action))` when the id segment names an action
+    /// (connection ids never hold a colon).
+    pub fn action(&self) -> Option<(&str, &str)> {
+        self.connection_id.rsplit_once(':')
+    }
 }
 
 impl InProject for ConnectionPath {

@@ -8,8 +8,9 @@ use crate::http::auth::scope::Manage;
 use crate::http::auth::{caller_origin, Caller, ProjectAccess};
 use crate::http::extract::{JsonBody, PathParams};
 use crate::http::problem::{ApiError, Problem};
-use crate::http::routes::connections::wire::ConnectionPath;
-use axum::extract::State;
+use crate::http::routes::connections;
+use crate::http::routes::connections::wire::{ConnectionPath, OAUTH_UPDATE_ACTION};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::patch;
@@ -91,22 +92,31 @@ pub async fn update_oauth_connection(
     Ok(plain_url(url))
 }
 
-/// `PATCH /v1/projects/{p}/connections/{connectionId}:action`: the router
+/// `PATCH /v1/projects/{p}/connections/{connectionId}[:action]`: the router
 /// cannot match a static suffix after a parameter, so the action is parsed
-/// here, and an unknown action is an unknown route before it is a scope
-/// question: the project is checked only once the action is known.
+/// here. Without one it is updateConnection (a JSON body); an unknown action
+/// is an unknown route before it is a scope question: the project is checked
+/// only once the action is known.
 pub async fn patch_connection_action(
     State(grantd): State<Grantd>,
     caller: Caller,
     headers: HeaderMap,
     PathParams(path): PathParams<ConnectionPath>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    match path.connection_id.rsplit_once(':') {
-        Some((connection_id, "oauth-update")) => {
+    match path.action() {
+        Some((connection_id, OAUTH_UPDATE_ACTION)) => {
             let connection_id = connection_id.to_owned();
             let access = ProjectAccess::check(caller, path)?;
             update_oauth_connection(&grantd, access, &connection_id, &headers).await
         }
-        _ => Err(ApiError::RouteNotFound),
+        Some(_) => Err(ApiError::RouteNotFound),
+        None => {
+            let access = ProjectAccess::check(caller, path)?;
+            let JsonBody(body) = JsonBody::from_request(request, &grantd).await?;
+            Ok(connections::update_connection(&grantd, access, body)
+                .await?
+                .into_response())
+        }
     }
 }

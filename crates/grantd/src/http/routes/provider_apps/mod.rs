@@ -5,14 +5,17 @@ pub mod wire;
 use crate::domain::Grantd;
 use crate::http::auth::scope::{ConnectionsRead, Manage};
 use crate::http::auth::ProjectAccess;
-use crate::http::extract::JsonBody;
+use crate::http::extract::{parse_json, JsonBody};
 use crate::http::problem::{ApiError, Problem};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use wire::{CreateProviderAppRequest, ProviderAppPath, ProviderAppView, UpdateProviderAppRequest};
+use wire::{
+    CreateProviderAppRequest, FlatProviderAppUpdate, ProviderAppPath, ProviderAppView,
+    UpdateProviderAppRequest,
+};
 
 /// These routes, each registered with its OpenAPI operation.
 pub fn router() -> OpenApiRouter<Grantd> {
@@ -28,11 +31,11 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// Register an OAuth client (provider app) for a provider.
 #[utoipa::path(
     operation_id = "createProviderApp",
-    post, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
+    post, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider App",
     params(("projectIdOrName" = String, Path)),
     request_body = CreateProviderAppRequest,
     responses(
-        (status = 201, body = ProviderAppView),
+        (status = 200, body = ProviderAppView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = "default", body = Problem, content_type = "application/problem+json"),
     ),
@@ -42,16 +45,18 @@ pub async fn create_provider_app(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
-) -> Result<(StatusCode, Json<ProviderAppView>), ApiError> {
+) -> Result<Json<ProviderAppView>, ApiError> {
     let app = grantd
         .create_provider_app(&access.project().id, body.into())
         .await?;
-    Ok((StatusCode::CREATED, Json(app.into())))
+    // 200, not 201: Ampersand's API answers createProviderApp so, and its
+    // strict SDKs reject any other success status.
+    Ok(Json(app.into()))
 }
 
 #[utoipa::path(
     operation_id = "listProviderApps",
-    get, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider apps",
+    get, path = "/v1/projects/{projectIdOrName}/provider-apps", tag = "Provider App",
     params(("projectIdOrName" = String, Path)),
     responses((status = 200, body = Vec<ProviderAppView>), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -66,7 +71,7 @@ pub async fn list_provider_apps(
 
 #[utoipa::path(
     operation_id = "getProviderApp",
-    get, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    get, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 200, body = ProviderAppView), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))
@@ -83,7 +88,7 @@ pub async fn get_provider_app(
 
 #[utoipa::path(
     operation_id = "updateProviderApp",
-    patch, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    patch, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     request_body = UpdateProviderAppRequest,
     responses((status = 200, body = ProviderAppView), (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -92,21 +97,27 @@ pub async fn get_provider_app(
 pub async fn update_provider_app(
     State(grantd): State<Grantd>,
     access: ProjectAccess<Manage, ProviderAppPath>,
-    JsonBody(body): JsonBody<UpdateProviderAppRequest>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
+    // Ampersand's `{updateMask, providerApp}`, or grantd's flat form.
+    let ampersand_shaped = body.get("updateMask").is_some() || body.get("providerApp").is_some();
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let patch = if ampersand_shaped {
+        parse_json::<UpdateProviderAppRequest>(&bytes)?
+            .into_patch()
+            .map_err(ApiError::Input)?
+    } else {
+        parse_json::<FlatProviderAppUpdate>(&bytes)?.into()
+    };
     let app = grantd
-        .update_provider_app(
-            &access.project().id,
-            &access.path.provider_app_id,
-            body.into(),
-        )
+        .update_provider_app(&access.project().id, &access.path.provider_app_id, patch)
         .await?;
     Ok(Json(app.into()))
 }
 
 #[utoipa::path(
     operation_id = "deleteProviderApp",
-    delete, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider apps",
+    delete, path = "/v1/projects/{projectIdOrName}/provider-apps/{providerAppId}", tag = "Provider App",
     params(("projectIdOrName" = String, Path), ("providerAppId" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("APIKeyHeader" = []), ("Bearer" = []))

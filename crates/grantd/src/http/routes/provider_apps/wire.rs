@@ -1,25 +1,62 @@
 //! Wire shapes of provider apps (OAuth clients).
 
 use crate::domain;
-use crate::domain::model::{ProviderApp, ProviderAppSummary};
+use crate::domain::model::{ProviderApp, ProviderAppMetadata, ProviderAppSummary};
 use crate::http::auth::InProject;
 use crate::secrets::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
+
+/// Ampersand's `ProviderAppMetadata`.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[schema(as = ProviderAppMetadata)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppMetadataBody {
+    /// Added to the authorization URL; a name's values are joined with
+    /// spaces (HubSpot's `optional_scope`). Names grantd sets itself
+    /// (`client_id`, `redirect_uri`, `scope`, `state`, …) are refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_query_params: BTreeMap<String, Vec<String>>,
+    /// Provider-specific values, stored and returned.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub provider_params: BTreeMap<String, String>,
+}
+
+impl From<ProviderAppMetadataBody> for ProviderAppMetadata {
+    fn from(body: ProviderAppMetadataBody) -> Self {
+        ProviderAppMetadata {
+            auth_query_params: body.auth_query_params,
+            provider_params: body.provider_params,
+        }
+    }
+}
+
+impl From<ProviderAppMetadata> for ProviderAppMetadataBody {
+    fn from(metadata: ProviderAppMetadata) -> Self {
+        ProviderAppMetadataBody {
+            auth_query_params: metadata.auth_query_params,
+            provider_params: metadata.provider_params,
+        }
+    }
+}
 
 /// Body of `POST /v1/projects/{projectIdOrName}/provider-apps`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateProviderAppRequest {
+    #[schema(required = true)]
     pub provider: Option<String>,
+    #[schema(required = true)]
     pub client_id: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     pub client_secret: Option<SecretString>,
     pub scopes: Option<Vec<String>>,
     pub external_ref: Option<String>,
-    /// Whether oauth-connect uses this app when no providerAppId is given.
-    /// Defaults to true for a provider's first app.
+    pub metadata: Option<ProviderAppMetadataBody>,
+    /// grantd: whether oauth-connect uses this app when no providerAppId is
+    /// given. Defaults to true for a provider's first app.
     pub is_default: Option<bool>,
 }
 
@@ -32,15 +69,110 @@ impl From<CreateProviderAppRequest> for domain::ProviderAppInput {
             scopes: body.scopes,
             external_ref: body.external_ref,
             is_default: body.is_default,
+            metadata: body.metadata.map(Into::into),
         }
     }
 }
 
-/// Body of `PATCH /v1/projects/{projectIdOrName}/provider-apps/{id}`; the
-/// provider of an app cannot change.
+/// Body of `PATCH /v1/projects/{projectIdOrName}/provider-apps/{id}`, as
+/// Ampersand defines it: the fields named in `updateMask` take their values
+/// from `providerApp`; a named field left out of `providerApp` is cleared
+/// (`externalRef`, `scopes`, `metadata`) or refused (`clientId`,
+/// `clientSecret`). The provider of an app cannot change. (grantd also takes
+/// the flat form of `FlatProviderAppUpdate`, a body without `updateMask`.)
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProviderAppRequest {
+    /// `externalRef`, `clientId`, `clientSecret`, `provider`, `scopes`, `metadata`.
+    pub update_mask: Vec<String>,
+    pub provider_app: ProviderAppFields,
+}
+
+/// The values of an Ampersand-shaped provider app update.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAppFields {
+    pub external_ref: Option<String>,
+    pub provider: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    pub scopes: Option<Vec<String>>,
+    pub metadata: Option<ProviderAppMetadataBody>,
+}
+
+/// The fields `updateMask` may name.
+const APP_MASK_FIELDS: [&str; 6] = [
+    "externalRef",
+    "clientId",
+    "clientSecret",
+    "provider",
+    "scopes",
+    "metadata",
+];
+
+impl UpdateProviderAppRequest {
+    /// The mask applied to the values, or the issues naming what is wrong.
+    pub fn into_patch(self) -> Result<domain::ProviderAppPatch, Vec<domain::FieldIssue>> {
+        let mut issues = Vec::new();
+        let mut patch = domain::ProviderAppPatch::default();
+        let mut app = self.provider_app;
+        if self.update_mask.is_empty() {
+            issues.push(domain::FieldIssue::body(
+                "updateMask",
+                serde_json::json!([]),
+                format!(
+                    "updateMask must name at least one of {}",
+                    APP_MASK_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let required = |field: &str, issues: &mut Vec<domain::FieldIssue>| {
+            issues.push(domain::FieldIssue::body(
+                format!("providerApp.{field}"),
+                serde_json::Value::Null,
+                format!("updateMask names {field}, so providerApp.{field} is required"),
+            ));
+        };
+        for (i, field) in self.update_mask.iter().enumerate() {
+            match field.as_str() {
+                "externalRef" => patch.external_ref = Some(app.external_ref.take()),
+                "scopes" => patch.scopes = Some(app.scopes.take().unwrap_or_default()),
+                "metadata" => patch.metadata = Some(app.metadata.take().unwrap_or_default().into()),
+                "clientId" => match app.client_id.take() {
+                    Some(value) => patch.client_id = Some(value),
+                    None => required(field, &mut issues),
+                },
+                "clientSecret" => match app.client_secret.take() {
+                    Some(value) => patch.client_secret = Some(value),
+                    None => required(field, &mut issues),
+                },
+                "provider" => match app.provider.take() {
+                    Some(value) => patch.provider = Some(value),
+                    None => required(field, &mut issues),
+                },
+                other => issues.push(domain::FieldIssue::body(
+                    format!("updateMask[{i}]"),
+                    other,
+                    format!(
+                        "{other} cannot be updated; the allowed values are {}",
+                        APP_MASK_FIELDS.join(", ")
+                    ),
+                )),
+            }
+        }
+        if issues.is_empty() {
+            Ok(patch)
+        } else {
+            Err(issues)
+        }
+    }
+}
+
+/// grantd's flat update body (an extension): the fields given change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateProviderAppRequest {
+pub struct FlatProviderAppUpdate {
     pub client_id: Option<String>,
     #[schema(value_type = Option<String>)]
     pub client_secret: Option<SecretString>,
@@ -50,6 +182,7 @@ pub struct UpdateProviderAppRequest {
     #[schema(value_type = Option<String>)]
     pub external_ref: Option<Option<String>>,
     pub is_default: Option<bool>,
+    pub metadata: Option<ProviderAppMetadataBody>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -59,14 +192,16 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
-impl From<UpdateProviderAppRequest> for domain::ProviderAppPatch {
-    fn from(body: UpdateProviderAppRequest) -> Self {
+impl From<FlatProviderAppUpdate> for domain::ProviderAppPatch {
+    fn from(body: FlatProviderAppUpdate) -> Self {
         domain::ProviderAppPatch {
             client_id: body.client_id,
             client_secret: body.client_secret,
             scopes: body.scopes,
             external_ref: body.external_ref,
             is_default: body.is_default,
+            metadata: body.metadata.map(Into::into),
+            provider: None,
         }
     }
 }
@@ -84,6 +219,9 @@ pub struct ProviderAppView {
     pub client_id: String,
     pub scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ProviderAppMetadataBody>,
+    /// grantd: whether flows use this app when none is named.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_default: Option<bool>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
@@ -98,6 +236,9 @@ impl From<ProviderApp> for ProviderAppView {
             provider: app.provider,
             client_id: app.client_id,
             scopes: app.scopes,
+            metadata: Some(app.metadata)
+                .filter(|m| *m != ProviderAppMetadata::default())
+                .map(Into::into),
             is_default: Some(app.is_default),
             create_time: app.create_time,
             update_time: app.update_time,
@@ -114,6 +255,7 @@ impl From<ProviderAppSummary> for ProviderAppView {
             provider: app.provider,
             client_id: app.client_id,
             scopes: app.scopes,
+            metadata: None,
             is_default: None,
             create_time: app.create_time,
             update_time: app.update_time,

@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<Grantd> {
 /// All providers grantd knows, by name. Public: the catalog holds no secrets.
 #[utoipa::path(
     operation_id = "listProviders",
-    get, path = "/v1/providers", tag = "Providers",
+    get, path = "/v1/providers", tag = "Provider",
     responses((status = 200, body = BTreeMap<String, ProviderInfo>))
 )]
 pub async fn list_providers(State(grantd): State<Grantd>) -> Json<BTreeMap<String, ProviderInfo>> {
@@ -37,7 +37,7 @@ pub async fn list_providers(State(grantd): State<Grantd>) -> Json<BTreeMap<Strin
 
 #[utoipa::path(
     operation_id = "getProvider",
-    get, path = "/v1/providers/{provider}", tag = "Providers",
+    get, path = "/v1/providers/{provider}", tag = "Provider",
     params(("provider" = String, Path)),
     responses((status = 200, body = ProviderInfo), (status = 404, body = Problem, content_type = "application/problem+json"))
 )]

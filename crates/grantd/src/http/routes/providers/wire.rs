@@ -20,16 +20,22 @@ pub struct ProviderPath {
 pub struct ProviderInfo {
     pub name: String,
     pub display_name: String,
-    /// `oauth2`, `apiKey` or `basic`: the entry's first (main) scheme.
+    /// The entry's first (main) scheme.
+    #[schema(value_type = AuthType)]
     pub auth_type: &'static str,
     #[serde(rename = "baseURL")]
     pub base_url: String,
+    /// Always empty: grantd has no modules (Ampersand's own entries without
+    /// modules say the same).
+    pub default_module: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth2_opts: Option<OAuth2Options>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_opts: Option<ApiKeyOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_opts: Option<BasicAuthOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_opts: Option<CustomAuthOptions>,
     pub support: Support,
     pub provider_opts: BTreeMap<String, String>,
     pub post_auth_info_needed: bool,
@@ -120,9 +126,53 @@ pub struct ApiKeyAsBasicOptions {
     pub field_used: &'static str,
 }
 
+/// Ampersand's `CustomAuthOpts`: the inputs `customAuth` takes and the
+/// headers and query parameters made from them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomAuthOptions {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<TemplatedValue>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<TemplatedValue>,
+    pub inputs: Vec<CustomInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplatedValue {
+    pub name: String,
+    /// `{{ .input }}` placeholders, Ampersand's template syntax.
+    pub value_template: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomInput {
+    pub name: String,
+    pub display_name: String,
+    #[serde(rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+}
+
+/// Ampersand's `AuthType` values (grantd's entries use the first three).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub enum AuthType {
+    #[schema(rename = "oauth2")]
+    OAuth2,
+    ApiKey,
+    Basic,
+    Jwt,
+    Custom,
+    None,
+}
+
 /// What grantd does with a provider beyond holding its connections: no
-/// reads, writes or subscriptions, said plainly for Ampersand clients;
-/// `proxy` where the catalog gives the proxy a fixed API base.
+/// reads, writes, deletes, searches or subscriptions, said plainly for
+/// Ampersand clients; `proxy` where the catalog gives the proxy a fixed
+/// API base.
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Support {
@@ -131,6 +181,18 @@ pub struct Support {
     pub read: bool,
     pub subscribe: bool,
     pub write: bool,
+    pub delete: bool,
+    pub search: SearchSupport,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SearchSupport {
+    pub operators: SearchOperators,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SearchOperators {
+    pub equals: bool,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -174,6 +236,8 @@ fn auth_type(scheme: AuthScheme) -> &'static str {
     match scheme {
         AuthScheme::ApiKey => "apiKey",
         AuthScheme::Basic => "basic",
+        AuthScheme::Custom => "custom",
+        AuthScheme::None => "none",
         _ => "oauth2",
     }
 }
@@ -275,9 +339,33 @@ impl From<&Provider> for ProviderInfo {
                 .as_deref()
                 .map(ampersand_template)
                 .unwrap_or_default(),
+            default_module: String::new(),
             oauth2_opts,
             api_key_opts,
             basic_opts,
+            custom_opts: p.custom_auth.as_ref().map(|c| {
+                let templated = |m: &BTreeMap<String, String>| {
+                    m.iter()
+                        .map(|(name, template)| TemplatedValue {
+                            name: name.clone(),
+                            value_template: ampersand_template(template),
+                        })
+                        .collect()
+                };
+                CustomAuthOptions {
+                    headers: templated(&c.headers),
+                    query_params: templated(&c.query),
+                    inputs: c
+                        .inputs
+                        .iter()
+                        .map(|i| CustomInput {
+                            name: i.name.clone(),
+                            display_name: i.label.clone().unwrap_or_else(|| i.name.clone()),
+                            docs_url: i.docs_url.clone(),
+                        })
+                        .collect(),
+                }
+            }),
             support: Support {
                 proxy: p.supports_proxy(),
                 ..Support::default()

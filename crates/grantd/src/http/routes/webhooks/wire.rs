@@ -131,7 +131,7 @@ impl From<domain::WebhookDelivery> for WebhookDeliveryView {
             id: d.id,
             event_id: d.event_id,
             kind: d.kind,
-            status: d.status,
+            status: d.status.as_str().to_owned(),
             attempts: d.attempts,
             last_status_code: d.last_status_code,
             last_error: d.last_error,
