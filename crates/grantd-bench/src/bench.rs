@@ -31,6 +31,8 @@ pub struct Plan {
     pub refresh_concurrency: usize,
     /// Real connections the GET scenarios read (ids from the generate scenario).
     pub get_sample: usize,
+    /// Size of the streamed download through the proxy.
+    pub proxy_download_bytes: u64,
 }
 
 /// One measured scenario.
@@ -105,6 +107,7 @@ pub struct Results {
     pub fresh: FreshStore,
     pub large: LargeStore,
     pub wave: Wave,
+    pub proxy: crate::proxy::ProxyPhase,
     pub mock_token_errors: u64,
 }
 
@@ -113,11 +116,12 @@ impl Results {
     /// performance targets): failed requests, an unfinished wave, doubles.
     pub fn correctness_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let scenarios = self
-            .fresh
-            .scenarios
-            .iter()
-            .chain([&self.large.get, &self.large.list]);
+        let scenarios = self.fresh.scenarios.iter().chain([
+            &self.large.get,
+            &self.large.list,
+            &self.proxy.direct,
+            &self.proxy.proxied,
+        ]);
         for s in scenarios {
             if s.load.errors > 0 {
                 problems.push(format!(
@@ -267,7 +271,7 @@ fn finish(name: &str, server: &Server, load: LoadResult, cpu: CpuUse) -> anyhow:
 
 /// Runs one closed-loop scenario against `server`, with CPU time of both
 /// processes taken at the edges of the measurement window.
-async fn scenario<F, Fut>(
+pub(crate) async fn scenario<F, Fut>(
     plan: &Plan,
     server: &Server,
     name: &str,
@@ -371,12 +375,15 @@ impl Bench {
         println!("Phase 3: refresh wave");
         let wave_grantd = self.grantd(&self.work_dir.join("wave"), &key, &providers);
         let wave = self.refresh_wave(&wave_grantd, &mock).await?;
+        println!("Phase 4: proxy");
+        let proxy = self.run_proxy(&key, &mock).await?;
         Ok(Results {
             grantd_version,
             binary: self.binary.clone(),
             fresh,
             large,
             wave,
+            proxy,
             mock_token_errors: mock.token_errors(),
         })
     }
@@ -386,6 +393,28 @@ impl Bench {
         let (_mock, _, _, grantd) = self.setup().await?;
         let (fresh, _, _) = self.fresh_store(&grantd).await?;
         Ok(fresh)
+    }
+
+    /// Phase 4 (alone with `--proxy-only`): direct against proxied GETs of
+    /// one upstream, then a streamed download through the proxy.
+    pub async fn run_proxy(
+        &self,
+        key: &str,
+        mock: &MockProvider,
+    ) -> anyhow::Result<crate::proxy::ProxyPhase> {
+        let upstream = crate::proxy::start_upstream().await?;
+        let providers = self.work_dir.join("providers-proxy.toml");
+        let text = providers_toml(&mock.base) + &crate::proxy::providers_toml(&upstream);
+        std::fs::write(&providers, text)
+            .with_context(|| format!("writing {}", providers.display()))?;
+        let grantd = self.grantd(&self.work_dir.join("proxy"), key, &providers);
+        crate::proxy::run(&self.plan, &grantd, &upstream, &self.log("proxy")).await
+    }
+
+    /// `--proxy-only`: the mock and a key, then phase 4.
+    pub async fn run_proxy_only(&self) -> anyhow::Result<crate::proxy::ProxyPhase> {
+        let (mock, _, key, _) = self.setup().await?;
+        self.run_proxy(&key, &mock).await
     }
 
     fn log(&self, name: &str) -> PathBuf {

@@ -16,6 +16,7 @@ mod load;
 mod machine;
 mod mock;
 mod process;
+mod proxy;
 mod report;
 
 use anyhow::Context;
@@ -42,6 +43,14 @@ struct Args {
     /// writes no report (for before/after comparisons).
     #[arg(long)]
     http_only: bool,
+    /// Only the proxy scenarios (direct against proxied GET, streamed
+    /// download); prints their table and writes no report.
+    #[arg(long, conflicts_with = "http_only")]
+    proxy_only: bool,
+    /// Bytes of the streamed download through the proxy [default: 1 GiB;
+    /// 256 MiB with --quick; 16 MiB with --smoke].
+    #[arg(long)]
+    proxy_download_bytes: Option<u64>,
     /// Report to write [default: BENCHMARKS.md; a temporary file with --smoke].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -102,6 +111,13 @@ impl Args {
                 .unwrap_or((rate as usize / 8).max(64))
                 .max(1),
             get_sample: 50_000,
+            proxy_download_bytes: self.proxy_download_bytes.unwrap_or(if self.smoke {
+                16 << 20
+            } else if self.quick {
+                256 << 20
+            } else {
+                1 << 30
+            }),
         }
     }
 }
@@ -168,6 +184,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let fresh = bench.run_http().await?;
         println!("{}", report::render_http_only(&fresh, machine.cpus));
         return Ok(fresh.scenarios.iter().all(|s| s.load.errors == 0));
+    }
+    if args.proxy_only {
+        let proxy = bench.run_proxy_only().await?;
+        println!("{}", report::render_proxy(&proxy));
+        return Ok(proxy.direct.load.errors == 0 && proxy.proxied.load.errors == 0);
     }
     let results = bench.run().await?;
     let notes = std::fs::read_to_string(&out)

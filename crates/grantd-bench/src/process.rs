@@ -196,7 +196,7 @@ impl Grantd {
 }
 
 /// A free port on 127.0.0.1, found by binding port 0 and letting go.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
     Ok(listener.local_addr()?.port())

@@ -492,6 +492,8 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
         results.mock_token_errors
     );
 
+    let _ = writeln!(o, "{}", render_proxy(&results.proxy));
+
     let _ = writeln!(o, "## Notes\n");
     let _ = writeln!(o, "{NOTES_START}");
     match &cx.notes {
@@ -506,6 +508,69 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
         }
     }
     let _ = writeln!(o, "{NOTES_END}");
+    out
+}
+
+/// Section 7: the proxy's figures against the issue's targets, all from one
+/// run against one upstream.
+pub fn render_proxy(proxy: &crate::proxy::ProxyPhase) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    let _ = writeln!(o, "## 7. Proxy\n");
+    let _ = writeln!(
+        o,
+        "One in-process upstream API (a {}-byte JSON answer; a download streamed in \
+         64 KiB chunks), called by the same load client directly and through grantd's \
+         proxy listener (`--proxy-listen`, an API-key connection named by \
+         `x-amp-connection-id`), one after the other in the same run. RSS of grantd \
+         sampled every 50 ms during the download.\n",
+        crate::proxy::ITEM.len()
+    );
+    let _ = writeln!(o, "| target | measured | verdict |\n|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| proxied GET throughput ≥ 0.7× direct | {} req/s proxied, {} req/s direct: {:.2}× | {} |",
+        thousands(proxy.proxied.load.per_second().round() as u64),
+        thousands(proxy.direct.load.per_second().round() as u64),
+        proxy.throughput_ratio(),
+        verdict(proxy.throughput_ratio() >= 0.7)
+    );
+    let _ = writeln!(
+        o,
+        "| added p50 latency < 0.3 ms | p50 {:.3} ms proxied, {:.3} ms direct: +{:.3} ms | {} |",
+        proxy.proxied.load.quantile_ms(0.5),
+        proxy.direct.load.quantile_ms(0.5),
+        proxy.added_p50_ms(),
+        verdict(proxy.added_p50_ms() < 0.3)
+    );
+    let _ = writeln!(
+        o,
+        "| {} MiB streamed download grows RSS by < 20 MiB | {:.1} → {:.1} MiB (+{:.1} MiB, {} samples), {:.0} MiB/s | {} |\n",
+        proxy.download_bytes >> 20,
+        mib(proxy.rss_before),
+        mib(proxy.rss_peak),
+        mib(proxy.rss_growth()),
+        proxy.rss_samples,
+        proxy.download_bytes as f64 / 1048576.0 / proxy.download.as_secs_f64().max(1e-9),
+        verdict(proxy.rss_growth() < 20 * 1024 * 1024)
+    );
+    let show = |s: &Scenario| {
+        format!(
+            "| {} | {} req/s | {:.3} ms | {:.3} ms | {} | {:.1} s |",
+            s.name,
+            thousands(s.load.per_second().round() as u64),
+            s.load.quantile_ms(0.5),
+            s.load.quantile_ms(0.99),
+            s.load.errors,
+            s.grantd_cpu.as_secs_f64()
+        )
+    };
+    let _ = writeln!(
+        o,
+        "| scenario | throughput | p50 | p99 | errors | grantd CPU |\n|---|---|---|---|---|---|"
+    );
+    let _ = writeln!(o, "{}", show(&proxy.direct));
+    let _ = writeln!(o, "{}", show(&proxy.proxied));
     out
 }
 

@@ -84,6 +84,7 @@ pub async fn open_grantd(
             webhooks: config.webhooks.clone(),
             cache_ttl: config.cache_ttl,
             jwt: config.jwt.clone(),
+            proxy: config.proxy.clone(),
         },
     ))
 }
@@ -243,6 +244,8 @@ pub struct Application {
     listener: TcpListener,
     /// The metrics listener, when `--metrics-listen` asks for one.
     metrics_listener: Option<TcpListener>,
+    /// The proxy's own listener (`--proxy-listen`), if configured.
+    proxy_listener: Option<TcpListener>,
     grantd: Grantd,
     public_url: Url,
     connections: ConnectionLimits,
@@ -278,10 +281,19 @@ impl Application {
             ),
             None => None,
         };
+        let proxy_listener = match config.proxy_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding the proxy listener {address}"))?,
+            ),
+            None => None,
+        };
         let grantd = open_grantd(&config, &public_url, Access::Create).await?;
         Ok(Self {
             listener,
             metrics_listener,
+            proxy_listener,
             grantd,
             public_url,
             connections: config.connections,
@@ -300,6 +312,13 @@ impl Application {
     /// Where `GET /metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Where the proxy's own listener is bound, if it has one.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy_listener
             .as_ref()
             .and_then(|listener| listener.local_addr().ok())
     }
@@ -352,7 +371,11 @@ impl Application {
         tracing::info!(%address, public_url = %self.public_url, "grantd listening");
         let settings = self.shutdown.clone();
         let grantd = self.grantd.clone();
-        let stop_accepting = async move {
+        // Both listeners stop accepting on the one signal, after the drain.
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
+        let timeout = self.shutdown.timeout;
+        let signal = tokio::spawn(async move {
             shutdown.await;
             grantd.begin_draining();
             if !settings.drain_delay.is_zero() {
@@ -362,26 +385,45 @@ impl Application {
                 );
                 tokio::time::sleep(settings.drain_delay).await;
             }
-        };
-        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
-        let stop_accepting = async move {
-            stop_accepting.await;
-            let _ = deadline_tx.send(tokio::time::Instant::now() + self.shutdown.timeout);
-        };
+            let _ = deadline_tx.send(tokio::time::Instant::now() + timeout);
+            let _ = stop.send(true);
+        });
+        let proxy_server = self.proxy_listener.map(|listener| {
+            let address = listener.local_addr().ok();
+            tracing::info!(address = ?address, "proxy listening");
+            let router = crate::http::proxy_router(self.grantd.clone());
+            let mut stopping = stopping.clone();
+            tokio::spawn(crate::http::server::serve(
+                listener,
+                router,
+                self.connections.clone(),
+                async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                },
+                timeout,
+            ))
+        });
+        let mut main_stopping = stopping;
         crate::http::server::serve(
             self.listener,
             router,
             self.connections,
-            stop_accepting,
-            self.shutdown.timeout,
+            async move {
+                let _ = main_stopping.wait_for(|stop| *stop).await;
+            },
+            timeout,
         )
         .await;
+        if let Some(proxy_server) = proxy_server {
+            let _ = proxy_server.await;
+        }
+        signal.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
         let deadline = deadline_rx
             .await
-            .unwrap_or_else(|_| tokio::time::Instant::now() + self.shutdown.timeout);
+            .unwrap_or_else(|_| tokio::time::Instant::now() + timeout);
         janitor.abort();
         pruner.abort();
         let _ = stop_refresher.send(true);

@@ -10,8 +10,8 @@ use crate::domain::catalog::{self, Catalog, UrlPolicy};
 use crate::domain::model::Project;
 use crate::domain::RefreshSettings;
 use crate::domain::{
-    Actor, AuditQuery, AuditRecord, Grantd, JwtAlgorithm, JwtSettings, RotationProgress, Scope,
-    Scopes,
+    Actor, AuditQuery, AuditRecord, Grantd, JwtAlgorithm, JwtSettings, ProxySettings,
+    RotationProgress, Scope, Scopes,
 };
 use crate::http::rate_limit::{Bucket, RateLimits};
 use crate::http::server::ConnectionLimits;
@@ -265,6 +265,26 @@ struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     rate_limit_loopback: bool,
+    /// Address of the proxy's own listener, where every path is the
+    /// provider's (`/{*path}`); the main listener serves it under `/proxy/`.
+    #[arg(long, env = "GRANTD_PROXY_LISTEN")]
+    proxy_listen: Option<SocketAddr>,
+    /// Seconds a proxied call may take to connect to the provider.
+    #[arg(long, env = "GRANTD_PROXY_CONNECT_TIMEOUT_SECS", default_value_t = 10)]
+    proxy_connect_timeout_secs: u64,
+    /// Seconds a proxied call may wait for the provider's response header.
+    #[arg(
+        long,
+        env = "GRANTD_PROXY_FIRST_BYTE_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    proxy_first_byte_timeout_secs: u64,
+    /// Seconds a proxied call may take in all, its response body included.
+    #[arg(long, env = "GRANTD_PROXY_TOTAL_TIMEOUT_SECS", default_value_t = 900)]
+    proxy_total_timeout_secs: u64,
+    /// Largest request body a proxied call may carry, in bytes.
+    #[arg(long, env = "GRANTD_PROXY_MAX_BODY_BYTES", default_value_t = 100 * 1024 * 1024)]
+    proxy_max_body_bytes: u64,
 }
 
 /// A rate limit flag's value: a bucket, or none for `0`.
@@ -643,6 +663,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 per_address: args.rate_limit_address.0,
                 unauthenticated_per_address: args.rate_limit_unauthenticated.0,
                 exempt_loopback: !args.rate_limit_loopback,
+            };
+            config.proxy_listen = args.proxy_listen;
+            config.proxy = ProxySettings {
+                connect_timeout: Duration::from_secs(args.proxy_connect_timeout_secs.max(1)),
+                first_byte_timeout: Duration::from_secs(args.proxy_first_byte_timeout_secs.max(1)),
+                total_timeout: Duration::from_secs(args.proxy_total_timeout_secs.max(1)),
+                max_request_body: args.proxy_max_body_bytes,
             };
             raise_and_log_open_files_limit(config.connections.max_connections);
             let app = Application::build(config).await?;

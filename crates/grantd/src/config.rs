@@ -47,6 +47,11 @@ pub struct Config {
     pub retention: RetentionSettings,
     /// Token buckets per API key and per client address.
     pub rate_limits: crate::http::rate_limit::RateLimits,
+    /// Address of the proxy's own listener (`/{*path}`), if any; the main
+    /// listener serves the proxy under `/proxy/` either way.
+    pub proxy_listen: Option<SocketAddr>,
+    /// Timeouts and body limit of proxied calls.
+    pub proxy: crate::domain::ProxySettings,
 }
 
 impl Config {
@@ -70,6 +75,8 @@ impl Config {
             shutdown: Default::default(),
             retention: Default::default(),
             rate_limits: Default::default(),
+            proxy_listen: None,
+            proxy: Default::default(),
         }
     }
 }

@@ -157,6 +157,27 @@ pub enum ProviderError {
     InvalidResponse(String),
 }
 
+/// Why a call through the proxy did not get the provider's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The connection's provider has no API base grantd may send its
+    /// credentials to.
+    #[error("provider {provider} cannot be called through the proxy: the catalog has no fixed API base for it")]
+    NotProxyable { provider: String },
+    /// `X-Amp-Rate-Limiter-Mode: throttle` and the provider asked to wait.
+    #[error("the provider limited this connection's calls; retry in {} s", retry_after.as_secs_f64().ceil())]
+    Throttled { retry_after: std::time::Duration },
+    #[error("request bodies through the proxy are limited to {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    /// Connect, first-byte or total timeout; says which.
+    #[error("{0}")]
+    Timeout(String),
+    /// No connection, TLS failure, broken exchange. Never carries the URL,
+    /// whose query may hold an API key.
+    #[error("could not reach the provider: {0}")]
+    Unreachable(String),
+}
+
 /// The domain's one error type; the HTTP layer maps it to problem+json once.
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -179,6 +200,8 @@ pub enum DomainError {
     MissingScope(crate::domain::scopes::Scope),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// The database did not answer (pool exhausted, connection refused):
     /// worth retrying, unlike every other storage failure.
     #[error("the database is unavailable: {0}")]

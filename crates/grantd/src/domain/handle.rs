@@ -8,6 +8,7 @@ use super::error::DomainResult;
 use super::identity::callers::{Authenticated, VerifyingKey};
 use super::lifecycle::refresh::flights::Flights;
 use super::oauth::token::{TokenClient, TOKEN_CALL_TIMEOUT};
+use super::proxy::client::ProxyClient;
 use super::settings::{DomainSettings, WebhookSettings};
 use crate::metrics::Metrics;
 use crate::secrets::Cipher;
@@ -40,6 +41,8 @@ pub(in crate::domain) struct Inner {
     /// Set once shutdown begins: readiness turns false so load balancers
     /// stop sending before this instance stops accepting.
     pub(in crate::domain) draining: std::sync::atomic::AtomicBool,
+    /// The proxy's HTTP client and throttle state.
+    pub(in crate::domain) proxy: ProxyClient,
 }
 
 /// What the request path remembers between requests; see [`cache`].
@@ -66,6 +69,7 @@ impl Caches {
 impl Grantd {
     pub fn new(store: Store, catalog: Catalog, cipher: Cipher, settings: DomainSettings) -> Self {
         let caches = Caches::new(settings.cache_ttl);
+        let proxy = ProxyClient::new(&settings.proxy);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -79,6 +83,7 @@ impl Grantd {
                 caches,
                 metrics: Metrics::new(),
                 draining: Default::default(),
+                proxy,
             }),
         }
     }

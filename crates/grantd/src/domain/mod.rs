@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod oauth;
 mod provider_apps;
+pub mod proxy;
 pub mod scopes;
 mod settings;
 
@@ -40,7 +41,7 @@ pub use connections::generate::GenerateInput;
 pub use connections::records::{ConnectionQuery, RefreshOnRead};
 pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
 pub use connections::update::UpdateConnectionInput;
-pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError};
+pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError, ProxyError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, CallerIdentity, JwtAlgorithm};
 pub use identity::{ApiKeyInfo, CreatedApiKey, NewProject};
@@ -54,4 +55,4 @@ pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, Con
 pub use oauth::connect::ConnectInput;
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use scopes::{CredentialAccess, Scope, Scopes};
-pub use settings::{DomainSettings, JwtSettings, RefreshSettings, WebhookSettings};
+pub use settings::{DomainSettings, JwtSettings, ProxySettings, RefreshSettings, WebhookSettings};

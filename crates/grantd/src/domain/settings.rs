@@ -26,6 +26,32 @@ pub struct DomainSettings {
     pub cache_ttl: Duration,
     /// What a bearer JWT must claim besides a valid signature.
     pub jwt: JwtSettings,
+    /// Timeouts and limits of calls through the proxy.
+    pub proxy: ProxySettings,
+}
+
+/// Limits of calls through the proxy (`--proxy-*` flags).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Longest wait for a TCP (and TLS) connection to the provider.
+    pub connect_timeout: Duration,
+    /// Longest wait from sending a request to the provider's response header.
+    pub first_byte_timeout: Duration,
+    /// Longest whole call, the response body included.
+    pub total_timeout: Duration,
+    /// Largest request body passed on; larger is a 413.
+    pub max_request_body: u64,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(900),
+            max_request_body: 100 * 1024 * 1024,
+        }
+    }
 }
 
 /// How the token lifecycle behaves. The defaults are production values;

@@ -57,8 +57,46 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
         .merge(callback::router())
 }
 
+/// The layers of proxied calls: request ids and grantd's own problems, but
+/// no request timeout (the proxy has its own, and a streamed download may
+/// outlast any fixed one), no body limit (it has its own) and no rewriting
+/// of the provider's error answers into problems.
+fn with_proxy_layers(proxy: Router) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    proxy.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(problem::render_proxy_problems))
+            .layer(CatchPanicLayer::custom(|_panic| {
+                tracing::error!("proxy handler panicked");
+                axum::response::IntoResponse::into_response(Problem::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                ))
+            })),
+    )
+}
+
+/// The proxy's own listener (`--proxy-listen`): every path is the provider's.
+pub fn proxy_router(grantd: Grantd) -> Router {
+    with_proxy_layers(
+        Router::new()
+            .fallback(routes::proxy::at_root)
+            .with_state(grantd),
+    )
+}
+
 /// The whole HTTP surface of grantd, with `limits` on its callers.
 pub fn router(grantd: Grantd, limits: &rate_limit::RateLimits) -> Router {
+    let proxy = with_proxy_layers(
+        Router::new()
+            .route(
+                "/proxy/{*path}",
+                axum::routing::any(routes::proxy::under_prefix),
+            )
+            .with_state(grantd.clone()),
+    );
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let (routes, mut document) = api_routes().split_for_parts();
     openapi::declare_error_statuses(&mut document);
@@ -82,7 +120,7 @@ pub fn router(grantd: Grantd, limits: &rate_limit::RateLimits) -> Router {
 
     // Outermost first. render_problems sits outside the panic and timeout
     // layers so that what they produce is rendered as problems too.
-    api.layer(
+    let api = api.layer(
         ServiceBuilder::new()
             // Outermost: it sees the status every other layer settled on.
             .layer(axum::middleware::from_fn_with_state(
@@ -122,7 +160,8 @@ pub fn router(grantd: Grantd, limits: &rate_limit::RateLimits) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-    )
+    );
+    proxy.merge(api)
 }
 
 /// `/v1` paths that hold nothing private: the catalog and the OpenAPI document.

@@ -6,7 +6,7 @@
 //! also turns bare error responses (unknown route, wrong method, timeouts)
 //! into problems, so no error leaves the server in another shape.
 
-use crate::domain::{DomainError, FieldIssue, InputLocation, ProviderError};
+use crate::domain::{DomainError, FieldIssue, InputLocation, ProviderError, ProxyError};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -323,6 +323,7 @@ fn domain_problem(error: DomainError) -> Problem {
             p
         }
         DomainError::Provider(provider) => provider_problem(provider),
+        DomainError::Proxy(proxy) => proxy_problem(proxy),
         DomainError::Unavailable(e) => {
             tracing::error!(error = %e, "database unavailable");
             let mut p = Problem::new(
@@ -393,8 +394,58 @@ fn provider_problem(error: ProviderError) -> Problem {
     p
 }
 
+/// A call through the proxy that did not get the provider's answer.
+fn proxy_problem(error: ProxyError) -> Problem {
+    let detail = error.to_string();
+    let mut p = match &error {
+        ProxyError::NotProxyable { .. } => {
+            let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
+            p.retryable = Some(false);
+            p
+        }
+        ProxyError::Throttled { retry_after } => {
+            let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, detail);
+            p.retryable = Some(true);
+            p.retry_after = Some(
+                Utc::now()
+                    + chrono::Duration::milliseconds(
+                        retry_after.as_millis().min(i64::MAX as u128) as i64
+                    ),
+            );
+            p
+        }
+        ProxyError::BodyTooLarge { .. } => {
+            let mut p = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, detail);
+            p.retryable = Some(false);
+            p
+        }
+        ProxyError::Timeout(_) => {
+            let mut p = Problem::new(StatusCode::GATEWAY_TIMEOUT, detail);
+            p.retryable = Some(true);
+            p
+        }
+        ProxyError::Unreachable(_) => {
+            let mut p = Problem::new(StatusCode::BAD_GATEWAY, detail);
+            p.retryable = Some(true);
+            p
+        }
+    };
+    p.subsystem = "proxy".into();
+    p
+}
+
 /// Renders every problem body. Must wrap the whole router.
 pub async fn render_problems(request: Request, next: Next) -> Response {
+    render(request, next, true).await
+}
+
+/// Renders the problems grantd itself raises on proxied calls, and leaves
+/// every other answer (the provider's own 4xx and 5xx) as it is.
+pub async fn render_proxy_problems(request: Request, next: Next) -> Response {
+    render(request, next, false).await
+}
+
+async fn render(request: Request, next: Next, bare_errors_too: bool) -> Response {
     let request_id = request
         .headers()
         .get(super::REQUEST_ID_HEADER)
@@ -404,7 +455,7 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
-        None if is_bare_error(&response) => {
+        None if bare_errors_too && is_bare_error(&response) => {
             let status = response.status();
             let detail = match status {
                 StatusCode::NOT_FOUND => "no such route",

@@ -342,7 +342,7 @@ async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_nam
             _ => "support",
         };
         assert!(provider[opts].is_object(), "{name} lacks {opts}");
-        assert_eq!(provider["support"]["proxy"], false);
+        assert!(provider["support"]["proxy"].is_boolean(), "{name}");
     }
 }
 

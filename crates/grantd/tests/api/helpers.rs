@@ -103,6 +103,8 @@ tokenRequestFormat = "json"
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    /// The proxy's own listener, when the test configured `proxy_listen`.
+    pub proxy_address: Option<String>,
     pub client: reqwest::Client,
     pub api_key: String,
     pub project_id: String,
@@ -227,6 +229,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let metrics_url = app
         .metrics_addr()
         .map(|address| format!("http://{address}/metrics"));
+    let proxy_address = app.proxy_addr().map(|a| format!("http://{a}"));
     let grantd = app.grantd().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -235,6 +238,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let created = grantd.create_project("acme").await.unwrap();
     TestApp {
         address,
+        proxy_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))

@@ -24,6 +24,7 @@ mod operations;
 mod project;
 mod provider_apps;
 mod provider_names;
+mod proxy;
 mod rate_limits;
 mod react_client;
 mod readme;

@@ -45,7 +45,7 @@ pub(crate) fn screenshots_dir() -> PathBuf {
 
 /// Whether the tools a test needs are here. Missing tools skip the test
 /// with a message, or fail it under `CI=true`, so that CI never skips.
-fn tools_ready(test: &str, browser: bool) -> bool {
+pub(crate) fn tools_ready(test: &str, browser: bool) -> bool {
     tools_ready_with(test, browser, &[])
 }
 

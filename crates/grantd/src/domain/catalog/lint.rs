@@ -194,6 +194,7 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             return Err(format!("{label} must be https: {template}"));
         }
     }
+    provider.proxyable = check_proxy(provider, policy)?;
     if let Some(o) = &provider.oauth2 {
         if policy == UrlPolicy::HttpsOnly
             && provider.supports(AuthScheme::OAuth2AuthorizationCode)
@@ -279,6 +280,51 @@ fn check_host_inputs(provider: &Provider, template: &str) -> Result<(), String> 
              name any host, such as localhost"
         )),
     }
+}
+
+/// Checks the `[proxy]` table and says whether the entry can be proxied:
+/// proxied calls carry credentials, so the base's host must be as fixed as
+/// an OAuth URL's. An explicit `proxy.baseUrl` that is not is an error; an
+/// `apiBaseUrl` that is not (`https://{workspace}/rest`) only leaves the
+/// entry out of the proxy.
+fn check_proxy(provider: &Provider, policy: UrlPolicy) -> Result<bool, String> {
+    if let Some(spec) = &provider.proxy {
+        if let Some(base) = &spec.base_url {
+            check_host_inputs(provider, base)?;
+        }
+        if spec.base_url_metadata.is_some() && spec.base_url_hosts.is_empty() {
+            return Err("proxy.baseUrlMetadata needs proxy.baseUrlHosts".into());
+        }
+        for domain in &spec.base_url_hosts {
+            let loopback = policy == UrlPolicy::AllowLoopbackHttp
+                && matches!(domain.as_str(), "127.0.0.1" | "localhost");
+            if !loopback && !is_fixed_domain_suffix(&format!(".{domain}")) {
+                return Err(format!(
+                    "proxy.baseUrlHosts: {domain:?} is not a domain of at least two labels"
+                ));
+            }
+        }
+        for (name, value) in &spec.default_headers {
+            let name_ok = reqwest::header::HeaderName::from_bytes(name.as_bytes());
+            let value_ok = reqwest::header::HeaderValue::from_str(value);
+            if name_ok.is_err() || value_ok.is_err() {
+                return Err(format!(
+                    "proxy.defaultHeaders: {name:?} is not a valid header"
+                ));
+            }
+            let lower = name.to_ascii_lowercase();
+            if matches!(lower.as_str(), "authorization" | "cookie" | "host")
+                || lower.starts_with("x-amp-")
+            {
+                return Err(format!(
+                    "proxy.defaultHeaders may not set {name}: grantd sets or strips it"
+                ));
+            }
+        }
+    }
+    Ok(provider
+        .proxy_base_template()
+        .is_some_and(|base| check_host_inputs(provider, base).is_ok()))
 }
 
 /// A host template cut at its inputs.

@@ -13,7 +13,7 @@ mod spec;
 pub use provider::ProviderInputs;
 pub use spec::{
     ApiKeySpec, AuthScheme, BasicField, BasicSpec, InputSpec, OAuth2Spec, PkceSupport,
-    PostAuthSpec, Provider, TokenAuth, TokenRequestFormat, UrlPolicy, CATEGORIES,
+    PostAuthSpec, Provider, ProxySpec, TokenAuth, TokenRequestFormat, UrlPolicy, CATEGORIES,
 };
 
 use serde::Deserialize;

@@ -211,11 +211,70 @@ impl Provider {
         Ok(out)
     }
 
+    /// The template proxied calls start from: `proxy.baseUrl`, else `apiBaseUrl`.
+    pub fn proxy_base_template(&self) -> Option<&str> {
+        self.proxy
+            .as_ref()
+            .and_then(|p| p.base_url.as_deref())
+            .or(self.api_base_url.as_deref())
+    }
+
+    /// Whether grantd's proxy serves this entry: it has an API base whose
+    /// host no end-user input can choose outside the provider's domain.
+    pub fn supports_proxy(&self) -> bool {
+        self.proxyable
+    }
+
+    /// Where proxied calls of a connection go: the metadata value named by
+    /// `proxy.baseUrlMetadata` when it is an https URL into one of
+    /// `proxy.baseUrlHosts` (loopback http too, for a user's test double),
+    /// else the template with the connection's inputs filled in.
+    pub fn proxy_base_url(
+        &self,
+        inputs: &ProviderInputs<'_>,
+        metadata: &ProviderMetadata,
+    ) -> Result<Url, DomainError> {
+        if let Some(spec) = &self.proxy {
+            let from_metadata = spec
+                .base_url_metadata
+                .as_ref()
+                .and_then(|name| metadata.get(name))
+                .and_then(|value| Url::parse(&value.value).ok())
+                .filter(|url| {
+                    let host = url.host_str().unwrap_or_default();
+                    let inside = spec
+                        .base_url_hosts
+                        .iter()
+                        .any(|domain| host == domain || host.ends_with(&format!(".{domain}")));
+                    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+                    inside
+                        && url.username().is_empty()
+                        && url.password().is_none()
+                        && url.query().is_none()
+                        && (url.scheme() == "https" || (url.scheme() == "http" && loopback))
+                });
+            if let Some(url) = from_metadata {
+                return Ok(url);
+            }
+        }
+        let template =
+            self.proxy_base_template()
+                .ok_or_else(|| DomainError::CatalogIncomplete {
+                    provider: self.name.clone(),
+                    missing: "API base URL",
+                })?;
+        self.build_url(template, inputs)
+    }
+
     /// Every URL of the entry, with a label for lint messages.
     pub(super) fn url_templates(&self) -> Vec<(String, &str)> {
         let mut optional: Vec<(String, Option<&String>)> = vec![
             ("docsUrl".into(), self.docs_url.as_ref()),
             ("apiBaseUrl".into(), self.api_base_url.as_ref()),
+            (
+                "proxy.baseUrl".into(),
+                self.proxy.as_ref().and_then(|p| p.base_url.as_ref()),
+            ),
             (
                 "workspace.docsUrl".into(),
                 self.workspace.as_ref().and_then(|w| w.docs_url.as_ref()),

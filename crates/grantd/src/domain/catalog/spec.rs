@@ -259,10 +259,41 @@ pub struct Provider {
     pub api_key: Option<ApiKeySpec>,
     #[serde(default)]
     pub basic: Option<BasicSpec>,
+    /// What calls through grantd's proxy need beyond `apiBaseUrl`.
+    #[serde(default)]
+    pub proxy: Option<ProxySpec>,
+    /// Whether the proxy may send this entry's credentials to its API base:
+    /// set by the lint when the base builds and its host cannot be chosen
+    /// freely by an input (see `lint::check_host_inputs`).
+    #[serde(skip)]
+    pub(super) proxyable: bool,
     /// With `custom` in `authSchemes`: the inputs a connection supplies and
     /// where requests to the provider carry them.
     #[serde(default)]
     pub custom_auth: Option<CustomAuthSpec>,
+}
+
+/// How calls through grantd's proxy reach a provider's API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxySpec {
+    /// Base of proxied calls when it differs from `apiBaseUrl` (placeholders
+    /// allowed, like every URL of the entry).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// A metadata value holding the whole base URL, read from the token
+    /// response (Salesforce's `instance_url`). Used when present and its
+    /// host is one of `baseUrlHosts`; the template otherwise.
+    #[serde(default)]
+    pub base_url_metadata: Option<String>,
+    /// Domains a `baseUrlMetadata` value may point into: the domain itself
+    /// or any host under it (`salesforce.com`).
+    #[serde(default)]
+    pub base_url_hosts: Vec<String>,
+    /// Headers the provider requires on every call (`Notion-Version`); a
+    /// caller's own value wins.
+    #[serde(default)]
+    pub default_headers: BTreeMap<String, String>,
 }
 
 /// Ampersand's custom auth: named inputs (`customAuth` in

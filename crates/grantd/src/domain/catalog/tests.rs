@@ -461,3 +461,80 @@ fn workspace_is_substituted_after_validation() {
         .unwrap();
     assert_eq!(url.host_str(), Some("acme.my.salesforce.com"));
 }
+
+#[test]
+fn salesforce_calls_go_to_the_instance_url_only_inside_salesforce_com() {
+    use crate::domain::model::{MetadataSource, MetadataValue, ProviderMetadata};
+    let catalog = Catalog::load(None).unwrap();
+    let salesforce = catalog.get("salesforce").unwrap();
+    assert!(salesforce.supports_proxy());
+    let base = |instance: Option<&str>| {
+        let mut metadata = ProviderMetadata::new();
+        if let Some(url) = instance {
+            metadata.insert(
+                "instanceUrl".into(),
+                MetadataValue {
+                    value: url.into(),
+                    source: MetadataSource::Token,
+                },
+            );
+        }
+        let inputs = ProviderInputs::new(Some("acme"), &metadata);
+        salesforce
+            .proxy_base_url(&inputs, &metadata)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        base(Some("https://acme--dev.sandbox.my.salesforce.com")),
+        "https://acme--dev.sandbox.my.salesforce.com/"
+    );
+    assert_eq!(base(None), "https://acme.my.salesforce.com/");
+    for elsewhere in [
+        "https://evil.example",
+        "https://salesforce.com.evil.example",
+        "http://acme.my.salesforce.com",
+        "https://user:pw@acme.my.salesforce.com",
+    ] {
+        assert_eq!(
+            base(Some(elsewhere)),
+            "https://acme.my.salesforce.com/",
+            "{elsewhere}"
+        );
+    }
+    assert_eq!(
+        catalog
+            .get("notion")
+            .unwrap()
+            .proxy
+            .as_ref()
+            .unwrap()
+            .default_headers["Notion-Version"],
+        "2022-06-28"
+    );
+}
+
+#[test]
+fn a_proxy_base_whose_host_an_input_chooses_is_rejected_and_an_api_base_one_is_not_proxied() {
+    let open = "authSchemes = [\"basic\"]\n[providers.acme.workspace]\npattern = \"^[a-z.]+$\"\n";
+    let err = lint_error(&entry(
+        "acme",
+        &format!("{open}[providers.acme.proxy]\nbaseUrl = \"https://{{workspace}}/api\"\n"),
+    ));
+    assert!(err.contains("without a fixed domain"), "{err}");
+    let fixed = parse(&entry("acme", open), "t", UrlPolicy::HttpsOnly).unwrap();
+    assert!(fixed["acme"].supports_proxy());
+    let text = entry("acme", open).replace("https://api.example.com", "https://{workspace}/api");
+    let open_host = parse(&text, "t", UrlPolicy::HttpsOnly).unwrap();
+    assert!(!open_host["acme"].supports_proxy());
+    let err = lint_error(&entry(
+        "acme",
+        "authSchemes = [\"basic\"]\n[providers.acme.proxy]\ndefaultHeaders = { Authorization = \"x\" }\n",
+    ));
+    assert!(err.contains("may not set"), "{err}");
+    let err = lint_error(&entry(
+        "acme",
+        "authSchemes = [\"basic\"]\n[providers.acme.proxy]\nbaseUrlMetadata = \"instanceUrl\"\n",
+    ));
+    assert!(err.contains("baseUrlHosts"), "{err}");
+}

@@ -16,4 +16,5 @@ pub mod oauth;
 pub mod projects;
 pub mod provider_apps;
 pub mod providers;
+pub mod proxy;
 pub mod webhooks;

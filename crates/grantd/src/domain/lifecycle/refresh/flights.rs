@@ -55,6 +55,10 @@ pub(crate) enum Trigger {
     Due,
     /// An API read: act only if the token is expired or about to be.
     Read,
+    /// The provider refused the access token of this credentials version
+    /// (a proxied call got a 401): act only if the stored credentials are
+    /// still that version, so a burst of 401s costs one refresh.
+    Rejected { version: i64 },
     /// An API read with `refresh=force`: act whatever the expiry, unless the
     /// credentials moved past the version the caller read (someone else's
     /// refresh, which concurrent forced reads then share).

@@ -78,6 +78,20 @@ impl Grantd {
         }
     }
 
+    /// For a proxied call whose access token the provider refused (401):
+    /// renews it once, through the same single flight as every refresh,
+    /// unless the stored credentials have moved on from `version` already
+    /// (another caller's refresh, a re-authorization), in which case the
+    /// connection is returned as it stands. A refresh the provider rejects
+    /// marks the connection `bad_credentials`, as the refresher does.
+    pub(crate) async fn refresh_rejected_token(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> DomainResult<Option<ConnectionRecord>> {
+        self.refresh(id, Trigger::Rejected { version }).await
+    }
+
     /// For `refresh=force`: renews the token now, whatever its expiry,
     /// through the same single flight as every other refresh. Credentials
     /// that cannot be renewed (API keys, basic auth, tokens without a
@@ -151,7 +165,9 @@ impl Grantd {
             // Another instance is refreshing it; a reader waits for its result.
             return match trigger {
                 Trigger::Due => Ok(Some(record)),
-                Trigger::Read | Trigger::Force { .. } => self.await_other_instance(&record).await,
+                Trigger::Read | Trigger::Force { .. } | Trigger::Rejected { .. } => {
+                    self.await_other_instance(&record).await
+                }
             };
         }
         // Read again under the lease: this is the version the write is fenced
@@ -178,7 +194,9 @@ impl Grantd {
         }
         match trigger {
             // A reader wants the connection as it now stands.
-            Trigger::Read | Trigger::Force { .. } => self.reload(id).await,
+            Trigger::Read | Trigger::Force { .. } | Trigger::Rejected { .. } => {
+                self.reload(id).await
+            }
             // The scheduler reads nothing back: skip the joined re-read.
             Trigger::Due => Ok(None),
         }
@@ -197,6 +215,14 @@ impl Grantd {
             Trigger::Due => {
                 record.status == ConnectionStatus::Working
                     && record.refresh_due_at.is_some_and(|due| due <= now_millis())
+            }
+            // Not while backing off from a failure: a storm of 401s must not
+            // hammer a provider that asked us to wait.
+            Trigger::Rejected { version } => {
+                record.status == ConnectionStatus::Working
+                    && record.credentials_version == version
+                    && (record.refresh_failures == 0
+                        || record.refresh_due_at.is_none_or(|due| due <= now_millis()))
             }
         }
     }

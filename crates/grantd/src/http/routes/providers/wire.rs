@@ -170,8 +170,9 @@ pub enum AuthType {
 }
 
 /// What grantd does with a provider beyond holding its connections: no
-/// reads, writes, deletes, searches or proxying (yet), said plainly for
-/// Ampersand clients.
+/// reads, writes, deletes, searches or subscriptions, said plainly for
+/// Ampersand clients; `proxy` where the catalog gives the proxy a fixed
+/// API base.
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Support {
@@ -365,7 +366,10 @@ impl From<&Provider> for ProviderInfo {
                         .collect(),
                 }
             }),
-            support: Support::default(),
+            support: Support {
+                proxy: p.supports_proxy(),
+                ..Support::default()
+            },
             provider_opts: BTreeMap::new(),
             post_auth_info_needed,
             labels: BTreeMap::from([("category".to_owned(), p.category.clone())]),

@@ -1,0 +1,289 @@
+//! Phase 4: the proxy. One in-process upstream API, called directly and
+//! through grantd's proxy listener in the same run by the same load client,
+//! then a large streamed download through the proxy while grantd's RSS is
+//! sampled.
+
+use crate::bench::{scenario, Plan, Scenario};
+use crate::process::{Grantd, Server};
+use anyhow::{bail, Context};
+use axum::body::{Body, Bytes};
+use axum::extract::Path;
+use axum::routing::get;
+use axum::Router;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The catalog entry the proxied calls use (an API key in a header).
+pub const PROXIED_PROVIDER: &str = "benchApi";
+
+/// A small JSON answer, like a typical single-record read.
+pub const ITEM: &str =
+    r#"{"id":"0193a5d2","name":"Benchmark item","updatedAt":"2026-11-30T12:00:00Z"}"#;
+/// Chunk size of the streamed download.
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ProxyPhase {
+    pub direct: Scenario,
+    pub proxied: Scenario,
+    pub download_bytes: u64,
+    pub download: Duration,
+    /// grantd's RSS before the download and the highest of the samples
+    /// taken every 50 ms during it.
+    pub rss_before: u64,
+    pub rss_peak: u64,
+    pub rss_samples: usize,
+}
+
+impl ProxyPhase {
+    pub fn throughput_ratio(&self) -> f64 {
+        self.proxied.load.per_second() / self.direct.load.per_second().max(1e-9)
+    }
+
+    pub fn added_p50_ms(&self) -> f64 {
+        self.proxied.load.quantile_ms(0.5) - self.direct.load.quantile_ms(0.5)
+    }
+
+    pub fn rss_growth(&self) -> u64 {
+        self.rss_peak.saturating_sub(self.rss_before)
+    }
+}
+
+/// The upstream API: `/api/item` and `/api/download/{bytes}` (streamed in
+/// 64 KiB chunks of one shared buffer, so the upstream itself holds nothing).
+pub async fn start_upstream() -> anyhow::Result<String> {
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    let app = Router::new()
+        .route(
+            "/api/item",
+            get(|| async { ([("content-type", "application/json")], ITEM) }),
+        )
+        .route(
+            "/api/download/{bytes}",
+            get(move |Path(total): Path<u64>| {
+                let chunk = chunk.clone();
+                async move {
+                    let chunks = (0..total.div_ceil(CHUNK as u64)).map(move |i| {
+                        let left = total - i * CHUNK as u64;
+                        Ok::<_, std::io::Error>(chunk.slice(..(left.min(CHUNK as u64) as usize)))
+                    });
+                    Body::from_stream(futures_util::stream::iter(chunks))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the upstream")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(base)
+}
+
+/// The catalog entry for the upstream (loopback http is allowed in a
+/// user's providers file).
+pub fn providers_toml(upstream: &str) -> String {
+    format!(
+        r#"
+[providers.{PROXIED_PROVIDER}]
+displayName = "Benchmark upstream API"
+category = "crm"
+apiBaseUrl = "{upstream}/api"
+authSchemes = ["apiKey"]
+[providers.{PROXIED_PROVIDER}.apiKey]
+in = "header"
+name = "X-Api-Key"
+"#
+    )
+}
+
+/// Runs the phase on a grantd started with `--proxy-listen`.
+pub async fn run(
+    plan: &Plan,
+    grantd: &Grantd,
+    upstream: &str,
+    log: &std::path::Path,
+) -> anyhow::Result<ProxyPhase> {
+    let project = grantd.create_project("proxy")?;
+    let proxy_port = crate::process::free_port()?;
+    let proxy_base = format!("http://127.0.0.1:{proxy_port}");
+    let server = grantd
+        .serve(
+            &[
+                "--proxy-listen".to_owned(),
+                format!("127.0.0.1:{proxy_port}"),
+            ],
+            log,
+        )
+        .await?;
+    let client = Client::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(600))
+        .build()
+        .context("building the proxy load client")?;
+    let connection = create_connection(&client, &server, &project.name, &project.api_key).await?;
+    let headers = Arc::new(ProxyHeaders {
+        project: project.name.clone(),
+        api_key: project.api_key.clone(),
+        connection,
+    });
+
+    // The same request both ways: the direct one carries the provider's key
+    // itself, the proxied one grantd's headers instead.
+    let (c, url) = (client.clone(), format!("{upstream}/api/item"));
+    let direct = scenario(
+        plan,
+        &server,
+        "direct GET upstream /api/item",
+        move |_, _| {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let response = c
+                    .get(&url)
+                    .header("X-Api-Key", "upstream-key")
+                    .send()
+                    .await?;
+                expect_ok(response, "direct GET").await
+            }
+        },
+    )
+    .await?;
+    let (c, url, h) = (
+        client.clone(),
+        format!("{proxy_base}/item"),
+        headers.clone(),
+    );
+    let proxied = scenario(
+        plan,
+        &server,
+        "proxied GET /item (proxy listener)",
+        move |_, _| {
+            let (c, url, h) = (c.clone(), url.clone(), h.clone());
+            async move {
+                let response = h.apply(c.get(&url)).send().await?;
+                expect_ok(response, "proxied GET").await
+            }
+        },
+    )
+    .await?;
+
+    let total = plan.proxy_download_bytes;
+    println!(
+        "  streamed download of {} MiB through the proxy …",
+        total >> 20
+    );
+    tokio::time::sleep(plan.settle).await;
+    let rss_before = server.memory()?.rss;
+    let peak = Arc::new(AtomicU64::new(rss_before));
+    let samples = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (peak, samples, pid) = (peak.clone(), samples.clone(), server.pid);
+        tokio::spawn(async move {
+            loop {
+                if let Ok(memory) = crate::process::memory(pid) {
+                    peak.fetch_max(memory.rss, Ordering::Relaxed);
+                    samples.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut response = headers
+        .apply(client.get(format!("{proxy_base}/download/{total}")))
+        .send()
+        .await
+        .context("proxied download")?;
+    if response.status() != StatusCode::OK {
+        bail!("proxied download: {}", response.status());
+    }
+    let mut received = 0u64;
+    while let Some(chunk) = response.chunk().await.context("reading the download")? {
+        received += chunk.len() as u64;
+    }
+    let download = started.elapsed();
+    sampler.abort();
+    if received != total {
+        bail!("proxied download: {received} of {total} bytes");
+    }
+    println!(
+        "    {:.0} MiB/s, RSS {:.1} → {:.1} MiB",
+        received as f64 / 1048576.0 / download.as_secs_f64(),
+        crate::bench::mib(rss_before),
+        crate::bench::mib(peak.load(Ordering::Relaxed))
+    );
+    let phase = ProxyPhase {
+        direct,
+        proxied,
+        download_bytes: received,
+        download,
+        rss_before,
+        rss_peak: peak.load(Ordering::Relaxed),
+        rss_samples: samples.load(Ordering::Relaxed) as usize,
+    };
+    server.stop().await?;
+    Ok(phase)
+}
+
+struct ProxyHeaders {
+    project: String,
+    api_key: String,
+    connection: String,
+}
+
+impl ProxyHeaders {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("x-amp-proxy-version", "1")
+            .header("x-amp-project-id", &self.project)
+            .header("x-api-key", &self.api_key)
+            .header("x-amp-connection-id", &self.connection)
+    }
+}
+
+async fn create_connection(
+    client: &Client,
+    server: &Server,
+    project: &str,
+    api_key: &str,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!(
+            "{}/v1/projects/{project}/connections:generate",
+            server.base
+        ))
+        .header("X-Api-Key", api_key)
+        .json(
+            &json!({"provider": PROXIED_PROVIDER, "groupRef": "proxy-bench",
+                      "consumerRef": "bench-user", "apiKey": "upstream-key"}),
+        )
+        .send()
+        .await
+        .context("creating the proxied connection")?;
+    if response.status() != StatusCode::CREATED {
+        bail!(
+            "creating the proxied connection: {} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let created: serde_json::Value = response.json().await?;
+    created["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("connections:generate answered without an id")
+}
+
+/// Reads the whole body (so the connection is reused) and checks for a 200.
+async fn expect_ok(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
+    let status = response.status();
+    let body = response.bytes().await?;
+    if status != StatusCode::OK || body.len() != ITEM.len() {
+        bail!("{what}: {status}, {} bytes", body.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,568 @@
+//! The proxy: a caller's request sent on to the provider's API with the
+//! connection's credentials attached, and the provider's answer streamed
+//! back. The caller never holds the credentials; grantd builds the target
+//! from the catalog, injects the credential per scheme, refreshes an
+//! expired token first and, after a 401, once more and retries, and keeps
+//! the caller's own credentials and the hop-by-hop fields on its side.
+//!
+//! `target` builds the URL and refuses escapes, `headers` filters both
+//! directions, `body` streams bodies (reading a short one ahead for the
+//! retry), `client` holds the HTTP client and the throttle state.
+
+pub mod body;
+pub mod client;
+mod headers;
+pub mod target;
+
+use crate::domain::catalog::{ApiKeySpec, Provider, ProviderInputs};
+use crate::domain::error::{DomainError, DomainResult, OrNotFound, ProxyError};
+use crate::domain::handle::Grantd;
+use crate::domain::model::{ConnectionStatus, Credentials, ProviderMetadata};
+use crate::storage::{ConnectionFilter, ConnectionRecord};
+use base64::Engine;
+use body::{BodyStream, ReadAhead};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use reqwest::{Method, StatusCode};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use url::Url;
+
+/// Which connection a call uses, as the caller named it.
+#[derive(Debug, Clone)]
+pub enum ConnectionSelector {
+    /// `x-amp-connection-id`.
+    Id(String),
+    /// `x-amp-group-ref` and `x-amp-provider`: exactly one may match.
+    GroupAndProvider { group_ref: String, provider: String },
+}
+
+/// A call to pass on, as the HTTP layer received it.
+pub struct ProxyRequest {
+    /// The caller's project; connections of other projects are not found.
+    pub project_id: String,
+    pub connection: ConnectionSelector,
+    pub method: Method,
+    /// Raw (percent-encoded) path, relative to the provider's API base.
+    pub path: String,
+    /// Raw query, passed on unchanged.
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: BodyStream,
+    /// `X-Amp-Rate-Limiter-Mode: throttle`: answer 429 without calling the
+    /// provider while it has asked this connection to wait.
+    pub throttle: bool,
+    /// For the log line.
+    pub request_id: String,
+}
+
+/// The provider's answer, hop-by-hop fields removed, body still streaming.
+pub struct ProxyResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: BodyStream,
+}
+
+/// Largest 401 body held while the token is refreshed; a longer one goes
+/// back to the caller as it is.
+const REJECTION_BODY_LIMIT: usize = 64 * 1024;
+
+/// One answer of the provider: still streaming, or read whole (a 401 read
+/// while the token was refreshed).
+enum Answer {
+    Live(reqwest::Response),
+    Read {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: BodyStream,
+    },
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::Live(response) => response.status(),
+            Answer::Read { status, .. } => *status,
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Answer::Live(response) => response.headers(),
+            Answer::Read { headers, .. } => headers,
+        }
+    }
+
+    fn into_parts(self) -> (StatusCode, HeaderMap, BodyStream) {
+        match self {
+            Answer::Live(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(|e| body::BoxError::from(e.without_url())));
+                (status, headers, Box::pin(body))
+            }
+            Answer::Read {
+                status,
+                headers,
+                body,
+            } => (status, headers, body),
+        }
+    }
+}
+
+/// What one call sends, whichever credentials it carries.
+struct Outgoing<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    provider: &'a Provider,
+}
+
+impl Grantd {
+    /// Sends `request` to the provider of the connection it names, with
+    /// that connection's credentials, and returns the provider's answer.
+    pub async fn proxy(&self, request: ProxyRequest) -> DomainResult<ProxyResponse> {
+        let started = Instant::now();
+        let record = self
+            .proxied_connection(&request.project_id, &request.connection)
+            .await?;
+        let (method, request_id) = (request.method.clone(), request.request_id.clone());
+        let (id, provider) = (record.id.clone(), record.provider.clone());
+        let result = self.forward(record, request, started).await;
+        if let Err(error) = &result {
+            self.metrics()
+                .proxy_call(&provider, failure_status(error), started.elapsed());
+            // Calls that got no answer from the provider log here; the
+            // others when their body has been streamed.
+            tracing::info!(
+                target: "grantd::proxy",
+                method = %method,
+                provider = %provider,
+                connection = %id,
+                status = failure_status(error),
+                latency_ms = started.elapsed().as_millis() as u64,
+                error = %error,
+                request_id = %request_id,
+                "proxied call"
+            );
+        }
+        result
+    }
+
+    async fn forward(
+        &self,
+        record: ConnectionRecord,
+        request: ProxyRequest,
+        started: Instant,
+    ) -> DomainResult<ProxyResponse> {
+        let provider = self
+            .catalog()
+            .get(&record.provider)
+            .filter(|p| p.supports_proxy())
+            .ok_or_else(|| ProxyError::NotProxyable {
+                provider: record.provider.clone(),
+            })?;
+        if request.throttle {
+            if let Some(retry_after) = self.inner.proxy.throttle.remaining(&record.id) {
+                return Err(ProxyError::Throttled { retry_after }.into());
+            }
+        }
+        // An expired (or nearly expired) token is renewed before the call.
+        let record = self.refresh_for_read(record).await?;
+        let metadata: &ProviderMetadata = &record.provider_metadata;
+        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
+        let base = provider.proxy_base_url(&inputs, metadata)?;
+        let url = target::proxied_url(&base, &request.path, request.query.as_deref())?;
+
+        let settings = &self.settings().proxy;
+        let declared_length = request
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_length.is_some_and(|n| n > settings.max_request_body) {
+            return Err(ProxyError::BodyTooLarge {
+                limit: settings.max_request_body,
+            }
+            .into());
+        }
+        let mut headers = headers::to_provider(request.headers.clone());
+        if let Some(spec) = &provider.proxy {
+            headers::add_defaults(&mut headers, &spec.default_headers);
+        }
+        let too_large = Arc::new(AtomicBool::new(false));
+        let sent_bytes = Arc::new(AtomicU64::new(0));
+        let request_body = body::counted(
+            body::limited(request.body, settings.max_request_body, too_large.clone()),
+            sent_bytes.clone(),
+        );
+        let body_error = |_| ProxyError::Unreachable("the request body could not be read".into());
+        let mut body = Some(
+            body::read_ahead(request_body, body::REPLAY_LIMIT)
+                .await
+                .map_err(|error| {
+                    if too_large.load(Ordering::Relaxed) {
+                        ProxyError::BodyTooLarge {
+                            limit: settings.max_request_body,
+                        }
+                    } else {
+                        body_error(error)
+                    }
+                })?,
+        );
+        if let (Some(ReadAhead::Partial(_)), Some(length)) = (&body, declared_length) {
+            // A streamed body keeps the caller's framing.
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let outgoing = Outgoing {
+            method: &request.method,
+            url: &url,
+            headers: &headers,
+            provider,
+        };
+        let credentials = self.open_credentials(&record)?;
+        let mut answer = self
+            .send(
+                &outgoing,
+                &credentials,
+                take_body(&mut body, declared_length),
+                &too_large,
+            )
+            .await?;
+
+        let mut record = record;
+        if answer.status() == StatusCode::UNAUTHORIZED
+            && renewable(&credentials)
+            && record.status == ConnectionStatus::Working
+        {
+            // Read the refusal while the token is renewed, so that it can
+            // still go back to the caller when no retry is possible.
+            let rejected = answer;
+            let (status, rejected_headers, rejected_body) = rejected.into_parts();
+            let rejected_body = body::read_ahead(rejected_body, REJECTION_BODY_LIMIT)
+                .await
+                .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
+            let fresh = self
+                .refresh_rejected_token(&record.id, record.credentials_version)
+                .await?;
+            let renewed = fresh.filter(|fresh| {
+                fresh.credentials_version != record.credentials_version
+                    && fresh.status == ConnectionStatus::Working
+            });
+            let replayable = body.as_ref().is_some_and(ReadAhead::is_whole);
+            answer = match renewed.filter(|_| replayable) {
+                Some(fresh) => {
+                    let credentials = self.open_credentials(&fresh)?;
+                    record = fresh;
+                    self.send(
+                        &outgoing,
+                        &credentials,
+                        take_body(&mut body, declared_length),
+                        &too_large,
+                    )
+                    .await?
+                }
+                None => Answer::Read {
+                    status,
+                    headers: rejected_headers,
+                    body: match rejected_body {
+                        ReadAhead::Whole(bytes) => once(bytes),
+                        ReadAhead::Partial(stream) => stream,
+                    },
+                },
+            };
+        }
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.inner
+                .proxy
+                .throttle
+                .record(&record.id, client::retry_after(answer.headers()));
+        }
+        let (status, provider_headers, response_body) = answer.into_parts();
+        let received_bytes = Arc::new(AtomicU64::new(0));
+        let response_body = body::counted(response_body, received_bytes.clone());
+        let latency = started.elapsed();
+        // Counted when the provider's head arrives (its status is known);
+        // the log line waits for the body.
+        self.metrics()
+            .proxy_call(&record.provider, status.as_u16(), latency);
+        let log = {
+            let method = request.method.clone();
+            let request_id = request.request_id.clone();
+            let provider = record.provider.clone();
+            let connection = record.id.clone();
+            move |completed: bool| {
+                tracing::info!(
+                    target: "grantd::proxy",
+                    method = %method,
+                    provider = %provider,
+                    connection = %connection,
+                    status = status.as_u16(),
+                    latency_ms = latency.as_millis() as u64,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    bytes_sent = sent_bytes.load(Ordering::Relaxed),
+                    bytes_received = received_bytes.load(Ordering::Relaxed),
+                    completed,
+                    request_id = %request_id,
+                    "proxied call"
+                );
+            }
+        };
+        Ok(ProxyResponse {
+            status,
+            headers: headers::to_caller(&provider_headers),
+            body: Box::pin(body::Finally::new(response_body, log)),
+        })
+    }
+
+    /// The connection the caller named, in its own project.
+    async fn proxied_connection(
+        &self,
+        project_id: &str,
+        selector: &ConnectionSelector,
+    ) -> DomainResult<ConnectionRecord> {
+        match selector {
+            ConnectionSelector::Id(id) => self
+                .store()
+                .find_connection(project_id, id)
+                .await
+                .or_not_found("connection"),
+            ConnectionSelector::GroupAndProvider {
+                group_ref,
+                provider,
+            } => {
+                let filter = ConnectionFilter {
+                    provider: Some(self.catalog().canonical(provider.clone())),
+                    group_ref: Some(group_ref.clone()),
+                    consumer_ref: None,
+                };
+                let mut found = self.store().list_connections(project_id, &filter).await?;
+                match found.len() {
+                    0 => Err(DomainError::not_found("connection")),
+                    1 => Ok(found.remove(0)),
+                    n => {
+                        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+                        Err(DomainError::Conflict(format!(
+                            "{n} connections of provider {provider} belong to group \
+                             {group_ref}: {}; name one in x-amp-connection-id",
+                            ids.join(", ")
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request to the provider, within the first-byte and total timeouts.
+    async fn send(
+        &self,
+        outgoing: &Outgoing<'_>,
+        credentials: &Credentials,
+        body: Option<reqwest::Body>,
+        too_large: &AtomicBool,
+    ) -> DomainResult<Answer> {
+        let settings = &self.settings().proxy;
+        let mut url = outgoing.url.clone();
+        let mut headers = outgoing.headers.clone();
+        attach_credentials(outgoing.provider, credentials, &mut headers, &mut url)?;
+        let mut call = self
+            .inner
+            .proxy
+            .http
+            .request(outgoing.method.clone(), url)
+            .headers(headers)
+            .timeout(settings.total_timeout);
+        if let Some(body) = body {
+            call = call.body(body);
+        }
+        let call = call.send();
+        let response = match tokio::time::timeout(settings.first_byte_timeout, call).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) if too_large.load(Ordering::Relaxed) => {
+                return Err(ProxyError::BodyTooLarge {
+                    limit: settings.max_request_body,
+                }
+                .into())
+            }
+            Ok(Err(error)) => return Err(send_error(error, settings).into()),
+            Err(_) => {
+                return Err(ProxyError::Timeout(format!(
+                    "the provider sent no response within {} s",
+                    settings.first_byte_timeout.as_secs_f64()
+                ))
+                .into())
+            }
+        };
+        Ok(Answer::Live(response))
+    }
+}
+
+/// The body for the next send: a kept body again, or the stream once;
+/// none for a request that came without one (no `Content-Length: 0` added
+/// to a GET).
+fn take_body(body: &mut Option<ReadAhead>, declared: Option<u64>) -> Option<reqwest::Body> {
+    match body.take() {
+        Some(ReadAhead::Whole(bytes)) => {
+            let again = bytes.clone();
+            *body = Some(ReadAhead::Whole(bytes));
+            (!again.is_empty() || declared.is_some()).then(|| reqwest::Body::from(again))
+        }
+        Some(ReadAhead::Partial(stream)) => Some(reqwest::Body::wrap_stream(stream)),
+        None => None,
+    }
+}
+
+fn once(bytes: Bytes) -> BodyStream {
+    Box::pin(futures_util::stream::iter([Ok(bytes)]))
+}
+
+/// A failed send, classified; the error's text never carries the URL.
+fn send_error(
+    error: reqwest::Error,
+    settings: &crate::domain::settings::ProxySettings,
+) -> ProxyError {
+    if error.is_timeout() {
+        let which = if error.is_connect() {
+            format!(
+                "no connection to the provider within {} s",
+                settings.connect_timeout.as_secs_f64()
+            )
+        } else {
+            format!(
+                "the provider did not answer within {} s",
+                settings.total_timeout.as_secs_f64()
+            )
+        };
+        return ProxyError::Timeout(which);
+    }
+    if error.is_connect() {
+        return ProxyError::Unreachable("no connection to the provider".into());
+    }
+    let error = error.without_url();
+    let mut message = error.to_string();
+    if let Some(cause) = std::error::Error::source(&error) {
+        message = format!("{message}: {cause}");
+    }
+    ProxyError::Unreachable(message.chars().take(300).collect())
+}
+
+/// Whether these credentials can be renewed after the provider refused them.
+fn renewable(credentials: &Credentials) -> bool {
+    match credentials {
+        Credentials::OAuth2AuthorizationCode { tokens } => tokens.refresh_token.is_some(),
+        Credentials::OAuth2ClientCredentials { .. } | Credentials::OAuth2Password { .. } => true,
+        Credentials::ApiKey { .. }
+        | Credentials::BasicAuth { .. }
+        | Credentials::CustomAuth { .. }
+        | Credentials::NoAuth {} => false,
+    }
+}
+
+/// Puts the connection's credential where the provider expects it: a
+/// bearer token, an API key in a header or the query (name and prefix from
+/// the catalog), or HTTP Basic.
+fn attach_credentials(
+    provider: &Provider,
+    credentials: &Credentials,
+    headers: &mut HeaderMap,
+    url: &mut Url,
+) -> DomainResult<()> {
+    let secret_header = |value: String| {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            DomainError::Conflict(
+                "the connection's credential cannot be sent in an HTTP header".into(),
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok::<_, DomainError>(value)
+    };
+    match credentials {
+        Credentials::OAuth2AuthorizationCode { tokens }
+        | Credentials::OAuth2ClientCredentials { tokens, .. }
+        | Credentials::OAuth2Password { tokens, .. } => {
+            let token = tokens.access_token.token.expose();
+            headers.insert(AUTHORIZATION, secret_header(format!("Bearer {token}"))?);
+        }
+        Credentials::BasicAuth { username, password } => {
+            let pair = format!("{username}:{}", password.expose());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            headers.insert(AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
+        }
+        Credentials::NoAuth {} => {}
+        Credentials::CustomAuth { values } => {
+            // The catalog's `{input}` templates, filled with the stored values.
+            let Some(spec) = &provider.custom_auth else {
+                return Err(DomainError::CatalogIncomplete {
+                    provider: provider.name.clone(),
+                    missing: "customAuth",
+                });
+            };
+            let fill = |template: &str| {
+                let mut out = template.to_owned();
+                for (name, value) in values {
+                    out = out.replace(&format!("{{{name}}}"), value.expose());
+                }
+                out
+            };
+            for (name, template) in &spec.headers {
+                let name =
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        DomainError::CatalogIncomplete {
+                            provider: provider.name.clone(),
+                            missing: "customAuth header names that are header names",
+                        }
+                    })?;
+                headers.insert(name, secret_header(fill(template))?);
+            }
+            for (name, template) in &spec.query {
+                url.query_pairs_mut().append_pair(name, &fill(template));
+            }
+        }
+        Credentials::ApiKey { api_key } => {
+            let default_spec = ApiKeySpec {
+                location: "header".into(),
+                name: "Authorization".into(),
+                prefix: Some("Bearer ".into()),
+                docs_url: None,
+            };
+            let spec = provider.api_key.as_ref().unwrap_or(&default_spec);
+            let value = format!(
+                "{}{}",
+                spec.prefix.as_deref().unwrap_or_default(),
+                api_key.expose()
+            );
+            if spec.location == "query" {
+                url.query_pairs_mut().append_pair(&spec.name, &value);
+            } else {
+                let name = reqwest::header::HeaderName::from_bytes(spec.name.as_bytes()).map_err(
+                    |_| DomainError::CatalogIncomplete {
+                        provider: provider.name.clone(),
+                        missing: "apiKey.name that is a header name",
+                    },
+                )?;
+                headers.insert(name, secret_header(value)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The status the caller gets for a call that failed in grantd (for the log).
+fn failure_status(error: &DomainError) -> u16 {
+    match error {
+        DomainError::Proxy(ProxyError::NotProxyable { .. }) => 422,
+        DomainError::Proxy(ProxyError::Throttled { .. }) => 429,
+        DomainError::Proxy(ProxyError::BodyTooLarge { .. }) => 413,
+        DomainError::Proxy(ProxyError::Timeout(_)) => 504,
+        DomainError::Proxy(ProxyError::Unreachable(_)) => 502,
+        DomainError::Validation(_) => 400,
+        DomainError::NotFound { .. } => 404,
+        DomainError::Conflict(_) => 409,
+        DomainError::Unavailable(_) => 503,
+        _ => 500,
+    }
+}

@@ -1,0 +1,237 @@
+//! The proxy's HTTP side: Ampersand's proxy headers read and checked, the
+//! caller authenticated, the call handed to the domain, the provider's
+//! answer streamed back. Served at `/{*path}` on its own listener
+//! (`--proxy-listen`), so that switching from the provider is swapping the
+//! base URL, and under `/proxy/{*path}` on the main listener.
+//!
+//! Not in the OpenAPI document: method, path and bodies are the provider's,
+//! so there is no shape of grantd's to describe, and Ampersand documents its
+//! proxy outside its OpenAPI files too.
+
+use crate::domain::proxy::body::BoxError;
+use crate::domain::proxy::{ConnectionSelector, ProxyRequest};
+use crate::domain::{DomainError, FieldIssue, Grantd, InputLocation, ProxyError, Scope};
+use crate::http::auth::Caller;
+use crate::http::problem::{ApiError, Problem};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+
+/// Where the main listener serves the proxy.
+pub const PREFIX: &str = "/proxy";
+
+/// `/proxy/{*path}` on the main listener.
+pub async fn under_prefix(State(grantd): State<Grantd>, request: Request) -> Response {
+    let path = request
+        .uri()
+        .path()
+        .strip_prefix(PREFIX)
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or("/")
+        .to_owned();
+    respond(forward(grantd, request, path).await)
+}
+
+/// Every path on the proxy's own listener.
+pub async fn at_root(State(grantd): State<Grantd>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    respond(forward(grantd, request, path).await)
+}
+
+fn respond(result: Result<Response, ApiError>) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(error) => {
+            let retry_after = match &error {
+                ApiError::Domain(DomainError::Proxy(ProxyError::Throttled { retry_after })) => {
+                    Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+                }
+                _ => None,
+            };
+            let mut response = error.into_response();
+            if let Some(seconds) = retry_after {
+                // Ampersand's throttle header, and the standard one for
+                // clients that know only that.
+                let value = HeaderValue::from(seconds);
+                response
+                    .headers_mut()
+                    .insert("x-amp-retry-after", value.clone());
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
+
+async fn forward(grantd: Grantd, request: Request, path: String) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    if matches!(parts.method, Method::CONNECT | Method::TRACE) {
+        // TRACE would echo the request, injected credentials included.
+        return Ok(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the proxy does not pass on CONNECT or TRACE",
+        )
+        .into_response());
+    }
+    let caller = Caller::from_request_parts(&mut parts, &grantd).await?;
+    let project = caller.own_project(Scope::CredentialsAccessToken)?;
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        return Err(ApiError::Input(vec![FieldIssue {
+            location: InputLocation::Path,
+            name: "path".into(),
+            value: parts.uri.to_string().into(),
+            detail: "send the provider's path only (origin-form), never a scheme or host; \
+                     grantd picks the host from the catalog"
+                .into(),
+        }]));
+    }
+    let amp = AmpHeaders::read(&parts.headers)?;
+    if amp.project != project.id && amp.project != project.name {
+        return Err(DomainError::not_found("project").into());
+    }
+    let request_id = parts
+        .headers
+        .get(crate::http::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(BoxError::from));
+    let answer = grantd
+        .proxy(ProxyRequest {
+            project_id: project.id.clone(),
+            connection: amp.connection,
+            method: parts.method,
+            path,
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts.headers,
+            body: Box::pin(body),
+            throttle: amp.throttle,
+            request_id,
+        })
+        .await?;
+    let mut response = Response::new(Body::from_stream(answer.body));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    Ok(response)
+}
+
+/// Ampersand's proxy headers.
+struct AmpHeaders {
+    project: String,
+    connection: ConnectionSelector,
+    throttle: bool,
+}
+
+impl AmpHeaders {
+    fn read(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let mut issues = Vec::new();
+        let text = |name: &str, issues: &mut Vec<FieldIssue>| -> Option<String> {
+            let value = headers.get(name)?;
+            match value.to_str().map(str::trim) {
+                Ok(v) if !v.is_empty() => Some(v.to_owned()),
+                _ => {
+                    issues.push(header_issue(name, "", "must be non-empty visible ASCII"));
+                    None
+                }
+            }
+        };
+        for ampersand_only in ["x-amp-installation-id", "x-amp-integration-name"] {
+            if headers.contains_key(ampersand_only) {
+                issues.push(header_issue(
+                    ampersand_only,
+                    "",
+                    "grantd has no installations or integrations: name the connection with \
+                     x-amp-connection-id, or with x-amp-group-ref and x-amp-provider",
+                ));
+            }
+        }
+        match text("x-amp-proxy-version", &mut issues) {
+            Some(version) if version == "1" => {}
+            Some(version) => issues.push(header_issue(
+                "x-amp-proxy-version",
+                &version,
+                "the only proxy version is 1",
+            )),
+            None if !headers.contains_key("x-amp-proxy-version") => issues.push(header_issue(
+                "x-amp-proxy-version",
+                "",
+                "send x-amp-proxy-version: 1",
+            )),
+            None => {}
+        }
+        let project = text("x-amp-project-id", &mut issues);
+        if project.is_none() && !headers.contains_key("x-amp-project-id") {
+            issues.push(header_issue(
+                "x-amp-project-id",
+                "",
+                "send the project's id (or name) in x-amp-project-id",
+            ));
+        }
+        let id = text("x-amp-connection-id", &mut issues);
+        let group_ref = text("x-amp-group-ref", &mut issues);
+        let provider = text("x-amp-provider", &mut issues);
+        let connection = match (id, group_ref, provider) {
+            (Some(id), None, None) => Some(ConnectionSelector::Id(id)),
+            (None, Some(group_ref), Some(provider)) => Some(ConnectionSelector::GroupAndProvider {
+                group_ref,
+                provider,
+            }),
+            (Some(_), _, _) => {
+                issues.push(header_issue(
+                    "x-amp-connection-id",
+                    "",
+                    "name the connection either by x-amp-connection-id or by \
+                     x-amp-group-ref and x-amp-provider, not both",
+                ));
+                None
+            }
+            (None, group_ref, _) => {
+                let missing = if group_ref.is_none() {
+                    "x-amp-group-ref"
+                } else {
+                    "x-amp-provider"
+                };
+                if !has_issue(&issues, missing) {
+                    issues.push(header_issue(
+                        missing,
+                        "",
+                        "name the connection with x-amp-connection-id, or with \
+                         x-amp-group-ref and x-amp-provider",
+                    ));
+                }
+                None
+            }
+        };
+        let throttle = headers
+            .get("x-amp-rate-limiter-mode")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("throttle"));
+        match (project, connection) {
+            (Some(project), Some(connection)) if issues.is_empty() => Ok(AmpHeaders {
+                project,
+                connection,
+                throttle,
+            }),
+            _ => Err(ApiError::Input(issues)),
+        }
+    }
+}
+
+fn has_issue(issues: &[FieldIssue], name: &str) -> bool {
+    issues.iter().any(|issue| issue.name == name)
+}
+
+fn header_issue(name: &str, value: &str, detail: &str) -> FieldIssue {
+    FieldIssue {
+        location: InputLocation::Header,
+        name: name.to_owned(),
+        value: value.into(),
+        detail: detail.to_owned(),
+    }
+}
