@@ -3,31 +3,10 @@
 //! `includeCredentials` stays as another name of `includeCreds`).
 
 use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, TestApp};
+use crate::refresh::import_expiring;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// Imports tokens for `mock` whose access token expires in `expires_in_secs`.
-async fn import(app: &TestApp, expires_in_secs: i64) -> String {
-    app.provider.issue_refresh_token("rt-original");
-    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
-    let issued_at = chrono::Utc::now() - chrono::Duration::seconds(60);
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
-            "oauth2AuthorizationCode": {
-                "accessToken": {"token": "at-old", "expiresAt": expires_at.to_rfc3339(),
-                                "issuedAt": issued_at.to_rfc3339()},
-                "refreshToken": {"token": "rt-original"},
-                "scopes": ["read"]}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn read(app: &TestApp, id: &str, query: &str) -> Value {
     let response = app
@@ -44,7 +23,7 @@ async fn include_creds_shows_the_access_token_and_only_include_refresh_token_add
 ) {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let id = import(&app, 3600).await;
+    let id = import_expiring(&app, "g", 3600).await;
 
     for query in ["includeCreds=true", "includeCredentials=true"] {
         let tokens = read(&app, &id, query).await["oauth2AuthorizationCode"].clone();
@@ -65,7 +44,7 @@ async fn include_creds_shows_the_access_token_and_only_include_refresh_token_add
 async fn refresh_force_renews_a_fresh_token_and_concurrent_forced_reads_share_one_provider_call() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let id = import(&app, 3600).await;
+    let id = import_expiring(&app, "g", 3600).await;
     // Hold the provider's answer so that every read below finds the old
     // token and joins the one refresh in flight.
     app.provider
@@ -93,7 +72,7 @@ async fn refresh_if_expired_renews_only_an_expired_token() {
     // The background refresher stays out of the way: only the reads refresh.
     let app = spawn_app_with(|config| config.refresh.tick = Duration::from_secs(3600)).await;
     app.create_provider_app("mock").await;
-    let fresh = import(&app, 3600).await;
+    let fresh = import_expiring(&app, "g", 3600).await;
     let body = read(&app, &fresh, "refresh=ifExpired&includeCreds=true").await;
     assert_eq!(
         body["oauth2AuthorizationCode"]["accessToken"]["token"],
@@ -101,7 +80,7 @@ async fn refresh_if_expired_renews_only_an_expired_token() {
     );
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 0);
 
-    let expired = import(&app, -60).await;
+    let expired = import_expiring(&app, "g", -60).await;
     // Without credentials asked for: the refresh still happens.
     read(&app, &expired, "refresh=ifExpired").await;
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
@@ -110,7 +89,7 @@ async fn refresh_if_expired_renews_only_an_expired_token() {
 #[tokio::test]
 async fn an_unknown_refresh_mode_is_a_400_naming_refresh() {
     let app = spawn_app().await;
-    let id = import(&app, 3600).await;
+    let id = import_expiring(&app, "g", 3600).await;
     let response = app
         .get(&app.project_url(&format!("/connections/{id}?refresh=always")))
         .await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Imports authorization-code tokens for group `g` whose access token
 /// expires `expires_in_secs` from now (negative: already expired).
-async fn import_expiring(app: &TestApp, group: &str, expires_in_secs: i64) -> String {
+pub(crate) async fn import_expiring(app: &TestApp, group: &str, expires_in_secs: i64) -> String {
     app.provider.issue_refresh_token("rt-original");
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
     let issued_at = chrono::Utc::now() - chrono::Duration::seconds(3600);
