@@ -394,7 +394,15 @@ async fn retry_after_from_the_provider_holds_the_next_attempt_back() {
     let id = import_expiring(&app, "g", 240).await;
     let provider = app.provider.clone();
     eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
-    let during = connection(&app, &id).await;
+    // The provider has answered; grantd stores the failure a moment later.
+    let mut during = Value::Null;
+    for _ in 0..500 {
+        during = connection(&app, &id).await;
+        if !during["refreshError"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(during["refreshError"]["error"], "http_503", "{during}");
     let failed_at: chrono::DateTime<chrono::Utc> = during["refreshError"]["at"]
         .as_str()

@@ -8,4 +8,5 @@ pub mod gauges;
 pub mod refresh;
 pub mod webhook_delivery;
 pub mod webhook_egress;
+pub mod webhook_signing;
 pub mod webhooks;
