@@ -273,22 +273,8 @@ impl Application {
                  TLS-terminating proxy in front and set --public-url https://…"
             );
         }
-        let metrics_listener = match config.metrics_listen {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding the metrics listener {address}"))?,
-            ),
-            None => None,
-        };
-        let proxy_listener = match config.proxy_listen {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding the proxy listener {address}"))?,
-            ),
-            None => None,
-        };
+        let metrics_listener = bind_optional(config.metrics_listen, "metrics").await?;
+        let proxy_listener = bind_optional(config.proxy_listen, "proxy").await?;
         let grantd = open_grantd(&config, &public_url, Access::Create).await?;
         Ok(Self {
             listener,
@@ -444,6 +430,22 @@ impl Application {
         self.grantd.store().close().await;
         tracing::info!("grantd stopped");
         Ok(())
+    }
+}
+
+/// Binds one of the optional listeners (metrics, proxy) when an address
+/// is configured.
+async fn bind_optional(
+    address: Option<SocketAddr>,
+    what: &str,
+) -> anyhow::Result<Option<TcpListener>> {
+    match address {
+        Some(address) => {
+            Ok(Some(TcpListener::bind(address).await.with_context(
+                || format!("binding the {what} listener {address}"),
+            )?))
+        }
+        None => Ok(None),
     }
 }
 
