@@ -6,6 +6,7 @@ pub mod wire;
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{
     Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd,
+    ProviderAnswer,
 };
 use crate::http::auth::{cookie, RequestOrigin};
 use crate::http::extract::QueryParams;
@@ -56,9 +57,7 @@ pub async fn get_oauth_callback(
         .map(|name| csrf_set_cookie(&name, "", 0, &grantd.csrf_cookie_scope()));
     let input = CallbackInput {
         state: query.state,
-        code: query.code,
-        error: query.error,
-        error_description: query.error_description,
+        answer: ProviderAnswer::from_query(query.code, query.error, query.error_description),
         iss: query.iss,
         csrf_cookie,
     };
