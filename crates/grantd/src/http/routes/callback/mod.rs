@@ -3,10 +3,11 @@
 pub(crate) mod page;
 pub mod wire;
 
+use crate::domain::oauth::callback::failure::FlowFailure;
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{
-    Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd,
-    ProviderAnswer,
+    Actor, CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn, CredentialAccess,
+    Grantd, ProviderAnswer,
 };
 use crate::http::auth::{cookie, RequestOrigin};
 use crate::http::extract::QueryParams;
@@ -90,18 +91,7 @@ async fn outcome_page<'a>(
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
     match outcome {
-        CallbackOutcome::Rejected(reason) => {
-            let (title, message) = rejection_text(*reason);
-            CallbackPage {
-                status: StatusCode::BAD_REQUEST,
-                title,
-                message: message.into(),
-                notify: None,
-                ampersand: None,
-                connect: None,
-                clear_cookie,
-            }
-        }
+        CallbackOutcome::Rejected(reason) => rejected_page(*reason, clear_cookie),
         CallbackOutcome::Connected {
             project_id,
             connection_id,
@@ -111,40 +101,14 @@ async fn outcome_page<'a>(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
-            let name = display_name(grantd, provider);
-            // With a return URL, the page (or its link) takes the person back.
-            let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
-            // Connect-page flows report to the connect page, which knows grantd's words.
-            let ampersand = match connect {
-                Some(_) => None,
-                None => connection_for_opener(grantd, actor, project_id, connection_id)
-                    .await
-                    .map(|connection| ampersand_message(Ok(connection))),
-            };
-            CallbackPage {
-                status: StatusCode::OK,
-                title: "Connected",
-                message: if returns {
-                    format!("Your {name} account is connected.")
-                } else {
-                    format!("Your {name} account is connected. You can close this window.")
-                },
-                notify: Some((
-                    opener_origin,
-                    OpenerMessage {
-                        kind: "grantd:oauth",
-                        status: "success",
-                        connection_id: Some(connection_id),
-                        provider,
-                        error: None,
-                        error_description: None,
-                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
-                    },
-                )),
-                ampersand,
+            let connected = Connected {
+                project_id,
+                connection_id,
+                provider,
+                opener_origin,
                 connect: connect.as_ref(),
-                clear_cookie,
-            }
+            };
+            connected_page(grantd, actor, connected, clear_cookie).await
         }
         CallbackOutcome::Failed {
             provider,
@@ -153,39 +117,144 @@ async fn outcome_page<'a>(
             failure,
             connect,
         } => {
-            let error = failure.code();
-            tracing::info!(%provider, %error, "OAuth flow failed");
-            let name = display_name(grantd, provider);
-            let message = match failure.description() {
-                Some(d) => format!("{name} reported: {error} ({d})"),
-                None => format!("{name} reported: {error}"),
-            };
-            let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
-            CallbackPage {
-                status: if failure.is_retryable() {
-                    StatusCode::BAD_GATEWAY
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                title: "The connection was not made",
-                message,
-                notify: Some((
-                    opener_origin,
-                    OpenerMessage {
-                        kind: "grantd:oauth",
-                        status: "failure",
-                        connection_id: connection_id.as_deref(),
-                        provider,
-                        error: Some(error),
-                        error_description: failure.description(),
-                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
-                    },
-                )),
-                ampersand,
+            let failed = Failed {
+                provider,
+                opener_origin,
+                connection_id: connection_id.as_deref(),
+                failure,
                 connect: connect.as_ref(),
-                clear_cookie,
-            }
+            };
+            failed_page(grantd, failed, clear_cookie)
         }
+    }
+}
+
+/// A callback refused before anything was stored: nothing to tell an opener.
+fn rejected_page<'a>(reason: CallbackRejection, clear_cookie: Option<String>) -> CallbackPage<'a> {
+    let (title, message) = rejection_text(reason);
+    CallbackPage {
+        status: StatusCode::BAD_REQUEST,
+        title,
+        message: message.into(),
+        notify: None,
+        ampersand: None,
+        connect: None,
+        clear_cookie,
+    }
+}
+
+/// The fields of [`CallbackOutcome::Connected`] the page shows.
+struct Connected<'a> {
+    project_id: &'a str,
+    connection_id: &'a str,
+    provider: &'a str,
+    opener_origin: &'a str,
+    connect: Option<&'a ConnectReturn>,
+}
+
+/// A connection was made or re-authorized.
+async fn connected_page<'a>(
+    grantd: &'a Grantd,
+    actor: &Actor,
+    connected: Connected<'a>,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    let Connected {
+        project_id,
+        connection_id,
+        provider,
+        opener_origin,
+        connect,
+    } = connected;
+    let name = display_name(grantd, provider);
+    // With a return URL, the page (or its link) takes the person back.
+    let returns = connect.is_some_and(|c| c.return_url.is_some());
+    // Connect-page flows report to the connect page, which knows grantd's words.
+    let ampersand = match connect {
+        Some(_) => None,
+        None => connection_for_opener(grantd, actor, project_id, connection_id)
+            .await
+            .map(|connection| ampersand_message(Ok(connection))),
+    };
+    CallbackPage {
+        status: StatusCode::OK,
+        title: "Connected",
+        message: if returns {
+            format!("Your {name} account is connected.")
+        } else {
+            format!("Your {name} account is connected. You can close this window.")
+        },
+        notify: Some((
+            opener_origin,
+            OpenerMessage {
+                kind: "grantd:oauth",
+                status: "success",
+                connection_id: Some(connection_id),
+                provider,
+                error: None,
+                error_description: None,
+                session_id: connect.map(|c| c.session_id.as_str()),
+            },
+        )),
+        ampersand,
+        connect,
+        clear_cookie,
+    }
+}
+
+/// The fields of [`CallbackOutcome::Failed`] the page shows.
+struct Failed<'a> {
+    provider: &'a str,
+    opener_origin: &'a str,
+    connection_id: Option<&'a str>,
+    failure: &'a FlowFailure,
+    connect: Option<&'a ConnectReturn>,
+}
+
+/// The flow ended without a connection: the provider's words, or ours.
+fn failed_page<'a>(
+    grantd: &'a Grantd,
+    failed: Failed<'a>,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    let Failed {
+        provider,
+        opener_origin,
+        connection_id,
+        failure,
+        connect,
+    } = failed;
+    let error = failure.code();
+    tracing::info!(%provider, %error, "OAuth flow failed");
+    let name = display_name(grantd, provider);
+    let message = match failure.description() {
+        Some(d) => format!("{name} reported: {error} ({d})"),
+        None => format!("{name} reported: {error}"),
+    };
+    let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
+    CallbackPage {
+        status: if failure.is_retryable() {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        title: "The connection was not made",
+        message,
+        notify: Some((
+            opener_origin,
+            OpenerMessage {
+                kind: "grantd:oauth",
+                status: "failure",
+                connection_id,
+                provider,
+                error: Some(error),
+                error_description: failure.description(),
+                session_id: connect.map(|c| c.session_id.as_str()),
+            },
+        )),
+        ampersand,
+        connect,
+        clear_cookie,
     }
 }
 
