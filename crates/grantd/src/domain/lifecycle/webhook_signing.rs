@@ -87,3 +87,91 @@ pub fn verify(
     // verify_slice compares in constant time.
     mac(secret, ts, body).verify_slice(&expected).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_and_a_changed_body_or_stale_timestamp_does_not() {
+        let secret = "whsec_test";
+        let now = 1_800_000_000;
+        let signature = sign(secret, now, b"{\"a\":1}");
+        let five_minutes = Duration::from_secs(300);
+        assert!(verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now,
+            five_minutes
+        ));
+        assert!(!verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":2}",
+            &signature,
+            now,
+            five_minutes
+        ));
+        assert!(!verify(
+            "whsec_other",
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now,
+            five_minutes
+        ));
+        assert!(!verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now + 301,
+            five_minutes
+        ));
+        // A timestamp from the future is as stale as one from the past.
+        assert!(!verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now - 301,
+            five_minutes
+        ));
+        assert!(verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            &signature,
+            now - 299,
+            five_minutes
+        ));
+        assert!(!verify(
+            secret,
+            "soon",
+            b"{\"a\":1}",
+            &signature,
+            now,
+            five_minutes
+        ));
+        assert!(!verify(
+            secret,
+            &now.to_string(),
+            b"{\"a\":1}",
+            "v1=zz",
+            now,
+            five_minutes
+        ));
+    }
+
+    #[test]
+    fn the_signature_is_hex_hmac_sha256_of_timestamp_dot_body() {
+        // RFC 4231-style cross-check computed independently of `mac`.
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"key").unwrap();
+        mac.update(b"42.body");
+        let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(sign("key", 42, b"body"), expected);
+    }
+}
