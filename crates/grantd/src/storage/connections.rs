@@ -298,69 +298,8 @@ impl Write for InsertConnection {
         conn: &'c mut AnyConnection,
     ) -> WriteFuture<'c, Vec<Self::Output>> {
         Box::pin(async move {
-            // (project, ref, time) of the groups and consumers named by no one here.
-            let unnamed = |name: fn(&NewConnection) -> Option<&String>,
-                           key: fn(&NewConnection) -> &String| {
-                distinct(writes.iter().filter(|w| name(&w.new).is_none()).map(|w| {
-                    (
-                        w.new.owner.project_id.as_str(),
-                        key(&w.new).as_str(),
-                        w.new.now,
-                    )
-                }))
-            };
-            let unnamed_groups = unnamed(|n| n.owner.group_name.as_ref(), |n| &n.owner.group_ref);
-            let unnamed_consumers = unnamed(
-                |n| n.owner.consumer_name.as_ref(),
-                |n| &n.owner.consumer_ref,
-            );
-            insert_missing(
-                &mut *conn,
-                "groups",
-                "group_ref",
-                "group_name",
-                &unnamed_groups,
-            )
-            .await?;
-            insert_missing(
-                &mut *conn,
-                "consumers",
-                "consumer_ref",
-                "consumer_name",
-                &unnamed_consumers,
-            )
-            .await?;
-            for w in &writes {
-                let new = &w.new.owner;
-                if new.group_name.is_some() {
-                    upsert_group(
-                        &mut *conn,
-                        &new.project_id,
-                        &new.group_ref,
-                        new.group_name.as_deref(),
-                        w.new.now,
-                    )
-                    .await?;
-                }
-                if new.consumer_name.is_some() {
-                    upsert_consumer(
-                        &mut *conn,
-                        &new.project_id,
-                        &new.consumer_ref,
-                        new.consumer_name.as_deref(),
-                        w.new.now,
-                    )
-                    .await?;
-                }
-            }
-            for chunk in writes.chunks(ROWS_PER_INSERT) {
-                let sql = insert_connections_sql(chunk.len());
-                let mut query = sqlx::query(&sql);
-                for w in chunk {
-                    query = bind_connection(query, &w.new);
-                }
-                query.execute(&mut *conn).await?;
-            }
+            insert_owners(&mut *conn, &writes).await?;
+            insert_connection_rows(&mut *conn, &writes).await?;
             let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
             let enqueued = insert_events_in(&mut *conn, &events).await?;
             for w in &writes {
@@ -368,28 +307,116 @@ impl Write for InsertConnection {
                     record_success(&mut *conn, state_hash, &w.new.id).await?;
                 }
             }
-            let ids: Vec<&str> = writes
-                .iter()
-                .filter(|w| w.read_back())
-                .map(|w| w.new.id.as_str())
-                .collect();
-            let mut records = HashMap::new();
-            for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
-                records.extend(records_by_id(&mut *conn, chunk).await?);
-            }
-            writes
-                .iter()
-                .zip(enqueued)
-                .map(|(w, enqueued)| {
-                    if !w.read_back() {
-                        return Ok((enqueued, None));
-                    }
-                    let record = records.remove(&w.new.id).ok_or(StoreError::NotFound)?;
-                    Ok((enqueued, Some(record)))
-                })
-                .collect()
+            read_back(&mut *conn, &writes, enqueued).await
         })
     }
+}
+
+/// The groups and consumers of the new connections: those named by no one
+/// here in one multi-row insert each, the named ones one by one (a name
+/// may rename).
+async fn insert_owners(conn: &mut AnyConnection, writes: &[&InsertConnection]) -> StoreResult<()> {
+    // (project, ref, time) of the groups and consumers named by no one here.
+    let unnamed = |name: fn(&NewConnection) -> Option<&String>,
+                   key: fn(&NewConnection) -> &String| {
+        distinct(writes.iter().filter(|w| name(&w.new).is_none()).map(|w| {
+            (
+                w.new.owner.project_id.as_str(),
+                key(&w.new).as_str(),
+                w.new.now,
+            )
+        }))
+    };
+    let unnamed_groups = unnamed(|n| n.owner.group_name.as_ref(), |n| &n.owner.group_ref);
+    let unnamed_consumers = unnamed(
+        |n| n.owner.consumer_name.as_ref(),
+        |n| &n.owner.consumer_ref,
+    );
+    insert_missing(
+        &mut *conn,
+        "groups",
+        "group_ref",
+        "group_name",
+        &unnamed_groups,
+    )
+    .await?;
+    insert_missing(
+        &mut *conn,
+        "consumers",
+        "consumer_ref",
+        "consumer_name",
+        &unnamed_consumers,
+    )
+    .await?;
+    for w in writes {
+        let new = &w.new.owner;
+        if new.group_name.is_some() {
+            upsert_group(
+                &mut *conn,
+                &new.project_id,
+                &new.group_ref,
+                new.group_name.as_deref(),
+                w.new.now,
+            )
+            .await?;
+        }
+        if new.consumer_name.is_some() {
+            upsert_consumer(
+                &mut *conn,
+                &new.project_id,
+                &new.consumer_ref,
+                new.consumer_name.as_deref(),
+                w.new.now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The connection rows, a few per statement.
+async fn insert_connection_rows(
+    conn: &mut AnyConnection,
+    writes: &[&InsertConnection],
+) -> StoreResult<()> {
+    for chunk in writes.chunks(ROWS_PER_INSERT) {
+        let sql = insert_connections_sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for w in chunk {
+            query = bind_connection(query, &w.new);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Each write's output: how many deliveries its event enqueued and, when it asked,
+/// the connection as stored.
+async fn read_back(
+    conn: &mut AnyConnection,
+    writes: &[&InsertConnection],
+    enqueued: Vec<usize>,
+) -> StoreResult<Vec<(usize, Option<ConnectionRecord>)>> {
+    let ids: Vec<&str> = writes
+        .iter()
+        .filter(|w| w.read_back())
+        .map(|w| w.new.id.as_str())
+        .collect();
+    let mut records = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+        records.extend(records_by_id(&mut *conn, chunk).await?);
+    }
+    writes
+        .iter()
+        .zip(enqueued)
+        .map(|(w, enqueued)| {
+            if !w.read_back() {
+                return Ok((enqueued, None));
+            }
+            let record = records.remove(&w.new.id).ok_or(StoreError::NotFound)?;
+            Ok((enqueued, Some(record)))
+        })
+        .collect()
 }
 
 /// Connections by id, with their joins, read inside the caller's transaction.
