@@ -101,14 +101,12 @@ async fn outcome_page<'a>(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
-            let connected = Connected {
-                project_id,
-                connection_id,
+            let flow = FlowShown {
                 provider,
                 opener_origin,
                 connect: connect.as_ref(),
             };
-            connected_page(grantd, actor, connected, clear_cookie).await
+            connected_page(grantd, actor, flow, project_id, connection_id, clear_cookie).await
         }
         CallbackOutcome::Failed {
             provider,
@@ -117,14 +115,18 @@ async fn outcome_page<'a>(
             failure,
             connect,
         } => {
-            let failed = Failed {
+            let flow = FlowShown {
                 provider,
                 opener_origin,
-                connection_id: connection_id.as_deref(),
-                failure,
                 connect: connect.as_ref(),
             };
-            failed_page(grantd, failed, clear_cookie)
+            failed_page(
+                grantd,
+                flow,
+                connection_id.as_deref(),
+                failure,
+                clear_cookie,
+            )
         }
     }
 }
@@ -143,10 +145,9 @@ fn rejected_page<'a>(reason: CallbackRejection, clear_cookie: Option<String>) ->
     }
 }
 
-/// The fields of [`CallbackOutcome::Connected`] the page shows.
-struct Connected<'a> {
-    project_id: &'a str,
-    connection_id: &'a str,
+/// What every outcome with a flow tells: whose provider, which opener to
+/// notify, and the connect session the flow ran for.
+struct FlowShown<'a> {
     provider: &'a str,
     opener_origin: &'a str,
     connect: Option<&'a ConnectReturn>,
@@ -156,16 +157,16 @@ struct Connected<'a> {
 async fn connected_page<'a>(
     grantd: &'a Grantd,
     actor: &Actor,
-    connected: Connected<'a>,
+    flow: FlowShown<'a>,
+    project_id: &str,
+    connection_id: &'a str,
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
-    let Connected {
-        project_id,
-        connection_id,
+    let FlowShown {
         provider,
         opener_origin,
         connect,
-    } = connected;
+    } = flow;
     let name = display_name(grantd, provider);
     // With a return URL, the page (or its link) takes the person back.
     let returns = connect.is_some_and(|c| c.return_url.is_some());
@@ -202,28 +203,19 @@ async fn connected_page<'a>(
     }
 }
 
-/// The fields of [`CallbackOutcome::Failed`] the page shows.
-struct Failed<'a> {
-    provider: &'a str,
-    opener_origin: &'a str,
-    connection_id: Option<&'a str>,
-    failure: &'a FlowFailure,
-    connect: Option<&'a ConnectReturn>,
-}
-
 /// The flow ended without a connection: the provider's words, or ours.
 fn failed_page<'a>(
     grantd: &'a Grantd,
-    failed: Failed<'a>,
+    flow: FlowShown<'a>,
+    connection_id: Option<&'a str>,
+    failure: &'a FlowFailure,
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
-    let Failed {
+    let FlowShown {
         provider,
         opener_origin,
-        connection_id,
-        failure,
         connect,
-    } = failed;
+    } = flow;
     let error = failure.code();
     tracing::info!(%provider, %error, "OAuth flow failed");
     let name = display_name(grantd, provider);
