@@ -96,73 +96,30 @@ mod tests {
     fn a_signature_verifies_and_a_changed_body_or_stale_timestamp_does_not() {
         let secret = "whsec_test";
         let now = 1_800_000_000;
-        let signature = sign(secret, now, b"{\"a\":1}");
+        let body = b"{\"a\":1}";
+        let signature = sign(secret, now, body);
         let five_minutes = Duration::from_secs(300);
-        assert!(verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":1}",
-            &signature,
-            now,
-            five_minutes
-        ));
-        assert!(!verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":2}",
-            &signature,
-            now,
-            five_minutes
-        ));
-        assert!(!verify(
-            "whsec_other",
-            &now.to_string(),
-            b"{\"a\":1}",
-            &signature,
-            now,
-            five_minutes
-        ));
-        assert!(!verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":1}",
-            &signature,
-            now + 301,
-            five_minutes
-        ));
-        // A timestamp from the future is as stale as one from the past.
-        assert!(!verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":1}",
-            &signature,
-            now - 301,
-            five_minutes
-        ));
-        assert!(verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":1}",
-            &signature,
-            now - 299,
-            five_minutes
-        ));
-        assert!(!verify(
-            secret,
-            "soon",
-            b"{\"a\":1}",
-            &signature,
-            now,
-            five_minutes
-        ));
-        assert!(!verify(
-            secret,
-            &now.to_string(),
-            b"{\"a\":1}",
-            "v1=zz",
-            now,
-            five_minutes
-        ));
+        let ts = now.to_string();
+        // (secret, timestamp, body, signature, now, verifies)
+        let cases: [(&str, &str, &[u8], &str, i64, bool); 8] = [
+            (secret, &ts, body, &signature, now, true),
+            (secret, &ts, b"{\"a\":2}", &signature, now, false),
+            ("whsec_other", &ts, body, &signature, now, false),
+            (secret, &ts, body, &signature, now + 301, false),
+            // A timestamp from the future is as stale as one from the past.
+            (secret, &ts, body, &signature, now - 301, false),
+            (secret, &ts, body, &signature, now - 299, true),
+            (secret, "soon", body, &signature, now, false),
+            (secret, &ts, body, "v1=zz", now, false),
+        ];
+        for (i, (secret, timestamp, body, signature, at, verifies)) in cases.into_iter().enumerate()
+        {
+            assert_eq!(
+                verify(secret, timestamp, body, signature, at, five_minutes),
+                verifies,
+                "case {i}"
+            );
+        }
     }
 
     #[test]
