@@ -153,6 +153,30 @@ struct FlowShown<'a> {
     connect: Option<&'a ConnectReturn>,
 }
 
+impl<'a> FlowShown<'a> {
+    /// The opener to notify and what it is told of the flow.
+    fn notify(
+        &self,
+        status: &'a str,
+        connection_id: Option<&'a str>,
+        error: Option<&'a str>,
+        error_description: Option<String>,
+    ) -> Option<(&'a str, OpenerMessage<'a>)> {
+        Some((
+            self.opener_origin,
+            OpenerMessage {
+                kind: "grantd:oauth",
+                status,
+                connection_id,
+                provider: self.provider,
+                error,
+                error_description,
+                session_id: self.connect.map(|c| c.session_id.as_str()),
+            },
+        ))
+    }
+}
+
 /// A connection was made or re-authorized.
 async fn connected_page<'a>(
     grantd: &'a Grantd,
@@ -162,12 +186,8 @@ async fn connected_page<'a>(
     connection_id: &'a str,
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
-    let FlowShown {
-        provider,
-        opener_origin,
-        connect,
-    } = flow;
-    let name = display_name(grantd, provider);
+    let connect = flow.connect;
+    let name = display_name(grantd, flow.provider);
     // With a return URL, the page (or its link) takes the person back.
     let returns = connect.is_some_and(|c| c.return_url.is_some());
     // Connect-page flows report to the connect page, which knows grantd's words.
@@ -185,18 +205,7 @@ async fn connected_page<'a>(
         } else {
             format!("Your {name} account is connected. You can close this window.")
         },
-        notify: Some((
-            opener_origin,
-            OpenerMessage {
-                kind: "grantd:oauth",
-                status: "success",
-                connection_id: Some(connection_id),
-                provider,
-                error: None,
-                error_description: None,
-                session_id: connect.map(|c| c.session_id.as_str()),
-            },
-        )),
+        notify: flow.notify("success", Some(connection_id), None, None),
         ampersand,
         connect,
         clear_cookie,
@@ -211,19 +220,17 @@ fn failed_page<'a>(
     failure: &'a FlowFailure,
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
-    let FlowShown {
-        provider,
-        opener_origin,
-        connect,
-    } = flow;
     let error = failure.code();
-    tracing::info!(%provider, %error, "OAuth flow failed");
-    let name = display_name(grantd, provider);
+    tracing::info!(provider = %flow.provider, %error, "OAuth flow failed");
+    let name = display_name(grantd, flow.provider);
     let message = match failure.description() {
         Some(d) => format!("{name} reported: {error} ({d})"),
         None => format!("{name} reported: {error}"),
     };
-    let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
+    let ampersand = flow
+        .connect
+        .is_none()
+        .then(|| ampersand_message(Err(&message)));
     CallbackPage {
         status: if failure.is_retryable() {
             StatusCode::BAD_GATEWAY
@@ -232,20 +239,9 @@ fn failed_page<'a>(
         },
         title: "The connection was not made",
         message,
-        notify: Some((
-            opener_origin,
-            OpenerMessage {
-                kind: "grantd:oauth",
-                status: "failure",
-                connection_id,
-                provider,
-                error: Some(error),
-                error_description: failure.description(),
-                session_id: connect.map(|c| c.session_id.as_str()),
-            },
-        )),
+        notify: flow.notify("failure", connection_id, Some(error), failure.description()),
         ampersand,
-        connect,
+        connect: flow.connect,
         clear_cookie,
     }
 }
