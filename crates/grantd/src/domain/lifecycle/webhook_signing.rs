@@ -100,8 +100,9 @@ mod tests {
         let signature = sign(secret, now, body);
         let five_minutes = Duration::from_secs(300);
         let ts = now.to_string();
-        // (secret, timestamp, body, signature, now, verifies)
-        let cases: [(&str, &str, &[u8], &str, i64, bool); 8] = [
+        /// (secret, timestamp, body, signature, now, verifies)
+        type Case<'a> = (&'a str, &'a str, &'a [u8], &'a str, i64, bool);
+        let cases: [Case; 8] = [
             (secret, &ts, body, &signature, now, true),
             (secret, &ts, b"{\"a\":2}", &signature, now, false),
             ("whsec_other", &ts, body, &signature, now, false),
