@@ -34,13 +34,14 @@ pub mod scopes;
 mod settings;
 
 pub use audit::record::{Actor, AuditAction, AuditEntry, AuditPage, AuditQuery, AuditRecord};
-pub use connect_sessions::{
-    ConnectSession, ConnectSessionInput, ConnectStartInput, CreatedConnectSession, SessionOutcome,
-};
-pub use connections::generate::GenerateInput;
+pub use connect_sessions::create::{NewConnectSession, SessionContext};
+pub use connect_sessions::start::PageFlow;
+pub use connect_sessions::{ConnectSession, CreatedConnectSession, SessionOutcome};
+pub use connections::credentials::SuppliedCredentials;
+pub use connections::generate::GenerateConnection;
 pub use connections::records::{ConnectionQuery, RefreshOnRead};
-pub use connections::target::{MetadataInput, WORKSPACE_METADATA};
-pub use connections::update::UpdateConnectionInput;
+pub use connections::target::{ConnectionTarget, TargetFields, WORKSPACE_METADATA};
+pub use connections::update::{UpdatableField, UpdateConnection, UpdateMask};
 pub use error::{DomainError, DomainResult, FieldIssue, InputLocation, ProviderError, ProxyError};
 pub use handle::Grantd;
 pub use identity::callers::{Authenticated, CallerIdentity, JwtAlgorithm};
@@ -52,7 +53,7 @@ pub use lifecycle::events::{
 pub use lifecycle::webhook_delivery::WebhookWorker;
 pub use lifecycle::webhooks::{CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput};
 pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
-pub use oauth::connect::ConnectInput;
+pub use oauth::connect::StartOAuthConnect;
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use scopes::{CredentialAccess, Scope, Scopes};
 pub use settings::{DomainSettings, JwtSettings, ProxySettings, RefreshSettings, WebhookSettings};

@@ -1,0 +1,326 @@
+//! Credentials a caller supplies (connections:generate, updateConnection),
+//! parsed once into one variant per scheme whose fields are known to be
+//! present and filled. The operations that store or exchange them never
+//! check presence again.
+
+use crate::domain::catalog::{AuthScheme, Provider};
+use crate::domain::error::FieldIssue;
+use crate::domain::model::{Timestamp, Token};
+use crate::secrets::SecretString;
+use std::collections::BTreeMap;
+
+/// Required text that is not blank (a username, a client id); kept as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filled(String);
+
+impl Filled {
+    /// The value, or `None` with "`field` is required" recorded.
+    pub fn parse(field: &str, value: Option<String>, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        let filled = value.filter(|v| !v.trim().is_empty()).map(Self);
+        if filled.is_none() {
+            issues.push(required(field));
+        }
+        filled
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A required secret that is not empty (an API key, a client secret).
+#[derive(Debug, Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// The secret, or `None` with "`field` is required" recorded.
+    pub fn parse(
+        field: &str,
+        value: Option<SecretString>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let filled = value.filter(|v| !v.is_empty()).map(Self);
+        if filled.is_none() {
+            issues.push(required(field));
+        }
+        filled
+    }
+
+    pub fn get(&self) -> &SecretString {
+        &self.0
+    }
+
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+}
+
+fn required(field: &str) -> FieldIssue {
+    FieldIssue::body(
+        field,
+        serde_json::Value::Null,
+        format!("{field} is required"),
+    )
+}
+
+/// Tokens a caller imports from an authorization-code grant made elsewhere.
+#[derive(Debug, Clone)]
+pub enum ImportedTokens {
+    /// A working access token, maybe with the refresh token that renews it.
+    Access {
+        access: Token,
+        refresh: Option<Token>,
+    },
+    /// Only a refresh token: grantd redeems it before storing anything.
+    RefreshOnly(Token),
+}
+
+/// A caller's credentials for one scheme, every required field present.
+#[derive(Debug, Clone)]
+pub enum SuppliedCredentials {
+    /// A provider without auth; nothing was sent.
+    None,
+    ApiKey(Secret),
+    Basic {
+        username: Filled,
+        /// May be empty (some APIs take a key as the username alone), but sent.
+        password: SecretString,
+    },
+    ClientCredentials {
+        client_id: Filled,
+        client_secret: Secret,
+        scopes: Vec<String>,
+    },
+    Password {
+        username: Filled,
+        password: Secret,
+        client_id: Filled,
+        /// Public clients have none.
+        client_secret: Option<SecretString>,
+        scopes: Vec<String>,
+    },
+    AuthorizationCode {
+        tokens: ImportedTokens,
+        scopes: Vec<String>,
+    },
+    /// The provider's custom-auth inputs, exactly those it declares.
+    Custom(BTreeMap<String, SecretString>),
+}
+
+/// A token as a caller imports it; a blank one counts as absent.
+pub fn imported_token(
+    token: Option<SecretString>,
+    issued_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+) -> Option<Token> {
+    let token = token.filter(|t| !t.is_empty())?;
+    Some(Token {
+        token,
+        issued_at,
+        expires_at,
+    })
+}
+
+impl SuppliedCredentials {
+    /// `apiKey`.
+    pub fn api_key(key: SecretString, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        Secret::parse("apiKey", Some(key), issues).map(Self::ApiKey)
+    }
+
+    /// `basicAuth`.
+    pub fn basic(
+        username: Option<String>,
+        password: Option<SecretString>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let username = Filled::parse("basicAuth.username", username, issues);
+        if password.is_none() {
+            issues.push(required("basicAuth.password"));
+        }
+        Some(Self::Basic {
+            username: username?,
+            password: password?,
+        })
+    }
+
+    /// `oauth2ClientCredentials`.
+    pub fn client_credentials(
+        client_id: Option<String>,
+        client_secret: Option<SecretString>,
+        scopes: Option<Vec<String>>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let client_id = Filled::parse("oauth2ClientCredentials.clientId", client_id, issues);
+        let client_secret = Secret::parse(
+            "oauth2ClientCredentials.clientSecret",
+            client_secret,
+            issues,
+        );
+        Some(Self::ClientCredentials {
+            client_id: client_id?,
+            client_secret: client_secret?,
+            scopes: scopes.unwrap_or_default(),
+        })
+    }
+
+    /// `oauth2PasswordCredentials`.
+    pub fn password(
+        username: Option<String>,
+        password: Option<SecretString>,
+        client_id: Option<String>,
+        client_secret: Option<SecretString>,
+        scopes: Option<Vec<String>>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let username = Filled::parse("oauth2PasswordCredentials.username", username, issues);
+        let password = Secret::parse("oauth2PasswordCredentials.password", password, issues);
+        let client_id = Filled::parse("oauth2PasswordCredentials.clientId", client_id, issues);
+        Some(Self::Password {
+            username: username?,
+            password: password?,
+            client_id: client_id?,
+            client_secret,
+            scopes: scopes.unwrap_or_default(),
+        })
+    }
+
+    /// `oauth2AuthorizationCode`: an access token, a refresh token or both
+    /// (a refresh token alone is enough: grantd redeems it at once).
+    pub fn authorization_code(
+        access: Option<Token>,
+        refresh: Option<Token>,
+        scopes: Option<Vec<String>>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let tokens = match (access, refresh) {
+            (Some(access), refresh) => ImportedTokens::Access { access, refresh },
+            (None, Some(refresh)) => ImportedTokens::RefreshOnly(refresh),
+            (None, None) => {
+                issues.push(FieldIssue::body(
+                    "oauth2AuthorizationCode.accessToken.token",
+                    serde_json::Value::Null,
+                    "oauth2AuthorizationCode needs accessToken.token, refreshToken.token or both",
+                ));
+                return None;
+            }
+        };
+        Some(Self::AuthorizationCode {
+            tokens,
+            scopes: scopes.unwrap_or_default(),
+        })
+    }
+
+    /// `customAuth`: exactly the inputs the provider's catalog entry
+    /// declares, none blank. Without a known provider with custom auth
+    /// there is nothing to check them against (the provider and scheme
+    /// checks say why).
+    pub fn custom(
+        provider: Option<&Provider>,
+        values: BTreeMap<String, SecretString>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let spec = provider.and_then(|p| Some((p, p.custom_auth.as_ref()?)));
+        let Some((provider, spec)) = spec else {
+            return Some(Self::Custom(values));
+        };
+        let before = issues.len();
+        for input in &spec.inputs {
+            if values.get(&input.name).is_none_or(|v| v.is_empty()) {
+                issues.push(required(&format!("customAuth.{}", input.name)));
+            }
+        }
+        for name in values.keys() {
+            if !spec.inputs.iter().any(|i| &i.name == name) {
+                issues.push(FieldIssue::body(
+                    format!("customAuth.{name}"),
+                    serde_json::Value::Null,
+                    format!(
+                        "provider {} has no custom-auth input named {name}",
+                        provider.name
+                    ),
+                ));
+            }
+        }
+        (issues.len() == before).then_some(Self::Custom(values))
+    }
+
+    pub fn scheme(&self) -> AuthScheme {
+        match self {
+            Self::None => AuthScheme::None,
+            Self::ApiKey(_) => AuthScheme::ApiKey,
+            Self::Basic { .. } => AuthScheme::Basic,
+            Self::ClientCredentials { .. } => AuthScheme::OAuth2ClientCredentials,
+            Self::Password { .. } => AuthScheme::OAuth2Password,
+            Self::AuthorizationCode { .. } => AuthScheme::OAuth2AuthorizationCode,
+            Self::Custom(_) => AuthScheme::Custom,
+        }
+    }
+}
+
+/// The body field that carries a scheme's credentials.
+pub fn scheme_field(scheme: AuthScheme) -> &'static str {
+    match scheme {
+        AuthScheme::ApiKey => "apiKey",
+        AuthScheme::Basic => "basicAuth",
+        AuthScheme::OAuth2ClientCredentials => "oauth2ClientCredentials",
+        AuthScheme::OAuth2Password => "oauth2PasswordCredentials",
+        AuthScheme::OAuth2AuthorizationCode | AuthScheme::OAuth2AuthorizationCodePkce => {
+            "oauth2AuthorizationCode"
+        }
+        AuthScheme::Custom => "customAuth",
+        AuthScheme::None => "provider",
+    }
+}
+
+/// Which scheme a body's credential blocks are for: exactly one of them,
+/// or none for a provider without auth, and one the provider supports.
+/// `given` lists the blocks present, in the body's order.
+pub fn choose_scheme(
+    given: &[AuthScheme],
+    provider: Option<&Provider>,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<AuthScheme> {
+    let no_auth = provider.is_some_and(|p| p.supports(AuthScheme::None));
+    let scheme = match given {
+        [one] => *one,
+        [] if no_auth => AuthScheme::None,
+        [] => {
+            issues.push(FieldIssue::body(
+                "apiKey",
+                serde_json::Value::Null,
+                "exactly one of apiKey, basicAuth, oauth2ClientCredentials, oauth2PasswordCredentials, \
+                 oauth2AuthorizationCode, customAuth is required; none was given",
+            ));
+            return None;
+        }
+        many => {
+            let fields: Vec<&str> = many.iter().map(|s| scheme_field(*s)).collect();
+            issues.push(FieldIssue::body(
+                fields[1],
+                serde_json::Value::Null,
+                format!(
+                    "exactly one credential scheme may be given; got {}",
+                    fields.join(", ")
+                ),
+            ));
+            return None;
+        }
+    };
+    if let Some(provider) = provider.filter(|p| !p.supports(scheme)) {
+        issues.push(FieldIssue::body(
+            scheme_field(scheme),
+            serde_json::Value::Null,
+            format!(
+                "provider {} does not support {}",
+                provider.name,
+                scheme.as_str()
+            ),
+        ));
+        return None;
+    }
+    Some(scheme)
+}
