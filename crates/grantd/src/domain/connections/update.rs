@@ -148,21 +148,20 @@ pub struct UpdateConnection {
 }
 
 impl UpdateConnection {
-    /// Checks the masked workspace and metadata, adding to the issues
+    /// Checks the masked workspace and metadata (`Some` when the mask
+    /// names them, whether or not the mask parsed), adding to the issues
     /// found so far (`credentials` is the masked credential block, parsed
     /// with its issues already named `connection.…`).
     pub fn parse(
         mask: Option<UpdateMask>,
         workspace: Option<String>,
-        metadata: BTreeMap<String, String>,
+        metadata: Option<BTreeMap<String, String>>,
         credentials: Option<SuppliedCredentials>,
         mut issues: Vec<FieldIssue>,
     ) -> DomainResult<Self> {
-        let masks = |field| mask.as_ref().is_some_and(|m| m.names(field));
-        let workspace = workspace
-            .filter(|_| masks(UpdatableField::ProviderWorkspaceRef))
-            .filter(|w| check_text("connection.providerWorkspaceRef", w, &mut issues));
-        let metadata = masks(UpdatableField::ProviderMetadata).then(|| {
+        let workspace =
+            workspace.filter(|w| check_text("connection.providerWorkspaceRef", w, &mut issues));
+        let metadata = metadata.map(|metadata| {
             metadata
                 .into_iter()
                 .filter(|(name, value)| {

@@ -197,6 +197,8 @@ impl UpdateConnectionRequest {
             issue.name = format!("connection.{}", issue.name);
             issue
         }));
-        UpdateConnection::parse(mask, target.workspace, target.metadata, credentials, issues)
+        let workspace = target.workspace.filter(|_| masked("providerWorkspaceRef"));
+        let metadata = masked("providerMetadata").then_some(target.metadata);
+        UpdateConnection::parse(mask, workspace, metadata, credentials, issues)
     }
 }
