@@ -3,7 +3,7 @@
 //!
 //! Layers, bottom to top (a module imports only from its own layer or the
 //! ones below; `tests/api/architecture.rs` keeps the graph acyclic):
-//! - vocabulary: `error`, `model`, `scopes`, `settings`, `cache`;
+//! - vocabulary: `error`, `fields`, `model`, `scopes`, `settings`, `cache`;
 //! - `catalog`: what grantd knows about each provider;
 //! - `oauth::{authorize, token}`: the OAuth protocol, no state;
 //! - `handle`: the `Grantd` handle the operations hang off;
@@ -22,13 +22,14 @@ pub mod catalog;
 pub mod connect_sessions;
 pub mod connections;
 pub mod error;
+pub mod fields;
 mod handle;
 mod identity;
 pub mod key_rotation;
 pub mod lifecycle;
 pub mod model;
 pub mod oauth;
-mod provider_apps;
+pub mod provider_apps;
 pub mod proxy;
 pub mod scopes;
 mod settings;
@@ -51,9 +52,9 @@ pub use lifecycle::events::{
     connection_event_data, with_status_change, ConnectionEvent, EventKind,
 };
 pub use lifecycle::webhook_delivery::WebhookWorker;
-pub use lifecycle::webhooks::{CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput};
+pub use lifecycle::webhooks::{CreatedWebhook, NewWebhook, WebhookDelivery, WebhookEndpoint};
 pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
 pub use oauth::connect::StartOAuthConnect;
-pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
+pub use provider_apps::{CreateProviderApp, UpdateProviderApp};
 pub use scopes::{CredentialAccess, Scope, Scopes};
 pub use settings::{DomainSettings, JwtSettings, ProxySettings, RefreshSettings, WebhookSettings};

@@ -5,67 +5,10 @@
 
 use crate::domain::catalog::{AuthScheme, Provider};
 use crate::domain::error::FieldIssue;
+use crate::domain::fields::{required, Filled, Secret};
 use crate::domain::model::{Timestamp, Token};
 use crate::secrets::SecretString;
 use std::collections::BTreeMap;
-
-/// Required text that is not blank (a username, a client id); kept as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filled(String);
-
-impl Filled {
-    /// The value, or `None` with "`field` is required" recorded.
-    pub fn parse(field: &str, value: Option<String>, issues: &mut Vec<FieldIssue>) -> Option<Self> {
-        let filled = value.filter(|v| !v.trim().is_empty()).map(Self);
-        if filled.is_none() {
-            issues.push(required(field));
-        }
-        filled
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-/// A required secret that is not empty (an API key, a client secret).
-#[derive(Debug, Clone)]
-pub struct Secret(SecretString);
-
-impl Secret {
-    /// The secret, or `None` with "`field` is required" recorded.
-    pub fn parse(
-        field: &str,
-        value: Option<SecretString>,
-        issues: &mut Vec<FieldIssue>,
-    ) -> Option<Self> {
-        let filled = value.filter(|v| !v.is_empty()).map(Self);
-        if filled.is_none() {
-            issues.push(required(field));
-        }
-        filled
-    }
-
-    pub fn get(&self) -> &SecretString {
-        &self.0
-    }
-
-    pub fn into_secret(self) -> SecretString {
-        self.0
-    }
-}
-
-fn required(field: &str) -> FieldIssue {
-    FieldIssue::body(
-        field,
-        serde_json::Value::Null,
-        format!("{field} is required"),
-    )
-}
 
 /// Tokens a caller imports from an authorization-code grant made elsewhere.
 #[derive(Debug, Clone)]
