@@ -51,6 +51,20 @@ async fn a_generate_body_wrong_everywhere_names_every_fault_in_order() {
         "generate_unknown_provider_faults",
         refused(app.generate(&unknown).await).await
     );
+    let two = json!({"provider": "mock-custom", "groupRef": "g", "consumerRef": "c",
+                     "apiKey": "k", "customAuth": {"nope": "x"}, "providerWorkspaceRef": "w"});
+    assert_json_snapshot!(
+        "generate_two_schemes",
+        refused(app.generate(&two).await).await
+    );
+    let none = json!({"provider": "mock-open", "groupRef": "g", "consumerRef": "c",
+                      "providerMetadata": {"workspace": {"value": "w"}}});
+    let response = app.generate(&none).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "a provider without auth"
+    );
     let unsupported = json!({"provider": "mock-basic", "groupRef": "g", "consumerRef": "c",
                              "basicAuth": {"username": "u", "password": ""}});
     assert_json_snapshot!(
@@ -72,6 +86,22 @@ async fn an_update_body_wrong_everywhere_names_every_fault_in_order() {
     assert_json_snapshot!(
         "update_faults",
         refused(app.patch_json(&url, &body).await).await
+    );
+    let other = json!({
+        "updateMask": ["oauth2ClientCredentials", "providerWorkspaceRef"],
+        "connection": {"oauth2ClientCredentials": {"clientId": "i"}, "providerWorkspaceRef": "w\u{7}"},
+    });
+    assert_json_snapshot!(
+        "update_other_scheme",
+        refused(app.patch_json(&url, &other).await).await
+    );
+    let inputs = json!({
+        "updateMask": ["providerMetadata"],
+        "connection": {"providerMetadata": {"region": {"value": "eu"}}},
+    });
+    assert_json_snapshot!(
+        "update_unknown_metadata",
+        refused(app.patch_json(&url, &inputs).await).await
     );
     let empty = json!({"updateMask": [], "connection": {}});
     assert_json_snapshot!(
@@ -121,6 +151,18 @@ async fn a_connect_session_body_wrong_everywhere_names_every_fault_in_order() {
     assert_json_snapshot!(
         "connect_session_reauthorize_faults",
         refused(create_session(&app, reauthorize).await).await
+    );
+    let mismatched = json!({"connectionId": id, "providers": ["mock-basic", "mock"],
+                            "consumerRef": "someone-else", "groupName": "\u{202e}"});
+    assert_json_snapshot!(
+        "connect_session_reauthorize_mismatch",
+        refused(create_session(&app, mismatched).await).await
+    );
+    let too_many: Vec<String> = (0..51).map(|i| format!("p{i}")).collect();
+    let many = json!({"providers": too_many, "groupRef": "g", "consumerRef": "c"});
+    assert_json_snapshot!(
+        "connect_session_too_many_providers",
+        refused(create_session(&app, many).await).await
     );
     let unknown = json!({"connectionId": "no-such-connection", "consumerRef": "c",
                          "expiresInSeconds": 99999});
