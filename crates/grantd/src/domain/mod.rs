@@ -3,14 +3,20 @@
 //!
 //! Layers, bottom to top (a module imports only from its own layer or the
 //! ones below; `tests/api/architecture.rs` keeps the graph acyclic):
-//! - vocabulary: `error`, `fields`, `model`, `scopes`, `settings`, `cache`;
+//! - vocabulary: `error`, `fields` (parsed values the commands share),
+//!   `model`, `scopes`, `settings`, `cache`;
 //! - `catalog`: what grantd knows about each provider;
 //! - `oauth::{authorize, token}`: the OAuth protocol, no state;
 //! - `handle`: the `Grantd` handle the operations hang off;
 //! - operations, one folder per capability: `identity` (projects, API keys,
-//!   JWTs), `provider_apps`, `connections` (read, generate, targets),
+//!   JWTs), `provider_apps`, `connections` (read, generate, update, targets,
+//!   supplied credentials),
 //!   `oauth` flows (connect, callback), `connect_sessions`, `lifecycle`
 //!   (refresh, events, webhooks).
+//!
+//! Operations that take a request take it as a parsed command (a type only
+//! its `parse` builds, with every bad field reported together), never as an
+//! all-`Option` mirror of the wire body, so they never check presence again.
 //!
 //! This file only declares the modules and re-exports what the HTTP layer
 //! and the CLI use; modules inside the domain import from the module that

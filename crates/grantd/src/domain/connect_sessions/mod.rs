@@ -14,6 +14,11 @@
 //!
 //! Return URLs and the origin of the embedding page must be on the project's
 //! allow-list of origins; results are `postMessage`d to that exact origin.
+//!
+//! Here: the session as read and its status; `allowed_origins` (the
+//! project's list) and `origins` (parsing origins and URLs); `create` (the
+//! request parsed against the project, then stored); `start` (the page's
+//! flow and its result).
 
 mod allowed_origins;
 pub mod create;

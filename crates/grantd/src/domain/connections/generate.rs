@@ -250,9 +250,7 @@ impl Grantd {
         };
         Ok((Credentials::OAuth2AuthorizationCode { tokens }, app))
     }
-}
 
-impl Grantd {
     /// An imported refresh token without an access token: redeemed at the
     /// provider right away with the project's default app (the one that
     /// refreshes it later), so the connection is stored with a working
