@@ -84,3 +84,43 @@ pub fn optional<T>(parsed: Option<Option<T>>) -> Option<Option<T>> {
         Some(value) => value.map(Some),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_is_built_only_without_issues() {
+        assert_eq!(finish(Some(1), Vec::new()).unwrap(), 1);
+        let issue = required("name");
+        assert!(matches!(
+            finish(Some(1), vec![issue.clone()]),
+            Err(DomainError::Validation(found)) if found.len() == 1
+        ));
+        assert!(matches!(
+            finish::<u8>(None, Vec::new()),
+            Err(DomainError::Invariant(_))
+        ));
+    }
+
+    #[test]
+    fn an_optional_field_is_absent_parsed_or_spoils_the_command() {
+        assert_eq!(optional::<u8>(None), Some(None));
+        assert_eq!(optional(Some(Some(2))), Some(Some(2)));
+        assert_eq!(optional::<u8>(Some(None)), None);
+    }
+
+    #[test]
+    fn blank_text_and_empty_secrets_are_missing() {
+        let mut issues = Vec::new();
+        assert!(Filled::parse("clientId", Some("  ".into()), &mut issues).is_none());
+        assert!(Secret::parse("apiKey", Some(SecretString::default()), &mut issues).is_none());
+        assert_eq!(
+            Filled::parse("clientId", Some(" id ".into()), &mut issues).map(Filled::into_string),
+            Some(" id ".to_owned()),
+            "kept as given"
+        );
+        let names: Vec<&str> = issues.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["clientId", "apiKey"]);
+    }
+}

@@ -7,6 +7,7 @@ use super::{CreatedConnectSession, TOKEN_PREFIX};
 use crate::domain::catalog::{AuthScheme, Catalog};
 use crate::domain::connections::target::{ConsumerRef, DisplayName, GroupRef};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::secrets::{random_token, sha256_hex, SecretString};
 use crate::storage::{now_millis, ConnectSessionRow};
@@ -248,19 +249,14 @@ impl NewConnectSession {
         ttl: Option<SessionTtl>,
         issues: Vec<FieldIssue>,
     ) -> DomainResult<Self> {
-        match (target, ttl) {
-            (Some(target), Some(ttl)) if issues.is_empty() => Ok(NewConnectSession {
-                target,
-                group_name: names.0,
-                consumer_name: names.1,
-                return_to,
-                ttl,
-            }),
-            _ if issues.is_empty() => Err(DomainError::Invariant(
-                "a connect session request failed to parse without an issue",
-            )),
-            _ => Err(DomainError::Validation(issues)),
-        }
+        let session = target.zip(ttl).map(|(target, ttl)| NewConnectSession {
+            target,
+            group_name: names.0,
+            consumer_name: names.1,
+            return_to,
+            ttl,
+        });
+        finish(session, issues)
     }
 }
 

@@ -6,6 +6,7 @@ use super::ConnectSession;
 use crate::domain::catalog::{AuthScheme, Catalog};
 use crate::domain::connections::target::{ConnectionTarget, TargetFields};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::oauth::callback::{CallbackOutcome, ConnectReturn};
 use crate::domain::oauth::connect::{FlowOptions, PreparedFlow};
@@ -67,10 +68,8 @@ impl<'c> PageFlow<'c> {
         };
         let mut issues = Vec::new();
         let scheme = Some(AuthScheme::OAuth2AuthorizationCode);
-        match ConnectionTarget::parse(catalog, fields, scheme, &mut issues) {
-            Some(target) if issues.is_empty() => Ok(PageFlow::New(target)),
-            _ => Err(DomainError::Validation(issues)),
-        }
+        let target = ConnectionTarget::parse(catalog, fields, scheme, &mut issues);
+        finish(target.map(PageFlow::New), issues)
     }
 }
 

@@ -267,3 +267,87 @@ pub fn choose_scheme(
     }
     Some(scheme)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(issues: &[FieldIssue]) -> Vec<&str> {
+        issues.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_scheme_missing_its_required_fields_names_each_and_builds_nothing() {
+        let mut issues = Vec::new();
+        let parsed = SuppliedCredentials::password(
+            Some(" ".into()),
+            None,
+            Some("client".into()),
+            None,
+            None,
+            &mut issues,
+        );
+        assert!(parsed.is_none());
+        assert_eq!(
+            names(&issues),
+            [
+                "oauth2PasswordCredentials.username",
+                "oauth2PasswordCredentials.password"
+            ]
+        );
+    }
+
+    #[test]
+    fn basic_auth_takes_an_empty_password_but_not_a_missing_one() {
+        let mut issues = Vec::new();
+        let empty = SuppliedCredentials::basic(
+            Some("user".into()),
+            Some(SecretString::default()),
+            &mut issues,
+        );
+        assert!(matches!(empty, Some(SuppliedCredentials::Basic { .. })));
+        assert!(issues.is_empty());
+        assert!(SuppliedCredentials::basic(Some("user".into()), None, &mut issues).is_none());
+        assert_eq!(names(&issues), ["basicAuth.password"]);
+    }
+
+    #[test]
+    fn imported_tokens_need_one_filled_token_and_a_refresh_token_alone_is_enough() {
+        let mut issues = Vec::new();
+        let blank = imported_token(Some(SecretString::default()), None, None);
+        assert!(blank.is_none(), "a blank token counts as absent");
+        let refresh = imported_token(Some(SecretString::new("r")), None, None);
+        let parsed = SuppliedCredentials::authorization_code(None, refresh, None, &mut issues);
+        assert!(matches!(
+            parsed,
+            Some(SuppliedCredentials::AuthorizationCode {
+                tokens: ImportedTokens::RefreshOnly(_),
+                ..
+            })
+        ));
+        assert!(SuppliedCredentials::authorization_code(None, None, None, &mut issues).is_none());
+        assert_eq!(
+            names(&issues),
+            ["oauth2AuthorizationCode.accessToken.token"]
+        );
+    }
+
+    #[test]
+    fn exactly_one_credential_scheme_is_chosen() {
+        let mut issues = Vec::new();
+        assert_eq!(
+            choose_scheme(&[AuthScheme::Basic], None, &mut issues),
+            Some(AuthScheme::Basic)
+        );
+        assert!(choose_scheme(&[], None, &mut issues).is_none());
+        assert!(
+            choose_scheme(&[AuthScheme::ApiKey, AuthScheme::Custom], None, &mut issues).is_none()
+        );
+        assert_eq!(names(&issues), ["apiKey", "customAuth"]);
+        assert!(
+            issues[1].detail.ends_with("got apiKey, customAuth"),
+            "{}",
+            issues[1].detail
+        );
+    }
+}

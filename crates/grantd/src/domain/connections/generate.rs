@@ -6,6 +6,7 @@ use crate::domain::connections::credentials::{ImportedTokens, SuppliedCredential
 use crate::domain::connections::records::{access_level, ConnectionDraft};
 use crate::domain::connections::target::ConnectionTarget;
 use crate::domain::error::{DomainError, DomainResult, FieldIssue};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::model::{Connection, Credentials, Project, ProviderMetadata, Token, TokenSet};
 use crate::domain::oauth::callback::{merge_token_metadata, token_set};
@@ -30,16 +31,12 @@ impl<'c> GenerateConnection<'c> {
         credentials: Option<SuppliedCredentials>,
         issues: Vec<FieldIssue>,
     ) -> DomainResult<Self> {
-        match (target, credentials) {
-            (Some(target), Some(credentials)) if issues.is_empty() => Ok(GenerateConnection {
-                target,
-                credentials,
-            }),
-            _ if issues.is_empty() => Err(DomainError::Invariant(
-                "a generate request failed to parse without an issue",
-            )),
-            _ => Err(DomainError::Validation(issues)),
-        }
+        let command = target.zip(credentials);
+        let command = command.map(|(target, credentials)| GenerateConnection {
+            target,
+            credentials,
+        });
+        finish(command, issues)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::domain::catalog::AuthScheme;
 use crate::domain::connections::credentials::{scheme_field, SuppliedCredentials};
 use crate::domain::connections::generate::TokenSource;
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
 use crate::domain::model::{
@@ -170,18 +171,13 @@ impl UpdateConnection {
                 })
                 .collect()
         });
-        match mask {
-            Some(mask) if issues.is_empty() => Ok(UpdateConnection {
-                mask,
-                workspace,
-                metadata,
-                credentials,
-            }),
-            _ if issues.is_empty() => Err(DomainError::Invariant(
-                "an update request failed to parse without an issue",
-            )),
-            _ => Err(DomainError::Validation(issues)),
-        }
+        let command = mask.map(|mask| UpdateConnection {
+            mask,
+            workspace,
+            metadata,
+            credentials,
+        });
+        finish(command, issues)
     }
 }
 
@@ -396,5 +392,70 @@ fn replace_inputs(metadata: &mut ProviderMetadata, given: &BTreeMap<String, Stri
             source: MetadataSource::Input,
         };
         metadata.insert(name.clone(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_mask_keeps_its_entries_in_order_as_sent() {
+        let mut issues = Vec::new();
+        let parsed = UpdateMask::parse(
+            &mask(&["apiKey", "providerMetadata", "apiKey"]),
+            |_| true,
+            AuthScheme::ApiKey,
+            &mut issues,
+        )
+        .unwrap();
+        assert!(issues.is_empty());
+        assert_eq!(
+            parsed.as_strings(),
+            ["apiKey", "providerMetadata", "apiKey"]
+        );
+        assert!(parsed.names(UpdatableField::ProviderMetadata));
+        assert!(!parsed.names(UpdatableField::ProviderWorkspaceRef));
+    }
+
+    #[test]
+    fn every_bad_mask_entry_is_named_by_its_index_or_its_missing_value() {
+        let mut issues = Vec::new();
+        let parsed = UpdateMask::parse(
+            &mask(&["nope", "basicAuth", "providerWorkspaceRef"]),
+            |field| field != UpdatableField::ProviderWorkspaceRef,
+            AuthScheme::ApiKey,
+            &mut issues,
+        );
+        assert!(parsed.is_none());
+        let names: Vec<&str> = issues.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "updateMask[0]",
+                "updateMask[1]",
+                "connection.providerWorkspaceRef"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_field_names_are_ampersands() {
+        let names = UpdatableField::ALL.map(UpdatableField::as_str);
+        assert_eq!(
+            names,
+            [
+                "providerWorkspaceRef",
+                "providerMetadata",
+                "apiKey",
+                "basicAuth",
+                "oauth2ClientCredentials",
+                "oauth2PasswordCredentials"
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@ use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::{AuthScheme, Catalog, Provider, ProviderInputs};
 use crate::domain::connections::target::{ConnectionTarget, TargetFields};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
 use crate::domain::oauth::authorize::{authorization_url, FlowSecrets};
@@ -52,14 +53,12 @@ impl<'c> StartOAuthConnect<'c> {
             Some(AuthScheme::OAuth2AuthorizationCode),
             &mut issues,
         );
-        match target {
-            Some(target) if issues.is_empty() => Ok(StartOAuthConnect {
-                target,
-                provider_app_id,
-                csrf,
-            }),
-            _ => Err(DomainError::Validation(issues)),
-        }
+        let command = target.map(|target| StartOAuthConnect {
+            target,
+            provider_app_id,
+            csrf,
+        });
+        finish(command, issues)
     }
 }
 
