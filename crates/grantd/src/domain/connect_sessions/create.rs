@@ -53,9 +53,27 @@ pub struct SessionTarget {
 }
 
 impl SessionContext {
+    /// Which connection the session makes: the re-authorization the
+    /// context was read for, or else a new connection.
+    pub fn target(
+        &self,
+        catalog: &Catalog,
+        providers: Option<Vec<String>>,
+        group_ref: Option<String>,
+        consumer_ref: Option<String>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<SessionTarget> {
+        match &self.reauthorized {
+            Some(found) => {
+                reauthorization(catalog, found, providers, group_ref, consumer_ref, issues)
+            }
+            None => self.new_connection(catalog, providers, group_ref, consumer_ref, issues),
+        }
+    }
+
     /// A new connection's session: its refs, and providers that are known,
     /// have an authorization code flow and a default app in the project.
-    pub fn new_connection(
+    fn new_connection(
         &self,
         catalog: &Catalog,
         providers: Option<Vec<String>>,
@@ -127,59 +145,6 @@ impl SessionContext {
         out
     }
 
-    /// A re-authorization session: the connection's provider, group and
-    /// consumer, which values the caller sent must agree with.
-    pub fn reauthorization(
-        &self,
-        catalog: &Catalog,
-        providers: Option<Vec<String>>,
-        group_ref: Option<String>,
-        consumer_ref: Option<String>,
-        issues: &mut Vec<FieldIssue>,
-    ) -> Option<SessionTarget> {
-        let found = match &self.reauthorized {
-            None => return None,
-            Some(Err(refused)) => {
-                issues.extend(refused.iter().cloned());
-                return None;
-            }
-            Some(Ok(found)) => found,
-        };
-        let before = issues.len();
-        let provider = &found.provider;
-        if let Some(providers) = providers {
-            let providers: Vec<String> = providers
-                .into_iter()
-                .map(|n| catalog.canonical(n))
-                .collect();
-            if providers.as_slice() != [provider.clone()] {
-                issues.push(FieldIssue::body(
-                    "providers",
-                    Value::Null,
-                    format!("a re-authorization session is for the connection's provider: [\"{provider}\"]"),
-                ));
-            }
-        }
-        for (field, given, actual) in [
-            ("groupRef", group_ref, &found.group_ref),
-            ("consumerRef", consumer_ref, &found.consumer_ref),
-        ] {
-            if let Some(given) = given.filter(|g| g != actual) {
-                issues.push(FieldIssue::body(
-                    field,
-                    given.as_str(),
-                    format!("the connection belongs to {field} {actual}"),
-                ));
-            }
-        }
-        (issues.len() == before).then(|| SessionTarget {
-            providers: vec![provider.clone()],
-            group_ref: found.group_ref.clone(),
-            consumer_ref: found.consumer_ref.clone(),
-            connection_id: Some(found.connection_id.clone()),
-        })
-    }
-
     /// Where the browser and the result go back: a return URL and the
     /// embedding page's origin (by default the return URL's), both allowed.
     pub fn return_to(
@@ -200,6 +165,60 @@ impl SessionContext {
             parent_origin,
         }
     }
+}
+
+/// A re-authorization session: the connection's provider, group and
+/// consumer, which values the caller sent must agree with.
+fn reauthorization(
+    catalog: &Catalog,
+    found: &Result<Reauthorized, Vec<FieldIssue>>,
+    providers: Option<Vec<String>>,
+    group_ref: Option<String>,
+    consumer_ref: Option<String>,
+    issues: &mut Vec<FieldIssue>,
+) -> Option<SessionTarget> {
+    let found = match found {
+        Err(refused) => {
+            issues.extend(refused.iter().cloned());
+            return None;
+        }
+        Ok(found) => found,
+    };
+    let before = issues.len();
+    let provider = &found.provider;
+    if let Some(providers) = providers {
+        let providers: Vec<String> = providers
+            .into_iter()
+            .map(|n| catalog.canonical(n))
+            .collect();
+        if providers.as_slice() != [provider.clone()] {
+            issues.push(FieldIssue::body(
+                "providers",
+                Value::Null,
+                format!(
+                    "a re-authorization session is for the connection's provider: [\"{provider}\"]"
+                ),
+            ));
+        }
+    }
+    for (field, given, actual) in [
+        ("groupRef", group_ref, &found.group_ref),
+        ("consumerRef", consumer_ref, &found.consumer_ref),
+    ] {
+        if let Some(given) = given.filter(|g| g != actual) {
+            issues.push(FieldIssue::body(
+                field,
+                given.as_str(),
+                format!("the connection belongs to {field} {actual}"),
+            ));
+        }
+    }
+    (issues.len() == before).then(|| SessionTarget {
+        providers: vec![provider.clone()],
+        group_ref: found.group_ref.clone(),
+        consumer_ref: found.consumer_ref.clone(),
+        connection_id: Some(found.connection_id.clone()),
+    })
 }
 
 /// Where a session's browser and result go back.

@@ -63,22 +63,14 @@ impl CreateConnectSessionRequest {
         context: &SessionContext,
     ) -> DomainResult<domain::NewConnectSession> {
         let mut issues = Vec::new();
-        let target = match self.connection_id {
-            Some(_) => context.reauthorization(
-                catalog,
-                self.providers,
-                self.group_ref,
-                self.consumer_ref,
-                &mut issues,
-            ),
-            None => context.new_connection(
-                catalog,
-                self.providers,
-                self.group_ref,
-                self.consumer_ref,
-                &mut issues,
-            ),
-        };
+        // The context was read for `connectionId`, when one was sent.
+        let target = context.target(
+            catalog,
+            self.providers,
+            self.group_ref,
+            self.consumer_ref,
+            &mut issues,
+        );
         let names = (
             DisplayName::parse("groupName", self.group_name.as_deref(), &mut issues),
             DisplayName::parse("consumerName", self.consumer_name.as_deref(), &mut issues),
