@@ -35,9 +35,10 @@ pub(super) struct ServeArgs {
     /// First retry delay after a failed refresh, in milliseconds (doubles per failure).
     #[arg(long, env = "GRANTD_REFRESH_BACKOFF_MS", default_value_t = 5000)]
     pub(super) refresh_backoff_ms: u64,
-    /// Milliseconds this instance trusts the API keys, JWT keys and provider
-    /// apps it has read: a revocation or change made by another instance or
-    /// the admin CLI takes effect here within this time (changes made
+    /// Milliseconds this instance trusts the API keys, JWT keys, provider
+    /// apps and proxied connections it has read: a revocation or change made
+    /// by another instance or the admin CLI takes effect here within this
+    /// time (changes made
     /// through this instance at once). 0 reads them on every request.
     #[arg(long, env = "GRANTD_CACHE_TTL_MS", default_value_t = 5000)]
     pub(super) cache_ttl_ms: u64,
