@@ -59,7 +59,9 @@ pub use lifecycle::events::{
 };
 pub use lifecycle::webhook_delivery::WebhookWorker;
 pub use lifecycle::webhooks::{CreatedWebhook, NewWebhook, WebhookDelivery, WebhookEndpoint};
-pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
+pub use oauth::callback::{
+    CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn, ProviderAnswer,
+};
 pub use oauth::connect::StartOAuthConnect;
 pub use provider_apps::{CreateProviderApp, UpdateProviderApp};
 pub use scopes::{CredentialAccess, Scope, Scopes};
