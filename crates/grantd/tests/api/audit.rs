@@ -2,18 +2,13 @@
 //! its address and the request id; nothing for a neighbour project; no
 //! secret in any record; no credential read without its record.
 
-use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{expect_problem, issue_names, problem, spawn_app, spawn_app_with, TestApp};
 use crate::mock_provider::CLIENT_SECRET;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 async fn get_as(app: &TestApp, key: &str, url: &str) -> Response {
-    app.client
-        .get(url)
-        .header("X-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
+    app.get_with_key(url, key).await
 }
 
 /// One page of the app's own audit trail, with `query` (`pageSize=…&…`).
@@ -42,12 +37,7 @@ fn request_id(response: &Response) -> String {
 
 /// The id of the key `project create` made (label `default`).
 async fn default_key_id(app: &TestApp) -> String {
-    let keys: Vec<Value> = app
-        .get(&app.project_url("/api-keys"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let keys: Vec<Value> = app.get_json(&app.project_url("/api-keys")).await;
     keys.iter().find(|k| k["label"] == "default").unwrap()["id"]
         .as_str()
         .unwrap()
@@ -108,13 +98,11 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
     assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
 
     let origins = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": ["https://app.example.com"]}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &app.project_url("/allowed-origins"),
+            &json!({"origins": ["https://app.example.com"]}),
+        )
+        .await;
     assert_eq!(origins.status(), StatusCode::OK);
     let minted = app
         .post_json(
@@ -444,8 +432,7 @@ async fn reading_the_trail_needs_the_audit_read_scope() {
         &app.project_url("/audit"),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::FORBIDDEN).await;
     assert!(body.to_string().contains("audit:read"), "{body}");
 }
 

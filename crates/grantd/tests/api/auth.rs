@@ -1,7 +1,7 @@
 //! Who may call: API keys, bearer JWTs signed by a project's registered key,
 //! and the wall between projects (another project's things answer 404).
 
-use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{expect_problem, problem, spawn_app, spawn_app_with, TestApp};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::SigningKey;
 use grantd::domain::{JwtAlgorithm, Scope, Scopes};
@@ -87,15 +87,6 @@ async fn get_with_bearer(app: &TestApp, token: &str) -> Response {
         .unwrap()
 }
 
-async fn get_with_key(app: &TestApp, url: &str, key: &str) -> Response {
-    app.client
-        .get(url)
-        .header("X-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Asserts a 401 problem that tells the caller how to authenticate.
 async fn assert_unauthorized(response: Response) -> Value {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -127,12 +118,7 @@ async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
 #[tokio::test]
 async fn a_request_without_credentials_is_a_401_problem_with_a_challenge() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.project_url("/connections"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.project_url("/connections")).await;
     let body = assert_unauthorized(response).await;
     assert!(body["remedy"].as_str().unwrap().contains("X-Api-Key"));
 }
@@ -153,14 +139,16 @@ async fn oauth_connect_without_credentials_is_a_401_before_the_body_is_looked_at
 #[tokio::test]
 async fn a_wrong_api_key_is_a_401() {
     let app = spawn_app().await;
-    let response = get_with_key(&app, &app.project_url("/connections"), "not-a-real-key").await;
+    let response = app
+        .get_with_key(&app.project_url("/connections"), "not-a-real-key")
+        .await;
     assert_unauthorized(response).await;
 }
 
 #[tokio::test]
 async fn the_projects_api_key_reads_its_own_project() {
     let app = spawn_app().await;
-    let response = get_with_key(&app, &app.project_url(""), &app.api_key).await;
+    let response = app.get_with_key(&app.project_url(""), &app.api_key).await;
     assert_eq!(response.status(), StatusCode::OK);
     let project: Value = response.json().await.unwrap();
     assert_eq!(project["id"], app.project_id.as_str());
@@ -183,7 +171,7 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     let second_key = second.key.expose().to_owned();
     let url = app.project_url("/connections");
     assert_eq!(
-        get_with_key(&app, &url, &second_key).await.status(),
+        app.get_with_key(&url, &second_key).await.status(),
         StatusCode::OK
     );
 
@@ -195,9 +183,9 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
         )
         .await
         .unwrap();
-    assert_unauthorized(get_with_key(&app, &url, &second_key).await).await;
+    assert_unauthorized(app.get_with_key(&url, &second_key).await).await;
     assert_eq!(
-        get_with_key(&app, &url, &app.api_key).await.status(),
+        app.get_with_key(&url, &app.api_key).await.status(),
         StatusCode::OK
     );
 }
@@ -347,9 +335,11 @@ async fn another_projects_connection_is_not_found_under_the_callers_own_project(
     let (_, other_key) = app.other_project().await;
 
     let url = app.url(&format!("/v1/projects/globex/connections/{connection}"));
-    let response = get_with_key(&app, &url, &other_key).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(response).await["status"], 404);
+    let response = app.get_with_key(&url, &other_key).await;
+    assert_eq!(
+        expect_problem(response, StatusCode::NOT_FOUND).await["status"],
+        404
+    );
 }
 
 #[tokio::test]
@@ -372,29 +362,29 @@ async fn every_path_of_another_project_answers_404_not_403() {
     ] {
         for project in [app.project_name.as_str(), app.project_id.as_str()] {
             let url = app.url(&format!("/v1/projects/{project}{path}"));
-            let response = get_with_key(&app, &url, &other_key).await;
+            let response = app.get_with_key(&url, &other_key).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {url}");
             problem(response).await;
         }
     }
 
     let response = app
-        .client
-        .post(app.project_url("/connections:generate"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::POST,
+            &app.project_url("/connections:generate"),
+            &other_key,
+            Some(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = app
-        .client
-        .patch(app.project_url(&format!("/connections/{connection}:oauth-update")))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PATCH,
+            &app.project_url(&format!("/connections/{connection}:oauth-update")),
+            &other_key,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.connection_count().await, 1, "nothing was added to A");
 }
@@ -405,14 +395,7 @@ async fn oauth_connect_naming_another_project_is_a_404() {
     app.create_provider_app("mock").await;
     let (_, other_key) = app.other_project().await;
     for project in [&app.project_id, &app.project_name] {
-        let response = app
-            .client
-            .post(app.url("/v1/oauth-connect"))
-            .header("X-Api-Key", &other_key)
-            .json(&json!({"projectId": project, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_with_key(reqwest::Method::POST, &app.url("/v1/oauth-connect"), &other_key, Some(&json!({"projectId": project, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{project}");
         assert_eq!(problem(response).await["status"], 404);
     }
@@ -424,12 +407,9 @@ async fn a_projects_connection_list_never_shows_another_projects_connections() {
     let connection = generate_connection(&app, "org-a").await;
     let (_, other_key) = app.other_project().await;
 
-    let response = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/connections"),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(&app.url("/v1/projects/globex/connections"), &other_key)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let list: Vec<Value> = response.json().await.unwrap();
     assert!(
@@ -439,12 +419,12 @@ async fn a_projects_connection_list_never_shows_another_projects_connections() {
     assert!(list.is_empty(), "{list:?}");
 
     // Even asked for A's group by name.
-    let response = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/connections?groupRef=org-a"),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.url("/v1/projects/globex/connections?groupRef=org-a"),
+            &other_key,
+        )
+        .await;
     let list: Vec<Value> = response.json().await.unwrap();
     assert!(list.is_empty(), "{list:?}");
 }
@@ -457,12 +437,13 @@ async fn deleting_another_projects_connection_is_a_404_and_leaves_it_in_place() 
 
     for project in ["globex", app.project_name.as_str()] {
         let response = app
-            .client
-            .delete(app.url(&format!("/v1/projects/{project}/connections/{connection}")))
-            .header("X-Api-Key", &other_key)
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::DELETE,
+                &app.url(&format!("/v1/projects/{project}/connections/{connection}")),
+                &other_key,
+                None,
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{project}");
         problem(response).await;
     }
@@ -480,23 +461,23 @@ async fn a_connection_made_through_the_oauth_dance_is_invisible_to_another_proje
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, other_key) = app.other_project().await;
 
-    let response = get_with_key(
-        &app,
-        &app.url(&format!(
-            "/v1/projects/globex/connections/{connection}?includeCredentials=true"
-        )),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.url(&format!(
+                "/v1/projects/globex/connections/{connection}?includeCredentials=true"
+            )),
+            &other_key,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let response = get_with_key(
-        &app,
-        &app.project_url(&format!(
-            "/connections/{connection}?includeCredentials=true"
-        )),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.project_url(&format!(
+                "/connections/{connection}?includeCredentials=true"
+            )),
+            &other_key,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(!response.text().await.unwrap().contains("access-"));
 }
@@ -509,43 +490,33 @@ async fn another_projects_provider_app_cannot_be_read_changed_or_deleted() {
     let url = app.url(&format!("/v1/projects/globex/provider-apps/{app_id}"));
 
     assert_eq!(
-        get_with_key(&app, &url, &other_key).await.status(),
+        app.get_with_key(&url, &other_key).await.status(),
         StatusCode::NOT_FOUND
     );
     let response = app
-        .client
-        .patch(&url)
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"clientId": "hijacked", "isDefault": true}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PATCH,
+            &url,
+            &other_key,
+            Some(&json!({"clientId": "hijacked", "isDefault": true})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = app
-        .client
-        .delete(&url)
-        .header("X-Api-Key", &other_key)
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(reqwest::Method::DELETE, &url, &other_key, None)
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let list: Vec<Value> = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/provider-apps"),
-        &other_key,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert!(list.is_empty(), "{list:?}");
-
-    let mine: Value = app
-        .get(&app.project_url(&format!("/provider-apps/{app_id}")))
+    let list: Vec<Value> = app
+        .get_with_key(&app.url("/v1/projects/globex/provider-apps"), &other_key)
         .await
         .json()
         .await
         .unwrap();
+    assert!(list.is_empty(), "{list:?}");
+
+    let mine: Value = app
+        .get_json(&app.project_url(&format!("/provider-apps/{app_id}")))
+        .await;
     assert_eq!(mine["clientId"], "mock-client");
     assert_eq!(mine["isDefault"], true);
 }
@@ -720,8 +691,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
         &claims(&app, json!({"scope": "openid profile"})),
     );
     let response = get_with_bearer(&app, &elsewhere).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::FORBIDDEN).await;
     assert!(
         body["detail"]
             .as_str()
@@ -786,15 +756,17 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
     let key = created.key.expose().to_owned();
     for _ in 0..3 {
         let response = app
-            .client
-            .post(app.project_url("/provider-apps"))
-            .header("X-Api-Key", &key)
-            .json(&json!({"provider": "mock", "clientId": "x", "clientSecret": "y"}))
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::POST,
+                &app.project_url("/provider-apps"),
+                &key,
+                Some(&json!({"provider": "mock", "clientId": "x", "clientSecret": "y"})),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let response = get_with_key(&app, &app.project_url("/connections"), &key).await;
+        let response = app
+            .get_with_key(&app.project_url("/connections"), &key)
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
 }
@@ -820,13 +792,13 @@ async fn a_bearer_jwt_from_a_browser_gets_cors_headers_for_its_own_projects_orig
         ),
     ] {
         let response = app
-            .client
-            .put(url)
-            .header("X-Api-Key", key)
-            .json(&json!({"origins": [origin]}))
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::PUT,
+                &url,
+                key,
+                Some(&json!({"origins": [origin]})),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
     let from = |origin: &'static str| {

@@ -3,7 +3,7 @@
 //! `projectIdOrName`, the callback page's messages and workspaces. The
 //! client itself runs against grantd in Chromium in `react_client.rs`.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{expect_problem, issue_names, problem, spawn_app, TestApp};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -15,13 +15,13 @@ const REACT_HEADERS: &str = "x-api-key,content-type,x-amp-client,x-amp-client-ve
 
 async fn allow_origins(app: &TestApp, api_key: &str, origins: &[&str]) {
     let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", api_key)
-        .json(&json!({ "origins": origins }))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PUT,
+            &app.project_url("/allowed-origins"),
+            api_key,
+            Some(&json!({ "origins": origins })),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -218,13 +218,13 @@ async fn an_origin_only_another_project_allows_gets_its_preflight_but_no_headers
     let app = spawn_app().await;
     let (_, other_key) = app.other_project().await;
     let other = app
-        .client
-        .put(app.url("/v1/projects/globex/allowed-origins"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({ "origins": [OTHER_ORIGIN] }))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PUT,
+            &app.url("/v1/projects/globex/allowed-origins"),
+            &other_key,
+            Some(&json!({ "origins": [OTHER_ORIGIN] })),
+        )
+        .await;
     assert_eq!(other.status(), StatusCode::OK);
     // The preflight carries no key: the origin is allowed somewhere.
     let response = preflight(&app, "/v1/oauth-connect", OTHER_ORIGIN, "POST").await;
@@ -269,23 +269,14 @@ async fn the_integrations_list_is_empty_and_scoped_like_other_reads() {
 
     let (_, other_key) = app.other_project().await;
     let response = app
-        .client
-        .get(app.project_url("/integrations"))
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with_key(&app.project_url("/integrations"), &other_key)
+        .await;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
         "another project's list"
     );
-    let response = app
-        .client
-        .get(app.project_url("/integrations"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.project_url("/integrations")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     let document = app.public_json("/v1/openapi.json").await;
@@ -311,8 +302,10 @@ async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["projectIdOrName"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["projectIdOrName"]
+    );
     let response = app
         .post_json(
             &app.url("/v1/oauth-connect"),
@@ -410,15 +403,7 @@ async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
     let callback = app.url(&format!(
         "/callbacks/v1/oauth?state={state}&error=access_denied"
     ));
-    let page = app
-        .client
-        .get(&callback)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_without_key(&callback).await.text().await.unwrap();
     let (message, origin) = ampersand_message(&page);
     assert_eq!(origin, APP_ORIGIN);
     let message = message.expect("a message for the React client");
@@ -506,9 +491,8 @@ async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(response).await),
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
         ["providerMetadata.workspace.value"]
     );
     // And it is checked like the workspace.
@@ -521,9 +505,8 @@ async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(response).await),
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
         ["providerWorkspaceRef"]
     );
 }

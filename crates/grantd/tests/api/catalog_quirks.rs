@@ -102,29 +102,16 @@ async fn required_scopes_are_always_asked_for() {
 async fn a_providers_file_entry_overrides_the_shipped_one_of_that_name() {
     let app = crate::helpers::spawn_app_with(|config| {
         // Point the shipped `hubspot` entry at the mock provider.
-        let path = config.providers_file.clone().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let token_line = text
-            .lines()
-            .find(|l| l.starts_with("tokenUrl = \""))
-            .unwrap();
-        let base = token_line
-            .trim_start_matches("tokenUrl = \"")
-            .trim_end_matches("/token\"");
+        let base = crate::helpers::mock_oauth_base(config);
         let hubspot = format!(
             "\n[providers.hubspot]\ndisplayName = \"HubSpot (local double)\"\ncategory = \"crm\"\n\
              authSchemes = [\"oauth2/authorizationCode\"]\n[providers.hubspot.oauth2]\n\
              authorizeUrl = \"{base}/authorize\"\ntokenUrl = \"{base}/token\"\n"
         );
-        std::fs::write(&path, text + &hubspot).unwrap();
+        crate::helpers::add_providers(config, &hubspot);
     })
     .await;
-    let info: Value = app
-        .get(&app.url("/v1/providers/hubspot"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let info: Value = app.get_json(&app.url("/v1/providers/hubspot")).await;
     assert_eq!(info["displayName"], "HubSpot (local double)");
     app.create_provider_app("hubspot").await;
     let url = app.start_flow("hubspot").await;

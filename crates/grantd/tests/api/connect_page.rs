@@ -5,7 +5,9 @@
 //! `real_oauth_server.rs` runs them against oauth2-mock-server and a real
 //! browser.
 
-use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp,
+};
 use crate::relay::Relay;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -19,13 +21,11 @@ pub const EMBEDDER: &str = "https://app.customer.example";
 /// Allows the customer's origin and registers apps for the mock providers.
 pub async fn prepare(app: &TestApp) {
     let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": [EMBEDDER]}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &app.project_url("/allowed-origins"),
+            &json!({"origins": [EMBEDDER]}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     app.create_provider_app("mock").await;
     app.create_provider_app("mock-workspace").await;
@@ -207,14 +207,13 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
             .json(&body)
             .send()
     };
-    let empty: Value = app.get(&url).await.json().await.unwrap();
+    let empty: Value = app.get_json(&url).await;
     assert_eq!(empty, json!({"origins": []}));
 
     let bad = put(json!({"origins": ["https://ok.example", "https://x.example/path", "http://plain.example", "*"]}))
         .await
         .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let body = problem(bad).await;
+    let body = expect_problem(bad, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         issue_names(&body),
         ["origins[1]", "origins[2]", "origins[3]"]
@@ -235,7 +234,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
             "https://b.example"
         ])
     );
-    let read: Value = app.get(&url).await.json().await.unwrap();
+    let read: Value = app.get_json(&url).await;
     assert_eq!(read, stored);
 
     let cleared: Value = put(json!({"origins": []}))
@@ -248,13 +247,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
 
     // Another project's list is not reachable.
     let (_, other_key) = app.other_project().await;
-    let response = app
-        .client
-        .get(&url)
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_key(&url, &other_key).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -295,11 +288,8 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
     let id = session["id"].as_str().unwrap();
     let read: Value = app
-        .get(&app.project_url(&format!("/connect-sessions/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
     assert_eq!(read["id"], id);
     assert_eq!(read["status"], "pending");
     assert!(read.get("token").is_none(), "the token is shown once");
@@ -314,12 +304,11 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
     let (_, other_key) = app.other_project().await;
     let response = app
-        .client
-        .get(app.url(&format!("/v1/projects/globex/connect-sessions/{id}")))
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with_key(
+            &app.url(&format!("/v1/projects/globex/connect-sessions/{id}")),
+            &other_key,
+        )
+        .await;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
@@ -335,8 +324,7 @@ async fn session_requests_are_validated_naming_each_bad_field() {
         let app = &app;
         async move {
             let response = create_session(app, body).await;
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-            issue_names(&problem(response).await)
+            issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await)
         }
     };
     assert_eq!(
@@ -434,17 +422,16 @@ async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
     assert_eq!(inputs[1]["field"], "providerMetadata.accountId");
     assert!(page.get("token").is_none());
 
-    let anonymous = app
-        .client
-        .get(app.url("/connect/api/session"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(problem(anonymous).await["status"], 401);
+    let anonymous = app.get_without_key(&app.url("/connect/api/session")).await;
+    assert_eq!(
+        expect_problem(anonymous, StatusCode::UNAUTHORIZED).await["status"],
+        401
+    );
     let unknown = page_session(&app, "gcs_made-up").await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(unknown).await["status"], 404);
+    assert_eq!(
+        expect_problem(unknown, StatusCode::NOT_FOUND).await["status"],
+        404
+    );
 }
 
 #[tokio::test]
@@ -461,8 +448,7 @@ async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spen
                "providerMetadata": {"accountId": {"value": "12ab"}}}),
     )
     .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let body = problem(bad).await;
+    let body = expect_problem(bad, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         issue_names(&body),
         ["providerWorkspaceRef", "providerMetadata.accountId.value"]
@@ -550,8 +536,10 @@ async fn a_session_starts_one_flow_only() {
         .iter()
         .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
     let again = start(&app, &token, json!({"provider": "mock"})).await;
-    assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert_eq!(problem(again).await["status"], 409);
+    assert_eq!(
+        expect_problem(again, StatusCode::CONFLICT).await["status"],
+        409
+    );
 
     let page: Value = page_session(&app, &token).await.json().await.unwrap();
     assert_eq!(
@@ -584,11 +572,8 @@ async fn an_expired_session_is_refused() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let id = session["id"].as_str().unwrap();
     let read: Value = app
-        .get(&app.project_url(&format!("/connect-sessions/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
     assert_eq!(read["status"], "expired");
 }
 
@@ -599,12 +584,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     let app = spawn_app().await;
     prepare(&app).await;
     let session = new_session(&app).await;
-    let response = app
-        .client
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(session["url"].as_str().unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert!(headers["content-type"]
@@ -660,12 +640,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     assert!(html.contains("lang=\"en\""));
 
     // A fresh nonce each time.
-    let again = app
-        .client
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let again = app.get_without_key(session["url"].as_str().unwrap()).await;
     assert_ne!(
         again.headers()["content-security-policy"],
         headers["content-security-policy"]
@@ -681,11 +656,8 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
         format!("session={}", token(&session)),
     ] {
         let unknown = app
-            .client
-            .get(app.url(&format!("/connect?{query}")))
-            .send()
-            .await
-            .unwrap();
+            .get_without_key(&app.url(&format!("/connect?{query}")))
+            .await;
         assert_eq!(unknown.status(), StatusCode::OK, "the script reports it");
         assert!(
             unknown.headers()["content-security-policy"]
@@ -698,19 +670,13 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
 
     // A NUL is refused before anything reads the query, as everywhere.
     let nul = app
-        .client
-        .get(app.url("/connect?sessionId=gcs_nope%00"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect?sessionId=gcs_nope%00"))
+        .await;
     assert_eq!(nul.status(), StatusCode::BAD_REQUEST);
 
     let js = app
-        .client
-        .get(app.url("/connect/assets/connect.js"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/connect.js"))
+        .await;
     assert_eq!(js.status(), StatusCode::OK);
     assert!(js.headers()["content-type"]
         .to_str()
@@ -724,21 +690,15 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     );
     assert!(js.contains("target.postMessage(message, session.parentOrigin)"));
     let css = app
-        .client
-        .get(app.url("/connect/assets/connect.css"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/connect.css"))
+        .await;
     assert!(css.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/css"));
     let missing = app
-        .client
-        .get(app.url("/connect/assets/secrets.txt"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/secrets.txt"))
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -839,14 +799,11 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     assert_eq!(read["result"]["status"], "success");
     assert_eq!(read["result"]["connectionId"], id);
     let backend: Value = app
-        .get(&app.project_url(&format!(
+        .get_json(&app.project_url(&format!(
             "/connect-sessions/{}",
             session["id"].as_str().unwrap()
         )))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(backend["status"], "succeeded");
     assert_eq!(backend["result"]["connectionId"], id);
 }

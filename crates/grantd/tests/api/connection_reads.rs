@@ -2,7 +2,7 @@
 //! `includeRefreshToken` and `refresh=force|ifExpired` (grantd's
 //! `includeCredentials` stays as another name of `includeCreds`).
 
-use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{expect_problem, issue_names, spawn_app, spawn_app_with, TestApp};
 use crate::refresh::import_expiring;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -93,6 +93,8 @@ async fn an_unknown_refresh_mode_is_a_400_naming_refresh() {
     let response = app
         .get(&app.project_url(&format!("/connections/{id}?refresh=always")))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["refresh"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["refresh"]
+    );
 }

@@ -7,7 +7,7 @@ use grantd::config::Config;
 use grantd::domain::Grantd;
 use grantd::secrets::{Cipher, SecretString};
 use reqwest::header::LOCATION;
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -199,6 +199,28 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Adds `entries` (providers-file TOML) after the suite's own providers, for
+/// a test that needs a catalog entry of its own.
+pub fn add_providers(config: &Config, entries: &str) {
+    let path = config.providers_file.clone().expect("a providers file");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(entries);
+    std::fs::write(&path, text).unwrap();
+}
+
+/// The mock OAuth provider's base URL as the suite's providers file names it,
+/// for entries added while configuring (before the `TestApp` exists).
+pub fn mock_oauth_base(config: &Config) -> String {
+    let path = config.providers_file.clone().expect("a providers file");
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("tokenUrl = \""))
+        .and_then(|rest| rest.strip_suffix("/token\""))
+        .expect("the suite's providers name the mock's token URL")
+        .to_owned()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -317,50 +339,75 @@ impl TestApp {
         self.url(&format!("/v1/projects/{}{rest}", self.project_name))
     }
 
+    /// `method url` sent with `api_key` and, when there is one, a JSON body:
+    /// every keyed request of the suite goes through here.
+    pub async fn send_with_key(
+        &self,
+        method: Method,
+        url: &str,
+        api_key: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("X-Api-Key", api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn post_json(&self, url: &str, body: &Value) -> Response {
-        self.client
-            .post(url)
-            .header("X-Api-Key", &self.api_key)
-            .json(body)
-            .send()
+        self.send_with_key(Method::POST, url, &self.api_key, Some(body))
             .await
-            .unwrap()
     }
 
     pub async fn patch_json(&self, url: &str, body: &Value) -> Response {
-        self.client
-            .patch(url)
-            .header("X-Api-Key", &self.api_key)
-            .json(body)
-            .send()
+        self.send_with_key(Method::PATCH, url, &self.api_key, Some(body))
             .await
-            .unwrap()
+    }
+
+    pub async fn put_json(&self, url: &str, body: &Value) -> Response {
+        self.send_with_key(Method::PUT, url, &self.api_key, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, url: &str) -> Response {
+        self.send_with_key(Method::GET, url, &self.api_key, None)
+            .await
+    }
+
+    pub async fn delete(&self, url: &str) -> Response {
+        self.send_with_key(Method::DELETE, url, &self.api_key, None)
+            .await
+    }
+
+    /// `GET url` with another key than the app's own.
+    pub async fn get_with_key(&self, url: &str, api_key: &str) -> Response {
+        self.send_with_key(Method::GET, url, api_key, None).await
+    }
+
+    /// `GET url` with no credential at all, as a browser or a public client sends it.
+    pub async fn get_without_key(&self, url: &str) -> Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// `GET url` with the app's key, expecting 200; the JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> T {
+        let response = self.get(url).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {url}: {body}");
+        serde_json::from_str(&body).unwrap()
     }
 
     /// A public document (the OpenAPI document, the catalog) as JSON, fetched
     /// without credentials.
     pub async fn public_json(&self, path: &str) -> Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let response = self.get_without_key(&self.url(path)).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.unwrap()
-    }
-
-    pub async fn get(&self, url: &str) -> Response {
-        self.client
-            .get(url)
-            .header("X-Api-Key", &self.api_key)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, url: &str) -> Response {
-        self.client
-            .delete(url)
-            .header("X-Api-Key", &self.api_key)
-            .send()
-            .await
-            .unwrap()
     }
 
     /// Registers the mock's OAuth client for `provider` and returns the app id.
@@ -389,7 +436,7 @@ impl TestApp {
 
     /// Follows the authorization URL at the mock and returns the callback URL it redirects to.
     pub async fn authorize(&self, authorization_url: &str) -> String {
-        let response = self.client.get(authorization_url).send().await.unwrap();
+        let response = self.get_without_key(authorization_url).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         response.headers()[LOCATION].to_str().unwrap().to_owned()
     }
@@ -408,7 +455,7 @@ impl TestApp {
     /// Sends the browser through the mock's authorize step and back to grantd's callback.
     pub async fn finish_flow(&self, authorization_url: &str) -> Response {
         let callback = self.authorize(authorization_url).await;
-        self.client.get(&callback).send().await.unwrap()
+        self.get_without_key(&callback).await
     }
 
     /// The whole flow for the `mock` provider; returns the new connection's id.
@@ -422,7 +469,7 @@ impl TestApp {
             }))
             .await;
         let callback = self.authorize(&url).await;
-        let response = self.client.get(&callback).send().await.unwrap();
+        let response = self.get_without_key(&callback).await;
         assert_eq!(response.status(), StatusCode::OK);
         self.only_connection_for(group_ref).await["id"]
             .as_str()
@@ -460,6 +507,23 @@ impl TestApp {
     pub async fn generate(&self, body: &Value) -> Response {
         self.post_json(&self.project_url("/connections:generate"), body)
             .await
+    }
+
+    /// `connections:generate` that must succeed; the created connection.
+    pub async fn generated(&self, body: &Value) -> Value {
+        let response = self.generate(body).await;
+        let status = response.status();
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    /// `connections:generate` that must succeed; the new connection's id.
+    pub async fn generated_id(&self, body: &Value) -> String {
+        self.generated(body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// A connection of the app's project with every secret (`includeRefreshToken=true`).
@@ -500,6 +564,15 @@ pub async fn problem(response: Response) -> Value {
         .to_owned();
     assert_eq!(content_type, "application/problem+json");
     response.json().await.unwrap()
+}
+
+/// Asserts that `response` is a problem with `status` (in the header and in
+/// the body's `status` member); returns the body.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let body = problem(response).await;
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    body
 }
 
 /// The names of the issues of a 400 problem.

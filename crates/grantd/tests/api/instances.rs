@@ -101,12 +101,12 @@ async fn a_flow_started_on_one_instance_finishes_its_callback_on_another() {
     // balancer picks: here, the other one.
     let on_other = callback.replacen(&app.address, &other.address, 1);
     assert_ne!(on_other, callback);
-    let response = app.client.get(&on_other).send().await.unwrap();
+    let response = app.get_without_key(&on_other).await;
     assert_eq!(response.status(), StatusCode::OK);
     let connection = app.only_connection_for("g").await;
     assert_eq!(connection["status"], "working");
     // The state was consumed: replaying it on the first instance fails.
-    let replay = app.client.get(&callback).send().await.unwrap();
+    let replay = app.get_without_key(&callback).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -159,12 +159,8 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        app.client
-            .get(format!("{}{path}", other.address))
-            .header("X-Api-Key", &app.api_key)
-            .send()
+        app.get_with_key(&format!("{}{path}", other.address), &app.api_key)
             .await
-            .unwrap()
     };
     let (first, second) = tokio::join!(first, second);
     for response in [first, second] {
@@ -356,12 +352,7 @@ async fn a_database_outage_is_a_retryable_503_and_grantd_recovers_by_itself() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["retryable"], true, "{body}");
     assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_without_key(&app.url("/readyz")).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
 

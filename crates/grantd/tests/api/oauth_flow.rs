@@ -1,7 +1,9 @@
 //! The authorization code flow end to end: oauth-connect → provider →
 //! callback → stored connection, plus re-authorization and state handling.
 
-use crate::helpers::{problem, query_param, spawn_app, spawn_app_with};
+use crate::helpers::{
+    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -42,7 +44,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
     assert!(state.len() >= 43, "state must carry 256 bits: {state}");
 
     let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let page = response.text().await.unwrap();
@@ -132,8 +134,7 @@ async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
             &json!({}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::NOT_FOUND).await;
     assert_eq!(body["status"], 404);
 }
 
@@ -144,10 +145,10 @@ async fn a_replayed_state_is_refused_and_stores_nothing() {
     let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
     assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
+        app.get_without_key(&callback).await.status(),
         StatusCode::OK
     );
-    let replay = app.client.get(&callback).send().await.unwrap();
+    let replay = app.get_without_key(&callback).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert!(replay.headers()["content-type"]
         .to_str()
@@ -167,7 +168,7 @@ async fn an_expired_state_is_refused_and_stores_nothing() {
     app.create_provider_app("mock").await;
     let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.connection_count().await, 0);
     assert_eq!(app.provider.token_calls(), 0);
@@ -177,19 +178,13 @@ async fn an_expired_state_is_refused_and_stores_nothing() {
 async fn an_unknown_state_is_refused() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(app.url("/callbacks/v1/oauth?state=made-up&code=abc"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/callbacks/v1/oauth?state=made-up&code=abc"))
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let missing = app
-        .client
-        .get(app.url("/callbacks/v1/oauth?code=abc"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/callbacks/v1/oauth?code=abc"))
+        .await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -226,13 +221,10 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
     let url = app.start_flow("mock").await;
     let state = query_param(&url, "state").unwrap();
     let response = app
-        .client
-        .get(app.url(&format!(
+        .get_without_key(&app.url(&format!(
             "/callbacks/v1/oauth?state={state}&error=access_denied&error_description=User+said+no"
         )))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(
@@ -263,7 +255,7 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
         "iss=https%3A%2F%2Fevil.example",
     );
     assert_ne!(tampered, callback);
-    let response = app.client.get(&tampered).send().await.unwrap();
+    let response = app.get_without_key(&tampered).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("issuer_mismatch"));
     assert_eq!(app.connection_count().await, 0);
@@ -282,7 +274,7 @@ async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() 
     let callback = app.authorize(&url).await;
     let stripped = callback.replace(&format!("&iss={}", urlencode(&app.provider.base)), "");
     assert_ne!(stripped, callback);
-    let response = app.client.get(&stripped).send().await.unwrap();
+    let response = app.get_without_key(&stripped).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(
@@ -301,14 +293,7 @@ async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() 
 /// its pattern to the loopback addresses the mock answers on), and the
 /// catalog names no issuer.
 fn add_tenant_hosted_provider(config: &mut grantd::config::Config) {
-    let path = config.providers_file.clone().unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let base = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tokenUrl = \""))
-        .and_then(|l| l.strip_suffix("/token\""))
-        .unwrap()
-        .to_owned();
+    let base = mock_oauth_base(config);
     let port = base.rsplit(':').next().unwrap();
     let entry = format!(
         r#"
@@ -323,7 +308,7 @@ authorizeUrl = "http://{{workspace}}:{port}/authorize"
 tokenUrl = "http://{{workspace}}:{port}/token"
 "#
     );
-    std::fs::write(&path, text + &entry).unwrap();
+    add_providers(config, &entry);
 }
 
 #[tokio::test]
@@ -342,7 +327,7 @@ async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
         Some(app.provider.base.as_str()),
         "the mock names its own origin, http://127.0.0.1:PORT"
     );
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     let status = response.status();
     assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap());
     assert_eq!(
@@ -368,7 +353,7 @@ async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
         &format!("iss={}", urlencode(&other_tenant)),
     );
     assert_ne!(tampered, callback);
-    let response = app.client.get(&tampered).send().await.unwrap();
+    let response = app.get_without_key(&tampered).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("issuer_mismatch"));
     assert_eq!(app.connection_count().await, 0);
@@ -453,7 +438,7 @@ async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
     );
     let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("invalid_grant"));
     assert_eq!(app.connection_count().await, 0);
@@ -464,15 +449,11 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let allowed = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(
+        .put_json(
+            &app.project_url("/allowed-origins"),
             &json!({"origins": ["https://app.customer.example", "https://admin.customer.example"]}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(allowed.status(), StatusCode::OK);
     let response = app
         .client
@@ -486,7 +467,7 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
     assert_eq!(response.status(), StatusCode::OK);
     let url = response.text().await.unwrap();
     let callback = app.authorize(&url).await;
-    let page = app.client.get(&callback).send().await.unwrap();
+    let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(page.contains("\"https://app.customer.example\""), "{page}");
@@ -513,7 +494,7 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
     assert_eq!(response.status(), StatusCode::OK);
     let url = response.text().await.unwrap();
     let callback = app.authorize(&url).await;
-    let page = app.client.get(&callback).send().await.unwrap();
+    let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(
@@ -661,12 +642,7 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
         };
         assert_eq!(connection["group"]["groupName"], name.as_str());
     }
-    let consumers: Vec<Value> = app
-        .get(&app.project_url("/consumers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consumers: Vec<Value> = app.get_json(&app.project_url("/consumers")).await;
     assert_eq!(consumers.len(), 3, "{consumers:?}");
     let (succeeded,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM oauth_flows f JOIN connections c ON c.id = f.result_connection_id \

@@ -8,7 +8,7 @@
 //! except under `CI=true`, where a missing tool is a failure: CI must run them.
 
 use crate::connect_page::{bounce_ok, create_session, Browser};
-use crate::helpers::{query_param, spawn_app_with, TestApp};
+use crate::helpers::{add_providers, query_param, spawn_app_with, TestApp};
 use crate::relay::Relay;
 use axum::extract::Query;
 use axum::response::Html;
@@ -216,29 +216,36 @@ async fn spawn_with_real_server_at(
 ) -> TestApp {
     let extra = real_providers(&server.base);
     let app = spawn_app_with(move |config| {
-        let path = config.providers_file.clone().expect("a providers file");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&extra);
-        std::fs::write(&path, text).unwrap();
+        add_providers(config, &extra);
         if let Some(url) = public_url {
             config.public_url = Some(url.parse().unwrap());
         }
     })
     .await;
-    for provider in [
-        "oauth-mock-server",
-        "oauth-mock-workspace",
-        "oauth-mock-signin",
-    ] {
+    register_real_server_apps(
+        &app,
+        &[
+            "oauth-mock-server",
+            "oauth-mock-workspace",
+            "oauth-mock-signin",
+        ],
+    )
+    .await;
+    app
+}
+
+/// Registers the real server's client (`grantd-e2e`, which `oauth-server.mjs`
+/// accepts) as the provider app of each of `providers`.
+pub(crate) async fn register_real_server_apps(app: &TestApp, providers: &[&str]) {
+    for provider in providers {
         let response = app
             .post_json(
                 &app.project_url("/provider-apps"),
                 &json!({"provider": provider, "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.status(), StatusCode::OK, "{provider}");
     }
-    app
 }
 
 #[tokio::test]
@@ -265,7 +272,7 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
         "{url}"
     );
     assert!(query_param(&url, "code_challenge").is_some());
-    let authorize = app.client.get(&url).send().await.unwrap();
+    let authorize = app.get_without_key(&url).await;
     assert!(
         authorize.status().is_redirection(),
         "{}",
@@ -277,7 +284,7 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
         "{callback}"
     );
     assert!(query_param(&callback, "code").is_some());
-    let page = app.client.get(&callback).send().await.unwrap();
+    let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
 
     let connection = app.only_connection_for("org-real").await;
@@ -331,11 +338,11 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         query_param(&provider_url, "tenant").as_deref(),
         Some("acme")
     );
-    let authorize = app.client.get(&provider_url).send().await.unwrap();
+    let authorize = app.get_without_key(&provider_url).await;
     let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
 
     // Another browser: the test's plain client, without the cookie jar.
-    let elsewhere = app.client.get(&callback).send().await.unwrap();
+    let elsewhere = app.get_without_key(&callback).await;
     assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.connection_count().await, 0);
     assert!(server.events("token").is_empty(), "no code exchange");
@@ -351,7 +358,7 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         .await;
     let bounced = bounce_ok(&browser, &url).await;
     assert_ne!(cookie, bounced.cookie);
-    let authorize = app.client.get(&bounced.location).send().await.unwrap();
+    let authorize = app.get_without_key(&bounced.location).await;
     let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
     let same = browser.get(&callback).await;
     assert_eq!(same.status(), StatusCode::OK);
@@ -480,13 +487,11 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     let app = spawn_with_real_server(&server).await;
     let embedder = start_embedder(app.address.clone()).await;
     let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": [embedder]}))
-        .send()
-        .await
-        .unwrap();
+        .put_json(
+            &app.project_url("/allowed-origins"),
+            &json!({"origins": [embedder]}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 
     // Desktop: embedded in the customer's page, two providers.
@@ -584,14 +589,11 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     // Both sessions report their result to the backend too.
     for (session, connection) in [(&embedded, &connection), (&phone, &phone_connection)] {
         let read: Value = app
-            .get(&app.project_url(&format!(
+            .get_json(&app.project_url(&format!(
                 "/connect-sessions/{}",
                 session["id"].as_str().unwrap()
             )))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(read["status"], "succeeded");
         assert_eq!(read["result"]["connectionId"], connection["id"]);
     }
@@ -682,14 +684,11 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     assert_eq!(connection["provider"], "oauth-mock-signin");
     assert_eq!(connection["status"], "working");
     let read: Value = app
-        .get(&app.project_url(&format!(
+        .get_json(&app.project_url(&format!(
             "/connect-sessions/{}",
             session["id"].as_str().unwrap()
         )))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(read["status"], "succeeded");
     assert_eq!(read["result"]["connectionId"], connection["id"]);
     // The sign-in page twice, one Allow, one code exchange.

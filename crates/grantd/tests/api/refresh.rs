@@ -44,11 +44,8 @@ async fn eventually(mut check: impl FnMut() -> bool) {
 /// Event types of a connection, oldest first.
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
     let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/events?connectionId={id}")))
+        .await;
     let mut types: Vec<String> = events
         .iter()
         .rev()

@@ -1,7 +1,7 @@
 //! Secrets never sit in the database in clear, and a ciphertext only opens
 //! in the row it was sealed for.
 
-use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{expect_problem, spawn_app, spawn_app_with, TestApp};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -131,8 +131,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     let response = app
         .get(&app.project_url(&format!("/connections/{}?includeCredentials=true", ids[1])))
         .await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert!(!body.to_string().contains("victim-key-123"));
     // Without credentials the row still reads.
     let plain = app
@@ -204,8 +203,7 @@ async fn a_client_secret_copied_to_another_provider_app_is_never_sent() {
             &json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert!(!body.to_string().contains(CLIENT_SECRET), "{body}");
     assert_eq!(app.provider.token_calls(), 0, "no secret was sent");
     assert_eq!(app.connection_count().await, 0);

@@ -1,15 +1,14 @@
 //! Every way `POST /v1/oauth-connect` (and `connections:generate`) turns
 //! bad input into a 400 problem whose `issues[]` name the offending field.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{expect_problem, issue_names, spawn_app, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// Posts to oauth-connect, asserting a 400 problem, and returns its body.
 async fn rejected_connect(app: &TestApp, body: Value) -> Value {
     let response = app.post_json(&app.url("/v1/oauth-connect"), &body).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["status"], 400);
     body
 }
@@ -299,8 +298,7 @@ async fn generate_without_any_credential_scheme_is_a_400() {
     let response = app
         .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["apiKey"]);
     assert!(
         issue(&body, "apiKey")["detail"]
@@ -324,8 +322,7 @@ async fn generate_with_two_credential_schemes_is_a_400() {
             "basicAuth": {"username": "u", "password": "p"},
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["basicAuth"]);
     let detail = issue(&body, "basicAuth")["detail"].as_str().unwrap();
     assert!(
@@ -434,8 +431,10 @@ async fn provider_apps_sessions_and_webhooks_refuse_unprintable_text_naming_the_
             &json!({"externalRef": "ext\u{0}"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["externalRef"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["externalRef"]
+    );
 }
 
 #[tokio::test]
@@ -451,14 +450,15 @@ async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
     let response = app
         .get(&app.project_url("/connections?groupRef=g%00"))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["groupRef"]);
     assert_eq!(body["issues"][0]["in"], "query");
 
     let response = app.get(&app.project_url("/connections/c%00")).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(problem(response).await["issues"][0]["in"], "path");
+    assert_eq!(
+        expect_problem(response, StatusCode::BAD_REQUEST).await["issues"][0]["in"],
+        "path"
+    );
 }
 
 #[tokio::test]

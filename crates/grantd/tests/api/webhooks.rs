@@ -319,11 +319,8 @@ async fn a_generated_connection_is_delivered_as_a_signed_connection_created_even
 
     // The event log has it too, by connection.
     let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={connection_id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/events?connectionId={connection_id}")))
+        .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], body["id"]);
     assert_eq!(events[0]["type"], "connection.created");
@@ -570,12 +567,7 @@ async fn non_public_addresses_and_plain_http_are_refused_at_registration_without
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
         assert_eq!(issue_names(&problem(response).await), ["url"], "{url}");
     }
-    let list: Vec<Value> = app
-        .get(&app.project_url("/webhooks"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/webhooks")).await;
     assert!(list.is_empty(), "nothing was registered: {list:?}");
 }
 
@@ -687,12 +679,7 @@ async fn deleting_a_connection_emits_connection_deleted_to_subscribers_of_that_k
             .len(),
         1
     );
-    let events: Vec<Value> = app
-        .get(&app.project_url("/events"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.project_url("/events")).await;
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -705,12 +692,7 @@ async fn deleting_a_connection_emits_connection_deleted_to_subscribers_of_that_k
         .delete(&app.project_url(&format!("/connections/{connection_id}")))
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
-    let events: Vec<Value> = app
-        .get(&app.project_url("/events"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.project_url("/events")).await;
     assert_eq!(events.len(), 2);
 }
 
@@ -782,12 +764,7 @@ async fn bad_registrations_are_400s_naming_the_field() {
             "{body}: {problem}"
         );
     }
-    let list: Vec<Value> = app
-        .get(&app.project_url("/webhooks"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/webhooks")).await;
     assert!(list.is_empty(), "nothing was registered");
 
     for query in ["limit=0", "limit=501", "limit=many"] {
@@ -806,13 +783,13 @@ async fn events_of_another_project_are_not_delivered_to_it() {
     let theirs = Receiver::start().await;
     let our_webhook = register(&app, json!({"url": ours.url})).await;
     let response = app
-        .client
-        .post(other_url("/webhooks"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"url": theirs.url}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::POST,
+            &other_url("/webhooks"),
+            &other_key,
+            Some(&json!({"url": theirs.url})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let their_webhook: Value = response.json().await.unwrap();
     let their_id = their_webhook["id"].as_str().unwrap();
@@ -822,24 +799,19 @@ async fn events_of_another_project_are_not_delivered_to_it() {
     // Deliveries are enqueued with the event, so none for the other project
     // means none will ever be made.
     let their_log: Vec<Value> = app
-        .client
-        .get(other_url(&format!("/webhooks/{their_id}/deliveries")))
-        .header("X-Api-Key", &other_key)
-        .send()
+        .get_with_key(
+            &other_url(&format!("/webhooks/{their_id}/deliveries")),
+            &other_key,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert!(their_log.is_empty(), "{their_log:?}");
     assert!(theirs.received().is_empty());
     let their_events: Vec<Value> = app
-        .client
-        .get(other_url("/events"))
-        .header("X-Api-Key", &other_key)
-        .send()
+        .get_with_key(&other_url("/events"), &other_key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -851,22 +823,17 @@ async fn events_of_another_project_are_not_delivered_to_it() {
         format!("/webhooks/{our_id}"),
         format!("/webhooks/{our_id}/deliveries"),
     ] {
-        let response = app
-            .client
-            .get(other_url(&path))
-            .header("X-Api-Key", &other_key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_with_key(&other_url(&path), &other_key).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let response = app
-        .client
-        .delete(other_url(&format!("/webhooks/{our_id}")))
-        .header("X-Api-Key", &other_key)
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::DELETE,
+            &other_url(&format!("/webhooks/{our_id}")),
+            &other_key,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
