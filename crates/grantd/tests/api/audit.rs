@@ -97,13 +97,7 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
     let url = update.text().await.unwrap();
     assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
 
-    let origins = app
-        .put_json(
-            &app.project_url("/allowed-origins"),
-            &json!({"origins": ["https://app.example.com"]}),
-        )
-        .await;
-    assert_eq!(origins.status(), StatusCode::OK);
+    app.allow_origins(&["https://app.example.com"]).await;
     let minted = app
         .post_json(
             &app.project_url("/api-keys"),

@@ -62,20 +62,31 @@ pub(crate) fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> Stri
     .unwrap()
 }
 
+/// A token signed with the registered `kid-1` key, carrying the default
+/// claims changed by `overrides`.
+fn signed_token(app: &TestApp, private_pem: &str, overrides: Value) -> String {
+    sign(private_pem, Some("kid-1"), &claims(app, overrides))
+}
+
 /// Registers a fresh key as `kid-1` for the app's project; returns its private PEM.
 pub(crate) async fn register_jwt_key(app: &TestApp) -> String {
     let (private, public) = ed25519_keypair();
+    register_public_key(app, &public).await;
+    private
+}
+
+/// Registers an EdDSA public key as `kid-1` for the app's project.
+async fn register_public_key(app: &TestApp, public_pem: &str) {
     app.grantd
         .add_jwt_key(
             &grantd::domain::Actor::cli(),
             &app.project_id,
             JwtAlgorithm::EdDsa,
-            &public,
+            public_pem,
             Some("kid-1".into()),
         )
         .await
         .unwrap();
-    private
 }
 
 async fn get_with_bearer(app: &TestApp, token: &str) -> Response {
@@ -99,20 +110,6 @@ async fn assert_unauthorized(response: Response) -> Value {
     let body = problem(response).await;
     assert_eq!(body["status"], 401);
     body
-}
-
-/// An apiKey connection in the app's own project; returns its id.
-async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -207,11 +204,7 @@ async fn an_unsupported_authorization_scheme_is_a_401() {
 async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "connections:read manage"})),
-    );
+    let token = signed_token(&app, &private, json!({"scope": "connections:read manage"}));
 
     let response = get_with_bearer(&app, &token).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -235,10 +228,10 @@ async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
 async fn an_expired_jwt_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
+    let token = signed_token(
+        &app,
         &private,
-        Some("kid-1"),
-        &claims(&app, json!({"exp": now() - 600, "iat": now() - 900})),
+        json!({"exp": now() - 600, "iat": now() - 900}),
     );
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
@@ -272,7 +265,7 @@ async fn a_jwt_signed_by_another_key_under_a_registered_kid_is_a_401() {
 async fn a_jwt_without_exp_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({"exp": null})));
+    let token = signed_token(&app, &private, json!({"exp": null}));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -281,16 +274,7 @@ async fn a_jwt_claiming_hs256_with_the_public_key_as_secret_is_a_401() {
     // The algorithm-confusion attack: the public key is no secret.
     let app = spawn_app().await;
     let (_, public) = ed25519_keypair();
-    app.grantd
-        .add_jwt_key(
-            &grantd::domain::Actor::cli(),
-            &app.project_id,
-            JwtAlgorithm::EdDsa,
-            &public,
-            Some("kid-1".into()),
-        )
-        .await
-        .unwrap();
+    register_public_key(&app, &public).await;
     let header = Header {
         alg: Algorithm::HS256,
         kid: Some("kid-1".into()),
@@ -317,7 +301,7 @@ async fn a_jwt_authenticates_only_for_the_project_that_registered_its_key() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
     app.other_project().await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
+    let token = signed_token(&app, &private, json!({}));
     let response = app
         .client
         .get(app.url("/v1/projects/globex/connections"))
@@ -331,7 +315,7 @@ async fn a_jwt_authenticates_only_for_the_project_that_registered_its_key() {
 #[tokio::test]
 async fn another_projects_connection_is_not_found_under_the_callers_own_project() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
     let url = app.url(&format!("/v1/projects/globex/connections/{connection}"));
@@ -345,7 +329,7 @@ async fn another_projects_connection_is_not_found_under_the_callers_own_project(
 #[tokio::test]
 async fn every_path_of_another_project_answers_404_not_403() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let app_id = app.create_provider_app("mock").await;
     let (other_id, other_key) = app.other_project().await;
     assert_ne!(other_id, app.project_id);
@@ -404,7 +388,7 @@ async fn oauth_connect_naming_another_project_is_a_404() {
 #[tokio::test]
 async fn a_projects_connection_list_never_shows_another_projects_connections() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
     let response = app
@@ -432,7 +416,7 @@ async fn a_projects_connection_list_never_shows_another_projects_connections() {
 #[tokio::test]
 async fn deleting_another_projects_connection_is_a_404_and_leaves_it_in_place() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
     for project in ["globex", app.project_name.as_str()] {
@@ -538,7 +522,7 @@ async fn a_jwt_for_another_audience_or_for_none_is_a_401() {
         json!(format!("{}/v1", app.address)),
         Value::Null,
     ] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"aud": aud})));
+        let token = signed_token(&app, &private, json!({"aud": aud}));
         assert_unauthorized(get_with_bearer(&app, &token).await).await;
     }
 }
@@ -580,11 +564,7 @@ async fn a_configured_jwt_audience_replaces_the_public_url() {
 async fn a_jwt_not_valid_before_a_future_time_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"nbf": now() + 600})),
-    );
+    let token = signed_token(&app, &private, json!({"nbf": now() + 600}));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
     let started = claims(&app, json!({"nbf": now() - 5}));
     assert_eq!(
@@ -601,7 +581,7 @@ async fn a_jwt_from_another_or_no_issuer_is_a_401_once_an_issuer_is_configured()
     .await;
     let private = register_jwt_key(&app).await;
     for iss in [json!("https://evil.example.com"), Value::Null] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"iss": iss})));
+        let token = signed_token(&app, &private, json!({"iss": iss}));
         assert_unauthorized(get_with_bearer(&app, &token).await).await;
     }
     let ours = claims(&app, json!({"iss": "https://auth.example.com"}));
@@ -623,7 +603,7 @@ async fn a_jwt_living_longer_than_the_maximum_or_without_iat_is_a_401() {
         // Issued "in the future", so that exp - iat looks short.
         json!({"iat": now() + 86_400, "exp": now() + 86_400 + 300}),
     ] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, overrides.clone()));
+        let token = signed_token(&app, &private, overrides.clone());
         let response = get_with_bearer(&app, &token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{overrides}");
     }
@@ -666,11 +646,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     };
 
     for scope in [Value::Null, json!("connections:read")] {
-        let token = sign(
-            &private,
-            Some("kid-1"),
-            &claims(&app, json!({"scope": scope})),
-        );
+        let token = signed_token(&app, &private, json!({"scope": scope}));
         assert_eq!(
             get_with_bearer(&app, &token).await.status(),
             StatusCode::OK,
@@ -685,11 +661,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
         );
     }
     // A token scoped only for other services holds nothing here.
-    let elsewhere = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "openid profile"})),
-    );
+    let elsewhere = signed_token(&app, &private, json!({"scope": "openid profile"}));
     let response = get_with_bearer(&app, &elsewhere).await;
     let body = expect_problem(response, StatusCode::FORBIDDEN).await;
     assert!(
@@ -702,10 +674,10 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     assert_eq!(app.connection_count().await, 0);
 
     // Unknown names (meant for other services) are ignored beside known ones.
-    let writer = sign(
+    let writer = signed_token(
+        &app,
         &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "openid manage credentials:read"})),
+        json!({"scope": "openid manage credentials:read"}),
     );
     let response = generate(writer.clone()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -713,11 +685,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     assert_eq!(created["apiKey"], "k", "credentials:read sees the secret");
     let id = created["id"].as_str().unwrap();
 
-    let reader = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "connections:read"})),
-    );
+    let reader = signed_token(&app, &private, json!({"scope": "connections:read"}));
     let url = app.project_url(&format!("/connections/{id}?includeCredentials=true"));
     let response = app
         .client
@@ -777,7 +745,7 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
 async fn a_bearer_jwt_from_a_browser_gets_cors_headers_for_its_own_projects_origins_only() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
+    let token = signed_token(&app, &private, json!({}));
     let (_, other_key) = app.other_project().await;
     for (url, key, origin) in [
         (

@@ -20,15 +20,30 @@ pub const EMBEDDER: &str = "https://app.customer.example";
 
 /// Allows the customer's origin and registers apps for the mock providers.
 pub async fn prepare(app: &TestApp) {
-    let response = app
-        .put_json(
-            &app.project_url("/allowed-origins"),
-            &json!({"origins": [EMBEDDER]}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.allow_origins(&[EMBEDDER]).await;
     app.create_provider_app("mock").await;
     app.create_provider_app("mock-workspace").await;
+}
+
+/// A grantd ready for connect sessions (see `prepare`).
+async fn spawn_prepared() -> TestApp {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    app
+}
+
+/// A prepared grantd and a fresh session from `new_session`.
+async fn app_with_session() -> (TestApp, Value) {
+    let app = spawn_prepared().await;
+    let session = new_session(&app).await;
+    (app, session)
+}
+
+/// The same, with the session's `mock` flow started; its bounce URL last.
+async fn app_with_started_flow() -> (TestApp, Value, String) {
+    let (app, session) = app_with_session().await;
+    let url = start_mock(&app, token(&session)).await;
+    (app, session, url)
 }
 
 /// `POST …/connect-sessions`.
@@ -37,9 +52,28 @@ pub async fn create_session(app: &TestApp, body: Value) -> Response {
         .await
 }
 
+/// `POST …/connect-sessions` that must succeed; the new session (with its token).
+pub async fn created_session(app: &TestApp, body: Value) -> Value {
+    let response = create_session(app, body).await;
+    let status = response.status();
+    let session: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    session
+}
+
+/// Asserts what the backend reads of a session that connected `connection_id`.
+pub async fn assert_session_succeeded(app: &TestApp, session: &Value, connection_id: &Value) {
+    let id = session["id"].as_str().unwrap();
+    let read: Value = app
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
+    assert_eq!(read["status"], "succeeded");
+    assert_eq!(read["result"]["connectionId"], *connection_id);
+}
+
 /// A session for group `g`, consumer `c`, offering `mock` and `mock-workspace`.
 async fn new_session(app: &TestApp) -> Value {
-    let response = create_session(
+    created_session(
         app,
         json!({
             "providers": ["mock", "mock-workspace"],
@@ -47,9 +81,7 @@ async fn new_session(app: &TestApp) -> Value {
             "returnUrl": format!("{EMBEDDER}/integrations/done?tab=crm"),
         }),
     )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    .await
 }
 
 fn token(session: &Value) -> &str {
@@ -255,9 +287,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
 
 #[tokio::test]
 async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session);
     assert!(token.starts_with("gcs_") && token.len() > 40, "{token}");
     // The token only after `#`: browsers never send a fragment, so no
@@ -318,8 +348,7 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
 #[tokio::test]
 async fn session_requests_are_validated_naming_each_bad_field() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     let names = |body: Value| {
         let app = &app;
         async move {
@@ -396,9 +425,7 @@ async fn session_requests_are_validated_naming_each_bad_field() {
 
 #[tokio::test]
 async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
 
     let response = page_session(&app, token(&session)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -436,9 +463,7 @@ async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
 
 #[tokio::test]
 async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spent() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session);
 
     let bad = start(
@@ -501,9 +526,7 @@ async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spen
 
 #[tokio::test]
 async fn a_session_starts_one_flow_only() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session).to_owned();
 
     let racers: Vec<_> = (0..6)
@@ -556,9 +579,7 @@ async fn a_session_starts_one_flow_only() {
 
 #[tokio::test]
 async fn an_expired_session_is_refused() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     sqlx::query("UPDATE connect_sessions SET expires_at = $1")
         .bind(grantd::storage::now_millis() - 1)
         .execute(&app.db().await)
@@ -581,9 +602,7 @@ async fn an_expired_session_is_refused() {
 
 #[tokio::test]
 async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let response = app.get_without_key(session["url"].as_str().unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
@@ -706,10 +725,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
 
 #[tokio::test]
 async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let bounced = bounce_ok(&browser, &url).await;
     assert!(
@@ -798,20 +814,12 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     assert_eq!(read["status"], "succeeded");
     assert_eq!(read["result"]["status"], "success");
     assert_eq!(read["result"]["connectionId"], id);
-    let backend: Value = app
-        .get_json(&app.project_url(&format!(
-            "/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        )))
-        .await;
-    assert_eq!(backend["status"], "succeeded");
-    assert_eq!(backend["result"]["connectionId"], id);
+    assert_session_succeeded(&app, &session, &json!(id)).await;
 }
 
 #[tokio::test]
 async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     for cookie in [None, Some("grantd_csrf_0000000000000000=forged")] {
         let session = new_session(&app).await;
         let browser = Browser::new();
@@ -865,10 +873,7 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
 
 #[tokio::test]
 async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, _session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let first = bounce_ok(&browser, &url).await;
     // Another browser (no cookie, or a forged one) gets nothing.
@@ -910,10 +915,7 @@ async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
 /// not read it: the flow stays unbound and the browser goes nowhere.
 #[tokio::test]
 async fn a_flow_named_in_a_query_string_is_not_started() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, _session, url) = app_with_started_flow().await;
     let state = url.split_once("#flow=").unwrap().1.to_owned();
     let browser = Browser::new();
     let old_form = browser
@@ -1187,10 +1189,7 @@ async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
 
 #[tokio::test]
 async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let bounced = bounce_ok(&browser, &url).await;
     let state = query_param(&bounced.location, "state").unwrap();
@@ -1221,8 +1220,7 @@ async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
 
 #[tokio::test]
 async fn a_reauthorization_session_updates_the_connection_in_place() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     let id = app.connect_mock("org-1", "user-1").await;
     let before = app.connection_with_credentials(&id).await;
 

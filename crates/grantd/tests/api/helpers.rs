@@ -410,6 +410,17 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Replaces the project's allowed origins (browser callers, the connect page).
+    pub async fn allow_origins(&self, origins: &[&str]) {
+        let response = self
+            .put_json(
+                &self.project_url("/allowed-origins"),
+                &json!({ "origins": origins }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "allowing {origins:?}");
+    }
+
     /// Registers the mock's OAuth client for `provider` and returns the app id.
     pub async fn create_provider_app(&self, provider: &str) -> String {
         let response = self
@@ -450,6 +461,14 @@ impl TestApp {
             "consumerRef": "c",
         }))
         .await
+    }
+
+    /// Registers the `mock` app and runs a flow (group `g`, consumer `c`) up to
+    /// the mock's redirect: the callback URL, not yet visited.
+    pub async fn mock_flow_at_callback(&self) -> String {
+        self.create_provider_app("mock").await;
+        let url = self.start_flow("mock").await;
+        self.authorize(&url).await
     }
 
     /// Sends the browser through the mock's authorize step and back to grantd's callback.
@@ -524,6 +543,15 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// A `mock` connection of group `group_ref` (consumer `c`) holding the API
+    /// key `k`: the cheapest connection to make; its id.
+    pub async fn api_key_connection(&self, group_ref: &str) -> String {
+        self.generated_id(&json!({
+            "provider": "mock", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k",
+        }))
+        .await
     }
 
     /// A connection of the app's project with every secret (`includeRefreshToken=true`).

@@ -94,9 +94,7 @@ fn idle_refresher(config: &mut grantd::config::Config) {
 async fn a_flow_started_on_one_instance_finishes_its_callback_on_another() {
     let app = spawn_app_with(|_| {}).await;
     let other = app.spawn_sibling(|_| {}).await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     // The provider sends the browser back to whichever instance the load
     // balancer picks: here, the other one.
     let on_other = callback.replacen(&app.address, &other.address, 1);

@@ -2,7 +2,7 @@
 //! callback → stored connection, plus re-authorization and state handling.
 
 use crate::helpers::{
-    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with,
+    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with, TestApp,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -141,9 +141,7 @@ async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
 #[tokio::test]
 async fn a_replayed_state_is_refused_and_stores_nothing() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     assert_eq!(
         app.get_without_key(&callback).await.status(),
         StatusCode::OK
@@ -165,9 +163,7 @@ async fn a_replayed_state_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn an_expired_state_is_refused_and_stores_nothing() {
     let app = spawn_app_with(|config| config.oauth_state_ttl = Duration::ZERO).await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.connection_count().await, 0);
@@ -191,9 +187,7 @@ async fn an_unknown_state_is_refused() {
 #[tokio::test]
 async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let client = app.client.clone();
@@ -247,9 +241,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
 #[tokio::test]
 async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let tampered = callback.replace(
         &format!("iss={}", urlencode(&app.provider.base)),
         "iss=https%3A%2F%2Fevil.example",
@@ -269,9 +261,7 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
 #[tokio::test]
 async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let stripped = callback.replace(&format!("&iss={}", urlencode(&app.provider.base)), "");
     assert_ne!(stripped, callback);
     let response = app.get_without_key(&stripped).await;
@@ -311,8 +301,9 @@ tokenUrl = "http://{{workspace}}:{port}/token"
     add_providers(config, &entry);
 }
 
-#[tokio::test]
-async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
+/// A flow of the tenant-hosted provider (tenant `127.0.0.1`) authorized at
+/// the mock; the callback URL the browser is sent back with.
+async fn tenant_flow_at_callback() -> (TestApp, String) {
     let app = spawn_app_with(add_tenant_hosted_provider).await;
     app.create_provider_app("mock-tenant").await;
     let url = app
@@ -322,6 +313,12 @@ async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
         }))
         .await;
     let callback = app.authorize(&url).await;
+    (app, callback)
+}
+
+#[tokio::test]
+async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
+    let (app, callback) = tenant_flow_at_callback().await;
     assert_eq!(
         query_param(&callback, "iss").as_deref(),
         Some(app.provider.base.as_str()),
@@ -338,15 +335,7 @@ async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
 
 #[tokio::test]
 async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
-    let app = spawn_app_with(add_tenant_hosted_provider).await;
-    app.create_provider_app("mock-tenant").await;
-    let url = app
-        .oauth_connect(json!({
-            "projectId": app.project_id, "provider": "mock-tenant", "groupRef": "g", "consumerRef": "c",
-            "providerWorkspaceRef": "127.0.0.1",
-        }))
-        .await;
-    let callback = app.authorize(&url).await;
+    let (app, callback) = tenant_flow_at_callback().await;
     let other_tenant = app.provider.base.replace("127.0.0.1", "localhost");
     let tampered = callback.replace(
         &format!("iss={}", urlencode(&app.provider.base)),
@@ -448,13 +437,11 @@ async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
 async fn the_opener_origin_is_the_browser_origin_that_asked() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let allowed = app
-        .put_json(
-            &app.project_url("/allowed-origins"),
-            &json!({"origins": ["https://app.customer.example", "https://admin.customer.example"]}),
-        )
-        .await;
-    assert_eq!(allowed.status(), StatusCode::OK);
+    app.allow_origins(&[
+        "https://app.customer.example",
+        "https://admin.customer.example",
+    ])
+    .await;
     let response = app
         .client
         .post(app.url("/v1/oauth-connect"))

@@ -7,7 +7,7 @@
 
 use crate::helpers::{add_providers, spawn_app_with, TestApp};
 use crate::real_oauth_server::{
-    e2e_dir, real_providers, register_real_server_apps, run_browser, screenshots_dir,
+    e2e_dir, real_providers, register_real_server_apps, run_browser_ok, screenshots_dir,
     tools_ready_with, RealOAuthServer,
 };
 use axum::http::header;
@@ -122,13 +122,7 @@ async fn ampersands_react_client_connects_reauthorizes_and_removes_in_a_real_bro
     let app = spawn_for_react(&server).await;
     let page_origin = serve_react_page(&app.address).await;
     assert_ne!(page_origin, app.address, "the page has its own origin");
-    let allowed = app
-        .put_json(
-            &app.project_url("/allowed-origins"),
-            &json!({"origins": [page_origin]}),
-        )
-        .await;
-    assert_eq!(allowed.status(), StatusCode::OK);
+    app.allow_origins(&[&page_origin]).await;
     if !PENDING_ON_COMPAT_API.contains(&"app-name") {
         let named = app
             .patch_json(
@@ -148,11 +142,7 @@ async fn ampersands_react_client_connects_reauthorizes_and_removes_in_a_real_bro
         "screenshotsDir": screenshots_dir(),
         "pending": PENDING_ON_COMPAT_API,
     });
-    let (success, report, stderr) = run_browser("react.e2e.mjs", vec![config.to_string()]).await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
+    let report = run_browser_ok("react.e2e.mjs", vec![config.to_string()]).await;
     for step in PENDING_ON_COMPAT_API {
         crate::helpers::skip(
             &format!("{test} step {step}"),

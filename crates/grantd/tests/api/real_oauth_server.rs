@@ -7,7 +7,7 @@
 //! `.ci/run` installs both. Without them the tests are skipped with a message,
 //! except under `CI=true`, where a missing tool is a failure: CI must run them.
 
-use crate::connect_page::{bounce_ok, create_session, Browser};
+use crate::connect_page::{assert_session_succeeded, bounce_ok, created_session, Browser};
 use crate::helpers::{add_providers, query_param, spawn_app_with, TestApp};
 use crate::relay::Relay;
 use axum::extract::Query;
@@ -475,6 +475,34 @@ pub(crate) async fn run_browser(script: &str, args: Vec<String>) -> (bool, Value
     (success, report, err)
 }
 
+/// `run_browser`, which must succeed; the script's report (also printed).
+pub(crate) async fn run_browser_ok(script: &str, args: Vec<String>) -> Value {
+    let (success, report, stderr) = run_browser(script, args).await;
+    assert!(
+        success && report["ok"] == true,
+        "the browser test failed: {report:#}\n{stderr}"
+    );
+    eprintln!("browser report: {report}");
+    report
+}
+
+/// No CSP violation or script error anywhere, and each of `screenshots` saved.
+fn assert_clean_browser_run(report: &Value, dir: &Path, screenshots: &[&str]) {
+    let errors = report["consoleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    for name in screenshots {
+        let path = dir.join(name);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "screenshot {} saved",
+            path.display()
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_connect_page_connects_an_account_in_a_real_browser() {
     if !tools_ready(
@@ -486,16 +514,10 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     let server = RealOAuthServer::start();
     let app = spawn_with_real_server(&server).await;
     let embedder = start_embedder(app.address.clone()).await;
-    let response = app
-        .put_json(
-            &app.project_url("/allowed-origins"),
-            &json!({"origins": [embedder]}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.allow_origins(&[&embedder]).await;
 
     // Desktop: embedded in the customer's page, two providers.
-    let embedded = create_session(
+    let embedded = created_session(
         &app,
         json!({
             "providers": ["oauth-mock-server", "oauth-mock-workspace"],
@@ -504,10 +526,8 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(embedded.status(), StatusCode::CREATED);
-    let embedded: Value = embedded.json().await.unwrap();
     // Phone: the page itself, popups blocked, back to the return URL.
-    let phone = create_session(
+    let phone = created_session(
         &app,
         json!({
             "providers": ["oauth-mock-server"],
@@ -516,8 +536,6 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(phone.status(), StatusCode::CREATED);
-    let phone: Value = phone.json().await.unwrap();
 
     let embed_url = format!(
         "{embedder}/embed?connect={}",
@@ -525,7 +543,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
             .collect::<String>()
     );
     let screenshots = screenshots_dir();
-    let (success, report, stderr) = run_browser(
+    let report = run_browser_ok(
         "connect.e2e.mjs",
         vec![
             embed_url,
@@ -534,11 +552,6 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         ],
     )
     .await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
-    eprintln!("browser report: {report}");
 
     // 1. The iframe journey: the inline error, then the message to the embedder.
     let iframe = &report["iframe"];
@@ -588,14 +601,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
 
     // Both sessions report their result to the backend too.
     for (session, connection) in [(&embedded, &connection), (&phone, &phone_connection)] {
-        let read: Value = app
-            .get_json(&app.project_url(&format!(
-                "/connect-sessions/{}",
-                session["id"].as_str().unwrap()
-            )))
-            .await;
-        assert_eq!(read["status"], "succeeded");
-        assert_eq!(read["result"]["connectionId"], connection["id"]);
+        assert_session_succeeded(&app, session, &connection["id"]).await;
     }
     // Two code exchanges at the real server, both with PKCE.
     let exchanges = server.events("token");
@@ -603,26 +609,18 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     assert!(exchanges.iter().all(|e| e["status"] == 200));
 
     // No CSP violation or script error anywhere.
-    let errors = report["consoleErrors"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
-    for name in [
-        "01-providers.png",
-        "02-invalid-input.png",
-        "04-success-embedded.png",
-        "05-phone-providers.png",
-        "06-phone-callback.png",
-        "07-phone-returned.png",
-    ] {
-        let path = screenshots.join(name);
-        assert!(
-            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
-            "screenshot {} saved",
-            path.display()
-        );
-    }
+    assert_clean_browser_run(
+        &report,
+        &screenshots,
+        &[
+            "01-providers.png",
+            "02-invalid-input.png",
+            "04-success-embedded.png",
+            "05-phone-providers.png",
+            "06-phone-callback.png",
+            "07-phone-returned.png",
+        ],
+    );
 }
 
 /// The connect page, once loaded, shows its URL without the fragment that
@@ -653,27 +651,20 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let mut relay = Relay::bind().await;
     let app = spawn_with_real_server_at(&server, Some(relay.public_url.clone())).await;
     relay.forward_to(&app.address);
-    let session = create_session(
+    let session = created_session(
         &app,
         json!({"providers": ["oauth-mock-signin"], "groupRef": "org-reopen", "consumerRef": "ada"}),
     )
     .await;
-    assert_eq!(session.status(), StatusCode::CREATED);
-    let session: Value = session.json().await.unwrap();
     let url = session["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&relay.public_url), "{url}");
 
     let screenshots = screenshots_dir();
-    let (success, report, stderr) = run_browser(
+    let report = run_browser_ok(
         "reopen.e2e.mjs",
         vec![url, screenshots.display().to_string()],
     )
     .await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
-    eprintln!("browser report: {report}");
     assert_token_left_the_address_bar(&report["pageUrl"], &session);
     assert!(report["firstPopupUrl"]
         .as_str()
@@ -683,14 +674,7 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let connection = app.only_connection_for("org-reopen").await;
     assert_eq!(connection["provider"], "oauth-mock-signin");
     assert_eq!(connection["status"], "working");
-    let read: Value = app
-        .get_json(&app.project_url(&format!(
-            "/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        )))
-        .await;
-    assert_eq!(read["status"], "succeeded");
-    assert_eq!(read["result"]["connectionId"], connection["id"]);
+    assert_session_succeeded(&app, &session, &connection["id"]).await;
     // The sign-in page twice, one Allow, one code exchange.
     assert_eq!(server.events("authorize").len(), 1, "one Allow");
     let exchanges = server.events("token");
@@ -715,21 +699,13 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let with_state: Vec<_> = lines.iter().filter(|l| l.contains(&state)).collect();
     assert_eq!(with_state, [callback], "{lines:#?}");
 
-    let errors = report["consoleErrors"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
-    for name in [
-        "11-reopen-provider-page.png",
-        "12-reopen-waiting.png",
-        "13-reopen-connected.png",
-    ] {
-        let path = screenshots.join(name);
-        assert!(
-            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
-            "screenshot {} saved",
-            path.display()
-        );
-    }
+    assert_clean_browser_run(
+        &report,
+        &screenshots,
+        &[
+            "11-reopen-provider-page.png",
+            "12-reopen-waiting.png",
+            "13-reopen-connected.png",
+        ],
+    );
 }

@@ -147,11 +147,7 @@ async fn a_read_only_key_cannot_create_provider_apps_connections_webhooks_or_flo
 #[tokio::test]
 async fn a_narrow_key_still_gets_404_not_403_on_another_projects_paths() {
     let app = spawn_app().await;
-    let connection = app
-        .generated_id(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let connection = app.api_key_connection("g").await;
     app.other_project().await;
     let (_, read_only) = key_with(&app, &["connections:read"]).await;
     for path in [
@@ -435,11 +431,7 @@ async fn an_unknown_or_missing_scope_is_a_400_naming_the_field() {
 async fn secret_bearing_and_every_other_project_response_is_no_store_while_the_catalog_is_cacheable(
 ) {
     let app = spawn_app().await;
-    let connection = app
-        .generated_id(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let connection = app.api_key_connection("g").await;
     let responses = [
         app.get(&connection_url(&app, &connection, true)).await,
         app.get(&app.project_url("/connections")).await,

@@ -192,11 +192,7 @@ async fn the_workspace_and_metadata_change_in_place_and_are_checked_like_at_crea
 #[tokio::test]
 async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_a_400() {
     let app = spawn_app().await;
-    let id = app
-        .generated_id(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = app.api_key_connection("g").await;
     let other_scheme = update(
         &app,
         &id,
@@ -243,11 +239,7 @@ async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_
 #[tokio::test]
 async fn the_oauth_update_action_takes_patch_only_and_says_so_in_allow() {
     let app = spawn_app().await;
-    let id = app
-        .generated_id(
-            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = app.api_key_connection("g").await;
     let url = app.project_url(&format!("/connections/{id}:oauth-update"));
     for method in [
         reqwest::Method::GET,

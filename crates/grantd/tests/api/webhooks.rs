@@ -155,17 +155,11 @@ async fn register(app: &TestApp, body: Value) -> Value {
 
 /// An API-key connection of the `mock` provider; returns its id.
 async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
-    let response = app
-        .generate(&json!({
-            "provider": "mock", "groupRef": group_ref, "consumerRef": "user-1",
-            "apiKey": "ak-never-in-a-webhook",
-        }))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.generated_id(&json!({
+        "provider": "mock", "groupRef": group_ref, "consumerRef": "user-1",
+        "apiKey": "ak-never-in-a-webhook",
+    }))
+    .await
 }
 
 async fn deliveries(app: &TestApp, webhook_id: &str) -> Vec<Value> {
@@ -187,6 +181,24 @@ async fn settled_delivery(app: &TestApp, webhook_id: &str) -> Value {
 
 /// What a receiver does: HMAC-SHA256 keyed with the secret over
 /// "{timestamp}.{raw body}", compared in constant time (`verify_slice`).
+/// A `connection.created` event written straight to the store at `at` (a
+/// test dates it ahead, so that only its own claims find it due, never the
+/// app's worker); how many deliveries it queued.
+async fn record_created_event(app: &TestApp, at: i64) -> usize {
+    app.grantd
+        .store()
+        .insert_event(NewEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: app.project_id.clone(),
+            connection_id: "c".into(),
+            kind: "connection.created".into(),
+            data: "{}".into(),
+            created_at: at,
+        })
+        .await
+        .unwrap()
+}
+
 fn signature_verifies(secret: &str, received: &Received) -> bool {
     let timestamp = received.header("grantd-webhook-timestamp");
     let signature = received.header("grantd-webhook-signature");
@@ -597,17 +609,7 @@ async fn an_error_stored_in_words_by_an_older_instance_is_shown_as_its_class() {
     // Dated a day ahead: due only for the claim below, never for the app's
     // own worker.
     let later = now_millis() + 86_400_000;
-    store
-        .insert_event(NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            project_id: app.project_id.clone(),
-            connection_id: "c".into(),
-            kind: "connection.created".into(),
-            data: "{}".into(),
-            created_at: later,
-        })
-        .await
-        .unwrap();
+    record_created_event(&app, later).await;
     let jobs = store
         .claim_webhook_deliveries("older-instance", later, later + 60_000, 10)
         .await
@@ -900,17 +902,7 @@ async fn a_due_delivery_is_leased_to_one_instance_until_its_lease_expires() {
     // the app's own worker.
     let later = now_millis() + 86_400_000;
     for _ in 0..20 {
-        let enqueued = store
-            .insert_event(NewEvent {
-                id: uuid::Uuid::now_v7().to_string(),
-                project_id: app.project_id.clone(),
-                connection_id: "c".into(),
-                kind: "connection.created".into(),
-                data: "{}".into(),
-                created_at: later,
-            })
-            .await
-            .unwrap();
+        let enqueued = record_created_event(&app, later).await;
         assert_eq!(enqueued, 1);
     }
     let lease = 60_000;
