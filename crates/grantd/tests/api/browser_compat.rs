@@ -331,8 +331,9 @@ fn ampersand_message(page: &str) -> (Option<Value>, String) {
     ((!message.is_null()).then_some(message), origin)
 }
 
-/// Starts a flow for `mock` from a browser page at `origin`.
-async fn connect_from(app: &TestApp, origin: &str, body: Value) -> String {
+/// Starts a flow for `mock` (group `g`, consumer `c`) from a browser page at `origin`.
+async fn connect_from(app: &TestApp, origin: &str) -> String {
+    let body = json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"});
     let response = app
         .client
         .post(app.url("/v1/oauth-connect"))
@@ -346,17 +347,18 @@ async fn connect_from(app: &TestApp, origin: &str, body: Value) -> String {
     response.text().await.unwrap()
 }
 
-#[tokio::test]
-async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_allowed_opener() {
+/// An app whose project allows `APP_ORIGIN`, and a `mock` flow started from a page there.
+async fn flow_from_the_allowed_app_origin() -> (TestApp, String) {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
-    let url = connect_from(
-        &app,
-        APP_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let url = connect_from(&app, APP_ORIGIN).await;
+    (app, url)
+}
+
+#[tokio::test]
+async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_allowed_opener() {
+    let (app, url) = flow_from_the_allowed_app_origin().await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     let (message, origin) = ampersand_message(&page);
     assert_eq!(origin, APP_ORIGIN);
@@ -390,15 +392,7 @@ async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_a
 
 #[tokio::test]
 async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
-    let url = connect_from(
-        &app,
-        APP_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let (app, url) = flow_from_the_allowed_app_origin().await;
     let state = crate::helpers::query_param(&url, "state").unwrap();
     let callback = app.url(&format!(
         "/callbacks/v1/oauth?state={state}&error=access_denied"
@@ -420,12 +414,7 @@ async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
 async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
-    let url = connect_from(
-        &app,
-        OTHER_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let url = connect_from(&app, OTHER_ORIGIN).await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     assert!(!page.contains(OTHER_ORIGIN), "{page}");
     let (_, origin) = ampersand_message(&page);

@@ -981,7 +981,9 @@ async fn first_byte_timeouts_are_504_and_bodies_over_the_limit_413_problems() {
 /// at the upstream exactly the access token (a JWT) that server issued.
 #[tokio::test]
 async fn a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued() {
-    use crate::real_oauth_server::{register_real_server_apps, tools_ready, RealOAuthServer};
+    use crate::real_oauth_server::{
+        authorize_at_real_server, register_real_server_apps, tools_ready, RealOAuthServer,
+    };
     if !tools_ready(
         "a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued",
         false,
@@ -1014,13 +1016,7 @@ tokenAuth = "basic"
             "groupRef": "org-real", "consumerRef": "user-real",
         }))
         .await;
-    let authorize = app.get_without_key(&url).await;
-    assert!(
-        authorize.status().is_redirection(),
-        "{}",
-        authorize.status()
-    );
-    let callback = authorize.headers()["location"].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &url).await;
     let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
 

@@ -209,6 +209,17 @@ async fn spawn_with_real_server(server: &RealOAuthServer) -> TestApp {
     spawn_with_real_server_at(server, None).await
 }
 
+/// The real server and a grantd using it, or `None` when the tools are
+/// missing (the test is then skipped, see `tools_ready`).
+async fn real_server_and_app(test: &str) -> Option<(RealOAuthServer, TestApp)> {
+    if !tools_ready(test, false) {
+        return None;
+    }
+    let server = RealOAuthServer::start();
+    let app = spawn_with_real_server(&server).await;
+    Some((server, app))
+}
+
 /// The same, with a public URL (grantd behind a proxy).
 async fn spawn_with_real_server_at(
     server: &RealOAuthServer,
@@ -248,16 +259,25 @@ pub(crate) async fn register_real_server_apps(app: &TestApp, providers: &[&str])
     }
 }
 
+/// Follows an authorization URL at the real server, which redirects at once
+/// (it has no login page); the callback URL it sends the browser to.
+pub(crate) async fn authorize_at_real_server(app: &TestApp, authorization_url: &str) -> String {
+    let authorize = app.get_without_key(authorization_url).await;
+    assert!(
+        authorize.status().is_redirection(),
+        "{}",
+        authorize.status()
+    );
+    authorize.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
-    if !tools_ready(
-        "the_raw_api_flow_completes_against_oauth2_mock_server",
-        false,
-    ) {
+    let Some((server, app)) =
+        real_server_and_app("the_raw_api_flow_completes_against_oauth2_mock_server").await
+    else {
         return;
-    }
-    let server = RealOAuthServer::start();
-    let app = spawn_with_real_server(&server).await;
+    };
 
     // oauth-connect → the provider's authorize endpoint (it answers with a
     // redirect carrying the code) → grantd's callback → stored connection.
@@ -272,13 +292,7 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
         "{url}"
     );
     assert!(query_param(&url, "code_challenge").is_some());
-    let authorize = app.get_without_key(&url).await;
-    assert!(
-        authorize.status().is_redirection(),
-        "{}",
-        authorize.status()
-    );
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &url).await;
     assert!(
         callback.starts_with(&format!("{}/callbacks/v1/oauth?", app.address)),
         "{callback}"
@@ -315,14 +329,13 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
 
 #[tokio::test]
 async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser() {
-    if !tools_ready(
+    let Some((server, app)) = real_server_and_app(
         "a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser",
-        false,
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let server = RealOAuthServer::start();
-    let app = spawn_with_real_server(&server).await;
+    };
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "oauth-mock-workspace",
@@ -338,8 +351,7 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         query_param(&provider_url, "tenant").as_deref(),
         Some("acme")
     );
-    let authorize = app.get_without_key(&provider_url).await;
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &provider_url).await;
 
     // Another browser: the test's plain client, without the cookie jar.
     let elsewhere = app.get_without_key(&callback).await;
@@ -358,8 +370,7 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         .await;
     let bounced = bounce_ok(&browser, &url).await;
     assert_ne!(cookie, bounced.cookie);
-    let authorize = app.get_without_key(&bounced.location).await;
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &bounced.location).await;
     let same = browser.get(&callback).await;
     assert_eq!(same.status(), StatusCode::OK);
     assert_eq!(

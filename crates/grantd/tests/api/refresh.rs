@@ -13,21 +13,15 @@ pub(crate) async fn import_expiring(app: &TestApp, group: &str, expires_in_secs:
     app.provider.issue_refresh_token("rt-original");
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
     let issued_at = chrono::Utc::now() - chrono::Duration::seconds(3600);
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+    app.generated_id(
+        &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
             "oauth2AuthorizationCode": {
                 "accessToken": {"token": "at-old", "expiresAt": expires_at.to_rfc3339(),
                                 "issuedAt": issued_at.to_rfc3339()},
                 "refreshToken": {"token": "rt-original"},
                 "scopes": ["read"]}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    )
+    .await
 }
 
 /// Waits up to 10 s for `check` to hold.

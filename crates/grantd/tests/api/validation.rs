@@ -39,6 +39,14 @@ fn workspace_body(app: &TestApp) -> Value {
     })
 }
 
+/// An app with a `mock-workspace` provider app, and a valid body to spoil.
+async fn workspace_app() -> (TestApp, Value) {
+    let app = spawn_app().await;
+    app.create_provider_app("mock-workspace").await;
+    let body = workspace_body(&app);
+    (app, body)
+}
+
 #[tokio::test]
 async fn all_missing_required_fields_are_reported_together_in_one_problem() {
     let app = spawn_app().await;
@@ -87,9 +95,7 @@ async fn an_unknown_provider_is_named_with_its_value() {
 
 #[tokio::test]
 async fn a_provider_needing_a_workspace_refuses_a_request_without_one() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request
         .as_object_mut()
         .unwrap()
@@ -101,9 +107,7 @@ async fn a_provider_needing_a_workspace_refuses_a_request_without_one() {
 
 #[tokio::test]
 async fn a_workspace_that_fails_the_pattern_is_refused_before_it_reaches_a_url() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerWorkspaceRef"] = json!("evil.com/x");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerWorkspaceRef"]);
@@ -112,9 +116,7 @@ async fn a_workspace_that_fails_the_pattern_is_refused_before_it_reaches_a_url()
 
 #[tokio::test]
 async fn missing_required_metadata_is_named_by_its_path() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request.as_object_mut().unwrap().remove("providerMetadata");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.accountId"]);
@@ -126,9 +128,7 @@ async fn missing_required_metadata_is_named_by_its_path() {
 
 #[tokio::test]
 async fn metadata_that_fails_its_pattern_is_named_with_its_value() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerMetadata"]["accountId"]["value"] = json!("12&x=1");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.accountId.value"]);
@@ -140,9 +140,7 @@ async fn metadata_that_fails_its_pattern_is_named_with_its_value() {
 
 #[tokio::test]
 async fn an_unknown_metadata_key_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerMetadata"]["region"] = json!({"value": "eu"});
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.region"]);
@@ -169,23 +167,29 @@ async fn workspace_and_metadata_problems_are_reported_together() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_provider_app_id_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+/// oauth-connect for `mock` naming `provider_app_id`: refused on that field
+/// alone, with the value echoed.
+async fn assert_refused_on_provider_app_id(app: &TestApp, provider_app_id: &str) {
     let body = rejected_connect(
-        &app,
+        app,
         json!({
             "projectId": app.project_id,
             "provider": "mock",
             "groupRef": "g",
             "consumerRef": "c",
-            "providerAppId": "no-such-app",
+            "providerAppId": provider_app_id,
         }),
     )
     .await;
     assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], "no-such-app");
+    assert_eq!(issue(&body, "providerAppId")["value"], provider_app_id);
+}
+
+#[tokio::test]
+async fn an_unknown_provider_app_id_is_refused() {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    assert_refused_on_provider_app_id(&app, "no-such-app").await;
 }
 
 #[tokio::test]
@@ -206,19 +210,7 @@ async fn a_provider_app_of_another_provider_is_refused() {
     let app = spawn_app().await;
     app.create_provider_app("mock").await;
     let basic_app = app.create_provider_app("mock-basic").await;
-    let body = rejected_connect(
-        &app,
-        json!({
-            "projectId": app.project_id,
-            "provider": "mock",
-            "groupRef": "g",
-            "consumerRef": "c",
-            "providerAppId": basic_app,
-        }),
-    )
-    .await;
-    assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], basic_app.as_str());
+    assert_refused_on_provider_app_id(&app, &basic_app).await;
 }
 
 #[tokio::test]
@@ -240,19 +232,7 @@ async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
         )
         .await
         .unwrap();
-    let body = rejected_connect(
-        &app,
-        json!({
-            "projectId": app.project_id,
-            "provider": "mock",
-            "groupRef": "g",
-            "consumerRef": "c",
-            "providerAppId": foreign.id,
-        }),
-    )
-    .await;
-    assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], foreign.id.as_str());
+    assert_refused_on_provider_app_id(&app, &foreign.id).await;
 }
 
 #[tokio::test]

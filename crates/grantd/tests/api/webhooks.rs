@@ -144,6 +144,30 @@ async fn spawn_fast_app() -> TestApp {
     spawn_app_with(fast_webhooks).await
 }
 
+/// An app with the default guard that gives each delivery `max_attempts` tries.
+async fn spawn_guarded_app(max_attempts: u32) -> TestApp {
+    spawn_app_with(|config| {
+        fast_guarded_webhooks(config);
+        config.webhooks.max_attempts = max_attempts;
+    })
+    .await
+}
+
+/// An endpoint registered at a public URL and then moved to `url` in the
+/// database, past registration's checks (as an older instance, or one with
+/// other settings, could have stored it); its id.
+async fn registered_then_moved_to(app: &TestApp, url: &str) -> String {
+    let webhook = register(app, json!({"url": "https://hooks.example.com/grantd"})).await;
+    let id = webhook["id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
+        .bind(url)
+        .bind(&id)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    id
+}
+
 /// Registers `url` for the app's project; returns the created body.
 async fn register(app: &TestApp, body: Value) -> Value {
     let response = app.post_json(&app.project_url("/webhooks"), &body).await;
@@ -481,24 +505,13 @@ async fn delivery_errors_are_recorded_as_classes_that_name_no_host_or_port() {
 
 #[tokio::test]
 async fn a_host_name_that_does_not_resolve_records_the_dns_class() {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 1;
-    })
-    .await;
-    let webhook = register(&app, json!({"url": "https://hooks.example.com/grantd"})).await;
-    let id = webhook["id"].as_str().unwrap();
+    let app = spawn_guarded_app(1).await;
     // A label longer than DNS allows (63 octets) under the reserved .invalid:
     // the system resolver refuses it without asking a DNS server, so the
     // test needs none. Over http, since TLS would refuse the name before
     // resolving it; registration refuses plain http, so it is set directly.
     let url = format!("http://{}.invalid/hook", "a".repeat(64));
-    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
-        .bind(&url)
-        .bind(id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    let id = &registered_then_moved_to(&app, &url).await;
     generate_connection(&app, "org-1").await;
 
     let delivery = settled_delivery(&app, id).await;
@@ -508,11 +521,7 @@ async fn a_host_name_that_does_not_resolve_records_the_dns_class() {
 
 #[tokio::test]
 async fn a_name_resolving_to_loopback_is_refused_at_connect_time_and_nothing_reaches_it() {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 2;
-    })
-    .await;
+    let app = spawn_guarded_app(2).await;
     let listener = SilentListener::start().await;
     // A name, so registering cannot tell where it leads; `localhost`
     // resolves to loopback at delivery, as a rebinding name would.
@@ -535,22 +544,11 @@ async fn a_name_resolving_to_loopback_is_refused_at_connect_time_and_nothing_rea
 #[tokio::test]
 async fn an_endpoint_stored_at_a_private_address_is_refused_when_private_destinations_are_not_allowed(
 ) {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 1;
-    })
-    .await;
+    let app = spawn_guarded_app(1).await;
     let receiver = Receiver::start().await;
     // Registered while the opt-in was on (or before the guard existed),
     // then served without it: the literal is checked at each delivery.
-    let webhook = register(&app, json!({"url": "https://hooks.example.com/grantd"})).await;
-    let id = webhook["id"].as_str().unwrap();
-    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
-        .bind(&receiver.url)
-        .bind(id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    let id = &registered_then_moved_to(&app, &receiver.url).await;
     generate_connection(&app, "org-1").await;
 
     let delivery = settled_delivery(&app, id).await;
