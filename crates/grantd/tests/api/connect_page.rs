@@ -857,12 +857,7 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
         let late = browser.get(&callback_url).await;
         assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     }
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code never reached the provider"
-    );
+    app.assert_no_code_exchanged().await;
     let outcomes = flow_outcomes(&app).await;
     assert_eq!(outcomes.len(), 2);
     for (outcome, detail) in outcomes {
@@ -1308,12 +1303,7 @@ async fn a_sealed_authorization_url_copied_to_another_flow_sends_no_browser_ther
                 "consumerRef": "c", "enableCSRFProtection": true,
             }))
             .await;
-        let (state_hash,): (String,) =
-            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
-                .bind(group)
-                .fetch_one(&app.db().await)
-                .await
-                .unwrap();
+        let state_hash = app.flow_state_hash(group).await;
         flows.push((url, state_hash));
     }
     // Sealed at rest, bound to the flow: a copy in another flow's row does not open.

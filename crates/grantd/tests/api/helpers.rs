@@ -471,6 +471,17 @@ impl TestApp {
         self.authorize(&url).await
     }
 
+    /// Asserts that a refused callback changed nothing: no connection stored
+    /// and the code never sent to the mock's token endpoint.
+    pub async fn assert_no_code_exchanged(&self) {
+        assert_eq!(self.connection_count().await, 0, "a connection was stored");
+        assert_eq!(
+            self.provider.token_calls(),
+            0,
+            "the code was sent to the token endpoint"
+        );
+    }
+
     /// Sends the browser through the mock's authorize step and back to grantd's callback.
     pub async fn finish_flow(&self, authorization_url: &str) -> Response {
         let callback = self.authorize(authorization_url).await;
@@ -574,6 +585,17 @@ impl TestApp {
         sqlx::AnyPool::connect(&url).await.unwrap()
     }
 
+    /// The stored hash of the state of the (one) flow started for `group_ref`.
+    pub async fn flow_state_hash(&self, group_ref: &str) -> String {
+        let (state_hash,): (String,) =
+            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
+                .bind(group_ref)
+                .fetch_one(&self.db().await)
+                .await
+                .unwrap();
+        state_hash
+    }
+
     /// A second project and its API key, for isolation tests.
     pub async fn other_project(&self) -> (String, String) {
         let created = self.grantd.create_project("globex").await.unwrap();
@@ -582,6 +604,19 @@ impl TestApp {
             created.api_key.expose().to_owned(),
         )
     }
+}
+
+/// A `connections:generate` body for connection `i` (group `g{i}`) with
+/// imported tokens `at-{i}`/`rt-{i}` that have two minutes left of an hour,
+/// so that the refresher takes it at once (the mock must know `rt-{i}`:
+/// `issue_refresh_token`).
+pub fn due_import(i: usize) -> Value {
+    let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
+    let issued_at = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
+    json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
+        "oauth2AuthorizationCode": {
+            "accessToken": {"token": format!("at-{i}"), "expiresAt": expires_at, "issuedAt": issued_at},
+            "refreshToken": {"token": format!("rt-{i}")}}})
 }
 
 /// Reads a problem body, checking the content type on the way.

@@ -3,7 +3,7 @@
 //! instances, background refresh is shared through row leases, and a dead
 //! instance's lease is taken over once it runs out.
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{due_import, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -11,24 +11,10 @@ use std::time::Duration;
 
 /// Imports connections whose tokens are due (2 minutes left of an hour).
 async fn import_due(app: &TestApp, count: usize) -> Vec<String> {
-    let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
-    let issued_at = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
     let mut ids = Vec::new();
     for i in 0..count {
         app.provider.issue_refresh_token(&format!("rt-{i}"));
-        let response = app
-            .generate(&json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
-                "oauth2AuthorizationCode": {
-                    "accessToken": {"token": format!("at-{i}"), "expiresAt": expires_at, "issuedAt": issued_at},
-                    "refreshToken": {"token": format!("rt-{i}")}}}))
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        ids.push(
-            response.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.generated_id(&due_import(i)).await);
     }
     ids
 }

@@ -166,8 +166,7 @@ async fn an_expired_state_is_refused_and_stores_nothing() {
     let callback = app.mock_flow_at_callback().await;
     let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    app.assert_no_code_exchanged().await;
 }
 
 #[tokio::test]
@@ -226,8 +225,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
         "{page}"
     );
     assert!(page.contains("\"failure\""));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    app.assert_no_code_exchanged().await;
 
     let (outcome, detail): (String, String) =
         sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
@@ -250,12 +248,7 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     let response = app.get_without_key(&tampered).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code is never sent to the token endpoint"
-    );
+    app.assert_no_code_exchanged().await;
 }
 
 #[tokio::test]
@@ -271,12 +264,7 @@ async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() 
         page.contains("invalid_request") && page.contains("no iss"),
         "{page}"
     );
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code is never sent to the token endpoint"
-    );
+    app.assert_no_code_exchanged().await;
 }
 
 /// A provider hosted per tenant: the workspace is the whole host (limited by
@@ -345,8 +333,7 @@ async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
     let response = app.get_without_key(&tampered).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    app.assert_no_code_exchanged().await;
 }
 
 #[tokio::test]

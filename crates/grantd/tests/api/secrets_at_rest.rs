@@ -219,12 +219,7 @@ async fn a_pkce_verifier_copied_to_another_flow_is_never_sent() {
             .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-pkce",
                 "groupRef": group, "consumerRef": "c"}))
             .await;
-        let (state_hash,): (String,) =
-            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
-                .bind(group)
-                .fetch_one(&app.db().await)
-                .await
-                .unwrap();
+        let state_hash = app.flow_state_hash(group).await;
         flows.push((url, state_hash));
     }
     copy_sealed(
