@@ -32,6 +32,24 @@ async fn assert_problem(response: Response, status: StatusCode) -> Value {
     body
 }
 
+/// `POST /v1/oauth-connect` with `body` sent as it is, declared as
+/// `content_type` (or without a content type).
+async fn post_raw_connect(
+    app: &TestApp,
+    content_type: Option<&str>,
+    body: &'static str,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.unwrap()
+}
+
 async fn list(app: &TestApp, path: &str) -> Vec<Value> {
     let response = app.get(&app.project_url(path)).await;
     assert_eq!(response.status(), StatusCode::OK, "GET {path}");
@@ -112,15 +130,7 @@ async fn a_wrong_method_is_a_405_problem() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .header("content-type", "text/plain")
-        .body(r#"{"provider": "mock"}"#)
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw_connect(&app, Some("text/plain"), r#"{"provider": "mock"}"#).await;
     let body = assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert!(
         body["detail"].as_str().unwrap().contains("text/plain"),
@@ -131,29 +141,15 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
 #[tokio::test]
 async fn a_body_without_content_type_is_a_415_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw_connect(&app, None, "{}").await;
     assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .header("content-type", "application/json")
-        .body(r#"{"provider": "mock","#)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_raw_connect(&app, Some("application/json"), r#"{"provider": "mock","#).await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["issues"][0]["in"], "body");
     assert!(

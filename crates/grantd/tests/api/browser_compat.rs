@@ -448,8 +448,8 @@ async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_m
     assert_eq!(connection["providerMetadata"]["accountId"]["value"], "42");
 
     // Only in providerMetadata: it is the workspace all the same.
-    let response = app
-        .generate(&json!({
+    let created = app
+        .generated(&json!({
             "provider": "mock-workspace", "groupRef": "g2", "consumerRef": "c",
             "apiKey": "k-1",
             "providerMetadata": {
@@ -458,8 +458,6 @@ async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_m
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     assert_eq!(created["providerWorkspaceRef"], "tenant-2");
     assert_eq!(
         created["providerMetadata"]["workspace"]["value"],

@@ -8,14 +8,12 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn an_api_key_connection_is_created_field_for_field() {
     let app = spawn_app().await;
-    let response = app
-        .generate(&json!({
+    let created = app
+        .generated(&json!({
             "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
             "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     for field in [
         "id",
         "projectId",
@@ -57,14 +55,12 @@ async fn an_api_key_connection_is_created_field_for_field() {
 #[tokio::test]
 async fn a_basic_auth_connection_keeps_username_and_password() {
     let app = spawn_app().await;
-    let response = app
-        .generate(
+    let created = app
+        .generated(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "basicAuth": {"username": "ada@example.com", "password": "s3cret"}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     assert_eq!(created["authScheme"], "basic");
     let full = app
         .connection_with_credentials(created["id"].as_str().unwrap())
@@ -78,12 +74,8 @@ async fn a_basic_auth_connection_keeps_username_and_password() {
 #[tokio::test]
 async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
     let app = spawn_app().await;
-    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
-               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
+    let created = app.generated(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}})).await;
     assert_eq!(created["authScheme"], "oauth2/clientCredentials");
     let request = &app.provider.token_requests()[0];
     assert_eq!(request.params["grant_type"], "client_credentials");
@@ -157,15 +149,11 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
 async fn imported_authorization_code_tokens_are_stored_as_given() {
     let app = spawn_app().await;
     let app_id = app.create_provider_app("mock").await;
-    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let created = app.generated(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2AuthorizationCode": {
                    "accessToken": {"token": "at-imported", "expiresAt": "2030-01-01T00:00:00Z", "issuedAt": "2029-12-31T23:00:00Z"},
                    "refreshToken": {"token": "rt-imported"},
-                   "scopes": ["read"]}}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
+                   "scopes": ["read"]}})).await;
     assert_eq!(created["authScheme"], "oauth2/authorizationCode");
     assert_eq!(
         created["providerApp"]["id"],

@@ -236,6 +236,15 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
     assert!(detail.contains("access_denied"));
 }
 
+/// The callback at `url` (its `iss` changed) is refused as a mix-up, before
+/// the code goes anywhere.
+async fn assert_refused_as_an_issuer_mismatch(app: &TestApp, url: &str) {
+    let response = app.get_without_key(url).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
+    app.assert_no_code_exchanged().await;
+}
+
 #[tokio::test]
 async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     let app = spawn_app().await;
@@ -245,10 +254,7 @@ async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
         "iss=https%3A%2F%2Fevil.example",
     );
     assert_ne!(tampered, callback);
-    let response = app.get_without_key(&tampered).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    app.assert_no_code_exchanged().await;
+    assert_refused_as_an_issuer_mismatch(&app, &tampered).await;
 }
 
 #[tokio::test]
@@ -330,10 +336,7 @@ async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
         &format!("iss={}", urlencode(&other_tenant)),
     );
     assert_ne!(tampered, callback);
-    let response = app.get_without_key(&tampered).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    app.assert_no_code_exchanged().await;
+    assert_refused_as_an_issuer_mismatch(&app, &tampered).await;
 }
 
 #[tokio::test]
