@@ -297,7 +297,7 @@ where
 
 /// Runs a slow operation one request at a time for the scenario duration
 /// (at least three times).
-async fn sequential_scenario<F, Fut>(
+pub(crate) async fn sequential_scenario<F, Fut>(
     plan: &Plan,
     server: &Server,
     name: &str,

@@ -3,7 +3,7 @@
 //! then a large streamed download through the proxy while grantd's RSS is
 //! sampled.
 
-use crate::bench::{scenario, Plan, Scenario};
+use crate::bench::{scenario, sequential_scenario, Plan, Scenario};
 use crate::process::{Grantd, Server};
 use anyhow::{bail, Context};
 use axum::body::{Body, Bytes};
@@ -27,8 +27,15 @@ const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ProxyPhase {
+    /// Closed loops of `--concurrency` workers: the throughput figure.
     pub direct: Scenario,
     pub proxied: Scenario,
+    /// One request at a time: the latency the proxy adds to a call, without
+    /// the queueing that a saturated closed loop measures instead.
+    pub direct_one: Scenario,
+    pub proxied_one: Scenario,
+    /// Workers of the closed loops.
+    pub concurrency: usize,
     pub download_bytes: u64,
     pub download: Duration,
     /// grantd's RSS before the download and the highest of the samples
@@ -43,7 +50,15 @@ impl ProxyPhase {
         self.proxied.load.per_second() / self.direct.load.per_second().max(1e-9)
     }
 
+    /// p50 of a proxied call minus p50 of the same call made directly,
+    /// both one at a time.
     pub fn added_p50_ms(&self) -> f64 {
+        self.proxied_one.load.quantile_ms(0.5) - self.direct_one.load.quantile_ms(0.5)
+    }
+
+    /// The same difference under the closed loop, where it is mostly the
+    /// longer queue behind a slower server.
+    pub fn added_p50_loaded_ms(&self) -> f64 {
         self.proxied.load.quantile_ms(0.5) - self.direct.load.quantile_ms(0.5)
     }
 
@@ -170,6 +185,42 @@ pub async fn run(
         },
     )
     .await?;
+    let (c, url) = (client.clone(), format!("{upstream}/api/item"));
+    let direct_one = sequential_scenario(
+        plan,
+        &server,
+        "direct GET upstream /api/item, one at a time",
+        move |_| {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let response = c
+                    .get(&url)
+                    .header("X-Api-Key", "upstream-key")
+                    .send()
+                    .await?;
+                expect_ok(response, "direct GET").await
+            }
+        },
+    )
+    .await?;
+    let (c, url, h) = (
+        client.clone(),
+        format!("{proxy_base}/item"),
+        headers.clone(),
+    );
+    let proxied_one = sequential_scenario(
+        plan,
+        &server,
+        "proxied GET /item, one at a time",
+        move |_| {
+            let (c, url, h) = (c.clone(), url.clone(), h.clone());
+            async move {
+                let response = h.apply(c.get(&url)).send().await?;
+                expect_ok(response, "proxied GET").await
+            }
+        },
+    )
+    .await?;
 
     let total = plan.proxy_download_bytes;
     println!(
@@ -219,6 +270,9 @@ pub async fn run(
     let phase = ProxyPhase {
         direct,
         proxied,
+        direct_one,
+        proxied_one,
+        concurrency: plan.concurrency,
         download_bytes: received,
         download,
         rss_before,

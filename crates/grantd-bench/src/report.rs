@@ -539,9 +539,9 @@ pub fn render_proxy(proxy: &crate::proxy::ProxyPhase) -> String {
     );
     let _ = writeln!(
         o,
-        "| added p50 latency < 0.3 ms | p50 {:.3} ms proxied, {:.3} ms direct: +{:.3} ms | {} |",
-        proxy.proxied.load.quantile_ms(0.5),
-        proxy.direct.load.quantile_ms(0.5),
+        "| added p50 latency < 0.3 ms (one call at a time) | p50 {:.3} ms proxied, {:.3} ms direct: +{:.3} ms | {} |",
+        proxy.proxied_one.load.quantile_ms(0.5),
+        proxy.direct_one.load.quantile_ms(0.5),
         proxy.added_p50_ms(),
         verdict(proxy.added_p50_ms() < 0.3)
     );
@@ -571,8 +571,22 @@ pub fn render_proxy(proxy: &crate::proxy::ProxyPhase) -> String {
         o,
         "| scenario | throughput | p50 | p99 | errors | grantd CPU |\n|---|---|---|---|---|---|"
     );
-    let _ = writeln!(o, "{}", show(&proxy.direct));
-    let _ = writeln!(o, "{}", show(&proxy.proxied));
+    for scenario in [
+        &proxy.direct,
+        &proxy.proxied,
+        &proxy.direct_one,
+        &proxy.proxied_one,
+    ] {
+        let _ = writeln!(o, "{}", show(scenario));
+    }
+    let _ = writeln!(
+        o,
+        "\nUnder the closed loop of {} workers the proxied p50 is {:+.3} ms from the direct one: \
+         there it measures the queue in front of a server that does more per call, which the \
+         throughput ratio already states; the added-latency target is read one call at a time.",
+        proxy.concurrency,
+        proxy.added_p50_loaded_ms()
+    );
     out
 }
 

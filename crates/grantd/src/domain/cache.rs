@@ -67,6 +67,18 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// Forgets one entry; called after a change it might reflect.
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// Forgets everything; called after any change the entries might reflect.
     pub fn clear(&self) {
         self.entries
@@ -104,6 +116,16 @@ mod tests {
             assert!(cache.entries.lock().unwrap().len() <= 3);
         }
         assert_eq!(cache.get(&9), Some(9));
+    }
+
+    #[test]
+    fn remove_forgets_one_entry() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        cache.insert(1, "a");
+        cache.insert(2, "b");
+        cache.remove(&1);
+        assert_eq!(cache.get(&1), None);
+        assert_eq!(cache.get(&2), Some("b"));
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Caches {
 impl Grantd {
     pub fn new(store: Store, catalog: Catalog, cipher: Cipher, settings: DomainSettings) -> Self {
         let caches = Caches::new(settings.cache_ttl);
-        let proxy = ProxyClient::new(&settings.proxy);
+        let proxy = ProxyClient::new(&settings.proxy, settings.cache_ttl);
         Self {
             inner: Arc::new(Inner {
                 store,

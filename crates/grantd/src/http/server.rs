@@ -157,6 +157,13 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
+    // Responses are written as they are produced (a proxied body chunk by
+    // chunk): without this, Nagle's algorithm holds a small write back until
+    // the peer acknowledges the previous one, which a delayed ACK can put
+    // off for tens of milliseconds.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
     let progress = Arc::new(Progress::new());
     let io = TokioIo::new(Watched {
         stream,

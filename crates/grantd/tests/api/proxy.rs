@@ -1056,3 +1056,161 @@ tokenAuth = "basic"
         Some(format!("Bearer {issued}").as_str())
     );
 }
+
+// What the proxy remembers of a connection between calls (its row and
+// opened credentials, for --cache-ttl-ms) never outlives a change made
+// through this instance, and a token renewed by another instance is picked
+// up when the provider refuses the remembered one.
+
+#[tokio::test]
+async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_once() {
+    let t = spawn_proxy_test(|config| config.cache_ttl = Duration::from_secs(3600)).await;
+    let id = t
+        .generate(
+            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "key-1"}),
+        )
+        .await;
+    let status = |response: reqwest::Response| response.status();
+    let first = t
+        .call(reqwest::Method::GET, "/a", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(first), StatusCode::OK);
+    let updated = t
+        .app
+        .patch_json(
+            &t.app.project_url(&format!("/connections/{id}")),
+            &json!({"updateMask": ["apiKey"], "connection": {"apiKey": "key-2"}}),
+        )
+        .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let second = t
+        .call(reqwest::Method::GET, "/b", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(second), StatusCode::OK);
+    let keys: Vec<Option<String>> = t
+        .upstream
+        .seen()
+        .iter()
+        .map(|s| s.header("x-provider-key").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        keys,
+        [Some("Key key-1".to_owned()), Some("Key key-2".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_connection_is_not_proxied_again_and_its_group_names_no_connection() {
+    let t = spawn_proxy_test(|config| config.cache_ttl = Duration::from_secs(3600)).await;
+    let id = t
+        .generate(
+            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
+        )
+        .await;
+    let by_group = |path: &str| {
+        t.app
+            .client
+            .get(t.proxy_url(path))
+            .header("x-amp-proxy-version", "1")
+            .header("x-amp-project-id", &t.app.project_id)
+            .header("x-api-key", &t.app.api_key)
+            .header("x-amp-group-ref", "g")
+            .header("x-amp-provider", "upstream")
+            .send()
+    };
+    let by_id = t
+        .call(reqwest::Method::GET, "/a", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.status(), StatusCode::OK);
+    assert_eq!(by_group("/b").await.unwrap().status(), StatusCode::OK);
+    let deleted = t
+        .app
+        .client
+        .delete(t.app.project_url(&format!("/connections/{id}")))
+        .header("X-Api-Key", &t.app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let by_id = t
+        .call(reqwest::Method::GET, "/c", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        by_group("/d").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let paths: Vec<String> = t.upstream.seen().iter().map(|s| s.uri.clone()).collect();
+    assert_eq!(paths, ["/api/a", "/api/b"], "nothing after the delete");
+}
+
+#[tokio::test]
+async fn a_token_renewed_by_another_instance_is_used_once_the_provider_refuses_the_remembered_one()
+{
+    // The background refresher stays out of the way: only the sibling's
+    // forced read renews the token.
+    let t = spawn_proxy_test(|config| {
+        config.cache_ttl = Duration::from_secs(3600);
+        config.refresh.tick = Duration::from_secs(3600);
+    })
+    .await;
+    let (id, old_token) = t.connect_oauth("g").await;
+    let first = t
+        .call(reqwest::Method::GET, "/a", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+
+    let sibling = t.app.spawn_sibling(|_| {}).await;
+    let forced = t
+        .app
+        .client
+        .get(format!(
+            "{}/v1/projects/{}/connections/{id}?refresh=force",
+            sibling.address, t.app.project_name
+        ))
+        .header("X-Api-Key", &t.app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), StatusCode::OK);
+    assert_eq!(t.app.provider.calls_with_grant("refresh_token"), 1);
+    let new_token = t.access_token(&id).await;
+    assert_ne!(new_token, old_token);
+    t.upstream.reject_token(&old_token);
+
+    let second = t
+        .call(reqwest::Method::GET, "/b", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(
+        t.app.provider.calls_with_grant("refresh_token"),
+        1,
+        "the stored token was newer: no second refresh"
+    );
+    let used: Vec<(String, Option<String>)> = t
+        .upstream
+        .seen()
+        .iter()
+        .map(|s| (s.uri.clone(), s.header("authorization").map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("/api/a".to_owned(), Some(format!("Bearer {old_token}"))),
+            ("/api/b".to_owned(), Some(format!("Bearer {old_token}"))),
+            ("/api/b".to_owned(), Some(format!("Bearer {new_token}"))),
+        ]
+    );
+}

@@ -32,6 +32,12 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the set of a group's connections changed: a connection came
+    /// or went.
+    pub fn changes_membership(self) -> bool {
+        matches!(self, EventKind::Created | EventKind::Deleted)
+    }
+
     /// Every kind, in documentation order.
     pub const ALL: [EventKind; 7] = [
         EventKind::Created,
@@ -162,6 +168,12 @@ impl Grantd {
         kind: EventKind,
         data: Value,
     ) -> DomainResult<()> {
+        // The connection's write has happened: what the proxy remembers of
+        // it is out of date even if storing the event fails.
+        self.inner
+            .proxy
+            .connections
+            .forget(connection_id, kind.changes_membership());
         let event = new_event(project_id, connection_id, kind, data);
         let enqueued = self.store().insert_event(event.clone()).await?;
         self.event_recorded(&event, enqueued);
@@ -171,6 +183,13 @@ impl Grantd {
     /// After an event was stored with `enqueued` deliveries: wakes the
     /// delivery worker if there is work for it.
     pub(in crate::domain) fn event_recorded(&self, event: &NewEvent, enqueued: usize) {
+        let membership = [EventKind::Created, EventKind::Deleted]
+            .iter()
+            .any(|kind| kind.as_str() == event.kind);
+        self.inner
+            .proxy
+            .connections
+            .forget(&event.connection_id, membership);
         tracing::debug!(event_id = %event.id, kind = %event.kind, connection_id = %event.connection_id, enqueued, "connection event recorded");
         if enqueued > 0 {
             self.wake_webhook_worker();

@@ -1,6 +1,8 @@
 //! What the proxy keeps between calls: one HTTP client (its connection
-//! pool) and, per connection, until when the provider asked to wait.
+//! pool), the connections it calls with, and, per connection, until when
+//! the provider asked to wait.
 
+use super::connections::ProxiedConnections;
 use crate::domain::settings::ProxySettings;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,10 +15,13 @@ const MAX_THROTTLED: usize = 100_000;
 pub struct ProxyClient {
     pub(super) http: reqwest::Client,
     pub(super) throttle: Throttle,
+    pub(in crate::domain) connections: ProxiedConnections,
 }
 
 impl ProxyClient {
-    pub fn new(settings: &ProxySettings) -> Self {
+    /// `cache_ttl`: how long a connection's row and opened credentials are
+    /// remembered between calls (see [`ProxiedConnections`]).
+    pub fn new(settings: &ProxySettings, cache_ttl: Duration) -> Self {
         let http = reqwest::Client::builder()
             // A 3xx goes back to the caller as it is: following it could
             // carry the credentials to another host.
@@ -28,6 +33,7 @@ impl ProxyClient {
         ProxyClient {
             http,
             throttle: Throttle::default(),
+            connections: ProxiedConnections::new(cache_ttl),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod body;
 pub mod client;
+mod connections;
 mod headers;
 pub mod target;
 
@@ -22,6 +23,7 @@ use crate::storage::{ConnectionFilter, ConnectionRecord};
 use base64::Engine;
 use body::{BodyStream, ReadAhead};
 use bytes::Bytes;
+use connections::Proxied;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode};
@@ -127,12 +129,12 @@ impl Grantd {
     /// that connection's credentials, and returns the provider's answer.
     pub async fn proxy(&self, request: ProxyRequest) -> DomainResult<ProxyResponse> {
         let started = Instant::now();
-        let record = self
+        let proxied = self
             .proxied_connection(&request.project_id, &request.connection)
             .await?;
         let (method, request_id) = (request.method.clone(), request.request_id.clone());
-        let (id, provider) = (record.id.clone(), record.provider.clone());
-        let result = self.forward(record, request, started).await;
+        let (id, provider) = (proxied.record.id.clone(), proxied.record.provider.clone());
+        let result = self.forward(&proxied, request, started).await;
         if let Err(error) = &result {
             self.metrics()
                 .proxy_call(&provider, failure_status(error), started.elapsed());
@@ -155,24 +157,24 @@ impl Grantd {
 
     async fn forward(
         &self,
-        record: ConnectionRecord,
+        proxied: &Proxied,
         request: ProxyRequest,
         started: Instant,
     ) -> DomainResult<ProxyResponse> {
         let provider = self
             .catalog()
-            .get(&record.provider)
+            .get(&proxied.record.provider)
             .filter(|p| p.supports_proxy())
             .ok_or_else(|| ProxyError::NotProxyable {
-                provider: record.provider.clone(),
+                provider: proxied.record.provider.clone(),
             })?;
         if request.throttle {
-            if let Some(retry_after) = self.inner.proxy.throttle.remaining(&record.id) {
+            if let Some(retry_after) = self.inner.proxy.throttle.remaining(&proxied.record.id) {
                 return Err(ProxyError::Throttled { retry_after }.into());
             }
         }
         // An expired (or nearly expired) token is renewed before the call.
-        let record = self.refresh_for_read(record).await?;
+        let record = self.refresh_for_read(proxied.record.clone()).await?;
         let metadata: &ProviderMetadata = &record.provider_metadata;
         let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
         let base = provider.proxy_base_url(&inputs, metadata)?;
@@ -224,7 +226,11 @@ impl Grantd {
             headers: &headers,
             provider,
         };
-        let credentials = self.open_credentials(&record)?;
+        let credentials = if record.credentials_version == proxied.record.credentials_version {
+            proxied.credentials.clone()
+        } else {
+            self.open_credentials(&record)?
+        };
         let mut answer = self
             .send(
                 &outgoing,
@@ -319,11 +325,42 @@ impl Grantd {
         })
     }
 
-    /// The connection the caller named, in its own project.
+    /// The connection the caller named, in its own project, with its
+    /// credentials opened: from memory when this process has it (see
+    /// [`connections`]), else from the database.
     async fn proxied_connection(
         &self,
         project_id: &str,
         selector: &ConnectionSelector,
+    ) -> DomainResult<Arc<Proxied>> {
+        let remembered = &self.inner.proxy.connections;
+        let canonical = match selector {
+            ConnectionSelector::Id(_) => None,
+            ConnectionSelector::GroupAndProvider { provider, .. } => {
+                Some(self.catalog().canonical(provider.clone()))
+            }
+        };
+        if let Some(found) = remembered.get(project_id, selector, canonical.as_deref()) {
+            return Ok(found);
+        }
+        let mark = remembered.mark();
+        let record = self
+            .read_proxied_connection(project_id, selector, canonical.clone())
+            .await?;
+        let credentials = self.open_credentials(&record)?;
+        let proxied = Arc::new(Proxied {
+            record,
+            credentials,
+        });
+        remembered.remember(mark, selector, canonical.as_deref(), proxied.clone());
+        Ok(proxied)
+    }
+
+    async fn read_proxied_connection(
+        &self,
+        project_id: &str,
+        selector: &ConnectionSelector,
+        canonical_provider: Option<String>,
     ) -> DomainResult<ConnectionRecord> {
         match selector {
             ConnectionSelector::Id(id) => self
@@ -336,7 +373,7 @@ impl Grantd {
                 provider,
             } => {
                 let filter = ConnectionFilter {
-                    provider: Some(self.catalog().canonical(provider.clone())),
+                    provider: canonical_provider,
                     group_ref: Some(group_ref.clone()),
                     consumer_ref: None,
                 };
