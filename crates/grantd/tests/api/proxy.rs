@@ -1071,11 +1071,7 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
         )
         .await;
     let status = |response: reqwest::Response| response.status();
-    let first = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let first = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(status(first), StatusCode::OK);
     let updated = t
         .app
@@ -1085,11 +1081,7 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
         )
         .await;
     assert_eq!(updated.status(), StatusCode::OK);
-    let second = t
-        .call(reqwest::Method::GET, "/b", &id)
-        .send()
-        .await
-        .unwrap();
+    let second = t.fetch(reqwest::Method::GET, "/b", &id).await;
     assert_eq!(status(second), StatusCode::OK);
     let keys: Vec<Option<String>> = t
         .upstream
@@ -1106,43 +1098,22 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
 #[tokio::test]
 async fn a_deleted_connection_is_not_proxied_again_and_its_group_names_no_connection() {
     let t = spawn_proxy_test(|config| config.cache_ttl = Duration::from_secs(3600)).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("g").await;
     let by_group = |path: &str| {
-        t.app
-            .client
-            .get(t.proxy_url(path))
-            .header("x-amp-proxy-version", "1")
-            .header("x-amp-project-id", &t.app.project_id)
-            .header("x-api-key", &t.app.api_key)
+        t.get_as(path, &t.app.project_id, &t.app.api_key)
             .header("x-amp-group-ref", "g")
             .header("x-amp-provider", "upstream")
             .send()
     };
-    let by_id = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let by_id = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(by_id.status(), StatusCode::OK);
     assert_eq!(by_group("/b").await.unwrap().status(), StatusCode::OK);
     let deleted = t
         .app
-        .client
-        .delete(t.app.project_url(&format!("/connections/{id}")))
-        .header("X-Api-Key", &t.app.api_key)
-        .send()
-        .await
-        .unwrap();
+        .delete(&t.app.project_url(&format!("/connections/{id}")))
+        .await;
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    let by_id = t
-        .call(reqwest::Method::GET, "/c", &id)
-        .send()
-        .await
-        .unwrap();
+    let by_id = t.fetch(reqwest::Method::GET, "/c", &id).await;
     assert_eq!(by_id.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         by_group("/d").await.unwrap().status(),
@@ -1163,36 +1134,24 @@ async fn a_token_renewed_by_another_instance_is_used_once_the_provider_refuses_t
     })
     .await;
     let (id, old_token) = t.connect_oauth("g").await;
-    let first = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let first = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(first.status(), StatusCode::OK);
 
     let sibling = t.app.spawn_sibling(|_| {}).await;
     let forced = t
         .app
-        .client
-        .get(format!(
+        .get(&format!(
             "{}/v1/projects/{}/connections/{id}?refresh=force",
             sibling.address, t.app.project_name
         ))
-        .header("X-Api-Key", &t.app.api_key)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(forced.status(), StatusCode::OK);
     assert_eq!(t.app.provider.calls_with_grant("refresh_token"), 1);
     let new_token = t.access_token(&id).await;
     assert_ne!(new_token, old_token);
     t.upstream.reject_token(&old_token);
 
-    let second = t
-        .call(reqwest::Method::GET, "/b", &id)
-        .send()
-        .await
-        .unwrap();
+    let second = t.fetch(reqwest::Method::GET, "/b", &id).await;
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(
         t.app.provider.calls_with_grant("refresh_token"),
