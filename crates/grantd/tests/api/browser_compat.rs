@@ -3,7 +3,9 @@
 //! `projectIdOrName`, the callback page's messages and workspaces. The
 //! client itself runs against grantd in Chromium in `react_client.rs`.
 
-use crate::helpers::{expect_problem, issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, problem, spawn_app, spawn_app_with_mock_provider_app, TestApp,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -286,8 +288,7 @@ async fn the_integrations_list_is_empty_and_scoped_like_other_reads() {
 
 #[tokio::test]
 async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     for body in [
         json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         json!({"projectIdOrName": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
@@ -349,8 +350,7 @@ async fn connect_from(app: &TestApp, origin: &str) -> String {
 
 /// An app whose project allows `APP_ORIGIN`, and a `mock` flow started from a page there.
 async fn flow_from_the_allowed_app_origin() -> (TestApp, String) {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
     let url = connect_from(&app, APP_ORIGIN).await;
     (app, url)
@@ -412,8 +412,7 @@ async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
 
 #[tokio::test]
 async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let url = connect_from(&app, OTHER_ORIGIN).await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     assert!(!page.contains(OTHER_ORIGIN), "{page}");

@@ -1,7 +1,7 @@
 //! Provider quirks that the catalog describes as data, each driven through a
 //! real flow against the mock provider.
 
-use crate::helpers::{query_param, spawn_app};
+use crate::helpers::{query_param, spawn_app, spawn_app_with_mock_provider_app};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -91,8 +91,7 @@ async fn default_scopes_fill_in_for_an_app_without_scopes() {
 
 #[tokio::test]
 async fn required_scopes_are_always_asked_for() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let url = app.start_flow("mock").await;
     // The mock requires `read`; the app asks for `write`.
     assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));

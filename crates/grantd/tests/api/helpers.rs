@@ -225,6 +225,14 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Spawns grantd with the mock's OAuth client registered as the project's
+/// provider app for `mock`, where most flows start.
+pub async fn spawn_app_with_mock_provider_app() -> TestApp {
+    let app = spawn_app().await;
+    app.create_provider_app("mock").await;
+    app
+}
+
 /// Spawns grantd after letting the test adjust its configuration.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     init_test_log();

@@ -2,7 +2,8 @@
 //! callback → stored connection, plus re-authorization and state handling.
 
 use crate::helpers::{
-    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with, TestApp,
+    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with,
+    spawn_app_with_mock_provider_app, TestApp,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -97,8 +98,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
 
 #[tokio::test]
 async fn oauth_update_reauthorizes_the_same_connection_in_place() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let id = app.connect_mock("org-1", "user-1").await;
 
     let response = app
@@ -126,8 +126,7 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
 
 #[tokio::test]
 async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let response = app
         .patch_json(
             &app.project_url("/connections/nope:oauth-update"),
@@ -209,8 +208,7 @@ async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
 
 #[tokio::test]
 async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let url = app.start_flow("mock").await;
     let state = query_param(&url, "state").unwrap();
     let response = app
@@ -341,8 +339,7 @@ async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
 
 #[tokio::test]
 async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     // A well-formed answer, only too large: 2 MiB of access token.
     app.provider.script_token_response(
         StatusCode::OK,
@@ -368,8 +365,7 @@ fn token_answer_of(len: usize) -> serde_json::Value {
 #[tokio::test]
 async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
     use grantd::domain::oauth::token::MAX_PROVIDER_ANSWER_BYTES as CAP;
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     app.provider
         .script_token_response(StatusCode::OK, token_answer_of(CAP));
     let url = app.start_flow("mock").await;
@@ -388,8 +384,7 @@ async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
 
 #[tokio::test]
 async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let total = 64 * 1024 * 1024;
     app.provider.script_token_stream(total);
     let url = app.start_flow("mock").await;
@@ -409,8 +404,7 @@ async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
 
 #[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     app.provider.script_token_response(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "code expired"}),
@@ -423,30 +417,36 @@ async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
     assert_eq!(app.connection_count().await, 0);
 }
 
-#[tokio::test]
-async fn the_opener_origin_is_the_browser_origin_that_asked() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    app.allow_origins(&[
-        "https://app.customer.example",
-        "https://admin.customer.example",
-    ])
-    .await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
+/// Sends `start` (a request answered with an authorization URL) with the
+/// app's key from a page at `origin`, and runs that flow through the mock;
+/// the callback page.
+async fn callback_page_for(app: &TestApp, start: reqwest::RequestBuilder, origin: &str) -> String {
+    let response = start
         .header("X-Api-Key", &app.api_key)
-        .header("Origin", "https://app.customer.example")
-        .json(&json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .header("Origin", origin)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let url = response.text().await.unwrap();
-    let callback = app.authorize(&url).await;
-    let page = app.get_without_key(&callback).await;
+    let page = app.finish_flow(&url).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let page = page.text().await.unwrap();
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_opener_origin_is_the_browser_origin_that_asked() {
+    let app = spawn_app_with_mock_provider_app().await;
+    app.allow_origins(&[
+        "https://app.customer.example",
+        "https://admin.customer.example",
+    ])
+    .await;
+    let start = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .json(&json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}));
+    let page = callback_page_for(&app, start, "https://app.customer.example").await;
     assert!(page.contains("\"https://app.customer.example\""), "{page}");
     assert_eq!(
         app.connection_count().await,
@@ -459,21 +459,11 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
         .as_str()
         .unwrap()
         .to_owned();
-    let response = app
+    let reauthorize = app
         .client
         .patch(app.project_url(&format!("/connections/{id}:oauth-update")))
-        .header("X-Api-Key", &app.api_key)
-        .header("Origin", "https://admin.customer.example")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let url = response.text().await.unwrap();
-    let callback = app.authorize(&url).await;
-    let page = app.get_without_key(&callback).await;
-    assert_eq!(page.status(), StatusCode::OK);
-    let page = page.text().await.unwrap();
+        .json(&json!({}));
+    let page = callback_page_for(&app, reauthorize, "https://admin.customer.example").await;
     assert!(
         page.contains("\"https://admin.customer.example\""),
         "{page}"
@@ -546,8 +536,7 @@ fn urlencode(value: &str) -> String {
 
 #[tokio::test]
 async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let created: Value = app
         .generate(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -585,8 +574,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
 async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
     // Concurrent starts and callbacks are committed together in batches;
     // each must still land as its own flow and its own connection.
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let starts = (0..40).map(|i| {
         let mut body = json!({
             "projectId": app.project_id,
@@ -635,8 +623,7 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
 async fn replayed_callbacks_racing_the_first_ones_spend_each_state_once() {
     // First and replayed callbacks arrive together and are committed in
     // the same batches: each state still yields exactly one connection.
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let mut urls = Vec::new();
     for i in 0..10 {
         urls.push(

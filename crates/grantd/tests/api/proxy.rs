@@ -335,6 +335,16 @@ impl ProxyTest {
         )
     }
 
+    /// A GET of `/x` for `connection`, sent with `project` and `api_key`
+    /// (another project's, or a key with fewer scopes).
+    async fn fetch_as(&self, project: &str, api_key: &str, connection: &str) -> reqwest::Response {
+        self.get_as("/x", project, api_key)
+            .header("x-amp-connection-id", connection)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// An `upstream` connection of group `group_ref` holding the API key `k`.
     async fn key_connection(&self, group_ref: &str) -> String {
         self.generate(json!({
@@ -791,23 +801,13 @@ async fn another_projects_connection_is_a_404_and_never_a_call() {
     let t = spawn_proxy_test(|_| {}).await;
     let id = t.key_connection("h").await;
     let (other_id, other_key) = t.app.other_project().await;
-    let response = t
-        .get_as("/x", &other_id, &other_key)
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch_as(&other_id, &other_key, &id).await;
     assert_eq!(
         expect_problem(response, StatusCode::NOT_FOUND).await["detail"],
         "connection not found"
     );
     // Naming the owner's project with another project's key: 404 too.
-    let response = t
-        .get_as("/x", &t.app.project_id, &other_key)
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch_as(&t.app.project_id, &other_key, &id).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(t.upstream.seen().is_empty());
 }
@@ -902,11 +902,8 @@ async fn a_key_without_credential_access_may_not_proxy() {
         .await
         .unwrap();
     let response = t
-        .get_as("/x", &t.app.project_id, created["apiKey"].as_str().unwrap())
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
+        .fetch_as(&t.app.project_id, created["apiKey"].as_str().unwrap(), &id)
+        .await;
     assert!(
         expect_problem(response, StatusCode::FORBIDDEN).await["detail"]
             .as_str()

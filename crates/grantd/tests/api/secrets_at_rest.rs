@@ -1,7 +1,9 @@
 //! Secrets never sit in the database in clear, and a ciphertext only opens
 //! in the row it was sealed for.
 
-use crate::helpers::{expect_problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, spawn_app, spawn_app_with, spawn_app_with_mock_provider_app, TestApp,
+};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -54,8 +56,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_secret_is_readable_in_clear_in_the_database() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let connection = app.connect_mock("org-1", "user-1").await;
     let api_key = "ak-6b1f0c1e9d2a4f7f8e3c";
     let password = "pw-0d9e8c7b6a5f4e3d2c1b";

@@ -1,7 +1,9 @@
 //! Every way `POST /v1/oauth-connect` (and `connections:generate`) turns
 //! bad input into a 400 problem whose `issues[]` name the offending field.
 
-use crate::helpers::{expect_problem, issue_names, spawn_app, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, spawn_app, spawn_app_with_mock_provider_app, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -70,8 +72,7 @@ async fn all_missing_required_fields_are_reported_together_in_one_problem() {
 
 #[tokio::test]
 async fn empty_refs_are_reported_with_their_empty_value() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let body = rejected_connect(
         &app,
         json!({"projectId": app.project_id, "provider": "mock", "groupRef": "", "consumerRef": ""}),
@@ -187,8 +188,7 @@ async fn assert_refused_on_provider_app_id(app: &TestApp, provider_app_id: &str)
 
 #[tokio::test]
 async fn an_unknown_provider_app_id_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     assert_refused_on_provider_app_id(&app, "no-such-app").await;
 }
 
@@ -207,16 +207,14 @@ async fn without_any_provider_app_the_missing_default_is_reported_on_provider_ap
 
 #[tokio::test]
 async fn a_provider_app_of_another_provider_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let basic_app = app.create_provider_app("mock-basic").await;
     assert_refused_on_provider_app_id(&app, &basic_app).await;
 }
 
 #[tokio::test]
 async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let (other_id, _) = app.other_project().await;
     let foreign = app
         .grantd
@@ -419,8 +417,7 @@ async fn provider_apps_sessions_and_webhooks_refuse_unprintable_text_naming_the_
 
 #[tokio::test]
 async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     let body = json!({
         "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
         "providerAppId": "app\u{0}",
@@ -443,8 +440,7 @@ async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
 
 #[tokio::test]
 async fn a_large_bad_request_gets_a_bounded_problem() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_mock_provider_app().await;
     // 240 unknown metadata keys of 150 characters and a long ref: 241
     // issues from ~47 KB asked.
     let metadata: serde_json::Map<String, Value> = (0..240)
