@@ -81,15 +81,7 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
     assert_eq!(plain.status(), StatusCode::OK);
 
     let connected = app.connect_mock("g-oauth", "c").await;
-    let update = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{connected}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(update.status(), StatusCode::OK);
-    let url = update.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&connected).await;
 
     app.allow_origins(&["https://app.example.com"]).await;
     let minted = app

@@ -515,6 +515,36 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Re-authorizes connection `id` in place: `:oauth-update`, then the
+    /// whole flow through the mock.
+    pub async fn reauthorize(&self, id: &str) {
+        let response = self
+            .patch_json(
+                &self.project_url(&format!("/connections/{id}:oauth-update")),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let url = response.text().await.unwrap();
+        assert_eq!(self.finish_flow(&url).await.status(), StatusCode::OK);
+    }
+
+    /// The event log of connection `id`, newest first, as `/events` answers.
+    pub async fn connection_events(&self, id: &str) -> Vec<Value> {
+        self.get_json(&self.project_url(&format!("/events?connectionId={id}")))
+            .await
+    }
+
+    /// The types of connection `id`'s events, oldest first.
+    pub async fn connection_event_types(&self, id: &str) -> Vec<String> {
+        let events = self.connection_events(id).await;
+        events
+            .iter()
+            .rev()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The single connection of a group, asserting there is exactly one.
     pub async fn only_connection_for(&self, group_ref: &str) -> Value {
         let list: Vec<Value> = self

@@ -552,16 +552,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
     assert_eq!(created["authScheme"], "oauth2/password");
     let id = created["id"].as_str().unwrap();
 
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(id).await;
 
     let full: Value = app.connection_with_credentials(id).await;
     assert_eq!(full["id"], id);

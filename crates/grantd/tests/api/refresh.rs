@@ -37,14 +37,7 @@ async fn eventually(mut check: impl FnMut() -> bool) {
 
 /// Event types of a connection, oldest first.
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
-    let events: Vec<Value> = app
-        .get_json(&app.project_url(&format!("/events?connectionId={id}")))
-        .await;
-    let mut types: Vec<String> = events
-        .iter()
-        .rev()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect();
+    let mut types = app.connection_event_types(id).await;
     types.dedup();
     types
 }
@@ -169,15 +162,7 @@ async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it()
     app.connection_with_credentials(&id).await;
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
 
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(url.status(), StatusCode::OK);
-    let url = url.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
     let healed = connection(&app, &id).await;
     assert_eq!(healed["status"], "working");
     assert!(healed.get("refreshError").is_none(), "{healed}");
@@ -425,16 +410,7 @@ async fn a_reauthorization_during_a_refresh_wins_over_the_refreshed_tokens() {
     let id = import_expiring(&app, "g", 240).await;
     let provider = app.provider.clone();
     eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
     assert_eq!(
         event_types(&app, &id).await,
         ["connection.created", "connection.reauthorized"]

@@ -71,9 +71,7 @@ async fn a_provider_list_entry_is_this_whole_document() {
 async fn a_connection_event_is_this_whole_document() {
     let app = spawn_app().await;
     let id = generated(&app).await;
-    let events: Vec<Value> = app
-        .get_json(&app.project_url(&format!("/events?connectionId={id}")))
-        .await;
+    let events = app.connection_events(&id).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["connectionId"], id.as_str());
     assert_json_snapshot!("connection_event", events[0], {

@@ -12,17 +12,6 @@ async fn update(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
         .await
 }
 
-async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
-    let events: Vec<Value> = app
-        .get_json(&app.project_url(&format!("/events?connectionId={id}")))
-        .await;
-    events
-        .iter()
-        .rev()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn credentials_version(app: &TestApp, id: &str) -> i64 {
     sqlx::query("SELECT credentials_version FROM connections WHERE id = $1")
         .bind(id)
@@ -61,14 +50,12 @@ async fn rotating_an_api_key_keeps_the_connection_and_records_connection_updated
         credentials_version(&app, &id).await > version,
         "the update is fenced like a refresh: the credentials version moves"
     );
-    let events = event_types(&app, &id).await;
+    let events = app.connection_event_types(&id).await;
     assert_eq!(
         events.last().map(String::as_str),
         Some("connection.updated")
     );
-    let logged: Vec<Value> = app
-        .get_json(&app.project_url(&format!("/events?connectionId={id}")))
-        .await;
+    let logged = app.connection_events(&id).await;
     assert_eq!(logged[0]["data"]["updateMask"], json!(["apiKey"]));
     assert!(
         !logged[0].to_string().contains("new-key"),

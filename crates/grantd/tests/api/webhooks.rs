@@ -354,9 +354,7 @@ async fn a_generated_connection_is_delivered_as_a_signed_connection_created_even
     assert!(delivery["nextAttemptAt"].is_null());
 
     // The event log has it too, by connection.
-    let events: Vec<Value> = app
-        .get_json(&app.project_url(&format!("/events?connectionId={connection_id}")))
-        .await;
+    let events = app.connection_events(&connection_id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], body["id"]);
     assert_eq!(events[0]["type"], "connection.created");
@@ -703,15 +701,7 @@ async fn oauth_connections_emit_created_and_then_reauthorized() {
     register(&app, json!({"url": receiver.url})).await;
     app.create_provider_app("mock").await;
     let id = app.connect_mock("org-1", "user-1").await;
-    let update = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(update.status(), StatusCode::OK);
-    let url = update.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
 
     let received = receiver.wait_for(2).await;
     let mut kinds: Vec<String> = received
