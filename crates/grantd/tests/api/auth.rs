@@ -2,7 +2,7 @@
 //! and the wall between projects (another project's things answer 404).
 
 use crate::helpers::{
-    expect_problem, problem, spawn_app, spawn_app_with, spawn_app_with_mock_provider_app, TestApp,
+    expect_problem, problem, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
 };
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::SigningKey;
@@ -377,7 +377,7 @@ async fn every_path_of_another_project_answers_404_not_403() {
 
 #[tokio::test]
 async fn oauth_connect_naming_another_project_is_a_404() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let (_, other_key) = app.other_project().await;
     for project in [&app.project_id, &app.project_name] {
         let response = app.send_with_key(reqwest::Method::POST, &app.url("/v1/oauth-connect"), &other_key, Some(&json!({"projectId": project, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))).await;
@@ -441,7 +441,7 @@ async fn deleting_another_projects_connection_is_a_404_and_leaves_it_in_place() 
 
 #[tokio::test]
 async fn a_connection_made_through_the_oauth_dance_is_invisible_to_another_project() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, other_key) = app.other_project().await;
 

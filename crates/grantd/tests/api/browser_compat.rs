@@ -4,7 +4,7 @@
 //! client itself runs against grantd in Chromium in `react_client.rs`.
 
 use crate::helpers::{
-    expect_problem, issue_names, problem, spawn_app, spawn_app_with_mock_provider_app, TestApp,
+    expect_problem, issue_names, problem, spawn_app, spawn_app_with_provider_app, TestApp,
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -288,7 +288,7 @@ async fn the_integrations_list_is_empty_and_scoped_like_other_reads() {
 
 #[tokio::test]
 async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     for body in [
         json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         json!({"projectIdOrName": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
@@ -350,7 +350,7 @@ async fn connect_from(app: &TestApp, origin: &str) -> String {
 
 /// An app whose project allows `APP_ORIGIN`, and a `mock` flow started from a page there.
 async fn flow_from_the_allowed_app_origin() -> (TestApp, String) {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
     let url = connect_from(&app, APP_ORIGIN).await;
     (app, url)
@@ -412,7 +412,7 @@ async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
 
 #[tokio::test]
 async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = connect_from(&app, OTHER_ORIGIN).await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     assert!(!page.contains(OTHER_ORIGIN), "{page}");
@@ -422,8 +422,7 @@ async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow
 
 #[tokio::test]
 async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_metadata() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     // `@amp-labs/react`'s shape: the workspace twice, every entry with a source.
     let url = app
         .oauth_connect(json!({
@@ -499,8 +498,7 @@ async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref
 
 #[tokio::test]
 async fn salesforce_without_a_workspace_signs_in_at_login_salesforce_com() {
-    let app = spawn_app().await;
-    app.create_provider_app("salesforce").await;
+    let app = spawn_app_with_provider_app("salesforce").await;
     let url = app
         .oauth_connect(json!({
             "projectIdOrName": app.project_name, "provider": "salesforce",

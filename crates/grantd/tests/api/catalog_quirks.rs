@@ -1,7 +1,7 @@
 //! Provider quirks that the catalog describes as data, each driven through a
 //! real flow against the mock provider.
 
-use crate::helpers::{query_param, spawn_app, spawn_app_with_mock_provider_app};
+use crate::helpers::{query_param, spawn_app, spawn_app_with_provider_app};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,8 +27,7 @@ fn slack_style_answer() -> Value {
 
 #[tokio::test]
 async fn nested_tokens_are_read_from_the_paths_the_catalog_names() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-nested").await;
+    let app = spawn_app_with_provider_app("mock-nested").await;
     let url = app.start_flow("mock-nested").await;
     assert_eq!(query_param(&url, "scope").as_deref(), Some("write"));
     app.provider
@@ -60,8 +59,7 @@ async fn nested_tokens_are_read_from_the_paths_the_catalog_names() {
 
 #[tokio::test]
 async fn the_post_auth_lookup_keeps_ids_the_token_response_lacks() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-nested").await;
+    let app = spawn_app_with_provider_app("mock-nested").await;
     let url = app.start_flow("mock-nested").await;
     app.provider
         .script_token_response(StatusCode::OK, slack_style_answer());
@@ -91,7 +89,7 @@ async fn default_scopes_fill_in_for_an_app_without_scopes() {
 
 #[tokio::test]
 async fn required_scopes_are_always_asked_for() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app.start_flow("mock").await;
     // The mock requires `read`; the app asks for `write`.
     assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));

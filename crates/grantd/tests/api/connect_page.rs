@@ -7,7 +7,7 @@
 
 use crate::helpers::{
     expect_problem, issue_names, problem, query_param, spawn_app, spawn_app_with,
-    spawn_app_with_mock_provider_app, TestApp,
+    spawn_app_with_provider_app, TestApp,
 };
 use crate::relay::Relay;
 use reqwest::cookie::{CookieStore, Jar};
@@ -1135,7 +1135,7 @@ async fn the_csrf_cookie_is_secure_when_grantd_is_served_over_https() {
 
 #[tokio::test]
 async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -1293,7 +1293,7 @@ async fn the_openapi_document_describes_the_connect_routes() {
 
 #[tokio::test]
 async fn a_sealed_authorization_url_copied_to_another_flow_sends_no_browser_there() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let mut flows = Vec::new();
     for group in ["victim", "target"] {
         let url = app

@@ -3,8 +3,7 @@
 //! `includeCredentials` stays as another name of `includeCreds`).
 
 use crate::helpers::{
-    expect_problem, issue_names, spawn_app, spawn_app_with, spawn_app_with_mock_provider_app,
-    TestApp,
+    expect_problem, issue_names, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
 };
 use crate::refresh::import_expiring;
 use reqwest::StatusCode;
@@ -24,7 +23,7 @@ async fn read(app: &TestApp, id: &str, query: &str) -> Value {
 #[tokio::test]
 async fn include_creds_shows_the_access_token_and_only_include_refresh_token_adds_the_refresh_token(
 ) {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 3600).await;
 
     for query in ["includeCreds=true", "includeCredentials=true"] {
@@ -44,7 +43,7 @@ async fn include_creds_shows_the_access_token_and_only_include_refresh_token_add
 
 #[tokio::test]
 async fn refresh_force_renews_a_fresh_token_and_concurrent_forced_reads_share_one_provider_call() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 3600).await;
     // Hold the provider's answer so that every read below finds the old
     // token and joins the one refresh in flight.

@@ -1,6 +1,6 @@
 //! `connections:generate` with each of the five credential schemes.
 
-use crate::helpers::{expect_problem, issue_names, spawn_app, spawn_app_with_mock_provider_app};
+use crate::helpers::{expect_problem, issue_names, spawn_app, spawn_app_with_provider_app};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -302,7 +302,7 @@ async fn connections_generated_at_once_each_answer_with_their_own_connection() {
 
 #[tokio::test]
 async fn importing_only_a_refresh_token_redeems_it_at_once_with_the_default_app() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.issue_refresh_token("rt-only");
     let response = app
         .generate(

@@ -226,10 +226,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Spawns grantd with the mock's OAuth client registered as the project's
-/// provider app for `mock`, where most flows start.
-pub async fn spawn_app_with_mock_provider_app() -> TestApp {
+/// provider app for `provider` (`mock` for most flows).
+pub async fn spawn_app_with_provider_app(provider: &str) -> TestApp {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    app.create_provider_app(provider).await;
     app
 }
 

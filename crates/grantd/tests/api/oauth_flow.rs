@@ -3,7 +3,7 @@
 
 use crate::helpers::{
     add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with,
-    spawn_app_with_mock_provider_app, TestApp,
+    spawn_app_with_provider_app, TestApp,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -98,7 +98,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
 
 #[tokio::test]
 async fn oauth_update_reauthorizes_the_same_connection_in_place() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = app.connect_mock("org-1", "user-1").await;
 
     let response = app
@@ -126,7 +126,7 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
 
 #[tokio::test]
 async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let response = app
         .patch_json(
             &app.project_url("/connections/nope:oauth-update"),
@@ -208,7 +208,7 @@ async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
 
 #[tokio::test]
 async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app.start_flow("mock").await;
     let state = query_param(&url, "state").unwrap();
     let response = app
@@ -339,7 +339,7 @@ async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
 
 #[tokio::test]
 async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     // A well-formed answer, only too large: 2 MiB of access token.
     app.provider.script_token_response(
         StatusCode::OK,
@@ -365,7 +365,7 @@ fn token_answer_of(len: usize) -> serde_json::Value {
 #[tokio::test]
 async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
     use grantd::domain::oauth::token::MAX_PROVIDER_ANSWER_BYTES as CAP;
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider
         .script_token_response(StatusCode::OK, token_answer_of(CAP));
     let url = app.start_flow("mock").await;
@@ -384,7 +384,7 @@ async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
 
 #[tokio::test]
 async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let total = 64 * 1024 * 1024;
     app.provider.script_token_stream(total);
     let url = app.start_flow("mock").await;
@@ -404,7 +404,7 @@ async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
 
 #[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.script_token_response(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "code expired"}),
@@ -436,7 +436,7 @@ async fn callback_page_for(app: &TestApp, start: reqwest::RequestBuilder, origin
 
 #[tokio::test]
 async fn the_opener_origin_is_the_browser_origin_that_asked() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.allow_origins(&[
         "https://app.customer.example",
         "https://admin.customer.example",
@@ -472,8 +472,7 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
 
 #[tokio::test]
 async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-basic").await;
+    let app = spawn_app_with_provider_app("mock-basic").await;
     let url = app.start_flow("mock-basic").await;
     assert!(
         query_param(&url, "code_challenge").is_none(),
@@ -495,8 +494,7 @@ async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
 
 #[tokio::test]
 async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-pkce").await;
+    let app = spawn_app_with_provider_app("mock-pkce").await;
     let url = app.start_flow("mock-pkce").await;
     assert!(query_param(&url, "code_challenge").is_some());
     assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
@@ -507,8 +505,7 @@ async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
 
 #[tokio::test]
 async fn workspace_and_metadata_are_substituted_into_provider_urls() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "mock-workspace", "groupRef": "g", "consumerRef": "c",
@@ -536,7 +533,7 @@ fn urlencode(value: &str) -> String {
 
 #[tokio::test]
 async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let created: Value = app
         .generate(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -565,7 +562,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
 async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
     // Concurrent starts and callbacks are committed together in batches;
     // each must still land as its own flow and its own connection.
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let starts = (0..40).map(|i| {
         let mut body = json!({
             "projectId": app.project_id,
@@ -614,7 +611,7 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
 async fn replayed_callbacks_racing_the_first_ones_spend_each_state_once() {
     // First and replayed callbacks arrive together and are committed in
     // the same batches: each state still yields exactly one connection.
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let mut urls = Vec::new();
     for i in 0..10 {
         urls.push(

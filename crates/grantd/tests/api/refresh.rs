@@ -1,7 +1,7 @@
 //! The token lifecycle: refresh on read, the background refresher, rotation,
 //! classified failures and revocation, against the counting mock provider.
 
-use crate::helpers::{spawn_app_with, spawn_app_with_mock_provider_app, TestApp};
+use crate::helpers::{spawn_app_with, spawn_app_with_provider_app, TestApp};
 use crate::mock_provider::{Rotation, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -52,7 +52,7 @@ async fn connection(app: &TestApp, id: &str) -> Value {
 
 #[tokio::test]
 async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_delay(Duration::from_millis(200));
     let id = import_expiring(&app, "g", -60).await;
 
@@ -74,7 +74,7 @@ async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
 
 #[tokio::test]
 async fn a_rotated_refresh_token_is_stored_and_used_for_the_next_refresh() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     // Two-second tokens: the refresher renews each one a second in.
     app.provider.set_expires_in(2);
     let id = import_expiring(&app, "g", -60).await;
@@ -129,7 +129,7 @@ async fn the_refresher_renews_tokens_before_they_expire() {
 
 #[tokio::test]
 async fn a_token_far_from_expiry_is_left_alone() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 7200).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let full = app.connection_with_credentials(&id).await;
@@ -142,7 +142,7 @@ async fn a_token_far_from_expiry_is_left_alone() {
 
 #[tokio::test]
 async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.script_token_response(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "token revoked by user"}),
@@ -284,7 +284,7 @@ async fn client_credentials_connections_get_a_new_token_when_theirs_expires() {
 
 #[tokio::test]
 async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = app.connect_mock("g", "c").await;
     let response = app
         .delete(&app.project_url(&format!("/connections/{id}")))
@@ -296,7 +296,7 @@ async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
 
 #[tokio::test]
 async fn a_provider_that_sends_no_new_refresh_token_leaves_the_old_one_in_use() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_rotation(Rotation::None);
     // Two-second tokens: the refresher renews again a second in.
     app.provider.set_expires_in(2);
@@ -319,7 +319,7 @@ async fn a_provider_that_sends_no_new_refresh_token_leaves_the_old_one_in_use() 
 
 #[tokio::test]
 async fn a_provider_that_revokes_a_grant_on_reuse_never_sees_a_retired_token() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_rotation(Rotation::ReuseRevokesGrant);
     app.provider.set_expires_in(1);
     let id = import_expiring(&app, "g", -60).await;
@@ -403,7 +403,7 @@ async fn retry_after_from_the_provider_holds_the_next_attempt_back() {
 
 #[tokio::test]
 async fn a_reauthorization_during_a_refresh_wins_over_the_refreshed_tokens() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     // The scheduled refresh stays at the provider while the user re-authorizes.
     app.provider
         .set_grant_delay("refresh_token", Duration::from_millis(1500));

@@ -3,8 +3,8 @@
 //! ever exceeding their maker; responses are never cached.
 
 use crate::helpers::{
-    expect_problem, issue_names, problem, spawn_app, spawn_app_with,
-    spawn_app_with_mock_provider_app, test_database, TestApp,
+    expect_problem, issue_names, problem, spawn_app, spawn_app_with, spawn_app_with_provider_app,
+    test_database, TestApp,
 };
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::{Response, StatusCode};
@@ -76,7 +76,7 @@ fn connection_url(app: &TestApp, id: &str, credentials: bool) -> String {
 
 #[tokio::test]
 async fn a_read_only_key_reads_connections_but_asking_for_credentials_is_a_403_naming_the_scope() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, read_only) = key_with(&app, &["connections:read"]).await;
 
@@ -163,7 +163,7 @@ async fn a_narrow_key_still_gets_404_not_403_on_another_projects_paths() {
 #[tokio::test]
 async fn an_access_token_key_gets_the_access_token_but_not_the_refresh_token_and_a_full_key_gets_both(
 ) {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, access_only) = key_with(&app, &["credentials:access-token"]).await;
     let url = connection_url(&app, &connection, true);

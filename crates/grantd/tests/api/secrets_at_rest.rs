@@ -2,7 +2,7 @@
 //! in the row it was sealed for.
 
 use crate::helpers::{
-    expect_problem, spawn_app, spawn_app_with, spawn_app_with_mock_provider_app, TestApp,
+    expect_problem, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
 };
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
@@ -56,7 +56,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_secret_is_readable_in_clear_in_the_database() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-1", "user-1").await;
     let api_key = "ak-6b1f0c1e9d2a4f7f8e3c";
     let password = "pw-0d9e8c7b6a5f4e3d2c1b";
@@ -212,8 +212,7 @@ async fn a_client_secret_copied_to_another_provider_app_is_never_sent() {
 
 #[tokio::test]
 async fn a_pkce_verifier_copied_to_another_flow_is_never_sent() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-pkce").await;
+    let app = spawn_app_with_provider_app("mock-pkce").await;
     let mut flows = Vec::new();
     for group in ["victim", "target"] {
         let url = app

@@ -2,7 +2,7 @@
 //! bad input into a 400 problem whose `issues[]` name the offending field.
 
 use crate::helpers::{
-    expect_problem, issue_names, spawn_app, spawn_app_with_mock_provider_app, TestApp,
+    expect_problem, issue_names, spawn_app, spawn_app_with_provider_app, TestApp,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -43,8 +43,7 @@ fn workspace_body(app: &TestApp) -> Value {
 
 /// An app with a `mock-workspace` provider app, and a valid body to spoil.
 async fn workspace_app() -> (TestApp, Value) {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let body = workspace_body(&app);
     (app, body)
 }
@@ -72,7 +71,7 @@ async fn all_missing_required_fields_are_reported_together_in_one_problem() {
 
 #[tokio::test]
 async fn empty_refs_are_reported_with_their_empty_value() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let body = rejected_connect(
         &app,
         json!({"projectId": app.project_id, "provider": "mock", "groupRef": "", "consumerRef": ""}),
@@ -188,7 +187,7 @@ async fn assert_refused_on_provider_app_id(app: &TestApp, provider_app_id: &str)
 
 #[tokio::test]
 async fn an_unknown_provider_app_id_is_refused() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     assert_refused_on_provider_app_id(&app, "no-such-app").await;
 }
 
@@ -207,14 +206,14 @@ async fn without_any_provider_app_the_missing_default_is_reported_on_provider_ap
 
 #[tokio::test]
 async fn a_provider_app_of_another_provider_is_refused() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let basic_app = app.create_provider_app("mock-basic").await;
     assert_refused_on_provider_app_id(&app, &basic_app).await;
 }
 
 #[tokio::test]
 async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let (other_id, _) = app.other_project().await;
     let foreign = app
         .grantd
@@ -264,8 +263,7 @@ async fn a_wrongly_typed_nested_field_is_named_by_its_path() {
 #[tokio::test]
 async fn a_valid_request_passes_the_same_checks() {
     // The baseline the tests above spoil: it must succeed as is.
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let url = app.oauth_connect(workspace_body(&app)).await;
     assert!(url.contains("tenant=tenant-1"), "{url}");
 }
@@ -326,8 +324,7 @@ async fn refused_naming(app: &TestApp, url: &str, body: &Value, field: &str) {
 
 #[tokio::test]
 async fn refs_names_and_workspace_inputs_refuse_nul_bidi_and_invisible_characters() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let connect = app.url("/v1/oauth-connect");
     for bad in UNPRINTABLE {
         for field in [
@@ -417,7 +414,7 @@ async fn provider_apps_sessions_and_webhooks_refuse_unprintable_text_naming_the_
 
 #[tokio::test]
 async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     let body = json!({
         "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
         "providerAppId": "app\u{0}",
@@ -440,7 +437,7 @@ async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
 
 #[tokio::test]
 async fn a_large_bad_request_gets_a_bounded_problem() {
-    let app = spawn_app_with_mock_provider_app().await;
+    let app = spawn_app_with_provider_app("mock").await;
     // 240 unknown metadata keys of 150 characters and a long ref: 241
     // issues from ~47 KB asked.
     let metadata: serde_json::Map<String, Value> = (0..240)
