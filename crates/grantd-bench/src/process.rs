@@ -380,3 +380,49 @@ impl Drop for Server {
         }
     }
 }
+
+/// Which CPUs the processes of a scenario run on. The proxy phase gives
+/// grantd a CPU of its own, apart from the load client and the upstream,
+/// so that its throughput figure says whether grantd keeps up with them,
+/// not how three programs share two cores.
+#[derive(Debug, Clone)]
+pub struct Pinning {
+    /// CPUs of the bench process (load client and in-process upstream).
+    pub bench: String,
+    /// CPUs of grantd.
+    pub grantd: String,
+}
+
+impl Pinning {
+    /// The last CPU for grantd, the others for the bench; `None` on a
+    /// machine with one CPU or without `taskset`.
+    pub fn split() -> Option<Pinning> {
+        let cpus = std::thread::available_parallelism().ok()?.get();
+        if cpus < 2 || Command::new("taskset").arg("-V").output().is_err() {
+            return None;
+        }
+        Some(Pinning {
+            bench: format!("0-{}", cpus - 2),
+            grantd: (cpus - 1).to_string(),
+        })
+    }
+
+    /// Pins every thread of `pid` (threads started later inherit it).
+    pub fn apply(cpus: &str, pid: u32) -> anyhow::Result<()> {
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("running taskset")?;
+        if !status.success() {
+            bail!("taskset -a -p -c {cpus} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Every CPU of the machine, to undo [`Pinning::apply`].
+    pub fn all() -> String {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        format!("0-{}", cpus - 1)
+    }
+}

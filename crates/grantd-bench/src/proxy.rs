@@ -4,7 +4,7 @@
 //! sampled.
 
 use crate::bench::{scenario, sequential_scenario, Plan, Scenario};
-use crate::process::{Grantd, Server};
+use crate::process::{Grantd, Pinning, Server};
 use anyhow::{bail, Context};
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
@@ -27,9 +27,12 @@ const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ProxyPhase {
-    /// Closed loops of `--concurrency` workers: the throughput figure.
+    /// Closed loops of `--concurrency` workers, every process on every CPU.
     pub direct: Scenario,
     pub proxied: Scenario,
+    /// The same loops with grantd on a CPU of its own (see [`Pinning`]):
+    /// the throughput figure, when the machine has two CPUs or more.
+    pub pinned: Option<Pinned>,
     /// One request at a time: the latency the proxy adds to a call, without
     /// the queueing that a saturated closed loop measures instead.
     pub direct_one: Scenario,
@@ -45,9 +48,29 @@ pub struct ProxyPhase {
     pub rss_samples: usize,
 }
 
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub pinning: Pinning,
+    pub direct: Scenario,
+    pub proxied: Scenario,
+}
+
+fn ratio(proxied: &Scenario, direct: &Scenario) -> f64 {
+    proxied.load.per_second() / direct.load.per_second().max(1e-9)
+}
+
 impl ProxyPhase {
+    /// Proxied over direct throughput, grantd on its own CPU where it could be.
     pub fn throughput_ratio(&self) -> f64 {
-        self.proxied.load.per_second() / self.direct.load.per_second().max(1e-9)
+        match &self.pinned {
+            Some(pinned) => ratio(&pinned.proxied, &pinned.direct),
+            None => self.shared_throughput_ratio(),
+        }
+    }
+
+    /// Proxied over direct throughput with all processes sharing all CPUs.
+    pub fn shared_throughput_ratio(&self) -> f64 {
+        ratio(&self.proxied, &self.direct)
     }
 
     /// p50 of a proxied call minus p50 of the same call made directly,
@@ -185,6 +208,21 @@ pub async fn run(
         },
     )
     .await?;
+    let pinned = match Pinning::split() {
+        Some(pinning) => Some(
+            run_pinned(
+                plan,
+                &server,
+                pinning,
+                &client,
+                upstream,
+                &proxy_base,
+                &headers,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let (c, url) = (client.clone(), format!("{upstream}/api/item"));
     let direct_one = sequential_scenario(
         plan,
@@ -270,6 +308,7 @@ pub async fn run(
     let phase = ProxyPhase {
         direct,
         proxied,
+        pinned,
         direct_one,
         proxied_one,
         concurrency: plan.concurrency,
@@ -281,6 +320,69 @@ pub async fn run(
     };
     server.stop().await?;
     Ok(phase)
+}
+
+/// The two closed loops again, the bench on all CPUs but the last and
+/// grantd on that one; every CPU is given back afterwards.
+async fn run_pinned(
+    plan: &Plan,
+    server: &Server,
+    pinning: Pinning,
+    client: &Client,
+    upstream: &str,
+    proxy_base: &str,
+    headers: &Arc<ProxyHeaders>,
+) -> anyhow::Result<Pinned> {
+    println!(
+        "  pinned: bench on CPUs {}, grantd on CPU {}",
+        pinning.bench, pinning.grantd
+    );
+    Pinning::apply(&pinning.bench, std::process::id())?;
+    Pinning::apply(&pinning.grantd, server.pid)?;
+    let measured = async {
+        let (c, url) = (client.clone(), format!("{upstream}/api/item"));
+        let direct = scenario(
+            plan,
+            server,
+            "direct GET upstream /api/item, pinned",
+            move |_, _| {
+                let (c, url) = (c.clone(), url.clone());
+                async move {
+                    let response = c
+                        .get(&url)
+                        .header("X-Api-Key", "upstream-key")
+                        .send()
+                        .await?;
+                    expect_ok(response, "direct GET").await
+                }
+            },
+        )
+        .await?;
+        let (c, url, h) = (
+            client.clone(),
+            format!("{proxy_base}/item"),
+            headers.clone(),
+        );
+        let proxied = scenario(plan, server, "proxied GET /item, pinned", move |_, _| {
+            let (c, url, h) = (c.clone(), url.clone(), h.clone());
+            async move {
+                let response = h.apply(c.get(&url)).send().await?;
+                expect_ok(response, "proxied GET").await
+            }
+        })
+        .await?;
+        anyhow::Ok((direct, proxied))
+    }
+    .await;
+    let all = Pinning::all();
+    Pinning::apply(&all, std::process::id())?;
+    Pinning::apply(&all, server.pid)?;
+    let (direct, proxied) = measured?;
+    Ok(Pinned {
+        pinning,
+        direct,
+        proxied,
+    })
 }
 
 struct ProxyHeaders {

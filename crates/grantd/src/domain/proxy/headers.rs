@@ -45,8 +45,7 @@ pub fn to_provider(mut headers: HeaderMap) -> HeaderMap {
 
 /// The provider's headers as the caller may see them: without hop-by-hop
 /// fields and the ones its `Connection` names.
-pub fn to_caller(headers: &HeaderMap) -> HeaderMap {
-    let mut headers = headers.clone();
+pub fn to_caller(mut headers: HeaderMap) -> HeaderMap {
     remove_hop_by_hop(&mut headers);
     headers
 }

@@ -27,6 +27,7 @@ use connections::Proxied;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,9 +100,9 @@ impl Answer {
 
     fn into_parts(self) -> (StatusCode, HeaderMap, BodyStream) {
         match self {
-            Answer::Live(response) => {
+            Answer::Live(mut response) => {
                 let status = response.status();
-                let headers = response.headers().clone();
+                let headers = std::mem::take(response.headers_mut());
                 let body = response
                     .bytes_stream()
                     .map(|chunk| chunk.map_err(|e| body::BoxError::from(e.without_url())));
@@ -158,7 +159,7 @@ impl Grantd {
     async fn forward(
         &self,
         proxied: &Proxied,
-        request: ProxyRequest,
+        mut request: ProxyRequest,
         started: Instant,
     ) -> DomainResult<ProxyResponse> {
         let provider = self
@@ -173,8 +174,13 @@ impl Grantd {
                 return Err(ProxyError::Throttled { retry_after }.into());
             }
         }
-        // An expired (or nearly expired) token is renewed before the call.
-        let record = self.refresh_for_read(proxied.record.clone()).await?;
+        // An expired (or nearly expired) token is renewed before the call;
+        // the remembered row is borrowed, not copied, when it is not.
+        let mut record = if self.needs_refresh_on_read(&proxied.record) {
+            Cow::Owned(self.refresh_for_read(proxied.record.clone()).await?)
+        } else {
+            Cow::Borrowed(&proxied.record)
+        };
         let metadata: &ProviderMetadata = &record.provider_metadata;
         let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
         let base = provider.proxy_base_url(&inputs, metadata)?;
@@ -192,7 +198,7 @@ impl Grantd {
             }
             .into());
         }
-        let mut headers = headers::to_provider(request.headers.clone());
+        let mut headers = headers::to_provider(std::mem::take(&mut request.headers));
         if let Some(spec) = &provider.proxy {
             headers::add_defaults(&mut headers, &spec.default_headers);
         }
@@ -240,7 +246,6 @@ impl Grantd {
             )
             .await?;
 
-        let mut record = record;
         if answer.status() == StatusCode::UNAUTHORIZED
             && renewable(&credentials)
             && record.status == ConnectionStatus::Working
@@ -263,7 +268,7 @@ impl Grantd {
             answer = match renewed.filter(|_| replayable) {
                 Some(fresh) => {
                     let credentials = self.open_credentials(&fresh)?;
-                    record = fresh;
+                    record = Cow::Owned(fresh);
                     self.send(
                         &outgoing,
                         &credentials,
@@ -320,7 +325,7 @@ impl Grantd {
         };
         Ok(ProxyResponse {
             status,
-            headers: headers::to_caller(&provider_headers),
+            headers: headers::to_caller(provider_headers),
             body: Box::pin(body::Finally::new(response_body, log)),
         })
     }

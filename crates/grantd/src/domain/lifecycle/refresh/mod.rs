@@ -114,7 +114,7 @@ impl Grantd {
 
     /// Expired or about to be, and not backing off from a failure (a read
     /// storm must not hammer a provider that asked us to wait).
-    fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
+    pub(in crate::domain) fn needs_refresh_on_read(&self, record: &ConnectionRecord) -> bool {
         let now = now_millis();
         let skew = self.refresh_settings().read_skew.as_millis() as i64;
         record.status == ConnectionStatus::Working
