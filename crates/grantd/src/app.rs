@@ -326,41 +326,86 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let janitor = tokio::spawn(purge_expired_flows(self.grantd.store().clone()));
-        let pruner = tokio::spawn(prune_old_records(
-            self.grantd.store().clone(),
-            self.retention.clone(),
-        ));
-        let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
-        let mut refresher =
-            tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
-                self.grantd.clone(),
-                stopped,
-            ));
-        let webhooks = WebhookWorker::start(self.grantd.clone());
+        let background = BackgroundWork::start(&self.grantd, &self.retention);
         let router = crate::http::router(self.grantd.clone(), &self.rate_limits);
         let address = self.local_addr();
-        let metrics = self.metrics_listener.map(|listener| {
-            if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "serving metrics at /metrics");
-                if !address.ip().is_loopback() {
-                    tracing::warn!(
-                        %address,
-                        "the metrics listener is reachable beyond loopback and has no \
-                         authentication: keep it on a private network"
-                    );
-                }
-            }
-            let router = crate::http::metrics::router(self.grantd.clone());
-            tokio::spawn(async move { axum::serve(listener, router).await })
-        });
+        let metrics = self
+            .metrics_listener
+            .map(|listener| serve_metrics(listener, self.grantd.clone()));
         tracing::info!(%address, public_url = %self.public_url, "grantd listening");
-        let settings = self.shutdown.clone();
-        let grantd = self.grantd.clone();
-        // Both listeners stop accepting on the one signal, after the drain.
-        let (stop, stopping) = tokio::sync::watch::channel(false);
-        let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel();
         let timeout = self.shutdown.timeout;
+        let drain = Drain::on(shutdown, self.grantd.clone(), self.shutdown.clone());
+        let proxy_server = self.proxy_listener.map(|listener| {
+            let address = listener.local_addr().ok();
+            tracing::info!(address = ?address, "proxy listening");
+            let router = crate::http::proxy_router(self.grantd.clone());
+            tokio::spawn(crate::http::server::serve(
+                listener,
+                router,
+                self.connections.clone(),
+                drain.accepting_stops(),
+                timeout,
+            ))
+        });
+        crate::http::server::serve(
+            self.listener,
+            router,
+            self.connections,
+            drain.accepting_stops(),
+            timeout,
+        )
+        .await;
+        if let Some(proxy_server) = proxy_server {
+            let _ = proxy_server.await;
+        }
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        let deadline = drain.deadline(timeout).await;
+        background.stop(&self.grantd, deadline).await;
+        self.grantd.store().close().await;
+        tracing::info!("grantd stopped");
+        Ok(())
+    }
+}
+
+/// Serves `GET /metrics` on its own listener, warning when that listener
+/// is reachable beyond loopback (it has no authentication).
+fn serve_metrics(
+    listener: TcpListener,
+    grantd: Grantd,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving metrics at /metrics");
+        if !address.ip().is_loopback() {
+            tracing::warn!(
+                %address,
+                "the metrics listener is reachable beyond loopback and has no \
+                 authentication: keep it on a private network"
+            );
+        }
+    }
+    let router = crate::http::metrics::router(grantd);
+    tokio::spawn(async move { axum::serve(listener, router).await })
+}
+
+/// The shutdown sequence's clock: once the signal comes, `/readyz` turns
+/// 503 for the drain delay, then every listener stops accepting at once and
+/// the shutdown deadline starts.
+struct Drain {
+    signal: tokio::task::JoinHandle<()>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    deadline: tokio::sync::oneshot::Receiver<tokio::time::Instant>,
+}
+
+impl Drain {
+    fn on(
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grantd: Grantd,
+        settings: ShutdownSettings,
+    ) -> Self {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (deadline_tx, deadline) = tokio::sync::oneshot::channel();
         let signal = tokio::spawn(async move {
             shutdown.await;
             grantd.begin_draining();
@@ -371,48 +416,70 @@ impl Application {
                 );
                 tokio::time::sleep(settings.drain_delay).await;
             }
-            let _ = deadline_tx.send(tokio::time::Instant::now() + timeout);
+            let _ = deadline_tx.send(tokio::time::Instant::now() + settings.timeout);
             let _ = stop.send(true);
         });
-        let proxy_server = self.proxy_listener.map(|listener| {
-            let address = listener.local_addr().ok();
-            tracing::info!(address = ?address, "proxy listening");
-            let router = crate::http::proxy_router(self.grantd.clone());
-            let mut stopping = stopping.clone();
-            tokio::spawn(crate::http::server::serve(
-                listener,
-                router,
-                self.connections.clone(),
-                async move {
-                    let _ = stopping.wait_for(|stop| *stop).await;
-                },
-                timeout,
-            ))
-        });
-        let mut main_stopping = stopping;
-        crate::http::server::serve(
-            self.listener,
-            router,
-            self.connections,
-            async move {
-                let _ = main_stopping.wait_for(|stop| *stop).await;
-            },
-            timeout,
-        )
-        .await;
-        if let Some(proxy_server) = proxy_server {
-            let _ = proxy_server.await;
+        Self {
+            signal,
+            stopping,
+            deadline,
         }
-        signal.abort();
-        if let Some(metrics) = metrics {
-            metrics.abort();
+    }
+
+    /// Resolves when listeners are to stop accepting.
+    fn accepting_stops(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
         }
-        let deadline = deadline_rx
+    }
+
+    /// The shutdown deadline, once the listeners have stopped; `timeout`
+    /// from now if the signal never came (the server stopped by itself).
+    async fn deadline(self, timeout: Duration) -> tokio::time::Instant {
+        self.signal.abort();
+        self.deadline
             .await
-            .unwrap_or_else(|_| tokio::time::Instant::now() + timeout);
-        janitor.abort();
-        pruner.abort();
-        let _ = stop_refresher.send(true);
+            .unwrap_or_else(|_| tokio::time::Instant::now() + timeout)
+    }
+}
+
+/// The work grantd does besides answering requests: started before the
+/// listeners, stopped after them within the shutdown deadline.
+struct BackgroundWork {
+    janitor: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
+    stop_refresher: tokio::sync::watch::Sender<bool>,
+    refresher: tokio::task::JoinHandle<()>,
+    webhooks: WebhookWorker,
+}
+
+impl BackgroundWork {
+    fn start(grantd: &Grantd, retention: &RetentionSettings) -> Self {
+        let janitor = tokio::spawn(purge_expired_flows(grantd.store().clone()));
+        let pruner = tokio::spawn(prune_old_records(grantd.store().clone(), retention.clone()));
+        let (stop_refresher, stopped) = tokio::sync::watch::channel(false);
+        let refresher = tokio::spawn(crate::domain::lifecycle::refresh::scheduler::run_refresher(
+            grantd.clone(),
+            stopped,
+        ));
+        let webhooks = WebhookWorker::start(grantd.clone());
+        Self {
+            janitor,
+            pruner,
+            stop_refresher,
+            refresher,
+            webhooks,
+        }
+    }
+
+    /// Stops it all by `deadline`, releasing the leases of refreshes and
+    /// deliveries cut off so another instance takes them at once.
+    async fn stop(self, grantd: &Grantd, deadline: tokio::time::Instant) {
+        self.janitor.abort();
+        self.pruner.abort();
+        let _ = self.stop_refresher.send(true);
+        let mut refresher = self.refresher;
         if tokio::time::timeout_at(deadline, &mut refresher)
             .await
             .is_err()
@@ -420,16 +487,13 @@ impl Application {
             tracing::warn!("token refreshes still in flight at the shutdown deadline are cut");
             refresher.abort();
         }
-        self.grantd.release_refresh_leases().await;
+        grantd.release_refresh_leases().await;
         // Attempts in flight are bounded by the request timeout; a little
         // more than that lets them finish and record their outcome, within
         // the shutdown deadline.
-        let grace = (self.grantd.webhook_settings().request_timeout + Duration::from_secs(1))
+        let grace = (grantd.webhook_settings().request_timeout + Duration::from_secs(1))
             .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        webhooks.shutdown(grace).await;
-        self.grantd.store().close().await;
-        tracing::info!("grantd stopped");
-        Ok(())
+        self.webhooks.shutdown(grace).await;
     }
 }
 

@@ -110,84 +110,86 @@ impl Metrics {
         metrics
     }
 
+    /// The HELP line of every metric grantd exports.
+    const HELP: &'static [(&'static str, &'static str)] = &[
+        ("grantd_build_info", "Always 1; the version is a label."),
+        (
+            "grantd_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+        ),
+        (
+            HTTP_DURATION,
+            "Time to answer an HTTP request, by route template, method and status.",
+        ),
+        (
+            "grantd_oauth_flows_started_total",
+            "OAuth flows started (oauth-connect, oauth-update, connect page).",
+        ),
+        (
+            "grantd_oauth_flows_completed_total",
+            "OAuth flows whose callback stored a connection.",
+        ),
+        (
+            "grantd_oauth_flows_failed_total",
+            "OAuth flows that ended without a connection, by reason.",
+        ),
+        (
+            "grantd_token_refreshes_total",
+            "Token refreshes attempted by the refresher, by outcome class.",
+        ),
+        (
+            "grantd_refresh_backlog",
+            "Working connections whose token refresh is due and not done.",
+        ),
+        (
+            "grantd_refresh_backlog_oldest_age_seconds",
+            "How long the oldest due refresh has waited.",
+        ),
+        (
+            "grantd_webhook_deliveries_total",
+            "Webhook delivery attempts, by outcome.",
+        ),
+        (
+            "grantd_webhook_queue_depth",
+            "Webhook deliveries waiting for an attempt.",
+        ),
+        (
+            "grantd_webhook_queue_oldest_age_seconds",
+            "How long the oldest due webhook delivery has waited.",
+        ),
+        (
+            "grantd_db_pool_connections",
+            "Open database connections, by pool.",
+        ),
+        (
+            "grantd_db_pool_idle_connections",
+            "Idle database connections, by pool.",
+        ),
+        (
+            "grantd_db_pool_max_connections",
+            "Largest size of each database pool.",
+        ),
+        (
+            "grantd_db_query_errors_total",
+            "Database statements that failed with an outage or an error, by class.",
+        ),
+        (
+            "grantd_audit_write_failures_total",
+            "Audit records that could not be written.",
+        ),
+        (
+            "grantd_proxy_calls_total",
+            "Proxied provider API calls, by provider and status.",
+        ),
+        (
+            PROXY_DURATION,
+            "Time of a proxied provider API call, by provider.",
+        ),
+    ];
+
     fn describe(&self) {
         let r = &self.inner.recorder;
-        let help: &[(&'static str, &'static str)] = &[
-            ("grantd_build_info", "Always 1; the version is a label."),
-            (
-                "grantd_http_requests_total",
-                "HTTP requests answered, by route template, method and status.",
-            ),
-            (
-                HTTP_DURATION,
-                "Time to answer an HTTP request, by route template, method and status.",
-            ),
-            (
-                "grantd_oauth_flows_started_total",
-                "OAuth flows started (oauth-connect, oauth-update, connect page).",
-            ),
-            (
-                "grantd_oauth_flows_completed_total",
-                "OAuth flows whose callback stored a connection.",
-            ),
-            (
-                "grantd_oauth_flows_failed_total",
-                "OAuth flows that ended without a connection, by reason.",
-            ),
-            (
-                "grantd_token_refreshes_total",
-                "Token refreshes attempted by the refresher, by outcome class.",
-            ),
-            (
-                "grantd_refresh_backlog",
-                "Working connections whose token refresh is due and not done.",
-            ),
-            (
-                "grantd_refresh_backlog_oldest_age_seconds",
-                "How long the oldest due refresh has waited.",
-            ),
-            (
-                "grantd_webhook_deliveries_total",
-                "Webhook delivery attempts, by outcome.",
-            ),
-            (
-                "grantd_webhook_queue_depth",
-                "Webhook deliveries waiting for an attempt.",
-            ),
-            (
-                "grantd_webhook_queue_oldest_age_seconds",
-                "How long the oldest due webhook delivery has waited.",
-            ),
-            (
-                "grantd_db_pool_connections",
-                "Open database connections, by pool.",
-            ),
-            (
-                "grantd_db_pool_idle_connections",
-                "Idle database connections, by pool.",
-            ),
-            (
-                "grantd_db_pool_max_connections",
-                "Largest size of each database pool.",
-            ),
-            (
-                "grantd_db_query_errors_total",
-                "Database statements that failed with an outage or an error, by class.",
-            ),
-            (
-                "grantd_audit_write_failures_total",
-                "Audit records that could not be written.",
-            ),
-            (
-                "grantd_proxy_calls_total",
-                "Proxied provider API calls, by provider and status.",
-            ),
-            (
-                PROXY_DURATION,
-                "Time of a proxied provider API call, by provider.",
-            ),
-        ];
-        for (name, text) in help {
+        for (name, text) in Self::HELP {
             // Every kind takes the same description; which one is registered
             // later decides the TYPE line.
             r.describe_counter((*name).into(), None, (*text).into());

@@ -1,8 +1,12 @@
 //! `grantd serve`: every flag of the server, with its environment variable.
 
-use crate::http::rate_limit::Bucket;
+use crate::config::{Config, ShutdownSettings};
+use crate::domain::{JwtSettings, ProxySettings, RefreshSettings};
+use crate::http::rate_limit::{Bucket, RateLimits};
+use crate::http::server::ConnectionLimits;
 use clap::Args;
 use std::net::SocketAddr;
+use std::time::Duration;
 use url::Url;
 
 #[derive(Debug, Args)]
@@ -35,9 +39,10 @@ pub(super) struct ServeArgs {
     /// First retry delay after a failed refresh, in milliseconds (doubles per failure).
     #[arg(long, env = "GRANTD_REFRESH_BACKOFF_MS", default_value_t = 5000)]
     pub(super) refresh_backoff_ms: u64,
-    /// Milliseconds this instance trusts the API keys, JWT keys and provider
-    /// apps it has read: a revocation or change made by another instance or
-    /// the admin CLI takes effect here within this time (changes made
+    /// Milliseconds this instance trusts the API keys, JWT keys, provider
+    /// apps and proxied connections it has read: a revocation or change made
+    /// by another instance or the admin CLI takes effect here within this
+    /// time (changes made
     /// through this instance at once). 0 reads them on every request.
     #[arg(long, env = "GRANTD_CACHE_TTL_MS", default_value_t = 5000)]
     pub(super) cache_ttl_ms: u64,
@@ -156,4 +161,59 @@ pub(super) fn parse_bucket(value: &str) -> Result<RateArg, String> {
         per_second,
         burst: burst.max(per_second),
     })))
+}
+
+impl ServeArgs {
+    /// Writes the flags into the configuration the global flags began.
+    pub(super) fn apply_to(self, config: &mut Config) {
+        config.listen = self.listen;
+        config.public_url = self.public_url;
+        config.oauth_state_ttl = Duration::from_secs(self.oauth_state_ttl_secs);
+        config.cache_ttl = Duration::from_millis(self.cache_ttl_ms);
+        config.webhooks.allow_private = self.webhook_allow_private;
+        if self.webhook_allow_private {
+            tracing::warn!("webhooks may be delivered to private and loopback addresses (--webhook-allow-private)");
+        }
+        config.jwt = JwtSettings {
+            audience: self.jwt_audience,
+            issuer: self.jwt_issuer,
+            max_lifetime: Duration::from_secs(self.jwt_max_lifetime_secs),
+        };
+        config.refresh = RefreshSettings {
+            lead_min: Duration::from_secs(self.refresh_lead_secs),
+            lease: Duration::from_secs(self.refresh_lease_secs.max(1)),
+            tick: Duration::from_millis(self.refresh_tick_ms.max(1)),
+            concurrency: self.refresh_concurrency.max(1),
+            per_provider: self.refresh_per_provider.max(1),
+            backoff_base: Duration::from_millis(self.refresh_backoff_ms),
+            ..RefreshSettings::default()
+        };
+        config.connections = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        };
+        config.metrics_listen = self.metrics_listen;
+        config.shutdown = ShutdownSettings {
+            drain_delay: Duration::from_secs(self.shutdown_drain_delay_secs),
+            timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        };
+        config.retention.events = Duration::from_secs(self.event_retention_days * 86_400);
+        config.retention.webhook_deliveries =
+            Duration::from_secs(self.webhook_delivery_retention_days * 86_400);
+        config.retention.audit_records = Duration::from_secs(self.audit_retention_days * 86_400);
+        config.rate_limits = RateLimits {
+            per_credential: self.rate_limit_api_key.0,
+            per_address: self.rate_limit_address.0,
+            unauthenticated_per_address: self.rate_limit_unauthenticated.0,
+            exempt_loopback: !self.rate_limit_loopback,
+        };
+        config.proxy_listen = self.proxy_listen;
+        config.proxy = ProxySettings {
+            connect_timeout: Duration::from_secs(self.proxy_connect_timeout_secs.max(1)),
+            first_byte_timeout: Duration::from_secs(self.proxy_first_byte_timeout_secs.max(1)),
+            total_timeout: Duration::from_secs(self.proxy_total_timeout_secs.max(1)),
+            max_request_body: self.proxy_max_body_bytes,
+        };
+    }
 }

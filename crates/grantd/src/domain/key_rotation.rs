@@ -17,12 +17,28 @@ use super::lifecycle::webhooks::secret_aad as webhook_secret_aad;
 use super::oauth::connect::{authorize_url_aad, verifier_aad};
 use super::provider_apps::secret_aad as provider_app_secret_aad;
 use crate::secrets::Sealed;
-use crate::storage::{Reseal, SealedRows, SealedSecret, SEALED_VALUES};
+use crate::storage::{Reseal, SealedColumn, SealedRows, SealedSecret, SealedValue, SEALED_VALUES};
 use std::time::{Duration, Instant};
 
 /// Passes over the store at most: values another writer sealed under an
 /// older key during one pass are taken by the next.
 const MAX_PASSES: usize = 3;
+
+/// What a rotation has done so far.
+#[derive(Debug, Default)]
+struct Tally {
+    resealed: u64,
+    /// Written by someone else between our read and our write: left to them.
+    changed_meanwhile: u64,
+    /// Sealed under a key the keyring cannot open, or with other data.
+    unreadable: u64,
+}
+
+impl Tally {
+    fn handled(&self) -> u64 {
+        self.resealed + self.changed_meanwhile + self.unreadable
+    }
+}
 
 /// How far a rotation has come, for a progress bar.
 #[derive(Debug, Clone, Copy)]
@@ -102,56 +118,19 @@ impl Grantd {
             done: 0,
         };
         progress(state);
-        let (mut resealed, mut changed_meanwhile, mut unreadable) = (0, 0, 0);
+        let mut tally = Tally::default();
+        let mut after_batch = |tally: &Tally| {
+            state.done = tally.handled().min(state.total);
+            progress(state);
+        };
         for _ in 0..MAX_PASSES {
-            let before = resealed;
+            let before = tally.resealed;
             for column in SEALED_VALUES {
-                let mut after = String::new();
-                loop {
-                    let batch = self
-                        .store()
-                        .sealed_values_not_under(column, &active, &after, limit as i64)
-                        .await?;
-                    let Some(last) = batch.last() else { break };
-                    after = last.row_id.clone();
-                    let fetched = batch.len();
-                    let mut reseals = Vec::with_capacity(fetched);
-                    for old in batch {
-                        let sealed = Sealed {
-                            key_id: old.key_id.clone(),
-                            bytes: old.bytes.clone(),
-                        };
-                        let aad = associated_data(column.secret, &old.row_id);
-                        match self.cipher().reseal(&sealed, &aad) {
-                            Ok(new) => reseals.push(Reseal {
-                                old,
-                                new_key_id: new.key_id,
-                                new_bytes: new.bytes,
-                            }),
-                            Err(error) => {
-                                unreadable += 1;
-                                tracing::warn!(
-                                    table = column.table,
-                                    row = %old.row_id,
-                                    key_id = %old.key_id,
-                                    %error,
-                                    "a sealed value does not open; left as it is"
-                                );
-                            }
-                        }
-                    }
-                    let written = self.store().reseal(column, &reseals).await?;
-                    resealed += written;
-                    changed_meanwhile += reseals.len() as u64 - written;
-                    state.done = (resealed + changed_meanwhile + unreadable).min(state.total);
-                    progress(state);
-                    if fetched < limit {
-                        break;
-                    }
-                }
+                self.reseal_column(column, &active, limit, &mut tally, &mut after_batch)
+                    .await?;
             }
             let left = older(&self.sealed_values_by_key().await?);
-            if left <= unreadable || resealed == before {
+            if left <= tally.unreadable || tally.resealed == before {
                 break;
             }
         }
@@ -163,14 +142,81 @@ impl Grantd {
             .collect();
         let summary = RotationSummary {
             active_key_id: active,
-            resealed,
-            changed_meanwhile,
-            unreadable,
+            resealed: tally.resealed,
+            changed_meanwhile: tally.changed_meanwhile,
+            unreadable: tally.unreadable,
             remaining,
             elapsed: started.elapsed(),
         };
         self.key_rotation_finished(&summary).await?;
         Ok(summary)
+    }
+
+    /// One pass over a column: its values under older keys, in row id
+    /// order, `limit` at a time, each batch written in one transaction.
+    async fn reseal_column(
+        &self,
+        column: &SealedColumn,
+        active: &str,
+        limit: usize,
+        tally: &mut Tally,
+        after_batch: &mut dyn FnMut(&Tally),
+    ) -> DomainResult<()> {
+        let mut after = String::new();
+        loop {
+            let batch = self
+                .store()
+                .sealed_values_not_under(column, active, &after, limit as i64)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = last.row_id.clone();
+            let fetched = batch.len();
+            let reseals = self.reseal_batch(column, batch, tally);
+            let written = self.store().reseal(column, &reseals).await?;
+            tally.resealed += written;
+            tally.changed_meanwhile += reseals.len() as u64 - written;
+            after_batch(tally);
+            if fetched < limit {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens each value of a batch and seals it again under the active key;
+    /// a value that does not open is counted and left as it is.
+    fn reseal_batch(
+        &self,
+        column: &SealedColumn,
+        batch: Vec<SealedValue>,
+        tally: &mut Tally,
+    ) -> Vec<Reseal> {
+        let mut reseals = Vec::with_capacity(batch.len());
+        for old in batch {
+            let sealed = Sealed {
+                key_id: old.key_id.clone(),
+                bytes: old.bytes.clone(),
+            };
+            let aad = associated_data(column.secret, &old.row_id);
+            match self.cipher().reseal(&sealed, &aad) {
+                Ok(new) => reseals.push(Reseal {
+                    old,
+                    new_key_id: new.key_id,
+                    new_bytes: new.bytes,
+                }),
+                Err(error) => {
+                    tally.unreadable += 1;
+                    tracing::warn!(
+                        table = column.table,
+                        row = %old.row_id,
+                        key_id = %old.key_id,
+                        %error,
+                        "a sealed value does not open; left as it is"
+                    );
+                }
+            }
+        }
+        reseals
     }
 
     /// Records a finished rotation in the log and, instance-wide, in the

@@ -51,7 +51,9 @@ pub use lifecycle::events::{
 };
 pub use lifecycle::webhook_delivery::WebhookWorker;
 pub use lifecycle::webhooks::{CreatedWebhook, WebhookDelivery, WebhookEndpoint, WebhookInput};
-pub use oauth::callback::{CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn};
+pub use oauth::callback::{
+    CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn, ProviderAnswer,
+};
 pub use oauth::connect::ConnectInput;
 pub use provider_apps::{ProviderAppInput, ProviderAppPatch};
 pub use scopes::{CredentialAccess, Scope, Scopes};

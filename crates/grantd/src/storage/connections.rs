@@ -1,5 +1,5 @@
 use super::columns::{json_text, row_from_columns};
-use super::directory::{upsert_consumer, upsert_group};
+use super::directory::{insert_missing, upsert_entry, Directory};
 use super::events::{insert_events_in, NewEvent};
 use super::oauth_flows::record_success;
 use super::write_queue::{Write, WriteFuture};
@@ -298,69 +298,8 @@ impl Write for InsertConnection {
         conn: &'c mut AnyConnection,
     ) -> WriteFuture<'c, Vec<Self::Output>> {
         Box::pin(async move {
-            // (project, ref, time) of the groups and consumers named by no one here.
-            let unnamed = |name: fn(&NewConnection) -> Option<&String>,
-                           key: fn(&NewConnection) -> &String| {
-                distinct(writes.iter().filter(|w| name(&w.new).is_none()).map(|w| {
-                    (
-                        w.new.owner.project_id.as_str(),
-                        key(&w.new).as_str(),
-                        w.new.now,
-                    )
-                }))
-            };
-            let unnamed_groups = unnamed(|n| n.owner.group_name.as_ref(), |n| &n.owner.group_ref);
-            let unnamed_consumers = unnamed(
-                |n| n.owner.consumer_name.as_ref(),
-                |n| &n.owner.consumer_ref,
-            );
-            insert_missing(
-                &mut *conn,
-                "groups",
-                "group_ref",
-                "group_name",
-                &unnamed_groups,
-            )
-            .await?;
-            insert_missing(
-                &mut *conn,
-                "consumers",
-                "consumer_ref",
-                "consumer_name",
-                &unnamed_consumers,
-            )
-            .await?;
-            for w in &writes {
-                let new = &w.new.owner;
-                if new.group_name.is_some() {
-                    upsert_group(
-                        &mut *conn,
-                        &new.project_id,
-                        &new.group_ref,
-                        new.group_name.as_deref(),
-                        w.new.now,
-                    )
-                    .await?;
-                }
-                if new.consumer_name.is_some() {
-                    upsert_consumer(
-                        &mut *conn,
-                        &new.project_id,
-                        &new.consumer_ref,
-                        new.consumer_name.as_deref(),
-                        w.new.now,
-                    )
-                    .await?;
-                }
-            }
-            for chunk in writes.chunks(ROWS_PER_INSERT) {
-                let sql = insert_connections_sql(chunk.len());
-                let mut query = sqlx::query(&sql);
-                for w in chunk {
-                    query = bind_connection(query, &w.new);
-                }
-                query.execute(&mut *conn).await?;
-            }
+            insert_owners(&mut *conn, &writes).await?;
+            insert_connection_rows(&mut *conn, &writes).await?;
             let events: Vec<&NewEvent> = writes.iter().map(|w| &w.event).collect();
             let enqueued = insert_events_in(&mut *conn, &events).await?;
             for w in &writes {
@@ -368,28 +307,95 @@ impl Write for InsertConnection {
                     record_success(&mut *conn, state_hash, &w.new.id).await?;
                 }
             }
-            let ids: Vec<&str> = writes
-                .iter()
-                .filter(|w| w.read_back())
-                .map(|w| w.new.id.as_str())
-                .collect();
-            let mut records = HashMap::new();
-            for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
-                records.extend(records_by_id(&mut *conn, chunk).await?);
-            }
-            writes
-                .iter()
-                .zip(enqueued)
-                .map(|(w, enqueued)| {
-                    if !w.read_back() {
-                        return Ok((enqueued, None));
-                    }
-                    let record = records.remove(&w.new.id).ok_or(StoreError::NotFound)?;
-                    Ok((enqueued, Some(record)))
-                })
-                .collect()
+            read_back(&mut *conn, &writes, enqueued).await
         })
     }
+}
+
+/// The groups and consumers of the new connections: those named by no one
+/// here in one multi-row insert each, the named ones one by one (a name
+/// may rename).
+async fn insert_owners(conn: &mut AnyConnection, writes: &[&InsertConnection]) -> StoreResult<()> {
+    const DIRECTORIES: [Directory; 2] = [Directory::Groups, Directory::Consumers];
+    for directory in DIRECTORIES {
+        // (project, ref, time) of the entries named by no one here.
+        let unnamed = distinct(writes.iter().filter_map(|w| {
+            let (reference, name) = entry_of(&w.new.owner, directory);
+            name.is_none()
+                .then_some((w.new.owner.project_id.as_str(), reference, w.new.now))
+        }));
+        insert_missing(&mut *conn, directory, &unnamed).await?;
+    }
+    for w in writes {
+        let owner = &w.new.owner;
+        for directory in DIRECTORIES {
+            if let (reference, Some(name)) = entry_of(owner, directory) {
+                upsert_entry(
+                    &mut *conn,
+                    directory,
+                    &owner.project_id,
+                    reference,
+                    Some(name),
+                    w.new.now,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The owner's ref and name in one directory.
+fn entry_of(owner: &ConnectionOwner, directory: Directory) -> (&str, Option<&str>) {
+    match directory {
+        Directory::Groups => (&owner.group_ref, owner.group_name.as_deref()),
+        Directory::Consumers => (&owner.consumer_ref, owner.consumer_name.as_deref()),
+    }
+}
+
+/// The connection rows, a few per statement.
+async fn insert_connection_rows(
+    conn: &mut AnyConnection,
+    writes: &[&InsertConnection],
+) -> StoreResult<()> {
+    for chunk in writes.chunks(ROWS_PER_INSERT) {
+        let sql = insert_connections_sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for w in chunk {
+            query = bind_connection(query, &w.new);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Each write's output: how many deliveries its event enqueued and, when it asked,
+/// the connection as stored.
+async fn read_back(
+    conn: &mut AnyConnection,
+    writes: &[&InsertConnection],
+    enqueued: Vec<usize>,
+) -> StoreResult<Vec<(usize, Option<ConnectionRecord>)>> {
+    let ids: Vec<&str> = writes
+        .iter()
+        .filter(|w| w.read_back())
+        .map(|w| w.new.id.as_str())
+        .collect();
+    let mut records = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+        records.extend(records_by_id(&mut *conn, chunk).await?);
+    }
+    writes
+        .iter()
+        .zip(enqueued)
+        .map(|(w, enqueued)| {
+            if !w.read_back() {
+                return Ok((enqueued, None));
+            }
+            let record = records.remove(&w.new.id).ok_or(StoreError::NotFound)?;
+            Ok((enqueued, Some(record)))
+        })
+        .collect()
 }
 
 /// Connections by id, with their joins, read inside the caller's transaction.
@@ -464,31 +470,4 @@ fn distinct<'a>(
     let mut seen = std::collections::HashSet::new();
     rows.filter(|(project, key, _)| seen.insert((*project, *key)))
         .collect()
-}
-
-/// Creates the groups or consumers that do not exist yet, named after their
-/// refs; existing ones are left as they are.
-async fn insert_missing(
-    conn: &mut AnyConnection,
-    table: &str,
-    ref_column: &str,
-    name_column: &str,
-    rows: &[(&str, &str, i64)],
-) -> StoreResult<()> {
-    for chunk in rows.chunks(ROWS_PER_INSERT * 4) {
-        let values = values_list(chunk.len(), 3, |p| {
-            let (project, key, now) = (p(1), p(2), p(3));
-            format!("({project}, {key}, {key}, {now}, {now})")
-        });
-        let sql = format!(
-            "INSERT INTO {table} (project_id, {ref_column}, {name_column}, create_time, update_time) \
-             VALUES {values} ON CONFLICT (project_id, {ref_column}) DO NOTHING"
-        );
-        let mut query = sqlx::query(&sql);
-        for (project, key, now) in chunk {
-            query = query.bind(*project).bind(*key).bind(*now);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
 }

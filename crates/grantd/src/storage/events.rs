@@ -2,9 +2,9 @@ use super::write_queue::{Write, WriteFuture};
 use super::{plain_tuple, values_list, Store, StoreResult};
 use sqlx::AnyConnection;
 
-/// A connection event about to be written.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
+/// One entry of the event log, as written and as read back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
     pub id: String,
     pub project_id: String,
     pub connection_id: String,
@@ -14,16 +14,8 @@ pub struct NewEvent {
     pub created_at: i64,
 }
 
-/// One entry of the event log.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EventRow {
-    pub id: String,
-    pub project_id: String,
-    pub connection_id: String,
-    pub kind: String,
-    pub data: String,
-    pub created_at: i64,
-}
+/// A connection event about to be written: the row it becomes.
+pub type NewEvent = EventRow;
 
 impl Store {
     /// Writes the event and, in the same transaction, one pending delivery

@@ -1,5 +1,6 @@
 use super::columns::{json_text, row_from_columns};
 use super::{require_row, Store, StoreError, StoreResult};
+use sqlx::AnyConnection;
 
 const COLUMNS: &str = "id, project_id, provider, external_ref, client_id, client_secret_key_id, \
      client_secret_ciphertext, scopes, is_default, create_time, update_time, metadata";
@@ -146,60 +147,9 @@ impl Store {
         if touched.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        if let Some(external_ref) = &update.external_ref {
-            sqlx::query("UPDATE provider_apps SET external_ref = $1 WHERE id = $2")
-                .bind(external_ref)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(client_id) = &update.client_id {
-            sqlx::query("UPDATE provider_apps SET client_id = $1 WHERE id = $2")
-                .bind(client_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some((key_id, ciphertext)) = &update.client_secret {
-            sqlx::query(
-                "UPDATE provider_apps SET client_secret_key_id = $1, client_secret_ciphertext = $2 WHERE id = $3",
-            )
-            .bind(key_id)
-            .bind(ciphertext)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(scopes) = &update.scopes {
-            sqlx::query("UPDATE provider_apps SET scopes = $1 WHERE id = $2")
-                .bind(json_text(scopes))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(metadata) = &update.metadata {
-            sqlx::query("UPDATE provider_apps SET metadata = $1 WHERE id = $2")
-                .bind(metadata)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        set_columns(&mut tx, id, &update).await?;
         if update.make_default {
-            // Clear the old default before setting the new one: the unique
-            // index on defaults is checked row by row.
-            sqlx::query(
-                "UPDATE provider_apps SET is_default = 0 \
-                 WHERE project_id = $1 AND is_default = 1 AND id <> $2 \
-                 AND provider = (SELECT provider FROM provider_apps WHERE id = $2)",
-            )
-            .bind(project_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE provider_apps SET is_default = 1 WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            make_default(&mut tx, project_id, id).await?;
         }
         let row = sqlx::query_as::<_, ProviderAppRow>(&format!(
             "SELECT {COLUMNS} FROM provider_apps WHERE id = $1"
@@ -220,4 +170,76 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// The columns a partial update names, each set in the update's transaction.
+async fn set_columns(
+    conn: &mut AnyConnection,
+    id: &str,
+    update: &ProviderAppUpdate,
+) -> StoreResult<()> {
+    if let Some(external_ref) = &update.external_ref {
+        set_column(conn, "external_ref", external_ref, id).await?;
+    }
+    if let Some(client_id) = &update.client_id {
+        set_column(conn, "client_id", client_id, id).await?;
+    }
+    if let Some((key_id, ciphertext)) = &update.client_secret {
+        sqlx::query(
+            "UPDATE provider_apps SET client_secret_key_id = $1, client_secret_ciphertext = $2 WHERE id = $3",
+        )
+        .bind(key_id)
+        .bind(ciphertext)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(scopes) = &update.scopes {
+        set_column(conn, "scopes", json_text(scopes), id).await?;
+    }
+    if let Some(metadata) = &update.metadata {
+        set_column(conn, "metadata", metadata, id).await?;
+    }
+    Ok(())
+}
+
+/// `UPDATE provider_apps SET {column} = $1 WHERE id = $2`; `column` is one
+/// of [`set_columns`]' names, never caller text.
+async fn set_column<T>(
+    conn: &mut AnyConnection,
+    column: &'static str,
+    value: T,
+    id: &str,
+) -> StoreResult<()>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+{
+    sqlx::query(&format!(
+        "UPDATE provider_apps SET {column} = $1 WHERE id = $2"
+    ))
+    .bind(value)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes the app its provider's default.
+async fn make_default(conn: &mut AnyConnection, project_id: &str, id: &str) -> StoreResult<()> {
+    // Clear the old default before setting the new one: the unique
+    // index on defaults is checked row by row.
+    sqlx::query(
+        "UPDATE provider_apps SET is_default = 0 \
+             WHERE project_id = $1 AND is_default = 1 AND id <> $2 \
+             AND provider = (SELECT provider FROM provider_apps WHERE id = $2)",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE provider_apps SET is_default = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

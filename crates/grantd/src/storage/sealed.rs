@@ -78,7 +78,7 @@ pub const SEALED_VALUES: &[SealedColumn] = &[
 ];
 
 /// One stored ciphertext with the row it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedValue {
     pub row_id: String,
     pub key_id: String,
@@ -94,9 +94,10 @@ pub struct Reseal {
 }
 
 /// How many sealed values of one table name one key id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SealedRows {
     pub key_id: String,
+    #[sqlx(rename = "tbl")]
     pub table: String,
     pub count: i64,
 }
@@ -115,20 +116,12 @@ impl Store {
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT key_id, tbl, COUNT(*) FROM ({sealed}) sealed \
+        Ok(sqlx::query_as::<_, SealedRows>(&format!(
+            "SELECT key_id, tbl, COUNT(*) AS count FROM ({sealed}) sealed \
              GROUP BY key_id, tbl ORDER BY key_id, tbl"
         ))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(key_id, table, count)| SealedRows {
-                key_id,
-                table,
-                count,
-            })
-            .collect())
+        .await?)
     }
 
     /// Up to `limit` values of `column` sealed by a key other than
@@ -149,8 +142,8 @@ impl Store {
             ciphertext,
             ..
         } = column;
-        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(&format!(
-            "SELECT {row_id}, {key_id}, {ciphertext} FROM {table} \
+        Ok(sqlx::query_as::<_, SealedValue>(&format!(
+            "SELECT {row_id} AS row_id, {key_id} AS key_id, {ciphertext} AS bytes FROM {table} \
              WHERE {key_id} IS NOT NULL AND {ciphertext} IS NOT NULL \
              AND {key_id} <> $1 AND {row_id} > $2 ORDER BY {row_id} LIMIT $3"
         ))
@@ -158,15 +151,7 @@ impl Store {
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(row_id, key_id, bytes)| SealedValue {
-                row_id,
-                key_id,
-                bytes,
-            })
-            .collect())
+        .await?)
     }
 
     /// Writes re-sealed values in one transaction, each only if its row

@@ -1,13 +1,32 @@
 //! The rules every entry obeys before grantd serves it.
 
 use super::provider::ProviderInputs;
-use super::spec::{AuthScheme, InputSpec, Provider};
+use super::spec::{AuthScheme, InputSpec, OAuth2Spec, Provider};
 use super::spec::{UrlPolicy, CATEGORIES};
 use regex::Regex;
 use std::collections::BTreeSet;
 
-/// The rules every entry obeys; also compiles the input patterns.
+/// The rules every entry obeys; also compiles the input patterns and
+/// decides whether the entry can be proxied. The checks run in this order,
+/// and the first broken rule is the one reported.
 pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), String> {
+    check_names(provider, policy)?;
+    check_listing(provider, policy)?;
+    check_scheme_sections(provider)?;
+    if provider.auth_schemes.contains(&AuthScheme::Custom) {
+        check_custom_auth(provider)?;
+    }
+    let declared = compile_inputs(provider)?;
+    if let Some(o) = &provider.oauth2 {
+        check_oauth_templates(provider, o, &declared)?;
+    }
+    check_url_templates(provider, policy, &declared)?;
+    provider.proxyable = check_proxy(provider, policy)?;
+    check_pkce_stated(provider, policy)
+}
+
+/// The entry's name and aliases.
+fn check_names(provider: &Provider, policy: UrlPolicy) -> Result<(), String> {
     // Shipped names follow Ampersand's identifiers: ASCII letters and
     // digits, starting lowercase (`constantContact`). A user's file may also
     // use '-' and '_', as grantd's names once did.
@@ -38,6 +57,11 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             ));
         }
     }
+    Ok(())
+}
+
+/// What a shipped entry lists about itself: schemes, category, docs and API.
+fn check_listing(provider: &Provider, policy: UrlPolicy) -> Result<(), String> {
     if provider.auth_schemes.is_empty() {
         return Err("authSchemes is empty".into());
     }
@@ -58,6 +82,11 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             return Err("apiBaseUrl is missing".into());
         }
     }
+    Ok(())
+}
+
+/// Each listed scheme has its section, and the section is usable.
+fn check_scheme_sections(provider: &Provider) -> Result<(), String> {
     let needs_oauth2 = provider.auth_schemes.iter().any(|s| s.is_oauth2());
     match (&provider.oauth2, needs_oauth2) {
         (None, true) => return Err("an oauth2/* scheme is listed but [oauth2] is missing".into()),
@@ -84,31 +113,40 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             _ => {}
         }
     }
-    if provider.auth_schemes.contains(&AuthScheme::Custom) {
-        let Some(custom) = &provider.custom_auth else {
-            return Err("custom is listed but [customAuth] is missing".into());
-        };
-        if custom.inputs.is_empty() {
-            return Err("customAuth.inputs is empty".into());
-        }
-        let inputs: BTreeSet<&str> = custom.inputs.iter().map(|i| i.name.as_str()).collect();
-        if custom.headers.is_empty() && custom.query.is_empty() {
-            return Err("customAuth sends nothing: give headers or query".into());
-        }
-        for template in custom.headers.values().chain(custom.query.values()) {
-            for name in template
-                .split('{')
-                .skip(1)
-                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-            {
-                if !inputs.contains(name) {
-                    return Err(format!(
-                        "customAuth template {template:?} names {name}, which is no input"
-                    ));
-                }
+    Ok(())
+}
+
+/// `[customAuth]`: inputs, something to send, and templates naming only inputs.
+fn check_custom_auth(provider: &Provider) -> Result<(), String> {
+    let Some(custom) = &provider.custom_auth else {
+        return Err("custom is listed but [customAuth] is missing".into());
+    };
+    if custom.inputs.is_empty() {
+        return Err("customAuth.inputs is empty".into());
+    }
+    let inputs: BTreeSet<&str> = custom.inputs.iter().map(|i| i.name.as_str()).collect();
+    if custom.headers.is_empty() && custom.query.is_empty() {
+        return Err("customAuth sends nothing: give headers or query".into());
+    }
+    for template in custom.headers.values().chain(custom.query.values()) {
+        for name in template
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        {
+            if !inputs.contains(name) {
+                return Err(format!(
+                    "customAuth template {template:?} names {name}, which is no input"
+                ));
             }
         }
     }
+    Ok(())
+}
+
+/// Compiles the workspace and metadata patterns; returns the names that
+/// templates may use as placeholders.
+fn compile_inputs(provider: &mut Provider) -> Result<BTreeSet<String>, String> {
     let mut declared = BTreeSet::new();
     if let Some(spec) = provider.workspace.as_mut() {
         compile(spec, "workspace")?;
@@ -135,6 +173,46 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             ));
         }
     }
+    Ok(declared)
+}
+
+/// Scopes use only declared placeholders, and inputs in the host of an
+/// OAuth URL stay under a fixed domain.
+fn check_oauth_templates(
+    provider: &Provider,
+    o: &OAuth2Spec,
+    declared: &BTreeSet<String>,
+) -> Result<(), String> {
+    for scope in o.default_scopes.iter().chain(&o.required_scopes) {
+        for placeholder in placeholders(scope)? {
+            if !declared.contains(placeholder) {
+                return Err(format!(
+                    "scope {scope} uses undeclared placeholder {{{placeholder}}}"
+                ));
+            }
+        }
+    }
+    let oauth_urls = [
+        o.authorize_url.as_deref(),
+        Some(o.token_url.as_str()),
+        o.refresh_url.as_deref(),
+        o.revocation_url.as_deref(),
+        o.post_auth.as_ref().map(|p| p.url.as_str()),
+    ];
+    for template in oauth_urls.into_iter().flatten() {
+        check_host_inputs(provider, template)?;
+    }
+    Ok(())
+}
+
+/// Every URL template uses declared placeholders only and, with sample
+/// values filled in, builds into an https URL (or loopback http, for a
+/// user's file).
+fn check_url_templates(
+    provider: &Provider,
+    policy: UrlPolicy,
+    declared: &BTreeSet<String>,
+) -> Result<(), String> {
     // Substitute a sample value for every placeholder (one of its values,
     // when the pattern lists them), then check the URL.
     let sample_of = |spec: &InputSpec| {
@@ -155,27 +233,6 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
     for (input, value) in &metadata_samples {
         sample.metadata.insert(*input, value.as_str());
     }
-    if let Some(o) = &provider.oauth2 {
-        for scope in o.default_scopes.iter().chain(&o.required_scopes) {
-            for placeholder in placeholders(scope)? {
-                if !declared.contains(placeholder) {
-                    return Err(format!(
-                        "scope {scope} uses undeclared placeholder {{{placeholder}}}"
-                    ));
-                }
-            }
-        }
-        let oauth_urls = [
-            o.authorize_url.as_deref(),
-            Some(o.token_url.as_str()),
-            o.refresh_url.as_deref(),
-            o.revocation_url.as_deref(),
-            o.post_auth.as_ref().map(|p| p.url.as_str()),
-        ];
-        for template in oauth_urls.into_iter().flatten() {
-            check_host_inputs(provider, template)?;
-        }
-    }
     for (label, template) in provider.url_templates() {
         for placeholder in placeholders(template)? {
             if !declared.contains(placeholder) {
@@ -194,7 +251,11 @@ pub(super) fn lint(provider: &mut Provider, policy: UrlPolicy) -> Result<(), Str
             return Err(format!("{label} must be https: {template}"));
         }
     }
-    provider.proxyable = check_proxy(provider, policy)?;
+    Ok(())
+}
+
+/// A shipped authorization-code entry says what the provider does about PKCE.
+fn check_pkce_stated(provider: &Provider, policy: UrlPolicy) -> Result<(), String> {
     if let Some(o) = &provider.oauth2 {
         if policy == UrlPolicy::HttpsOnly
             && provider.supports(AuthScheme::OAuth2AuthorizationCode)

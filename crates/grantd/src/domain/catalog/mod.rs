@@ -12,8 +12,9 @@ mod spec;
 
 pub use provider::ProviderInputs;
 pub use spec::{
-    ApiKeySpec, AuthScheme, BasicField, BasicSpec, InputSpec, OAuth2Spec, PkceSupport,
-    PostAuthSpec, Provider, ProxySpec, TokenAuth, TokenRequestFormat, UrlPolicy, CATEGORIES,
+    ApiKeySpec, AuthScheme, BasicField, BasicSpec, CustomAuthSpec, InputSpec, OAuth2Spec,
+    PkceSupport, PostAuthSpec, Provider, ProxySpec, TokenAuth, TokenRequestFormat, UrlPolicy,
+    CATEGORIES,
 };
 
 use serde::Deserialize;

@@ -47,36 +47,22 @@ fn shipped_quirks_are_described_as_data() {
 
 #[test]
 fn http_urls_are_rejected_in_the_builtin_policy() {
-    let text = r#"
-        [providers.bad]
-        displayName = "Bad"
-        category = "crm"
-        docsUrl = "https://example.com/docs"
-        apiBaseUrl = "https://api.example.com"
-        authSchemes = ["oauth2/authorizationCode"]
-        [providers.bad.oauth2]
-        authorizeUrl = "http://example.com/auth"
-        tokenUrl = "https://example.com/token"
-    "#;
-    let err = parse(text, "t", UrlPolicy::HttpsOnly).unwrap_err();
-    assert!(err.to_string().contains("must be https"), "{err}");
+    let text = entry(
+        "bad",
+        "authSchemes = [\"oauth2/authorizationCode\"]\n[providers.bad.oauth2]\nauthorizeUrl = \"http://example.com/auth\"\ntokenUrl = \"https://example.com/token\"",
+    );
+    let err = lint_error(&text);
+    assert!(err.contains("must be https"), "{err}");
 }
 
 #[test]
 fn undeclared_placeholders_are_rejected() {
-    let text = r#"
-        [providers.bad]
-        displayName = "Bad"
-        category = "crm"
-        docsUrl = "https://example.com/docs"
-        apiBaseUrl = "https://api.example.com"
-        authSchemes = ["oauth2/authorizationCode"]
-        [providers.bad.oauth2]
-        authorizeUrl = "https://{tenant}.example.com/auth"
-        tokenUrl = "https://example.com/token"
-    "#;
-    let err = parse(text, "t", UrlPolicy::HttpsOnly).unwrap_err();
-    assert!(err.to_string().contains("undeclared placeholder"), "{err}");
+    let text = entry(
+        "bad",
+        "authSchemes = [\"oauth2/authorizationCode\"]\n[providers.bad.oauth2]\nauthorizeUrl = \"https://{tenant}.example.com/auth\"\ntokenUrl = \"https://example.com/token\"",
+    );
+    let err = lint_error(&text);
+    assert!(err.contains("undeclared placeholder"), "{err}");
 }
 
 /// A minimal valid entry named `name`, with `extra` lines appended.

@@ -12,8 +12,8 @@ use crate::domain::handle::Grantd;
 use crate::domain::model::{
     Connection, Credentials, Project, ProviderMetadata, Timestamp, Token, TokenSet,
 };
-use crate::domain::oauth::callback::{merge_token_metadata, token_set};
 use crate::domain::oauth::token::{ClientCredentials, Grant};
+use crate::domain::oauth::token_set::{merge_token_metadata, token_set};
 use crate::domain::scopes::CredentialAccess;
 use crate::secrets::SecretString;
 use crate::storage::{ConnectionOwner, ConnectionSource};

@@ -87,3 +87,49 @@ pub fn verify(
     // verify_slice compares in constant time.
     mac(secret, ts, body).verify_slice(&expected).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_and_a_changed_body_or_stale_timestamp_does_not() {
+        let secret = "whsec_test";
+        let now = 1_800_000_000;
+        let body = b"{\"a\":1}";
+        let signature = sign(secret, now, body);
+        let five_minutes = Duration::from_secs(300);
+        let ts = now.to_string();
+        /// (secret, timestamp, body, signature, now, verifies)
+        type Case<'a> = (&'a str, &'a str, &'a [u8], &'a str, i64, bool);
+        let cases: [Case; 8] = [
+            (secret, &ts, body, &signature, now, true),
+            (secret, &ts, b"{\"a\":2}", &signature, now, false),
+            ("whsec_other", &ts, body, &signature, now, false),
+            (secret, &ts, body, &signature, now + 301, false),
+            // A timestamp from the future is as stale as one from the past.
+            (secret, &ts, body, &signature, now - 301, false),
+            (secret, &ts, body, &signature, now - 299, true),
+            (secret, "soon", body, &signature, now, false),
+            (secret, &ts, body, "v1=zz", now, false),
+        ];
+        for (i, (secret, timestamp, body, signature, at, verifies)) in cases.into_iter().enumerate()
+        {
+            assert_eq!(
+                verify(secret, timestamp, body, signature, at, five_minutes),
+                verifies,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_signature_is_hex_hmac_sha256_of_timestamp_dot_body() {
+        // RFC 4231-style cross-check computed independently of `mac`.
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"key").unwrap();
+        mac.update(b"42.body");
+        let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(sign("key", 42, b"body"), expected);
+    }
+}

@@ -5,7 +5,7 @@
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{page_limit, EventKind};
-use crate::domain::lifecycle::webhook_delivery::shown_error;
+use crate::domain::lifecycle::webhook_delivery::failure::shown_error;
 use crate::domain::lifecycle::webhook_egress::{AddressClass, EgressPolicy};
 use crate::domain::model::{from_millis, Timestamp};
 use crate::secrets::{random_token, Sealed, SecretString};

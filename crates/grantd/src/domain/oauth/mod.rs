@@ -7,3 +7,4 @@ pub mod connect;
 pub mod csrf;
 pub mod post_auth;
 pub mod token;
+pub mod token_set;

@@ -86,68 +86,16 @@ impl TokenClient {
         grant: &Grant<'_>,
         scope_separator: &str,
     ) -> Result<TokenResponse, ProviderError> {
-        let mut params: Vec<(&str, String)> = Vec::with_capacity(8);
-        match grant {
-            Grant::AuthorizationCode {
-                code,
-                redirect_uri,
-                code_verifier,
-            } => {
-                params.push(("grant_type", "authorization_code".into()));
-                params.push(("code", code.expose().into()));
-                params.push(("redirect_uri", (*redirect_uri).into()));
-                if let Some(verifier) = code_verifier {
-                    params.push(("code_verifier", verifier.expose().into()));
-                }
-            }
-            Grant::ClientCredentials { scopes } => {
-                params.push(("grant_type", "client_credentials".into()));
-                if !scopes.is_empty() {
-                    params.push(("scope", scopes.join(scope_separator)));
-                }
-            }
-            Grant::Password {
-                username,
-                password,
-                scopes,
-            } => {
-                params.push(("grant_type", "password".into()));
-                params.push(("username", (*username).into()));
-                params.push(("password", password.expose().into()));
-                if !scopes.is_empty() {
-                    params.push(("scope", scopes.join(scope_separator)));
-                }
-            }
-            Grant::RefreshToken { refresh_token } => {
-                params.push(("grant_type", "refresh_token".into()));
-                params.push(("refresh_token", refresh_token.expose().into()));
-            }
-        }
+        let mut params: Vec<(&str, String)> = grant_params(grant, scope_separator);
         for (key, value) in &spec.token_params {
             params.push((key.as_str(), value.clone()));
         }
-        let mut request = self
+        let request = self
             .http
             .post(token_url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
-        request = authenticate(request, &mut params, spec.token_auth, client);
-        request = match spec.token_request_format {
-            TokenRequestFormat::Form => request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(serde_urlencoded::to_string(&params).unwrap_or_default()),
-            TokenRequestFormat::Json => {
-                let body: Map<String, Value> = params
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), Value::String(v)))
-                    .collect();
-                request.json(&body)
-            }
-        };
-
-        let response = request
+        let request = authenticate(request, &mut params, spec.token_auth, client);
+        let response = with_body(request, spec.token_request_format, params)
             .send()
             .await
             .map_err(|e| ProviderError::Network(describe(&e)))?;
@@ -163,35 +111,108 @@ impl TokenClient {
             Err(unreadable) => return Err(status_error(status, retry_after).unwrap_or(unreadable)),
         };
         let parsed = parse_body(&body);
-
-        // An OAuth error body is a refusal even with HTTP 200 (GitHub); on
-        // a 5xx or 429 the status decides.
-        let failure = match (
-            status_error(status, retry_after),
-            parsed.as_ref().and_then(oauth_error),
-        ) {
-            (Some(unavailable @ ProviderError::Unavailable { .. }), _) => Some(unavailable),
-            (_, Some((error, description))) => Some(ProviderError::Rejected {
-                status: status.as_u16(),
-                error,
-                description,
-            }),
-            (Some(ProviderError::Rejected { status, error, .. }), None) => {
-                Some(ProviderError::Rejected {
-                    status,
-                    error,
-                    description: parsed.as_ref().and_then(|v| v.get("detail")).and_then(text),
-                })
-            }
-            (other, None) => other,
-        };
-        if let Some(failure) = failure {
+        if let Some(failure) = answer_failure(status, retry_after, parsed.as_ref()) {
             return Err(failure);
         }
         let value = parsed.ok_or_else(|| {
             ProviderError::InvalidResponse("body is neither JSON nor form-encoded".into())
         })?;
         normalise(spec, &value)
+    }
+}
+
+/// The parameters RFC 6749 names for a grant, before the catalog's extras
+/// and client authentication are added.
+fn grant_params(grant: &Grant<'_>, scope_separator: &str) -> Vec<(&'static str, String)> {
+    let mut params: Vec<(&'static str, String)> = Vec::with_capacity(8);
+    match grant {
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            params.push(("grant_type", "authorization_code".into()));
+            params.push(("code", code.expose().into()));
+            params.push(("redirect_uri", (*redirect_uri).into()));
+            if let Some(verifier) = code_verifier {
+                params.push(("code_verifier", verifier.expose().into()));
+            }
+        }
+        Grant::ClientCredentials { scopes } => {
+            params.push(("grant_type", "client_credentials".into()));
+            if !scopes.is_empty() {
+                params.push(("scope", scopes.join(scope_separator)));
+            }
+        }
+        Grant::Password {
+            username,
+            password,
+            scopes,
+        } => {
+            params.push(("grant_type", "password".into()));
+            params.push(("username", (*username).into()));
+            params.push(("password", password.expose().into()));
+            if !scopes.is_empty() {
+                params.push(("scope", scopes.join(scope_separator)));
+            }
+        }
+        Grant::RefreshToken { refresh_token } => {
+            params.push(("grant_type", "refresh_token".into()));
+            params.push(("refresh_token", refresh_token.expose().into()));
+        }
+    }
+    params
+}
+
+/// The request with its parameters as the body, in the catalog's format.
+fn with_body(
+    request: reqwest::RequestBuilder,
+    format: TokenRequestFormat,
+    params: Vec<(&str, String)>,
+) -> reqwest::RequestBuilder {
+    match format {
+        TokenRequestFormat::Form => request
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(serde_urlencoded::to_string(&params).unwrap_or_default()),
+        TokenRequestFormat::Json => {
+            let body: Map<String, Value> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::String(v)))
+                .collect();
+            request.json(&body)
+        }
+    }
+}
+
+/// Whether an answer is a failure, read from its status and its body.
+fn answer_failure(
+    status: reqwest::StatusCode,
+    retry_after: Option<u64>,
+    parsed: Option<&Value>,
+) -> Option<ProviderError> {
+    // An OAuth error body is a refusal even with HTTP 200 (GitHub); on
+    // a 5xx or 429 the status decides.
+    match (
+        status_error(status, retry_after),
+        parsed.and_then(oauth_error),
+    ) {
+        (Some(unavailable @ ProviderError::Unavailable { .. }), _) => Some(unavailable),
+        (_, Some((error, description))) => Some(ProviderError::Rejected {
+            status: status.as_u16(),
+            error,
+            description,
+        }),
+        (Some(ProviderError::Rejected { status, error, .. }), None) => {
+            Some(ProviderError::Rejected {
+                status,
+                error,
+                description: parsed.and_then(|v| v.get("detail")).and_then(text),
+            })
+        }
+        (other, None) => other,
     }
 }
 

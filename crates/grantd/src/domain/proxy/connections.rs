@@ -11,7 +11,7 @@
 //! credentials stored and the call is retried with them, without a second
 //! call to the token endpoint.
 
-use super::ConnectionSelector;
+use super::selector::ConnectionSelector;
 use crate::domain::cache::TtlCache;
 use crate::domain::model::Credentials;
 use crate::storage::ConnectionRecord;

@@ -13,6 +13,7 @@ pub mod body;
 pub mod client;
 mod connections;
 mod headers;
+pub mod selector;
 pub mod target;
 
 use crate::domain::catalog::{ApiKeySpec, Provider, ProviderInputs};
@@ -27,20 +28,12 @@ use connections::Proxied;
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode};
+pub use selector::ConnectionSelector;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use url::Url;
-
-/// Which connection a call uses, as the caller named it.
-#[derive(Debug, Clone)]
-pub enum ConnectionSelector {
-    /// `x-amp-connection-id`.
-    Id(String),
-    /// `x-amp-group-ref` and `x-amp-provider`: exactly one may match.
-    GroupAndProvider { group_ref: String, provider: String },
-}
 
 /// A call to pass on, as the HTTP layer received it.
 pub struct ProxyRequest {

@@ -3,9 +3,11 @@
 pub(crate) mod page;
 pub mod wire;
 
+use crate::domain::oauth::callback::failure::FlowFailure;
 use crate::domain::oauth::csrf::csrf_cookie_name;
 use crate::domain::{
-    Actor, CallbackInput, CallbackOutcome, CallbackRejection, CredentialAccess, Grantd,
+    Actor, CallbackInput, CallbackOutcome, CallbackRejection, ConnectReturn, CredentialAccess,
+    Grantd, ProviderAnswer,
 };
 use crate::http::auth::{cookie, RequestOrigin};
 use crate::http::extract::QueryParams;
@@ -56,9 +58,7 @@ pub async fn get_oauth_callback(
         .map(|name| csrf_set_cookie(&name, "", 0, &grantd.csrf_cookie_scope()));
     let input = CallbackInput {
         state: query.state,
-        code: query.code,
-        error: query.error,
-        error_description: query.error_description,
+        answer: ProviderAnswer::from_query(query.code, query.error, query.error_description),
         iss: query.iss,
         csrf_cookie,
     };
@@ -91,18 +91,7 @@ async fn outcome_page<'a>(
     clear_cookie: Option<String>,
 ) -> CallbackPage<'a> {
     match outcome {
-        CallbackOutcome::Rejected(reason) => {
-            let (title, message) = rejection_text(*reason);
-            CallbackPage {
-                status: StatusCode::BAD_REQUEST,
-                title,
-                message: message.into(),
-                notify: None,
-                ampersand: None,
-                connect: None,
-                clear_cookie,
-            }
-        }
+        CallbackOutcome::Rejected(reason) => rejected_page(*reason, clear_cookie),
         CallbackOutcome::Connected {
             project_id,
             connection_id,
@@ -112,40 +101,12 @@ async fn outcome_page<'a>(
             connect,
         } => {
             tracing::info!(%connection_id, %provider, reauthorized, "connection authorized");
-            let name = display_name(grantd, provider);
-            // With a return URL, the page (or its link) takes the person back.
-            let returns = connect.as_ref().is_some_and(|c| c.return_url.is_some());
-            // Connect-page flows report to the connect page, which knows grantd's words.
-            let ampersand = match connect {
-                Some(_) => None,
-                None => connection_for_opener(grantd, actor, project_id, connection_id)
-                    .await
-                    .map(|connection| ampersand_message(Ok(connection))),
-            };
-            CallbackPage {
-                status: StatusCode::OK,
-                title: "Connected",
-                message: if returns {
-                    format!("Your {name} account is connected.")
-                } else {
-                    format!("Your {name} account is connected. You can close this window.")
-                },
-                notify: Some((
-                    opener_origin,
-                    OpenerMessage {
-                        kind: "grantd:oauth",
-                        status: "success",
-                        connection_id: Some(connection_id),
-                        provider,
-                        error: None,
-                        error_description: None,
-                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
-                    },
-                )),
-                ampersand,
+            let flow = FlowShown {
+                provider,
+                opener_origin,
                 connect: connect.as_ref(),
-                clear_cookie,
-            }
+            };
+            connected_page(grantd, actor, flow, project_id, connection_id, clear_cookie).await
         }
         CallbackOutcome::Failed {
             provider,
@@ -154,39 +115,134 @@ async fn outcome_page<'a>(
             failure,
             connect,
         } => {
-            let error = failure.code();
-            tracing::info!(%provider, %error, "OAuth flow failed");
-            let name = display_name(grantd, provider);
-            let message = match failure.description() {
-                Some(d) => format!("{name} reported: {error} ({d})"),
-                None => format!("{name} reported: {error}"),
-            };
-            let ampersand = connect.is_none().then(|| ampersand_message(Err(&message)));
-            CallbackPage {
-                status: if failure.is_retryable() {
-                    StatusCode::BAD_GATEWAY
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                title: "The connection was not made",
-                message,
-                notify: Some((
-                    opener_origin,
-                    OpenerMessage {
-                        kind: "grantd:oauth",
-                        status: "failure",
-                        connection_id: connection_id.as_deref(),
-                        provider,
-                        error: Some(error),
-                        error_description: failure.description(),
-                        session_id: connect.as_ref().map(|c| c.session_id.as_str()),
-                    },
-                )),
-                ampersand,
+            let flow = FlowShown {
+                provider,
+                opener_origin,
                 connect: connect.as_ref(),
+            };
+            failed_page(
+                grantd,
+                flow,
+                connection_id.as_deref(),
+                failure,
                 clear_cookie,
-            }
+            )
         }
+    }
+}
+
+/// A callback refused before anything was stored: nothing to tell an opener.
+fn rejected_page<'a>(reason: CallbackRejection, clear_cookie: Option<String>) -> CallbackPage<'a> {
+    let (title, message) = rejection_text(reason);
+    CallbackPage {
+        status: StatusCode::BAD_REQUEST,
+        title,
+        message: message.into(),
+        notify: None,
+        ampersand: None,
+        connect: None,
+        clear_cookie,
+    }
+}
+
+/// What every outcome with a flow tells: whose provider, which opener to
+/// notify, and the connect session the flow ran for.
+struct FlowShown<'a> {
+    provider: &'a str,
+    opener_origin: &'a str,
+    connect: Option<&'a ConnectReturn>,
+}
+
+impl<'a> FlowShown<'a> {
+    /// The opener to notify and what it is told of the flow.
+    fn notify(
+        &self,
+        status: &'a str,
+        connection_id: Option<&'a str>,
+        error: Option<&'a str>,
+        error_description: Option<String>,
+    ) -> Option<(&'a str, OpenerMessage<'a>)> {
+        Some((
+            self.opener_origin,
+            OpenerMessage {
+                kind: "grantd:oauth",
+                status,
+                connection_id,
+                provider: self.provider,
+                error,
+                error_description,
+                session_id: self.connect.map(|c| c.session_id.as_str()),
+            },
+        ))
+    }
+}
+
+/// A connection was made or re-authorized.
+async fn connected_page<'a>(
+    grantd: &'a Grantd,
+    actor: &Actor,
+    flow: FlowShown<'a>,
+    project_id: &str,
+    connection_id: &'a str,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    let connect = flow.connect;
+    let name = display_name(grantd, flow.provider);
+    // With a return URL, the page (or its link) takes the person back.
+    let returns = connect.is_some_and(|c| c.return_url.is_some());
+    // Connect-page flows report to the connect page, which knows grantd's words.
+    let ampersand = match connect {
+        Some(_) => None,
+        None => connection_for_opener(grantd, actor, project_id, connection_id)
+            .await
+            .map(|connection| ampersand_message(Ok(connection))),
+    };
+    CallbackPage {
+        status: StatusCode::OK,
+        title: "Connected",
+        message: if returns {
+            format!("Your {name} account is connected.")
+        } else {
+            format!("Your {name} account is connected. You can close this window.")
+        },
+        notify: flow.notify("success", Some(connection_id), None, None),
+        ampersand,
+        connect,
+        clear_cookie,
+    }
+}
+
+/// The flow ended without a connection: the provider's words, or ours.
+fn failed_page<'a>(
+    grantd: &'a Grantd,
+    flow: FlowShown<'a>,
+    connection_id: Option<&'a str>,
+    failure: &'a FlowFailure,
+    clear_cookie: Option<String>,
+) -> CallbackPage<'a> {
+    let error = failure.code();
+    tracing::info!(provider = %flow.provider, %error, "OAuth flow failed");
+    let name = display_name(grantd, flow.provider);
+    let message = match failure.description() {
+        Some(d) => format!("{name} reported: {error} ({d})"),
+        None => format!("{name} reported: {error}"),
+    };
+    let ampersand = flow
+        .connect
+        .is_none()
+        .then(|| ampersand_message(Err(&message)));
+    CallbackPage {
+        status: if failure.is_retryable() {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        title: "The connection was not made",
+        message,
+        notify: flow.notify("failure", connection_id, Some(error), failure.description()),
+        ampersand,
+        connect: flow.connect,
+        clear_cookie,
     }
 }
 

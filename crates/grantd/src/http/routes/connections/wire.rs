@@ -5,7 +5,9 @@
 use super::credentials::{
     BasicAuthView, ClientCredentialsView, OAuth2TokensView, PasswordCredentialsView, TokenView,
 };
-use crate::domain::model::{Connection, Credentials, MetadataSource, MetadataValue};
+use crate::domain::model::{
+    Connection, Credentials, MetadataSource, MetadataValue, ProviderMetadata,
+};
 use crate::domain::{self, CredentialAccess, WORKSPACE_METADATA};
 use crate::http::auth::InProject;
 use crate::http::routes::projects::wire::{ConsumerView, GroupView};
@@ -368,6 +370,12 @@ impl From<crate::domain::model::RefreshError> for RefreshErrorView {
 
 impl From<Connection> for ConnectionView {
     fn from(c: Connection) -> Self {
+        // What mints new tokens (refresh tokens, client secrets, grant
+        // passwords) is for `credentials:read` only; what a request to the
+        // provider carries is for `credentials:access-token` as well.
+        let renewal_secrets = c.credential_access == CredentialAccess::All;
+        let provider_metadata =
+            metadata_views(c.provider_metadata, c.provider_workspace_ref.as_deref());
         let mut view = ConnectionView {
             id: c.id,
             project_id: c.project_id,
@@ -387,75 +395,87 @@ impl From<Connection> for ConnectionView {
             api_key: None,
             basic_auth: None,
             custom_auth: None,
-            provider_metadata: c
-                .provider_metadata
-                .into_iter()
-                .map(|(k, MetadataValue { value, source })| {
-                    let source = source.as_str().to_owned();
-                    (k, MetadataView { value, source })
-                })
-                .collect(),
+            provider_metadata,
             refresh_error: c.refresh_error.map(RefreshErrorView::from),
         };
-        // Ampersand shows the workspace among the metadata too, and its
-        // React client asks for it again when it is missing there.
-        if let Some(workspace) = &view.provider_workspace_ref {
-            view.provider_metadata
-                .entry(WORKSPACE_METADATA.to_owned())
-                .or_insert_with(|| MetadataView {
-                    value: workspace.clone(),
-                    source: MetadataSource::Input.as_str().to_owned(),
-                });
+        if let Some(credentials) = c.credentials {
+            view.show_credentials(credentials, renewal_secrets);
         }
-        // What mints new tokens (refresh tokens, client secrets, grant
-        // passwords) is for `credentials:read` only; what a request to the
-        // provider carries is for `credentials:access-token` as well.
-        let renewal_secrets = c.credential_access == CredentialAccess::All;
+        view
+    }
+}
+
+/// The connection's metadata as the API shows it. Ampersand shows the
+/// workspace among the metadata too, and its React client asks for it again
+/// when it is missing there.
+fn metadata_views(
+    metadata: ProviderMetadata,
+    workspace: Option<&str>,
+) -> BTreeMap<String, MetadataView> {
+    let mut views: BTreeMap<String, MetadataView> = metadata
+        .into_iter()
+        .map(|(k, MetadataValue { value, source })| {
+            let source = source.as_str().to_owned();
+            (k, MetadataView { value, source })
+        })
+        .collect();
+    if let Some(workspace) = workspace {
+        views
+            .entry(WORKSPACE_METADATA.to_owned())
+            .or_insert_with(|| MetadataView {
+                value: workspace.to_owned(),
+                source: MetadataSource::Input.as_str().to_owned(),
+            });
+    }
+    views
+}
+
+impl ConnectionView {
+    /// Fills the one credentials field of the connection's scheme; the
+    /// secrets that mint new tokens only with `renewal_secrets`.
+    fn show_credentials(&mut self, credentials: Credentials, renewal_secrets: bool) {
         let renewal = |secret: SecretString| renewal_secrets.then(|| secret.expose().to_owned());
-        match c.credentials {
-            None => {}
-            Some(Credentials::NoAuth {}) => {}
-            Some(Credentials::CustomAuth { values }) => {
-                view.custom_auth = Some(
+        match credentials {
+            Credentials::NoAuth {} => {}
+            Credentials::CustomAuth { values } => {
+                self.custom_auth = Some(
                     values
                         .into_iter()
                         .map(|(name, value)| (name, value.expose().to_owned()))
                         .collect(),
                 )
             }
-            Some(Credentials::ApiKey { api_key }) => {
-                view.api_key = Some(api_key.expose().to_owned())
-            }
-            Some(Credentials::BasicAuth { username, password }) => {
-                view.basic_auth = Some(BasicAuthView {
+            Credentials::ApiKey { api_key } => self.api_key = Some(api_key.expose().to_owned()),
+            Credentials::BasicAuth { username, password } => {
+                self.basic_auth = Some(BasicAuthView {
                     username,
                     password: password.expose().to_owned(),
                 })
             }
-            Some(Credentials::OAuth2AuthorizationCode { tokens }) => {
-                view.oauth2_authorization_code =
+            Credentials::OAuth2AuthorizationCode { tokens } => {
+                self.oauth2_authorization_code =
                     Some(OAuth2TokensView::new(&tokens, renewal_secrets))
             }
-            Some(Credentials::OAuth2ClientCredentials {
+            Credentials::OAuth2ClientCredentials {
                 client_id,
                 client_secret,
                 tokens,
-            }) => {
-                view.oauth2_client_credentials = Some(ClientCredentialsView {
+            } => {
+                self.oauth2_client_credentials = Some(ClientCredentialsView {
                     client_id,
                     client_secret: renewal(client_secret),
                     scopes: tokens.scopes.clone(),
                     access_token: (&tokens.access_token).into(),
                 })
             }
-            Some(Credentials::OAuth2Password {
+            Credentials::OAuth2Password {
                 username,
                 password,
                 client_id,
                 client_secret,
                 tokens,
-            }) => {
-                view.oauth2_password_credentials = Some(PasswordCredentialsView {
+            } => {
+                self.oauth2_password_credentials = Some(PasswordCredentialsView {
                     username,
                     password: renewal(password),
                     client_id,
@@ -470,7 +490,6 @@ impl From<Connection> for ConnectionView {
                 })
             }
         }
-        view
     }
 }
 

@@ -3,7 +3,9 @@
 //! `docsURL`) sit beside the Ampersand fields; clients that do not know them
 //! ignore them.
 
-use crate::domain::catalog::{AuthScheme, BasicField, Provider};
+use crate::domain::catalog::{
+    ApiKeySpec, AuthScheme, BasicField, BasicSpec, CustomAuthSpec, OAuth2Spec, Provider,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -259,77 +261,10 @@ fn grant_type(provider: &Provider) -> &'static str {
 
 impl From<&Provider> for ProviderInfo {
     fn from(p: &Provider) -> Self {
-        let oauth2_opts = p.oauth2.as_ref().map(|o| OAuth2Options {
-            grant_type: grant_type(p),
-            auth_url: o.authorize_url.as_deref().map(ampersand_template),
-            token_url: ampersand_template(&o.token_url),
-            explicit_scopes_required: o.scopes_required,
-            explicit_workspace_required: p.workspace.as_ref().is_some_and(|w| w.required),
-            token_metadata_fields: TokenMetadataFields {
-                scopes_field: o.scope_path.clone().unwrap_or_else(|| "scope".into()),
-                other_fields: o
-                    .token_metadata
-                    .iter()
-                    .map(|(name, path)| OtherField {
-                        name: name.clone(),
-                        display_name: name.clone(),
-                        path: path.clone(),
-                    })
-                    .collect(),
-            },
-            auth_url_params: o.authorize_params.clone(),
-        });
-        let api_key_opts = p.api_key.as_ref().map(|k| {
-            let in_header = k.location == "header";
-            ApiKeyOptions {
-                attachment_type: k.location.clone(),
-                header: in_header.then(|| ApiKeyHeader {
-                    name: k.name.clone(),
-                    value_prefix: k.prefix.clone(),
-                }),
-                query: (!in_header).then(|| ApiKeyQuery {
-                    name: k.name.clone(),
-                }),
-                docs_url: k.docs_url.clone(),
-            }
-        });
-        let basic_opts = p.basic.as_ref().map(|b| BasicAuthOptions {
-            api_key_as_basic: b.api_key_as_basic,
-            api_key_as_basic_opts: b.field_used.map(|field| ApiKeyAsBasicOptions {
-                field_used: match field {
-                    BasicField::Username => "username",
-                    BasicField::Password => "password",
-                },
-            }),
-            docs_url: b.docs_url.clone(),
-        });
-        let input: Vec<MetadataInput> = p
-            .workspace
-            .iter()
-            .map(|spec| ("workspace", spec))
-            .chain(p.metadata.iter().map(|(name, spec)| (name.as_str(), spec)))
-            .map(|(name, spec)| MetadataInput {
-                name: name.to_owned(),
-                display_name: spec.label.clone(),
-                docs_url: spec.docs_url.clone(),
-            })
-            .collect();
-        let post_authentication: Vec<MetadataPostAuth> = p
-            .oauth2
+        let metadata = provider_metadata(p);
+        let post_auth_info_needed = metadata
             .as_ref()
-            .and_then(|o| o.post_auth.as_ref())
-            .map(|post| {
-                post.metadata
-                    .keys()
-                    .map(|name| MetadataPostAuth { name: name.clone() })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let post_auth_info_needed = !post_authentication.is_empty();
-        let metadata = (!input.is_empty() || post_auth_info_needed).then_some(ProviderMetadata {
-            input,
-            post_authentication,
-        });
+            .is_some_and(|m| !m.post_authentication.is_empty());
         ProviderInfo {
             name: p.name.clone(),
             display_name: p.display_name.clone(),
@@ -340,32 +275,10 @@ impl From<&Provider> for ProviderInfo {
                 .map(ampersand_template)
                 .unwrap_or_default(),
             default_module: String::new(),
-            oauth2_opts,
-            api_key_opts,
-            basic_opts,
-            custom_opts: p.custom_auth.as_ref().map(|c| {
-                let templated = |m: &BTreeMap<String, String>| {
-                    m.iter()
-                        .map(|(name, template)| TemplatedValue {
-                            name: name.clone(),
-                            value_template: ampersand_template(template),
-                        })
-                        .collect()
-                };
-                CustomAuthOptions {
-                    headers: templated(&c.headers),
-                    query_params: templated(&c.query),
-                    inputs: c
-                        .inputs
-                        .iter()
-                        .map(|i| CustomInput {
-                            name: i.name.clone(),
-                            display_name: i.label.clone().unwrap_or_else(|| i.name.clone()),
-                            docs_url: i.docs_url.clone(),
-                        })
-                        .collect(),
-                }
-            }),
+            oauth2_opts: p.oauth2.as_ref().map(|o| oauth2_options(p, o)),
+            api_key_opts: p.api_key.as_ref().map(ApiKeyOptions::from),
+            basic_opts: p.basic.as_ref().map(BasicAuthOptions::from),
+            custom_opts: p.custom_auth.as_ref().map(CustomAuthOptions::from),
             support: Support {
                 proxy: p.supports_proxy(),
                 ..Support::default()
@@ -379,4 +292,119 @@ impl From<&Provider> for ProviderInfo {
             docs_url: p.docs_url.clone(),
         }
     }
+}
+
+/// `oauth2Opts`: the grant, the endpoints as Ampersand templates, and the
+/// token fields kept as metadata.
+fn oauth2_options(p: &Provider, o: &OAuth2Spec) -> OAuth2Options {
+    OAuth2Options {
+        grant_type: grant_type(p),
+        auth_url: o.authorize_url.as_deref().map(ampersand_template),
+        token_url: ampersand_template(&o.token_url),
+        explicit_scopes_required: o.scopes_required,
+        explicit_workspace_required: p.workspace.as_ref().is_some_and(|w| w.required),
+        token_metadata_fields: TokenMetadataFields {
+            scopes_field: o.scope_path.clone().unwrap_or_else(|| "scope".into()),
+            other_fields: o
+                .token_metadata
+                .iter()
+                .map(|(name, path)| OtherField {
+                    name: name.clone(),
+                    display_name: name.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+        },
+        auth_url_params: o.authorize_params.clone(),
+    }
+}
+
+impl From<&ApiKeySpec> for ApiKeyOptions {
+    fn from(k: &ApiKeySpec) -> Self {
+        let in_header = k.location == "header";
+        ApiKeyOptions {
+            attachment_type: k.location.clone(),
+            header: in_header.then(|| ApiKeyHeader {
+                name: k.name.clone(),
+                value_prefix: k.prefix.clone(),
+            }),
+            query: (!in_header).then(|| ApiKeyQuery {
+                name: k.name.clone(),
+            }),
+            docs_url: k.docs_url.clone(),
+        }
+    }
+}
+
+impl From<&BasicSpec> for BasicAuthOptions {
+    fn from(b: &BasicSpec) -> Self {
+        BasicAuthOptions {
+            api_key_as_basic: b.api_key_as_basic,
+            api_key_as_basic_opts: b.field_used.map(|field| ApiKeyAsBasicOptions {
+                field_used: match field {
+                    BasicField::Username => "username",
+                    BasicField::Password => "password",
+                },
+            }),
+            docs_url: b.docs_url.clone(),
+        }
+    }
+}
+
+impl From<&CustomAuthSpec> for CustomAuthOptions {
+    fn from(c: &CustomAuthSpec) -> Self {
+        let templated = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(name, template)| TemplatedValue {
+                    name: name.clone(),
+                    value_template: ampersand_template(template),
+                })
+                .collect()
+        };
+        CustomAuthOptions {
+            headers: templated(&c.headers),
+            query_params: templated(&c.query),
+            inputs: c
+                .inputs
+                .iter()
+                .map(|i| CustomInput {
+                    name: i.name.clone(),
+                    display_name: i.label.clone().unwrap_or_else(|| i.name.clone()),
+                    docs_url: i.docs_url.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `metadata`: the inputs a connection asks for (workspace first) and the
+/// values read after authorization; absent when there are neither.
+fn provider_metadata(p: &Provider) -> Option<ProviderMetadata> {
+    let input: Vec<MetadataInput> = p
+        .workspace
+        .iter()
+        .map(|spec| ("workspace", spec))
+        .chain(p.metadata.iter().map(|(name, spec)| (name.as_str(), spec)))
+        .map(|(name, spec)| MetadataInput {
+            name: name.to_owned(),
+            display_name: spec.label.clone(),
+            docs_url: spec.docs_url.clone(),
+        })
+        .collect();
+    let post_authentication: Vec<MetadataPostAuth> = p
+        .oauth2
+        .as_ref()
+        .and_then(|o| o.post_auth.as_ref())
+        .map(|post| {
+            post.metadata
+                .keys()
+                .map(|name| MetadataPostAuth { name: name.clone() })
+                .collect()
+        })
+        .unwrap_or_default();
+    let post_auth_info_needed = !post_authentication.is_empty();
+    (!input.is_empty() || post_auth_info_needed).then_some(ProviderMetadata {
+        input,
+        post_authentication,
+    })
 }
