@@ -1,76 +1,172 @@
 //! Provider apps: a project's OAuth clients, one or more per provider.
 
 use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
+use crate::domain::catalog::Catalog;
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::Secret;
 use crate::domain::handle::Grantd;
 use crate::domain::model::{from_millis, ProviderApp, ProviderAppMetadata};
 use crate::secrets::{Sealed, SecretString};
 use crate::storage::{now_millis, NewProviderApp, ProviderAppRow, ProviderAppUpdate};
-use serde_json::json;
-
-/// Fields of a new provider app, as received.
-#[derive(Debug, Default)]
-pub struct ProviderAppInput {
-    pub provider: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub scopes: Option<Vec<String>>,
-    pub external_ref: Option<String>,
-    pub is_default: Option<bool>,
-    pub metadata: Option<ProviderAppMetadata>,
-}
-
-/// A partial update; absent fields stay as they are.
-#[derive(Debug, Default)]
-pub struct ProviderAppPatch {
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub scopes: Option<Vec<String>>,
-    pub external_ref: Option<Option<String>>,
-    pub is_default: Option<bool>,
-    pub metadata: Option<ProviderAppMetadata>,
-    /// Only the app's own provider: an app cannot move to another provider.
-    pub provider: Option<String>,
-}
+use serde_json::{json, Value};
 
 /// The associated data binding a client secret to its app.
 pub(in crate::domain) fn secret_aad(app_id: &str) -> String {
     format!("provider_app:{app_id}:client_secret")
 }
 
-fn non_empty(field: &str, value: Option<&str>, issues: &mut Vec<FieldIssue>) {
-    match value {
-        None => issues.push(FieldIssue::body(
-            field,
-            serde_json::Value::Null,
-            format!("{field} is required"),
-        )),
-        Some(v) if v.trim().is_empty() => issues.push(FieldIssue::body(
-            field,
-            v,
-            format!("{field} must not be empty"),
-        )),
-        _ => {}
+/// A provider an app may be registered for: in the catalog (by its
+/// canonical name) and using OAuth 2.0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProvider(String);
+
+impl AppProvider {
+    pub fn parse(
+        catalog: &Catalog,
+        name: Option<String>,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let Some(name) = name.map(|name| catalog.canonical(name)) else {
+            issues.push(FieldIssue::body(
+                "provider",
+                Value::Null,
+                "provider is required",
+            ));
+            return None;
+        };
+        let detail = match catalog.get(&name) {
+            None => format!("unknown provider {name}"),
+            Some(p) if p.oauth2.is_none() => {
+                format!("provider {name} does not use OAuth 2.0 apps")
+            }
+            Some(_) => return Some(AppProvider(name)),
+        };
+        issues.push(FieldIssue::body("provider", name.as_str(), detail));
+        None
     }
 }
 
-/// The app's stored text: what an operator reads in listings and what ends
-/// up in authorization URLs.
-fn check_app_text(
-    client_id: Option<&str>,
-    external_ref: Option<&str>,
-    scopes: Option<&[String]>,
-    issues: &mut Vec<FieldIssue>,
-) {
-    if let Some(client_id) = client_id {
-        check_text("clientId", client_id, issues);
+/// An OAuth client id: not blank, printable (it ends up in authorization URLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(value: Option<String>, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        let before = issues.len();
+        match value.as_deref() {
+            None => issues.push(FieldIssue::body(
+                "clientId",
+                Value::Null,
+                "clientId is required",
+            )),
+            Some(v) if v.trim().is_empty() => issues.push(FieldIssue::body(
+                "clientId",
+                v,
+                "clientId must not be empty",
+            )),
+            Some(_) => {}
+        }
+        if let Some(v) = value.as_deref() {
+            check_text("clientId", v, issues);
+        }
+        value.filter(|_| issues.len() == before).map(ClientId)
     }
-    if let Some(external_ref) = external_ref {
-        check_text("externalRef", external_ref, issues);
+}
+
+/// An app's stored text an operator reads in listings (`externalRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppText(String);
+
+impl AppText {
+    pub fn parse(field: &str, value: String, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        check_text(field, &value, issues).then_some(AppText(value))
     }
-    for (i, scope) in scopes.unwrap_or_default().iter().enumerate() {
-        check_text(&format!("scopes[{i}]"), scope, issues);
+}
+
+/// An app's scopes, each printable (they end up in authorization URLs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppScopes(Vec<String>);
+
+impl AppScopes {
+    pub fn parse(scopes: Vec<String>, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        let before = issues.len();
+        for (i, scope) in scopes.iter().enumerate() {
+            check_text(&format!("scopes[{i}]"), scope, issues);
+        }
+        (issues.len() == before).then_some(AppScopes(scopes))
     }
+}
+
+/// A replacement client secret: not empty.
+#[derive(Debug, Clone)]
+pub struct NewClientSecret(SecretString);
+
+impl NewClientSecret {
+    pub fn parse(secret: SecretString, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        if secret.is_empty() {
+            issues.push(FieldIssue::body(
+                "clientSecret",
+                "",
+                "clientSecret must not be empty",
+            ));
+            return None;
+        }
+        Some(NewClientSecret(secret))
+    }
+}
+
+/// The default flag of an update: an app can be made the default, never
+/// unset (another app is made the default instead).
+pub fn make_default(is_default: Option<bool>, issues: &mut Vec<FieldIssue>) -> Option<bool> {
+    if is_default == Some(false) {
+        issues.push(FieldIssue::body(
+            "isDefault",
+            false,
+            "make another app the default instead of unsetting this one",
+        ));
+        return None;
+    }
+    Some(is_default == Some(true))
+}
+
+/// The provider an update names (Ampersand's form may name it): it must be
+/// the app's own, `current`; an app cannot move to another provider.
+pub fn same_provider(named: &str, current: &str, issues: &mut Vec<FieldIssue>) {
+    if named != current {
+        issues.push(FieldIssue::body(
+            "providerApp.provider",
+            named,
+            format!(
+                "an app's provider cannot change (this one is for {current}); create an app for {named}"
+            ),
+        ));
+    }
+}
+
+/// A new provider app, parsed. Every field is a parsed value, so a value
+/// of this type needs no further check.
+#[derive(Debug)]
+pub struct CreateProviderApp {
+    pub provider: AppProvider,
+    pub client_id: ClientId,
+    pub client_secret: Secret,
+    pub scopes: AppScopes,
+    pub external_ref: Option<AppText>,
+    /// `None`: the default when it is the provider's first app.
+    pub is_default: Option<bool>,
+    pub metadata: AppMetadata,
+}
+
+/// A provider app update, parsed: each field `Some` when it changes.
+#[derive(Debug, Default)]
+pub struct UpdateProviderApp {
+    pub client_id: Option<ClientId>,
+    pub client_secret: Option<NewClientSecret>,
+    pub scopes: Option<AppScopes>,
+    /// `Some(None)` clears the reference.
+    pub external_ref: Option<Option<AppText>>,
+    pub make_default: bool,
+    pub metadata: Option<AppMetadata>,
 }
 
 /// Query parameters grantd itself writes into an authorization URL; an app's
@@ -87,25 +183,31 @@ const RESERVED_AUTH_PARAMS: [&str; 7] = [
 
 /// An app's metadata: printable names and values, and no parameter that
 /// would override the flow's own.
-fn check_metadata(metadata: Option<&ProviderAppMetadata>, issues: &mut Vec<FieldIssue>) {
-    let Some(metadata) = metadata else { return };
-    for (name, values) in &metadata.auth_query_params {
-        let field = format!("metadata.authQueryParams.{name}");
-        if RESERVED_AUTH_PARAMS.contains(&name.as_str()) || name.is_empty() {
-            issues.push(FieldIssue::body(
-                field.as_str(),
-                name.as_str(),
-                format!("{name:?} is set by grantd's flow and cannot be added"),
-            ));
-            continue;
+#[derive(Debug, Clone, Default)]
+pub struct AppMetadata(ProviderAppMetadata);
+
+impl AppMetadata {
+    pub fn parse(metadata: ProviderAppMetadata, issues: &mut Vec<FieldIssue>) -> Option<Self> {
+        let before = issues.len();
+        for (name, values) in &metadata.auth_query_params {
+            let field = format!("metadata.authQueryParams.{name}");
+            if RESERVED_AUTH_PARAMS.contains(&name.as_str()) || name.is_empty() {
+                issues.push(FieldIssue::body(
+                    field.as_str(),
+                    name.as_str(),
+                    format!("{name:?} is set by grantd's flow and cannot be added"),
+                ));
+                continue;
+            }
+            check_text(&field, name, issues);
+            for (i, value) in values.iter().enumerate() {
+                check_text(&format!("{field}[{i}]"), value, issues);
+            }
         }
-        check_text(&field, name, issues);
-        for (i, value) in values.iter().enumerate() {
-            check_text(&format!("{field}[{i}]"), value, issues);
+        for (name, value) in &metadata.provider_params {
+            check_text(&format!("metadata.providerParams.{name}"), value, issues);
         }
-    }
-    for (name, value) in &metadata.provider_params {
-        check_text(&format!("metadata.providerParams.{name}"), value, issues);
+        (issues.len() == before).then_some(AppMetadata(metadata))
     }
 }
 
@@ -114,54 +216,16 @@ fn metadata_json(metadata: &ProviderAppMetadata) -> String {
 }
 
 impl Grantd {
+    /// Registers a parsed app; the provider's first app is its default
+    /// unless the request says otherwise.
     pub async fn create_provider_app(
         &self,
         actor: &Actor,
         project_id: &str,
-        mut input: ProviderAppInput,
+        app: CreateProviderApp,
     ) -> DomainResult<ProviderApp> {
-        input.provider = input.provider.map(|name| self.catalog().canonical(name));
-        let mut issues = Vec::new();
-        match input.provider.as_deref() {
-            None => issues.push(FieldIssue::body(
-                "provider",
-                serde_json::Value::Null,
-                "provider is required",
-            )),
-            Some(name) => match self.catalog().get(name) {
-                None => issues.push(FieldIssue::body(
-                    "provider",
-                    name,
-                    format!("unknown provider {name}"),
-                )),
-                Some(p) if p.oauth2.is_none() => issues.push(FieldIssue::body(
-                    "provider",
-                    name,
-                    format!("provider {name} does not use OAuth 2.0 apps"),
-                )),
-                Some(_) => {}
-            },
-        }
-        non_empty("clientId", input.client_id.as_deref(), &mut issues);
-        check_app_text(
-            input.client_id.as_deref(),
-            input.external_ref.as_deref(),
-            input.scopes.as_deref(),
-            &mut issues,
-        );
-        check_metadata(input.metadata.as_ref(), &mut issues);
-        if input.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
-            issues.push(FieldIssue::body(
-                "clientSecret",
-                serde_json::Value::Null,
-                "clientSecret is required",
-            ));
-        }
-        if !issues.is_empty() {
-            return Err(DomainError::Validation(issues));
-        }
-        let provider = input.provider.unwrap_or_default();
-        let is_default = match input.is_default {
+        let provider = app.provider.0;
+        let is_default = match app.is_default {
             Some(explicit) => explicit,
             None => {
                 self.store()
@@ -171,24 +235,24 @@ impl Grantd {
             }
         };
         let id = uuid::Uuid::now_v7().to_string();
-        let secret = input.client_secret.unwrap_or_default();
-        let sealed = self
-            .cipher()
-            .seal(secret.expose().as_bytes(), &secret_aad(&id));
+        let sealed = self.cipher().seal(
+            app.client_secret.get().expose().as_bytes(),
+            &secret_aad(&id),
+        );
         let now = now_millis();
         let row = NewProviderApp {
             id,
             project_id: project_id.to_owned(),
             provider,
-            external_ref: input.external_ref,
-            client_id: input.client_id.unwrap_or_default(),
+            external_ref: app.external_ref.map(|r| r.0),
+            client_id: app.client_id.0,
             client_secret_key_id: sealed.key_id,
             client_secret_ciphertext: sealed.bytes,
-            scopes: input.scopes.unwrap_or_default(),
+            scopes: app.scopes.0,
             is_default: i64::from(is_default),
             create_time: now,
             update_time: now,
-            metadata: metadata_json(&input.metadata.unwrap_or_default()),
+            metadata: metadata_json(&app.metadata.0),
         };
         self.store().insert_provider_app(&row).await?;
         // A new default replaces the old one in flows started from now on.
@@ -221,73 +285,29 @@ impl Grantd {
             .collect()
     }
 
+    /// Applies a parsed update; absent fields stay as they are.
     pub async fn update_provider_app(
         &self,
         actor: &Actor,
         project_id: &str,
         id: &str,
-        patch: ProviderAppPatch,
+        update: UpdateProviderApp,
     ) -> DomainResult<ProviderApp> {
-        let mut issues = Vec::new();
-        if patch.client_id.is_some() {
-            non_empty("clientId", patch.client_id.as_deref(), &mut issues);
-        }
-        check_app_text(
-            patch.client_id.as_deref(),
-            patch.external_ref.as_ref().and_then(Option::as_deref),
-            patch.scopes.as_deref(),
-            &mut issues,
-        );
-        check_metadata(patch.metadata.as_ref(), &mut issues);
-        if patch.client_secret.as_ref().is_some_and(|s| s.is_empty()) {
-            issues.push(FieldIssue::body(
-                "clientSecret",
-                "",
-                "clientSecret must not be empty",
-            ));
-        }
-        if let Some(provider) = &patch.provider {
-            let current = self
-                .store()
-                .find_provider_app(project_id, id)
-                .await
-                .or_not_found("provider app")?;
-            if *provider != current.provider {
-                issues.push(FieldIssue::body(
-                    "providerApp.provider",
-                    provider.as_str(),
-                    format!(
-                        "an app's provider cannot change (this one is for {}); create an app for {provider}",
-                        current.provider
-                    ),
-                ));
-            }
-        }
-        if patch.is_default == Some(false) {
-            issues.push(FieldIssue::body(
-                "isDefault",
-                false,
-                "make another app the default instead of unsetting this one",
-            ));
-        }
-        if !issues.is_empty() {
-            return Err(DomainError::Validation(issues));
-        }
         // Which fields changed, by name: never their values (one is a secret).
         let changed: Vec<&str> = [
-            ("externalRef", patch.external_ref.is_some()),
-            ("clientId", patch.client_id.is_some()),
-            ("clientSecret", patch.client_secret.is_some()),
-            ("scopes", patch.scopes.is_some()),
-            ("isDefault", patch.is_default.is_some()),
+            ("externalRef", update.external_ref.is_some()),
+            ("clientId", update.client_id.is_some()),
+            ("clientSecret", update.client_secret.is_some()),
+            ("scopes", update.scopes.is_some()),
+            ("isDefault", update.make_default),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
         .collect();
-        let client_secret = patch.client_secret.map(|secret| {
+        let client_secret = update.client_secret.map(|secret| {
             let sealed = self
                 .cipher()
-                .seal(secret.expose().as_bytes(), &secret_aad(id));
+                .seal(secret.0.expose().as_bytes(), &secret_aad(id));
             (sealed.key_id, sealed.bytes)
         });
         let row = self
@@ -296,12 +316,12 @@ impl Grantd {
                 project_id,
                 id,
                 ProviderAppUpdate {
-                    external_ref: patch.external_ref,
-                    client_id: patch.client_id,
+                    external_ref: update.external_ref.map(|r| r.map(|r| r.0)),
+                    client_id: update.client_id.map(|c| c.0),
                     client_secret,
-                    scopes: patch.scopes.clone(),
-                    metadata: patch.metadata.as_ref().map(metadata_json),
-                    make_default: patch.is_default == Some(true),
+                    scopes: update.scopes.map(|s| s.0),
+                    metadata: update.metadata.map(|m| metadata_json(&m.0)),
+                    make_default: update.make_default,
                     update_time: now_millis(),
                 },
             )

@@ -4,7 +4,6 @@
 //! Request fields are all optional so that a missing field is reported by the
 //! domain as a named issue rather than a parse error.
 
-use crate::domain::MetadataInput;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -23,11 +22,12 @@ pub struct MetadataInputBody {
     pub display_name: Option<String>,
 }
 
-pub fn metadata_input(
+/// `providerMetadata` as the domain parses it: each key's `value`.
+pub fn metadata_values(
     map: Option<BTreeMap<String, MetadataInputBody>>,
-) -> BTreeMap<String, MetadataInput> {
+) -> BTreeMap<String, String> {
     map.unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, MetadataInput { value: v.value }))
+        .map(|(k, v)| (k, v.value))
         .collect()
 }

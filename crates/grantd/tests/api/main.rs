@@ -12,6 +12,7 @@ mod browser_compat;
 mod catalog_drift;
 mod catalog_quirks;
 mod cli;
+mod command_issues;
 mod conformance;
 mod connect_page;
 mod connection_reads;

@@ -215,17 +215,17 @@ async fn a_provider_app_of_another_provider_is_refused() {
 async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
     let app = spawn_app_with_provider_app("mock").await;
     let (other_id, _) = app.other_project().await;
+    let request: grantd::http::routes::provider_apps::wire::CreateProviderAppRequest =
+        serde_json::from_value(
+            json!({"provider": "mock", "clientId": "globex-client", "clientSecret": "s"}),
+        )
+        .unwrap();
     let foreign = app
         .grantd
         .create_provider_app(
             &grantd::domain::Actor::cli(),
             &other_id,
-            grantd::domain::ProviderAppInput {
-                provider: Some("mock".into()),
-                client_id: Some("globex-client".into()),
-                client_secret: Some(grantd::secrets::SecretString::new("s".to_owned())),
-                ..Default::default()
-            },
+            request.parse(app.grantd.catalog()).unwrap(),
         )
         .await
         .unwrap();

@@ -9,119 +9,188 @@
 
 use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
 use crate::domain::catalog::AuthScheme;
-use crate::domain::connections::generate::{check_scheme_fields, GenerateInput};
-use crate::domain::connections::target::MetadataInput;
+use crate::domain::connections::credentials::{scheme_field, SuppliedCredentials};
+use crate::domain::connections::generate::TokenSource;
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{connection_event_data, with_status_change, EventKind};
 use crate::domain::model::{
-    Connection, ConnectionStatus, MetadataSource, MetadataValue, Project, ProviderMetadata,
+    Connection, ConnectionStatus, Credentials, MetadataSource, MetadataValue, Project,
+    ProviderMetadata,
 };
 use crate::domain::scopes::CredentialAccess;
-use crate::storage::{now_millis, ConnectionUpdate};
+use crate::storage::{now_millis, ConnectionRecord, ConnectionUpdate};
 use std::collections::BTreeMap;
 
-/// The fields `updateMask` may name, as Ampersand defines them.
-pub const UPDATABLE_FIELDS: [&str; 6] = [
-    "providerWorkspaceRef",
-    "providerMetadata",
-    "apiKey",
-    "basicAuth",
-    "oauth2ClientCredentials",
-    "oauth2PasswordCredentials",
-];
-
-/// The body of updateConnection, before validation: the mask and the
-/// values; values the mask does not name are ignored.
-#[derive(Debug, Default)]
-pub struct UpdateConnectionInput {
-    pub update_mask: Vec<String>,
-    /// The new values, in the shape of `connections:generate`.
-    pub connection: GenerateInput,
+/// A field `updateMask` may name, as Ampersand defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatableField {
+    ProviderWorkspaceRef,
+    ProviderMetadata,
+    ApiKey,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    OAuth2PasswordCredentials,
 }
 
-/// Which credential field of the body belongs to which stored scheme.
-fn credential_field(scheme: AuthScheme) -> Option<&'static str> {
-    match scheme {
-        AuthScheme::ApiKey => Some("apiKey"),
-        AuthScheme::Basic => Some("basicAuth"),
-        AuthScheme::OAuth2ClientCredentials => Some("oauth2ClientCredentials"),
-        AuthScheme::OAuth2Password => Some("oauth2PasswordCredentials"),
-        _ => None,
+impl UpdatableField {
+    pub const ALL: [UpdatableField; 6] = [
+        UpdatableField::ProviderWorkspaceRef,
+        UpdatableField::ProviderMetadata,
+        UpdatableField::ApiKey,
+        UpdatableField::BasicAuth,
+        UpdatableField::OAuth2ClientCredentials,
+        UpdatableField::OAuth2PasswordCredentials,
+    ];
+
+    /// The name in `updateMask` and in the body's `connection`.
+    pub fn as_str(self) -> &'static str {
+        match self.scheme() {
+            Some(scheme) => scheme_field(scheme),
+            None if self == UpdatableField::ProviderWorkspaceRef => "providerWorkspaceRef",
+            None => "providerMetadata",
+        }
+    }
+
+    /// The credential scheme a field carries; `None` for the inputs.
+    pub fn scheme(self) -> Option<AuthScheme> {
+        match self {
+            UpdatableField::ProviderWorkspaceRef | UpdatableField::ProviderMetadata => None,
+            UpdatableField::ApiKey => Some(AuthScheme::ApiKey),
+            UpdatableField::BasicAuth => Some(AuthScheme::Basic),
+            UpdatableField::OAuth2ClientCredentials => Some(AuthScheme::OAuth2ClientCredentials),
+            UpdatableField::OAuth2PasswordCredentials => Some(AuthScheme::OAuth2Password),
+        }
+    }
+
+    fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
-fn present(connection: &GenerateInput, field: &str) -> bool {
-    match field {
-        "providerWorkspaceRef" => connection.provider_workspace_ref.is_some(),
-        "providerMetadata" => !connection.provider_metadata.is_empty(),
-        "apiKey" => connection.api_key.is_some(),
-        "basicAuth" => connection.basic_auth.is_some(),
-        "oauth2ClientCredentials" => connection.oauth2_client_credentials.is_some(),
-        "oauth2PasswordCredentials" => connection.oauth2_password_credentials.is_some(),
-        _ => false,
+/// `updateMask`, parsed against the connection's auth scheme: every entry
+/// a field that may change, sent in the body, and (for credentials) of the
+/// connection's own scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateMask(Vec<UpdatableField>);
+
+impl UpdateMask {
+    /// The mask, or `None` with every bad entry recorded. `sent` tells
+    /// whether the body carries a field's value.
+    pub fn parse(
+        mask: &[String],
+        sent: impl Fn(UpdatableField) -> bool,
+        scheme: AuthScheme,
+        issues: &mut Vec<FieldIssue>,
+    ) -> Option<Self> {
+        let before = issues.len();
+        let allowed = || UpdatableField::ALL.map(UpdatableField::as_str).join(", ");
+        if mask.is_empty() {
+            issues.push(FieldIssue::body(
+                "updateMask",
+                serde_json::json!([]),
+                format!("updateMask must name at least one of {}", allowed()),
+            ));
+        }
+        let mut fields = Vec::with_capacity(mask.len());
+        for (i, name) in mask.iter().enumerate() {
+            let Some(field) = UpdatableField::named(name) else {
+                issues.push(FieldIssue::body(
+                    format!("updateMask[{i}]"),
+                    name.as_str(),
+                    format!(
+                        "{name} cannot be updated; the allowed values are {}",
+                        allowed()
+                    ),
+                ));
+                continue;
+            };
+            if !sent(field) {
+                issues.push(FieldIssue::body(
+                    format!("connection.{name}"),
+                    serde_json::Value::Null,
+                    format!("updateMask names {name}, so connection.{name} is required"),
+                ));
+            }
+            if field.scheme().is_some_and(|s| s != scheme) {
+                issues.push(FieldIssue::body(
+                    format!("updateMask[{i}]"),
+                    name.as_str(),
+                    format!(
+                        "the connection's auth scheme is {}; {name} does not belong to it",
+                        scheme.as_str()
+                    ),
+                ));
+            }
+            fields.push(field);
+        }
+        (issues.len() == before).then_some(UpdateMask(fields))
+    }
+
+    pub fn names(&self, field: UpdatableField) -> bool {
+        self.0.contains(&field)
+    }
+
+    /// The entries as the caller sent them (for the event and the audit).
+    fn as_strings(&self) -> Vec<&'static str> {
+        self.0.iter().map(|f| f.as_str()).collect()
     }
 }
 
-/// Checks the mask against the fields and the connection's scheme.
-fn check_mask(
-    mask: &[String],
-    connection: &GenerateInput,
-    scheme: AuthScheme,
-    issues: &mut Vec<FieldIssue>,
-) {
-    if mask.is_empty() {
-        issues.push(FieldIssue::body(
-            "updateMask",
-            serde_json::json!([]),
-            format!(
-                "updateMask must name at least one of {}",
-                UPDATABLE_FIELDS.join(", ")
-            ),
-        ));
-    }
-    for (i, field) in mask.iter().enumerate() {
-        if !UPDATABLE_FIELDS.contains(&field.as_str()) {
-            issues.push(FieldIssue::body(
-                format!("updateMask[{i}]"),
-                field.as_str(),
-                format!(
-                    "{field} cannot be updated; the allowed values are {}",
-                    UPDATABLE_FIELDS.join(", ")
-                ),
-            ));
-            continue;
-        }
-        if !present(connection, field) {
-            issues.push(FieldIssue::body(
-                format!("connection.{field}"),
-                serde_json::Value::Null,
-                format!("updateMask names {field}, so connection.{field} is required"),
-            ));
-        }
-        let is_credential = !matches!(field.as_str(), "providerWorkspaceRef" | "providerMetadata");
-        if is_credential && credential_field(scheme) != Some(field.as_str()) {
-            issues.push(FieldIssue::body(
-                format!("updateMask[{i}]"),
-                field.as_str(),
-                format!(
-                    "the connection's auth scheme is {}; {field} does not belong to it",
-                    scheme.as_str()
-                ),
-            ));
-        }
+/// An updateConnection request, parsed: the mask, and for each field it
+/// names the new value (the others are ignored, as Ampersand does).
+#[derive(Debug)]
+pub struct UpdateConnection {
+    mask: UpdateMask,
+    workspace: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+    credentials: Option<SuppliedCredentials>,
+}
+
+impl UpdateConnection {
+    /// Checks the masked workspace and metadata (`Some` when the mask
+    /// names them, whether or not the mask parsed), adding to the issues
+    /// found so far (`credentials` is the masked credential block, parsed
+    /// with its issues already named `connection.…`).
+    pub fn parse(
+        mask: Option<UpdateMask>,
+        workspace: Option<String>,
+        metadata: Option<BTreeMap<String, String>>,
+        credentials: Option<SuppliedCredentials>,
+        mut issues: Vec<FieldIssue>,
+    ) -> DomainResult<Self> {
+        let workspace =
+            workspace.filter(|w| check_text("connection.providerWorkspaceRef", w, &mut issues));
+        let metadata = metadata.map(|metadata| {
+            metadata
+                .into_iter()
+                .filter(|(name, value)| {
+                    let field = format!("connection.providerMetadata.{name}.value");
+                    check_text(&field, value, &mut issues)
+                })
+                .collect()
+        });
+        let command = mask.map(|mask| UpdateConnection {
+            mask,
+            workspace,
+            metadata,
+            credentials,
+        });
+        finish(command, issues)
     }
 }
 
 impl Grantd {
     /// Applies an updateConnection request and answers with the connection
-    /// as stored, its credentials as far as `access` allows.
+    /// as stored, its credentials as far as `access` allows. The request is
+    /// parsed once the connection is read, against its auth scheme.
     pub async fn update_connection(
         &self,
         actor: &Actor,
         project: &Project,
         id: &str,
-        input: UpdateConnectionInput,
+        parse: impl FnOnce(AuthScheme) -> DomainResult<UpdateConnection>,
         access: CredentialAccess,
     ) -> DomainResult<Connection> {
         let record = self
@@ -130,90 +199,95 @@ impl Grantd {
             .await
             .or_not_found("connection")?;
         let stored = self.open_credentials(&record)?;
-        let masked = |field: &str| input.update_mask.iter().any(|m| m == field);
-        let mut issues = Vec::new();
-        check_mask(
-            &input.update_mask,
-            &input.connection,
-            stored.auth_scheme(),
-            &mut issues,
-        );
-        // Only the masked values are checked (and used): the others may be
-        // anything, as Ampersand ignores them.
-        let mut only_masked = GenerateInput::default();
-        let c = input.connection;
-        if masked("apiKey") {
-            only_masked.api_key = c.api_key;
-        }
-        if masked("basicAuth") {
-            only_masked.basic_auth = c.basic_auth;
-        }
-        if masked("oauth2ClientCredentials") {
-            only_masked.oauth2_client_credentials = c.oauth2_client_credentials;
-        }
-        if masked("oauth2PasswordCredentials") {
-            only_masked.oauth2_password_credentials = c.oauth2_password_credentials;
-        }
-        let mut fields = Vec::new();
-        check_scheme_fields(&only_masked, &mut fields);
-        issues.extend(fields.into_iter().map(|mut issue| {
-            issue.name = format!("connection.{}", issue.name);
-            issue
-        }));
-
-        let mut metadata: ProviderMetadata = record.provider_metadata.clone();
-        let workspace = if masked("providerWorkspaceRef") {
-            c.provider_workspace_ref
-                .clone()
-                .filter(|w| check_text("connection.providerWorkspaceRef", w, &mut issues))
-        } else {
-            record.provider_workspace_ref.clone()
+        let update = parse(stored.auth_scheme())?;
+        let (workspace, mut metadata) = self.updated_inputs(&record, &update)?;
+        let new_credentials = match update.credentials {
+            // The grants fetch a token with the new secrets now, so a wrong
+            // secret is refused (422) before anything is stored.
+            Some(supplied) => {
+                let source = TokenSource {
+                    project_id: &project.id,
+                    provider: self.connection_provider(&record)?,
+                    workspace: workspace.as_deref(),
+                };
+                let (credentials, _) = self
+                    .obtain_credentials(&source, supplied, &mut metadata)
+                    .await?;
+                Some(credentials)
+            }
+            None => None,
         };
-        if masked("providerMetadata") {
-            replace_inputs(&mut metadata, &c.provider_metadata, &mut issues);
+        let mask = update.mask.as_strings();
+        let status = self
+            .write_update(&record, workspace, metadata, new_credentials, stored)
+            .await?;
+        self.record_update(actor, &record, &mask, status).await;
+        self.get_connection(actor, &project.id, &record.id, access)
+            .await
+    }
+
+    /// The connection's provider, which a stored connection must still have.
+    fn connection_provider(
+        &self,
+        record: &ConnectionRecord,
+    ) -> DomainResult<&crate::domain::catalog::Provider> {
+        self.catalog()
+            .get(&record.provider)
+            .ok_or_else(|| DomainError::CatalogIncomplete {
+                provider: record.provider.clone(),
+                missing: "catalog entry",
+            })
+    }
+
+    /// The workspace and metadata after the update, checked against what
+    /// the provider declares when the update changes either.
+    fn updated_inputs(
+        &self,
+        record: &ConnectionRecord,
+        update: &UpdateConnection,
+    ) -> DomainResult<(Option<String>, ProviderMetadata)> {
+        let provider = self.connection_provider(record)?;
+        let mut metadata: ProviderMetadata = record.provider_metadata.clone();
+        if let Some(given) = &update.metadata {
+            replace_inputs(&mut metadata, given);
         }
-        let provider =
-            self.catalog()
-                .get(&record.provider)
-                .ok_or_else(|| DomainError::CatalogIncomplete {
-                    provider: record.provider.clone(),
-                    missing: "catalog entry",
-                })?;
-        if issues.is_empty() && (masked("providerWorkspaceRef") || masked("providerMetadata")) {
+        let workspace = match &update.workspace {
+            Some(workspace) => Some(workspace.clone()),
+            None => record.provider_workspace_ref.clone(),
+        };
+        if update.workspace.is_some() || update.metadata.is_some() {
             let inputs: BTreeMap<String, String> = metadata
                 .iter()
                 .filter(|(_, v)| v.source == MetadataSource::Input)
                 .map(|(k, v)| (k.clone(), v.value.clone()))
                 .collect();
-            let mut input_issues = Vec::new();
-            provider.check_inputs(workspace.as_deref(), &inputs, &mut input_issues);
-            issues.extend(input_issues.into_iter().map(|mut issue| {
-                issue.name = format!("connection.{}", issue.name);
-                issue
-            }));
+            let mut issues = Vec::new();
+            provider.check_inputs(workspace.as_deref(), &inputs, &mut issues);
+            if !issues.is_empty() {
+                for issue in &mut issues {
+                    issue.name = format!("connection.{}", issue.name);
+                }
+                return Err(DomainError::Validation(issues));
+            }
         }
-        if !issues.is_empty() {
-            return Err(DomainError::Validation(issues));
-        }
+        Ok((workspace, metadata))
+    }
 
-        let rotates_credentials = only_masked.api_key.is_some()
-            || only_masked.basic_auth.is_some()
-            || only_masked.oauth2_client_credentials.is_some()
-            || only_masked.oauth2_password_credentials.is_some();
-        let credentials = if rotates_credentials {
-            // The grants fetch a token with the new secrets now, so a wrong
-            // secret is refused (422) before anything is stored.
-            only_masked.provider_workspace_ref = workspace.clone();
-            let (credentials, _) = self
-                .obtain_credentials(&project.id, provider, &only_masked, &mut metadata)
-                .await?;
-            credentials
-        } else {
-            stored
-        };
-        let old_status = record.status;
-        let (status, last_error, failures, refresh_due_at) = if rotates_credentials {
-            // New secrets are presumed good, like a re-authorization.
+    /// Writes the update, fenced on the credentials version read. New
+    /// credentials are presumed good, like a re-authorization; without
+    /// them the stored ones stay, and so does the connection's status.
+    /// Returns the status as written.
+    async fn write_update(
+        &self,
+        record: &ConnectionRecord,
+        workspace: Option<String>,
+        metadata: ProviderMetadata,
+        new_credentials: Option<Credentials>,
+        stored: Credentials,
+    ) -> DomainResult<ConnectionStatus> {
+        let rotates = new_credentials.is_some();
+        let credentials = new_credentials.unwrap_or(stored);
+        let (status, last_error, failures, refresh_due_at) = if rotates {
             (
                 ConnectionStatus::Working,
                 None,
@@ -222,7 +296,7 @@ impl Grantd {
             )
         } else {
             (
-                old_status,
+                record.status,
                 record.last_error.clone(),
                 record.refresh_failures,
                 record.refresh_due_at,
@@ -237,10 +311,10 @@ impl Grantd {
             .store()
             .update_connection_in_place(&ConnectionUpdate {
                 id: record.id.clone(),
-                project_id: project.id.clone(),
+                project_id: record.project_id.clone(),
                 read_version: record.credentials_version,
                 provider_workspace_ref: workspace,
-                provider_metadata: metadata.clone(),
+                provider_metadata: metadata,
                 scopes,
                 credentials_key_id: sealed.key_id,
                 credentials_ciphertext: sealed.bytes,
@@ -261,6 +335,19 @@ impl Grantd {
                     .into(),
             ));
         }
+        Ok(status)
+    }
+
+    /// `connection.updated` (and `connection.status_changed` when new
+    /// credentials revived it) and the audit entry.
+    async fn record_update(
+        &self,
+        actor: &Actor,
+        record: &ConnectionRecord,
+        mask: &[&str],
+        status: ConnectionStatus,
+    ) {
+        let project_id = &record.project_id;
         let data = connection_event_data(
             &record.id,
             &record.provider,
@@ -269,52 +356,106 @@ impl Grantd {
         );
         let mut updated = data.clone();
         if let serde_json::Value::Object(map) = &mut updated {
-            map.insert("updateMask".into(), serde_json::json!(input.update_mask));
+            map.insert("updateMask".into(), serde_json::json!(mask));
         }
-        self.record_event_after_write(&project.id, &record.id, EventKind::Updated, updated)
+        self.record_event_after_write(project_id, &record.id, EventKind::Updated, updated)
             .await;
         self.audit_after_write(
             actor,
-            AuditEntry::new(AuditAction::ConnectionUpdate, &project.id)
+            AuditEntry::new(AuditAction::ConnectionUpdate, project_id)
                 .connection(&record.id)
                 .detail(serde_json::json!({
                     "provider": record.provider,
-                    "updateMask": input.update_mask,
+                    "updateMask": mask,
                 })),
         )
         .await;
-        if status != old_status {
+        if status != record.status {
             self.record_event_after_write(
-                &project.id,
+                project_id,
                 &record.id,
                 EventKind::StatusChanged,
-                with_status_change(data, old_status, status),
+                with_status_change(data, record.status, status),
             )
             .await;
         }
-        self.get_connection(actor, &project.id, &record.id, access)
-            .await
     }
 }
 
 /// Replaces the caller-supplied metadata with `given`; what came from the
 /// provider (its token response or its API) stays.
-fn replace_inputs(
-    metadata: &mut ProviderMetadata,
-    given: &BTreeMap<String, MetadataInput>,
-    issues: &mut Vec<FieldIssue>,
-) {
+fn replace_inputs(metadata: &mut ProviderMetadata, given: &BTreeMap<String, String>) {
     metadata.retain(|_, v| v.source != MetadataSource::Input);
-    for (name, input) in given {
-        let field = format!("connection.providerMetadata.{name}.value");
-        if check_text(&field, &input.value, issues) {
-            metadata.insert(
-                name.clone(),
-                MetadataValue {
-                    value: input.value.clone(),
-                    source: MetadataSource::Input,
-                },
-            );
-        }
+    for (name, value) in given {
+        let value = MetadataValue {
+            value: value.clone(),
+            source: MetadataSource::Input,
+        };
+        metadata.insert(name.clone(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_mask_keeps_its_entries_in_order_as_sent() {
+        let mut issues = Vec::new();
+        let parsed = UpdateMask::parse(
+            &mask(&["apiKey", "providerMetadata", "apiKey"]),
+            |_| true,
+            AuthScheme::ApiKey,
+            &mut issues,
+        )
+        .unwrap();
+        assert!(issues.is_empty());
+        assert_eq!(
+            parsed.as_strings(),
+            ["apiKey", "providerMetadata", "apiKey"]
+        );
+        assert!(parsed.names(UpdatableField::ProviderMetadata));
+        assert!(!parsed.names(UpdatableField::ProviderWorkspaceRef));
+    }
+
+    #[test]
+    fn every_bad_mask_entry_is_named_by_its_index_or_its_missing_value() {
+        let mut issues = Vec::new();
+        let parsed = UpdateMask::parse(
+            &mask(&["nope", "basicAuth", "providerWorkspaceRef"]),
+            |field| field != UpdatableField::ProviderWorkspaceRef,
+            AuthScheme::ApiKey,
+            &mut issues,
+        );
+        assert!(parsed.is_none());
+        let names: Vec<&str> = issues.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "updateMask[0]",
+                "updateMask[1]",
+                "connection.providerWorkspaceRef"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_field_names_are_ampersands() {
+        let names = UpdatableField::ALL.map(UpdatableField::as_str);
+        assert_eq!(
+            names,
+            [
+                "providerWorkspaceRef",
+                "providerMetadata",
+                "apiKey",
+                "basicAuth",
+                "oauth2ClientCredentials",
+                "oauth2PasswordCredentials"
+            ]
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! `webhook_delivery`.
 
 use crate::domain::error::{check_text, DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::lifecycle::events::{page_limit, EventKind};
 use crate::domain::lifecycle::webhook_delivery::failure::shown_error;
@@ -24,13 +25,36 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Longest accepted description.
 pub const MAX_DESCRIPTION_LEN: usize = 512;
 
-/// The body of `POST …/webhooks`, before validation.
-#[derive(Debug, Default)]
-pub struct WebhookInput {
-    pub url: Option<String>,
-    /// `None`: every kind.
-    pub events: Option<Vec<String>>,
-    pub description: Option<String>,
+/// A new webhook endpoint, parsed: a URL grantd may deliver to, the kinds
+/// it subscribes to (`*` for every kind, including ones added later), and
+/// a printable description.
+#[derive(Debug)]
+pub struct NewWebhook {
+    url: Url,
+    kinds: Vec<String>,
+    description: Option<String>,
+}
+
+impl NewWebhook {
+    /// Checks every field under the egress `policy`; `events: None`
+    /// subscribes to every kind.
+    pub fn parse(
+        url: Option<String>,
+        events: Option<Vec<String>>,
+        description: Option<String>,
+        policy: EgressPolicy,
+    ) -> DomainResult<Self> {
+        let mut issues = Vec::new();
+        let url = check_url(url.as_deref(), policy, &mut issues);
+        let kinds = check_events(events.as_deref(), &mut issues);
+        let description = check_description(description.as_deref(), &mut issues);
+        let webhook = url.map(|url| NewWebhook {
+            url,
+            kinds,
+            description,
+        });
+        finish(webhook, issues)
+    }
 }
 
 /// A registered endpoint. Its secret is not part of it: it is shown once,
@@ -248,23 +272,28 @@ fn decode_delivery(row: WebhookDeliveryRow) -> WebhookDelivery {
 impl Grantd {
     /// Registers an endpoint and mints its signing secret, returned here
     /// once and stored sealed to the endpoint's id.
+    /// Parses a new endpoint under this server's egress policy.
+    pub fn parse_webhook(
+        &self,
+        url: Option<String>,
+        events: Option<Vec<String>>,
+        description: Option<String>,
+    ) -> DomainResult<NewWebhook> {
+        let policy = self.settings().webhooks.egress_policy();
+        NewWebhook::parse(url, events, description, policy)
+    }
+
+    /// Registers a parsed endpoint and mints its signing secret.
     pub async fn create_webhook(
         &self,
         project_id: &str,
-        input: WebhookInput,
+        webhook: NewWebhook,
     ) -> DomainResult<CreatedWebhook> {
-        let mut issues = Vec::new();
-        let url = check_url(
-            input.url.as_deref(),
-            self.settings().webhooks.egress_policy(),
-            &mut issues,
-        );
-        let kinds = check_events(input.events.as_deref(), &mut issues);
-        let description = check_description(input.description.as_deref(), &mut issues);
-        let url = match url {
-            Some(url) if issues.is_empty() => url,
-            _ => return Err(DomainError::Validation(issues)),
-        };
+        let NewWebhook {
+            url,
+            kinds,
+            description,
+        } = webhook;
         let id = uuid::Uuid::now_v7().to_string();
         let secret = SecretString::new(format!("{SECRET_PREFIX}{}", random_token()));
         let sealed = self

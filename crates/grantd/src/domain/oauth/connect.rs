@@ -4,34 +4,62 @@
 //! accepts is exactly what the API accepts.
 
 use crate::domain::audit::record::{Actor, AuditAction, AuditEntry};
-use crate::domain::catalog::{AuthScheme, Provider, ProviderInputs};
-use crate::domain::connections::target::{
-    check_target, fold_workspace_metadata, input_metadata, supplied_name, MetadataInput,
-    TargetInput,
-};
+use crate::domain::catalog::{AuthScheme, Catalog, Provider, ProviderInputs};
+use crate::domain::connections::target::{ConnectionTarget, TargetFields};
 use crate::domain::error::{DomainError, DomainResult, FieldIssue, OrNotFound};
+use crate::domain::fields::finish;
 use crate::domain::handle::Grantd;
 use crate::domain::model::{MetadataSource, Project, ProviderApp, ProviderMetadata};
 use crate::domain::oauth::authorize::{authorization_url, FlowSecrets};
 use crate::storage::{now_millis, NewOAuthFlow};
-use std::collections::BTreeMap;
 
-/// The body of `POST /v1/oauth-connect`, before validation.
-#[derive(Debug, Default)]
-pub struct ConnectInput {
-    pub project_id: Option<String>,
-    pub provider: Option<String>,
-    pub group_ref: Option<String>,
-    pub consumer_ref: Option<String>,
-    pub group_name: Option<String>,
-    pub consumer_name: Option<String>,
-    pub provider_workspace_ref: Option<String>,
-    pub provider_metadata: BTreeMap<String, MetadataInput>,
-    pub provider_app_id: Option<String>,
-    pub enable_csrf_protection: bool,
-    /// Origin of the page that asked, when a browser asked; the callback page
-    /// reports to it by `postMessage`.
-    pub opener_origin: Option<String>,
+/// An oauth-connect request, parsed: the new connection's target (for a
+/// provider with an authorization code flow), the app to authorize with,
+/// and whether to bind the flow to the browser with a cookie.
+#[derive(Debug)]
+pub struct StartOAuthConnect<'c> {
+    target: ConnectionTarget<'c>,
+    provider_app_id: Option<String>,
+    csrf: bool,
+}
+
+impl<'c> StartOAuthConnect<'c> {
+    /// Checks the body against the calling project and the catalog;
+    /// `project` (`projectIdOrName`) must name the caller's own project.
+    pub fn parse(
+        catalog: &'c Catalog,
+        caller: &Project,
+        project: Option<&str>,
+        target: TargetFields,
+        provider_app_id: Option<String>,
+        csrf: bool,
+    ) -> DomainResult<Self> {
+        let mut issues = Vec::new();
+        match project {
+            None => issues.push(FieldIssue::body(
+                "projectIdOrName",
+                serde_json::Value::Null,
+                "projectIdOrName is required",
+            )),
+            Some(p) if p != caller.id && p != caller.name => {
+                // Another project's id: indistinguishable from one that does not exist.
+                return Err(DomainError::not_found("project"));
+            }
+            Some(_) => {}
+        }
+        let target = ConnectionTarget::parse(
+            catalog,
+            target,
+            Some(AuthScheme::OAuth2AuthorizationCode),
+            &mut issues,
+        );
+        let command = target.map(|target| StartOAuthConnect {
+            target,
+            provider_app_id,
+            csrf,
+        });
+        finish(command, issues)
+    }
 }
 
 /// How a flow is started, beyond what it is for.
@@ -79,35 +107,29 @@ impl PreparedFlow<'_> {
 }
 
 impl Grantd {
-    /// Validates an oauth-connect request and returns the authorization URL
-    /// (or, with `enableCSRFProtection`, grantd's bounce URL in front of it).
-    #[tracing::instrument(skip_all, fields(project_id = %caller.id, provider = ?input.provider))]
+    /// Returns the authorization URL of a new flow (or, with
+    /// `enableCSRFProtection`, grantd's bounce URL in front of it).
+    /// `opener_origin` is the origin of the page that asked, when a browser
+    /// asked; the callback page reports to it by `postMessage`.
+    #[tracing::instrument(skip_all, fields(project_id = %caller.id, provider = %request.target.provider().name))]
     pub async fn start_oauth_connect(
         &self,
         caller: &Project,
-        input: ConnectInput,
+        request: StartOAuthConnect<'_>,
+        opener_origin: Option<String>,
     ) -> DomainResult<String> {
-        let mut issues = Vec::new();
-        match input.project_id.as_deref() {
-            None => issues.push(FieldIssue::body(
-                "projectIdOrName",
-                serde_json::Value::Null,
-                "projectIdOrName is required",
-            )),
-            Some(p) if p != caller.id && p != caller.name => {
-                // Another project's id: indistinguishable from one that does not exist.
-                return Err(DomainError::not_found("project"));
-            }
-            Some(_) => {}
-        }
         let options = FlowOptions {
-            opener_origin: self
-                .allowed_opener(&caller.id, input.opener_origin.clone())
-                .await?,
-            csrf: input.enable_csrf_protection,
+            opener_origin: self.allowed_opener(&caller.id, opener_origin).await?,
+            csrf: request.csrf,
             connect_session_id: None,
         };
-        let prepared = self.prepare_connect(&caller.id, input, issues).await?;
+        let prepared = self
+            .prepare_connect(
+                &caller.id,
+                request.target,
+                request.provider_app_id.as_deref(),
+            )
+            .await?;
         self.begin_flow(prepared, &options).await
     }
 
@@ -127,52 +149,29 @@ impl Grantd {
         }
     }
 
-    /// Checks a new connection's target and finds the provider app, adding
-    /// to the issues already found; nothing is written.
-    pub(crate) async fn prepare_connect(
+    /// Finds the provider app for a new connection's flow; nothing is
+    /// written.
+    pub(crate) async fn prepare_connect<'c>(
         &self,
         project_id: &str,
-        mut input: ConnectInput,
-        mut issues: Vec<FieldIssue>,
-    ) -> DomainResult<PreparedFlow<'_>> {
-        fold_workspace_metadata(
-            &mut input.provider_workspace_ref,
-            &mut input.provider_metadata,
-            &mut issues,
-        );
-        input.provider = input.provider.map(|name| self.catalog().canonical(name));
-        let provider = check_target(
-            self.catalog(),
-            &TargetInput {
-                provider: input.provider.as_deref(),
-                group_ref: input.group_ref.as_deref(),
-                consumer_ref: input.consumer_ref.as_deref(),
-                group_name: input.group_name.as_deref(),
-                consumer_name: input.consumer_name.as_deref(),
-                workspace: input.provider_workspace_ref.as_deref(),
-                metadata: &input.provider_metadata,
-            },
-            Some(AuthScheme::OAuth2AuthorizationCode),
-            &mut issues,
-        );
-        let provider = match provider {
-            Some(provider) if issues.is_empty() => provider,
-            _ => return Err(DomainError::Validation(issues)),
-        };
+        target: ConnectionTarget<'c>,
+        provider_app_id: Option<&str>,
+    ) -> DomainResult<PreparedFlow<'c>> {
+        let target = target.into_parts();
         let app = self
-            .resolve_provider_app(project_id, &provider.name, input.provider_app_id.as_deref())
+            .resolve_provider_app(project_id, &target.provider.name, provider_app_id)
             .await?;
         Ok(PreparedFlow {
             project_id: project_id.to_owned(),
-            provider,
+            provider: target.provider,
             app,
             connection_id: None,
-            group_ref: input.group_ref.unwrap_or_default(),
-            group_name: supplied_name(input.group_name.as_deref()),
-            consumer_ref: input.consumer_ref.unwrap_or_default(),
-            consumer_name: supplied_name(input.consumer_name.as_deref()),
-            metadata: input_metadata(&input.provider_metadata),
-            workspace: input.provider_workspace_ref,
+            group_ref: target.group_ref,
+            group_name: target.group_name,
+            consumer_ref: target.consumer_ref,
+            consumer_name: target.consumer_name,
+            workspace: target.workspace,
+            metadata: target.metadata,
         })
     }
 

@@ -16,20 +16,22 @@ mod headers;
 pub mod selector;
 pub mod target;
 
-use crate::domain::catalog::{ApiKeySpec, Provider, ProviderInputs};
+use crate::domain::catalog::{Provider, ProviderInputs};
 use crate::domain::error::{DomainError, DomainResult, OrNotFound, ProxyError};
 use crate::domain::handle::Grantd;
 use crate::domain::model::{ConnectionStatus, Credentials, ProviderMetadata};
+use crate::secrets::SecretString;
 use crate::storage::{ConnectionFilter, ConnectionRecord};
 use base64::Engine;
 use body::{BodyStream, ReadAhead};
 use bytes::Bytes;
 use connections::Proxied;
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use reqwest::{Method, StatusCode};
 pub use selector::ConnectionSelector;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,6 +112,28 @@ impl Answer {
     }
 }
 
+/// The caller's body on its way to the provider, with what is known of it.
+struct OutgoingBody {
+    /// What was read ahead; `None` once a streamed body has been sent.
+    read: Option<ReadAhead>,
+    declared_length: Option<u64>,
+    /// Set when the body went over `--proxy-max-body-bytes` mid-stream.
+    too_large: Arc<AtomicBool>,
+    sent_bytes: Arc<AtomicU64>,
+}
+
+impl OutgoingBody {
+    /// The body for the next send (see [`take_body`]).
+    fn take(&mut self) -> Option<reqwest::Body> {
+        take_body(&mut self.read, self.declared_length)
+    }
+
+    /// Whether it can be sent again after a refusal: it was read whole.
+    fn replayable(&self) -> bool {
+        self.read.as_ref().is_some_and(ReadAhead::is_whole)
+    }
+}
+
 /// What one call sends, whichever credentials it carries.
 struct Outgoing<'a> {
     method: &'a Method,
@@ -178,47 +202,7 @@ impl Grantd {
         let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
         let base = provider.proxy_base_url(&inputs, metadata)?;
         let url = target::proxied_url(&base, &request.path, request.query.as_deref())?;
-
-        let settings = &self.settings().proxy;
-        let declared_length = request
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared_length.is_some_and(|n| n > settings.max_request_body) {
-            return Err(ProxyError::BodyTooLarge {
-                limit: settings.max_request_body,
-            }
-            .into());
-        }
-        let mut headers = headers::to_provider(std::mem::take(&mut request.headers));
-        if let Some(spec) = &provider.proxy {
-            headers::add_defaults(&mut headers, &spec.default_headers);
-        }
-        let too_large = Arc::new(AtomicBool::new(false));
-        let sent_bytes = Arc::new(AtomicU64::new(0));
-        let request_body = body::counted(
-            body::limited(request.body, settings.max_request_body, too_large.clone()),
-            sent_bytes.clone(),
-        );
-        let body_error = |_| ProxyError::Unreachable("the request body could not be read".into());
-        let mut body = Some(
-            body::read_ahead(request_body, body::REPLAY_LIMIT)
-                .await
-                .map_err(|error| {
-                    if too_large.load(Ordering::Relaxed) {
-                        ProxyError::BodyTooLarge {
-                            limit: settings.max_request_body,
-                        }
-                    } else {
-                        body_error(error)
-                    }
-                })?,
-        );
-        if let (Some(ReadAhead::Partial(_)), Some(length)) = (&body, declared_length) {
-            // A streamed body keeps the caller's framing.
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-        }
+        let (headers, mut body) = self.prepare(provider, &mut request).await?;
         let outgoing = Outgoing {
             method: &request.method,
             url: &url,
@@ -230,55 +214,14 @@ impl Grantd {
         } else {
             self.open_credentials(&record)?
         };
-        let mut answer = self
-            .send(
-                &outgoing,
-                &credentials,
-                take_body(&mut body, declared_length),
-                &too_large,
-            )
-            .await?;
-
+        let mut answer = self.send(&outgoing, &credentials, &mut body).await?;
         if answer.status() == StatusCode::UNAUTHORIZED
             && renewable(&credentials)
             && record.status == ConnectionStatus::Working
         {
-            // Read the refusal while the token is renewed, so that it can
-            // still go back to the caller when no retry is possible.
-            let rejected = answer;
-            let (status, rejected_headers, rejected_body) = rejected.into_parts();
-            let rejected_body = body::read_ahead(rejected_body, REJECTION_BODY_LIMIT)
-                .await
-                .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
-            let fresh = self
-                .refresh_rejected_token(&record.id, record.credentials_version)
+            answer = self
+                .retry_refused(answer, &outgoing, &mut record, &mut body)
                 .await?;
-            let renewed = fresh.filter(|fresh| {
-                fresh.credentials_version != record.credentials_version
-                    && fresh.status == ConnectionStatus::Working
-            });
-            let replayable = body.as_ref().is_some_and(ReadAhead::is_whole);
-            answer = match renewed.filter(|_| replayable) {
-                Some(fresh) => {
-                    let credentials = self.open_credentials(&fresh)?;
-                    record = Cow::Owned(fresh);
-                    self.send(
-                        &outgoing,
-                        &credentials,
-                        take_body(&mut body, declared_length),
-                        &too_large,
-                    )
-                    .await?
-                }
-                None => Answer::Read {
-                    status,
-                    headers: rejected_headers,
-                    body: match rejected_body {
-                        ReadAhead::Whole(bytes) => once(bytes),
-                        ReadAhead::Partial(stream) => stream,
-                    },
-                },
-            };
         }
         if answer.status() == StatusCode::TOO_MANY_REQUESTS {
             self.inner
@@ -286,12 +229,113 @@ impl Grantd {
                 .throttle
                 .record(&record.id, client::retry_after(answer.headers()));
         }
+        Ok(self.respond(answer, &record, &request, started, body.sent_bytes))
+    }
+
+    /// The caller's headers and body made ready for the provider: grantd's
+    /// and hop-by-hop headers out, the catalog's defaults in, the body
+    /// limited, counted and read ahead up to the replay bound.
+    async fn prepare(
+        &self,
+        provider: &Provider,
+        request: &mut ProxyRequest,
+    ) -> DomainResult<(HeaderMap, OutgoingBody)> {
+        let limit = self.settings().proxy.max_request_body;
+        let declared_length = request
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_length.is_some_and(|n| n > limit) {
+            return Err(ProxyError::BodyTooLarge { limit }.into());
+        }
+        let mut headers = headers::to_provider(std::mem::take(&mut request.headers));
+        if let Some(spec) = &provider.proxy {
+            headers::add_defaults(&mut headers, &spec.default_headers);
+        }
+        let too_large = Arc::new(AtomicBool::new(false));
+        let sent_bytes = Arc::new(AtomicU64::new(0));
+        let caller_body = std::mem::replace(&mut request.body, once(Bytes::new()));
+        let counted = body::counted(
+            body::limited(caller_body, limit, too_large.clone()),
+            sent_bytes.clone(),
+        );
+        let read = body::read_ahead(counted, body::REPLAY_LIMIT)
+            .await
+            .map_err(|_| {
+                if too_large.load(Ordering::Relaxed) {
+                    ProxyError::BodyTooLarge { limit }
+                } else {
+                    ProxyError::Unreachable("the request body could not be read".into())
+                }
+            })?;
+        if let (ReadAhead::Partial(_), Some(length)) = (&read, declared_length) {
+            // A streamed body keeps the caller's framing.
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let body = OutgoingBody {
+            read: Some(read),
+            declared_length,
+            too_large,
+            sent_bytes,
+        };
+        Ok((headers, body))
+    }
+
+    /// After the provider refused the token (401): renews it through the
+    /// single flight and sends the call again when the body can be replayed;
+    /// otherwise the refusal goes back to the caller as it came.
+    async fn retry_refused(
+        &self,
+        refused: Answer,
+        outgoing: &Outgoing<'_>,
+        record: &mut Cow<'_, ConnectionRecord>,
+        body: &mut OutgoingBody,
+    ) -> DomainResult<Answer> {
+        // Read the refusal while the token is renewed, so that it can still
+        // go back to the caller when no retry is possible.
+        let (status, refused_headers, refused_body) = refused.into_parts();
+        let refused_body = body::read_ahead(refused_body, REJECTION_BODY_LIMIT)
+            .await
+            .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
+        let fresh = self
+            .refresh_rejected_token(&record.id, record.credentials_version)
+            .await?;
+        let renewed = fresh.filter(|fresh| {
+            fresh.credentials_version != record.credentials_version
+                && fresh.status == ConnectionStatus::Working
+        });
+        match renewed.filter(|_| body.replayable()) {
+            Some(fresh) => {
+                let credentials = self.open_credentials(&fresh)?;
+                *record = Cow::Owned(fresh);
+                self.send(outgoing, &credentials, body).await
+            }
+            None => Ok(Answer::Read {
+                status,
+                headers: refused_headers,
+                body: match refused_body {
+                    ReadAhead::Whole(bytes) => once(bytes),
+                    ReadAhead::Partial(stream) => stream,
+                },
+            }),
+        }
+    }
+
+    /// The provider's answer for the caller: counted in the metrics when its
+    /// head arrives, logged when its body has been streamed.
+    fn respond(
+        &self,
+        answer: Answer,
+        record: &ConnectionRecord,
+        request: &ProxyRequest,
+        started: Instant,
+        sent_bytes: Arc<AtomicU64>,
+    ) -> ProxyResponse {
         let (status, provider_headers, response_body) = answer.into_parts();
         let received_bytes = Arc::new(AtomicU64::new(0));
         let response_body = body::counted(response_body, received_bytes.clone());
         let latency = started.elapsed();
-        // Counted when the provider's head arrives (its status is known);
-        // the log line waits for the body.
         self.metrics()
             .proxy_call(&record.provider, status.as_u16(), latency);
         let log = {
@@ -316,11 +360,11 @@ impl Grantd {
                 );
             }
         };
-        Ok(ProxyResponse {
+        ProxyResponse {
             status,
             headers: headers::to_caller(provider_headers),
             body: Box::pin(body::Finally::new(response_body, log)),
-        })
+        }
     }
 
     /// The connection the caller named, in its own project, with its
@@ -397,8 +441,7 @@ impl Grantd {
         &self,
         outgoing: &Outgoing<'_>,
         credentials: &Credentials,
-        body: Option<reqwest::Body>,
-        too_large: &AtomicBool,
+        body: &mut OutgoingBody,
     ) -> DomainResult<Answer> {
         let settings = &self.settings().proxy;
         let mut url = outgoing.url.clone();
@@ -411,13 +454,13 @@ impl Grantd {
             .request(outgoing.method.clone(), url)
             .headers(headers)
             .timeout(settings.total_timeout);
-        if let Some(body) = body {
+        if let Some(body) = body.take() {
             call = call.body(body);
         }
         let call = call.send();
         let response = match tokio::time::timeout(settings.first_byte_timeout, call).await {
             Ok(Ok(response)) => response,
-            Ok(Err(_)) if too_large.load(Ordering::Relaxed) => {
+            Ok(Err(_)) if body.too_large.load(Ordering::Relaxed) => {
                 return Err(ProxyError::BodyTooLarge {
                     limit: settings.max_request_body,
                 }
@@ -506,15 +549,6 @@ fn attach_credentials(
     headers: &mut HeaderMap,
     url: &mut Url,
 ) -> DomainResult<()> {
-    let secret_header = |value: String| {
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            DomainError::Conflict(
-                "the connection's credential cannot be sent in an HTTP header".into(),
-            )
-        })?;
-        value.set_sensitive(true);
-        Ok::<_, DomainError>(value)
-    };
     match credentials {
         Credentials::OAuth2AuthorizationCode { tokens }
         | Credentials::OAuth2ClientCredentials { tokens, .. }
@@ -528,60 +562,84 @@ fn attach_credentials(
             headers.insert(AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
         }
         Credentials::NoAuth {} => {}
-        Credentials::CustomAuth { values } => {
-            // The catalog's `{input}` templates, filled with the stored values.
-            let Some(spec) = &provider.custom_auth else {
-                return Err(DomainError::CatalogIncomplete {
-                    provider: provider.name.clone(),
-                    missing: "customAuth",
-                });
-            };
-            let fill = |template: &str| {
-                let mut out = template.to_owned();
-                for (name, value) in values {
-                    out = out.replace(&format!("{{{name}}}"), value.expose());
-                }
-                out
-            };
-            for (name, template) in &spec.headers {
-                let name =
-                    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                        DomainError::CatalogIncomplete {
-                            provider: provider.name.clone(),
-                            missing: "customAuth header names that are header names",
-                        }
-                    })?;
-                headers.insert(name, secret_header(fill(template))?);
-            }
-            for (name, template) in &spec.query {
-                url.query_pairs_mut().append_pair(name, &fill(template));
-            }
-        }
+        Credentials::CustomAuth { values } => attach_custom_auth(provider, values, headers, url)?,
         Credentials::ApiKey { api_key } => {
-            let default_spec = ApiKeySpec {
-                location: "header".into(),
-                name: "Authorization".into(),
-                prefix: Some("Bearer ".into()),
-                docs_url: None,
-            };
-            let spec = provider.api_key.as_ref().unwrap_or(&default_spec);
-            let value = format!(
-                "{}{}",
-                spec.prefix.as_deref().unwrap_or_default(),
-                api_key.expose()
-            );
-            if spec.location == "query" {
-                url.query_pairs_mut().append_pair(&spec.name, &value);
-            } else {
-                let name = reqwest::header::HeaderName::from_bytes(spec.name.as_bytes()).map_err(
-                    |_| DomainError::CatalogIncomplete {
-                        provider: provider.name.clone(),
-                        missing: "apiKey.name that is a header name",
-                    },
-                )?;
-                headers.insert(name, secret_header(value)?);
-            }
+            attach_api_key(provider, api_key.expose(), headers, url)?
         }
+    }
+    Ok(())
+}
+
+/// A credential as a header value, marked sensitive so that no debug
+/// output of the request shows it.
+fn secret_header(value: String) -> DomainResult<HeaderValue> {
+    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        DomainError::Conflict("the connection's credential cannot be sent in an HTTP header".into())
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn header_name(provider: &Provider, name: &str, missing: &'static str) -> DomainResult<HeaderName> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| DomainError::CatalogIncomplete {
+        provider: provider.name.clone(),
+        missing,
+    })
+}
+
+/// The catalog's `{input}` templates for headers and query parameters,
+/// filled with the stored values.
+fn attach_custom_auth(
+    provider: &Provider,
+    values: &BTreeMap<String, SecretString>,
+    headers: &mut HeaderMap,
+    url: &mut Url,
+) -> DomainResult<()> {
+    let Some(spec) = &provider.custom_auth else {
+        return Err(DomainError::CatalogIncomplete {
+            provider: provider.name.clone(),
+            missing: "customAuth",
+        });
+    };
+    let fill = |template: &str| {
+        let mut out = template.to_owned();
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), value.expose());
+        }
+        out
+    };
+    for (name, template) in &spec.headers {
+        let name = header_name(
+            provider,
+            name,
+            "customAuth header names that are header names",
+        )?;
+        headers.insert(name, secret_header(fill(template))?);
+    }
+    for (name, template) in &spec.query {
+        url.query_pairs_mut().append_pair(name, &fill(template));
+    }
+    Ok(())
+}
+
+/// An API key where the catalog says (a header by default, as a bearer
+/// token when the entry names no place), with its prefix.
+fn attach_api_key(
+    provider: &Provider,
+    key: &str,
+    headers: &mut HeaderMap,
+    url: &mut Url,
+) -> DomainResult<()> {
+    let Some(spec) = &provider.api_key else {
+        headers.insert(AUTHORIZATION, secret_header(format!("Bearer {key}"))?);
+        return Ok(());
+    };
+    let value = format!("{}{key}", spec.prefix.as_deref().unwrap_or_default());
+    if spec.location == "query" {
+        url.query_pairs_mut().append_pair(&spec.name, &value);
+    } else {
+        let name = header_name(provider, &spec.name, "apiKey.name that is a header name")?;
+        headers.insert(name, secret_header(value)?);
     }
     Ok(())
 }

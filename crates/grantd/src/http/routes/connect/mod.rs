@@ -9,12 +9,13 @@ pub mod wire;
 
 use crate::domain::connect_sessions::initials;
 use crate::domain::oauth::csrf::{csrf_cookie_name, CsrfCookieScope};
-use crate::domain::{ConnectSession, Grantd};
+use crate::domain::{ConnectSession, Grantd, PageFlow};
 use crate::http::auth::{cookie, SessionToken};
 use crate::http::extract::{JsonBody, PathParams, QueryParams};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::routes::callback::page::CallbackPage;
 use crate::http::routes::connect_sessions::wire::SessionOutcomeView;
+use crate::http::wire::metadata_values;
 use crate::secrets::SecretString;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -109,8 +110,22 @@ pub async fn start_page_flow(
     SessionToken(token): SessionToken,
     JsonBody(body): JsonBody<ConnectStartRequest>,
 ) -> Result<Response, ApiError> {
+    let ConnectStartRequest {
+        provider,
+        provider_workspace_ref,
+        provider_metadata,
+    } = body;
+    let metadata = metadata_values(provider_metadata);
     let authorization_url = grantd
-        .start_connect_flow(token.expose(), body.into())
+        .start_connect_flow(token.expose(), |session| {
+            PageFlow::parse(
+                grantd.catalog(),
+                session,
+                provider,
+                provider_workspace_ref,
+                metadata,
+            )
+        })
         .await?;
     let mut response = Json(ConnectStartView { authorization_url }).into_response();
     page::locked_down(response.headers_mut());

@@ -1,9 +1,8 @@
 //! Wire shapes of the connect page's JSON endpoints, its query, and the
 //! bounce form.
 
-use crate::domain;
 use crate::http::routes::connect_sessions::wire::SessionOutcomeView;
-use crate::http::wire::{metadata_input, MetadataInputBody};
+use crate::http::wire::MetadataInputBody;
 use crate::secrets::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,16 +66,6 @@ pub struct ConnectStartRequest {
     pub provider: Option<String>,
     pub provider_workspace_ref: Option<String>,
     pub provider_metadata: Option<BTreeMap<String, MetadataInputBody>>,
-}
-
-impl From<ConnectStartRequest> for domain::ConnectStartInput {
-    fn from(body: ConnectStartRequest) -> Self {
-        domain::ConnectStartInput {
-            provider: body.provider,
-            provider_workspace_ref: body.provider_workspace_ref,
-            provider_metadata: metadata_input(body.provider_metadata),
-        }
-    }
 }
 
 /// Where the page sends the browser next.

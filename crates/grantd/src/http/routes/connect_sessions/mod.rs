@@ -85,9 +85,16 @@ pub async fn create_connect_session(
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateConnectSessionRequest>,
 ) -> Result<(StatusCode, Json<CreatedConnectSessionView>), ApiError> {
-    let created = grantd
-        .create_connect_session(&access.project().id, body.into())
+    let project_id = &access.project().id;
+    let context = grantd
+        .connect_session_context(
+            project_id,
+            body.connection_id.as_deref(),
+            body.providers.as_deref(),
+        )
         .await?;
+    let session = body.parse(grantd.catalog(), &context)?;
+    let created = grantd.create_connect_session(project_id, session).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

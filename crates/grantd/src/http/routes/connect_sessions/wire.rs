@@ -1,7 +1,10 @@
 //! Wire shapes of allowed origins and connect sessions, as the customer's
 //! backend sees them.
 
-use crate::domain;
+use crate::domain::catalog::Catalog;
+use crate::domain::connect_sessions::create::SessionTtl;
+use crate::domain::connections::target::DisplayName;
+use crate::domain::{self, DomainResult, SessionContext};
 use crate::http::auth::InProject;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,19 +54,34 @@ pub struct CreateConnectSessionRequest {
     pub expires_in_seconds: Option<i64>,
 }
 
-impl From<CreateConnectSessionRequest> for domain::ConnectSessionInput {
-    fn from(body: CreateConnectSessionRequest) -> Self {
-        domain::ConnectSessionInput {
-            providers: body.providers,
-            group_ref: body.group_ref,
-            group_name: body.group_name,
-            consumer_ref: body.consumer_ref,
-            consumer_name: body.consumer_name,
-            connection_id: body.connection_id,
-            return_url: body.return_url,
-            parent_origin: body.parent_origin,
-            expires_in_seconds: body.expires_in_seconds,
-        }
+impl CreateConnectSessionRequest {
+    /// The body as a `NewConnectSession`, checked against what the project
+    /// holds (`context`); every bad field named together.
+    pub fn parse(
+        self,
+        catalog: &Catalog,
+        context: &SessionContext,
+    ) -> DomainResult<domain::NewConnectSession> {
+        let mut issues = Vec::new();
+        // The context was read for `connectionId`, when one was sent.
+        let target = context.target(
+            catalog,
+            self.providers,
+            self.group_ref,
+            self.consumer_ref,
+            &mut issues,
+        );
+        let names = (
+            DisplayName::parse("groupName", self.group_name.as_deref(), &mut issues),
+            DisplayName::parse("consumerName", self.consumer_name.as_deref(), &mut issues),
+        );
+        let return_to = context.return_to(
+            self.return_url.as_deref(),
+            self.parent_origin.as_deref(),
+            &mut issues,
+        );
+        let ttl = SessionTtl::parse(self.expires_in_seconds, &mut issues);
+        domain::NewConnectSession::new(target, names, return_to, ttl, issues)
     }
 }
 

@@ -2,6 +2,7 @@
 //! (The OAuth ways to make one are in `oauth` and `connect`.)
 
 mod credentials;
+mod parse;
 pub mod wire;
 
 use crate::domain::{ConnectionQuery, CredentialAccess, Grantd, RefreshOnRead, Scope};
@@ -62,11 +63,12 @@ pub async fn generate_connection(
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<GenerateConnectionRequest>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    let command = body.parse(grantd.catalog())?;
     let connection = grantd
         .generate_connection(
             &access.actor,
             access.project(),
-            body.into(),
+            command,
             access.caller.credential_access(),
         )
         .await?;
@@ -199,7 +201,7 @@ pub async fn update_connection(
             &access.actor,
             access.project(),
             &access.path.connection_id,
-            body.into(),
+            |scheme| body.parse(scheme),
             access.caller.credential_access(),
         )
         .await?;

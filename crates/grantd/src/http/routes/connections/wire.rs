@@ -8,11 +8,11 @@ use super::credentials::{
 use crate::domain::model::{
     Connection, Credentials, MetadataSource, MetadataValue, ProviderMetadata,
 };
-use crate::domain::{self, CredentialAccess, WORKSPACE_METADATA};
+use crate::domain::{CredentialAccess, WORKSPACE_METADATA};
 use crate::http::auth::InProject;
 use crate::http::routes::projects::wire::{ConsumerView, GroupView};
 use crate::http::routes::provider_apps::wire::ProviderAppView;
-use crate::http::wire::{metadata_input, MetadataInputBody};
+use crate::http::wire::MetadataInputBody;
 use crate::secrets::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -96,64 +96,6 @@ pub struct GenerateConnectionRequest {
     pub custom_auth: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-impl From<GenerateConnectionRequest> for domain::GenerateInput {
-    fn from(body: GenerateConnectionRequest) -> Self {
-        use domain::connections::generate::*;
-        let token = |t: TokenBody| TokenInput {
-            token: t.token,
-            issued_at: t.issued_at,
-            expires_at: t.expires_at,
-        };
-        domain::GenerateInput {
-            provider: body.provider,
-            group_ref: body.group_ref,
-            group_name: body.group_name,
-            consumer_ref: body.consumer_ref,
-            consumer_name: body.consumer_name,
-            provider_workspace_ref: body.provider_workspace_ref,
-            provider_metadata: metadata_input(body.provider_metadata),
-            api_key: body.api_key,
-            basic_auth: body.basic_auth.map(|b| BasicAuthInput {
-                username: b.username,
-                password: b.password,
-            }),
-            oauth2_client_credentials: body.oauth2_client_credentials.map(|c| {
-                ClientCredentialsInput {
-                    client_id: c.client_id,
-                    client_secret: c.client_secret,
-                    scopes: c.scopes.unwrap_or_default(),
-                }
-            }),
-            oauth2_password_credentials: body.oauth2_password_credentials.map(|p| PasswordInput {
-                username: p.username,
-                password: p.password,
-                client_id: p.client_id,
-                client_secret: p.client_secret,
-                scopes: p.scopes.unwrap_or_default(),
-            }),
-            custom_auth: body.custom_auth.map(|values| {
-                values
-                    .into_iter()
-                    .map(|(name, value)| {
-                        let text = match value {
-                            serde_json::Value::String(text) => text,
-                            other => other.to_string(),
-                        };
-                        (name, SecretString::new(text))
-                    })
-                    .collect()
-            }),
-            oauth2_authorization_code: body.oauth2_authorization_code.map(|a| {
-                AuthorizationCodeInput {
-                    access_token: a.access_token.map(token),
-                    refresh_token: a.refresh_token.map(token),
-                    scopes: a.scopes.unwrap_or_default(),
-                }
-            }),
-        }
-    }
-}
-
 /// Body of `PATCH …/connections/{connectionId}` (Ampersand's
 /// UpdateConnectionRequest): the fields to change and their new values;
 /// values the mask does not name are ignored.
@@ -180,15 +122,6 @@ pub enum UpdatableConnectionField {
     OAuth2ClientCredentials,
     #[schema(rename = "oauth2PasswordCredentials")]
     OAuth2PasswordCredentials,
-}
-
-impl From<UpdateConnectionRequest> for domain::UpdateConnectionInput {
-    fn from(body: UpdateConnectionRequest) -> Self {
-        domain::UpdateConnectionInput {
-            update_mask: body.update_mask,
-            connection: body.connection.into(),
-        }
-    }
 }
 
 /// Query of `GET …/connections`.

@@ -52,11 +52,10 @@ pub async fn create_oauth_connect(
     headers: HeaderMap,
     JsonBody(body): JsonBody<OAuthConnectRequest>,
 ) -> Result<Response, ApiError> {
+    let project = caller.own_project(Scope::Manage)?;
+    let request = body.parse(grantd.catalog(), project)?;
     let url = grantd
-        .start_oauth_connect(
-            caller.own_project(Scope::Manage)?,
-            body.into_input(caller_origin(&headers)),
-        )
+        .start_oauth_connect(project, request, caller_origin(&headers))
         .await?;
     Ok(plain_url(url))
 }

@@ -1,7 +1,10 @@
 //! Wire shapes of `oauth-connect`.
 
-use crate::domain;
-use crate::http::wire::{metadata_input, MetadataInputBody};
+use crate::domain::catalog::Catalog;
+use crate::domain::model::Project;
+use crate::domain::oauth::connect::StartOAuthConnect;
+use crate::domain::{DomainResult, TargetFields};
+use crate::http::wire::{metadata_values, MetadataInputBody};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -31,19 +34,28 @@ pub struct OAuthConnectRequest {
 }
 
 impl OAuthConnectRequest {
-    pub fn into_input(self, opener_origin: Option<String>) -> domain::ConnectInput {
-        domain::ConnectInput {
-            project_id: self.project_id_or_name,
+    /// The body as the domain's command, for the calling project.
+    pub fn parse<'c>(
+        self,
+        catalog: &'c Catalog,
+        caller: &Project,
+    ) -> DomainResult<StartOAuthConnect<'c>> {
+        let target = TargetFields {
             provider: self.provider,
             group_ref: self.group_ref,
-            consumer_ref: self.consumer_ref,
             group_name: self.group_name,
+            consumer_ref: self.consumer_ref,
             consumer_name: self.consumer_name,
-            provider_workspace_ref: self.provider_workspace_ref,
-            provider_metadata: metadata_input(self.provider_metadata),
-            provider_app_id: self.provider_app_id,
-            enable_csrf_protection: self.enable_csrf_protection.unwrap_or(false),
-            opener_origin,
-        }
+            workspace: self.provider_workspace_ref,
+            metadata: metadata_values(self.provider_metadata),
+        };
+        StartOAuthConnect::parse(
+            catalog,
+            caller,
+            self.project_id_or_name.as_deref(),
+            target,
+            self.provider_app_id,
+            self.enable_csrf_protection.unwrap_or(false),
+        )
     }
 }

@@ -46,8 +46,9 @@ pub async fn create_provider_app(
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateProviderAppRequest>,
 ) -> Result<Json<ProviderAppView>, ApiError> {
+    let command = body.parse(grantd.catalog())?;
     let app = grantd
-        .create_provider_app(&access.actor, &access.project().id, body.into())
+        .create_provider_app(&access.actor, &access.project().id, command)
         .await?;
     // 200, not 201: Ampersand's API answers createProviderApp so, and its
     // strict SDKs reject any other success status.
@@ -102,20 +103,22 @@ pub async fn update_provider_app(
     // Ampersand's `{updateMask, providerApp}`, or grantd's flat form.
     let ampersand_shaped = body.get("updateMask").is_some() || body.get("providerApp").is_some();
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let patch = if ampersand_shaped {
+    let (changes, provider) = if ampersand_shaped {
         parse_json::<UpdateProviderAppRequest>(&bytes)?
-            .into_patch()
+            .into_changes()
             .map_err(ApiError::Input)?
     } else {
-        parse_json::<FlatProviderAppUpdate>(&bytes)?.into()
+        (parse_json::<FlatProviderAppUpdate>(&bytes)?, None)
     };
+    let (project_id, id) = (&access.project().id, &access.path.provider_app_id);
+    // A provider the body names must be the app's own: read it to compare.
+    let current = match &provider {
+        Some(_) => Some(grantd.get_provider_app(project_id, id).await?.provider),
+        None => None,
+    };
+    let update = changes.parse(provider.as_deref().zip(current.as_deref()))?;
     let app = grantd
-        .update_provider_app(
-            &access.actor,
-            &access.project().id,
-            &access.path.provider_app_id,
-            patch,
-        )
+        .update_provider_app(&access.actor, project_id, id, update)
         .await?;
     Ok(Json(app.into()))
 }

@@ -1,7 +1,14 @@
 //! Wire shapes of provider apps (OAuth clients).
 
 use crate::domain;
+use crate::domain::catalog::Catalog;
+use crate::domain::fields::{finish, optional, Secret};
 use crate::domain::model::{ProviderApp, ProviderAppMetadata, ProviderAppSummary};
+use crate::domain::provider_apps::{
+    make_default, same_provider, AppMetadata, AppProvider, AppScopes, AppText, ClientId,
+    CreateProviderApp, NewClientSecret, UpdateProviderApp,
+};
+use crate::domain::DomainResult;
 use crate::http::auth::InProject;
 use crate::secrets::SecretString;
 use chrono::{DateTime, Utc};
@@ -60,17 +67,31 @@ pub struct CreateProviderAppRequest {
     pub is_default: Option<bool>,
 }
 
-impl From<CreateProviderAppRequest> for domain::ProviderAppInput {
-    fn from(body: CreateProviderAppRequest) -> Self {
-        domain::ProviderAppInput {
-            provider: body.provider,
-            client_id: body.client_id,
-            client_secret: body.client_secret,
-            scopes: body.scopes,
-            external_ref: body.external_ref,
-            is_default: body.is_default,
-            metadata: body.metadata.map(Into::into),
-        }
+impl CreateProviderAppRequest {
+    /// The body as a `CreateProviderApp`, every bad field named together.
+    pub fn parse(self, catalog: &Catalog) -> DomainResult<CreateProviderApp> {
+        let mut issues = Vec::new();
+        let provider = AppProvider::parse(catalog, self.provider, &mut issues);
+        let client_id = ClientId::parse(self.client_id, &mut issues);
+        let external_ref = self
+            .external_ref
+            .map(|r| AppText::parse("externalRef", r, &mut issues));
+        let scopes = AppScopes::parse(self.scopes.unwrap_or_default(), &mut issues);
+        let metadata = self.metadata.map(Into::into).unwrap_or_default();
+        let metadata = AppMetadata::parse(metadata, &mut issues);
+        let client_secret = Secret::parse("clientSecret", self.client_secret, &mut issues);
+        let app = (|| {
+            Some(CreateProviderApp {
+                provider: provider?,
+                client_id: client_id?,
+                client_secret: client_secret?,
+                scopes: scopes?,
+                external_ref: optional(external_ref)?,
+                is_default: self.is_default,
+                metadata: metadata?,
+            })
+        })();
+        finish(app, issues)
     }
 }
 
@@ -112,10 +133,14 @@ const APP_MASK_FIELDS: [&str; 6] = [
 ];
 
 impl UpdateProviderAppRequest {
-    /// The mask applied to the values, or the issues naming what is wrong.
-    pub fn into_patch(self) -> Result<domain::ProviderAppPatch, Vec<domain::FieldIssue>> {
+    /// The mask applied to the values: the changes in the flat form, and
+    /// the provider the body names; or the issues naming what is wrong.
+    pub fn into_changes(
+        self,
+    ) -> Result<(FlatProviderAppUpdate, Option<String>), Vec<domain::FieldIssue>> {
         let mut issues = Vec::new();
-        let mut patch = domain::ProviderAppPatch::default();
+        let mut patch = FlatProviderAppUpdate::default();
+        let mut provider = None;
         let mut app = self.provider_app;
         if self.update_mask.is_empty() {
             issues.push(domain::FieldIssue::body(
@@ -138,7 +163,7 @@ impl UpdateProviderAppRequest {
             match field.as_str() {
                 "externalRef" => patch.external_ref = Some(app.external_ref.take()),
                 "scopes" => patch.scopes = Some(app.scopes.take().unwrap_or_default()),
-                "metadata" => patch.metadata = Some(app.metadata.take().unwrap_or_default().into()),
+                "metadata" => patch.metadata = Some(app.metadata.take().unwrap_or_default()),
                 "clientId" => match app.client_id.take() {
                     Some(value) => patch.client_id = Some(value),
                     None => required(field, &mut issues),
@@ -148,7 +173,7 @@ impl UpdateProviderAppRequest {
                     None => required(field, &mut issues),
                 },
                 "provider" => match app.provider.take() {
-                    Some(value) => patch.provider = Some(value),
+                    Some(value) => provider = Some(value),
                     None => required(field, &mut issues),
                 },
                 other => issues.push(domain::FieldIssue::body(
@@ -162,7 +187,7 @@ impl UpdateProviderAppRequest {
             }
         }
         if issues.is_empty() {
-            Ok(patch)
+            Ok((patch, provider))
         } else {
             Err(issues)
         }
@@ -170,7 +195,7 @@ impl UpdateProviderAppRequest {
 }
 
 /// grantd's flat update body (an extension): the fields given change.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlatProviderAppUpdate {
     pub client_id: Option<String>,
@@ -192,17 +217,43 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
-impl From<FlatProviderAppUpdate> for domain::ProviderAppPatch {
-    fn from(body: FlatProviderAppUpdate) -> Self {
-        domain::ProviderAppPatch {
-            client_id: body.client_id,
-            client_secret: body.client_secret,
-            scopes: body.scopes,
-            external_ref: body.external_ref,
-            is_default: body.is_default,
-            metadata: body.metadata.map(Into::into),
-            provider: None,
+impl FlatProviderAppUpdate {
+    /// The changes as an `UpdateProviderApp`. `provider` is the provider
+    /// the body names with the app's own, which it must equal.
+    pub fn parse(self, provider: Option<(&str, &str)>) -> DomainResult<UpdateProviderApp> {
+        let mut issues = Vec::new();
+        let client_id = self
+            .client_id
+            .map(|c| ClientId::parse(Some(c), &mut issues));
+        let external_ref = self
+            .external_ref
+            .map(|r| r.map(|r| AppText::parse("externalRef", r, &mut issues)));
+        let scopes = self.scopes.map(|s| AppScopes::parse(s, &mut issues));
+        let metadata = self
+            .metadata
+            .map(|m| AppMetadata::parse(m.into(), &mut issues));
+        let client_secret = self
+            .client_secret
+            .map(|s| NewClientSecret::parse(s, &mut issues));
+        if let Some((named, current)) = provider {
+            same_provider(named, current, &mut issues);
         }
+        let make_default = make_default(self.is_default, &mut issues);
+        let update = (|| {
+            Some(UpdateProviderApp {
+                client_id: optional(client_id)?,
+                client_secret: optional(client_secret)?,
+                scopes: optional(scopes)?,
+                // `null` (clear the reference) is sent and parsed.
+                external_ref: optional(external_ref.map(|r| match r {
+                    None => Some(None),
+                    Some(parsed) => parsed.map(Some),
+                }))?,
+                make_default: make_default?,
+                metadata: optional(metadata)?,
+            })
+        })();
+        finish(update, issues)
     }
 }
 

@@ -130,60 +130,107 @@ struct AmpHeaders {
 
 impl AmpHeaders {
     fn read(headers: &HeaderMap) -> Result<Self, ApiError> {
-        let mut issues = Vec::new();
-        let text = |name: &str, issues: &mut Vec<FieldIssue>| -> Option<String> {
-            let value = headers.get(name)?;
-            match value.to_str().map(str::trim) {
-                Ok(v) if !v.is_empty() => Some(v.to_owned()),
-                _ => {
-                    issues.push(header_issue(name, "", "must be non-empty visible ASCII"));
-                    None
-                }
-            }
+        let mut reader = HeaderReader {
+            headers,
+            issues: Vec::new(),
         };
-        for ampersand_only in ["x-amp-installation-id", "x-amp-integration-name"] {
-            if headers.contains_key(ampersand_only) {
-                issues.push(header_issue(
-                    ampersand_only,
+        reader.refuse_ampersand_only();
+        reader.check_version();
+        let project = reader.project();
+        let connection = reader.connection();
+        let throttle = headers
+            .get("x-amp-rate-limiter-mode")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("throttle"));
+        match (project, connection) {
+            (Some(project), Some(connection)) if reader.issues.is_empty() => Ok(AmpHeaders {
+                project,
+                connection,
+                throttle,
+            }),
+            _ => Err(ApiError::Input(reader.issues)),
+        }
+    }
+}
+
+/// Reads Ampersand's headers one by one, keeping every issue found so that
+/// one 400 names them all.
+struct HeaderReader<'a> {
+    headers: &'a HeaderMap,
+    issues: Vec<FieldIssue>,
+}
+
+impl HeaderReader<'_> {
+    /// A present header's trimmed value; an empty or non-ASCII one is an issue.
+    fn text(&mut self, name: &str) -> Option<String> {
+        let value = self.headers.get(name)?;
+        match value.to_str().map(str::trim) {
+            Ok(v) if !v.is_empty() => Some(v.to_owned()),
+            _ => {
+                self.issues
+                    .push(header_issue(name, "", "must be non-empty visible ASCII"));
+                None
+            }
+        }
+    }
+
+    /// Ampersand's installation and integration headers name things grantd
+    /// does not have: the issue says what to send instead.
+    fn refuse_ampersand_only(&mut self) {
+        for name in ["x-amp-installation-id", "x-amp-integration-name"] {
+            if self.headers.contains_key(name) {
+                self.issues.push(header_issue(
+                    name,
                     "",
                     "grantd has no installations or integrations: name the connection with \
                      x-amp-connection-id, or with x-amp-group-ref and x-amp-provider",
                 ));
             }
         }
-        match text("x-amp-proxy-version", &mut issues) {
+    }
+
+    fn check_version(&mut self) {
+        const NAME: &str = "x-amp-proxy-version";
+        match self.text(NAME) {
             Some(version) if version == "1" => {}
-            Some(version) => issues.push(header_issue(
-                "x-amp-proxy-version",
-                &version,
-                "the only proxy version is 1",
-            )),
-            None if !headers.contains_key("x-amp-proxy-version") => issues.push(header_issue(
-                "x-amp-proxy-version",
-                "",
-                "send x-amp-proxy-version: 1",
-            )),
+            Some(version) => {
+                self.issues
+                    .push(header_issue(NAME, &version, "the only proxy version is 1"))
+            }
+            None if !self.headers.contains_key(NAME) => {
+                self.issues
+                    .push(header_issue(NAME, "", "send x-amp-proxy-version: 1"))
+            }
             None => {}
         }
-        let project = text("x-amp-project-id", &mut issues);
-        if project.is_none() && !headers.contains_key("x-amp-project-id") {
-            issues.push(header_issue(
-                "x-amp-project-id",
+    }
+
+    fn project(&mut self) -> Option<String> {
+        const NAME: &str = "x-amp-project-id";
+        let project = self.text(NAME);
+        if project.is_none() && !self.headers.contains_key(NAME) {
+            self.issues.push(header_issue(
+                NAME,
                 "",
                 "send the project's id (or name) in x-amp-project-id",
             ));
         }
-        let id = text("x-amp-connection-id", &mut issues);
-        let group_ref = text("x-amp-group-ref", &mut issues);
-        let provider = text("x-amp-provider", &mut issues);
-        let connection = match (id, group_ref, provider) {
+        project
+    }
+
+    /// By id, or by group and provider: exactly one of the two ways.
+    fn connection(&mut self) -> Option<ConnectionSelector> {
+        let id = self.text("x-amp-connection-id");
+        let group_ref = self.text("x-amp-group-ref");
+        let provider = self.text("x-amp-provider");
+        match (id, group_ref, provider) {
             (Some(id), None, None) => Some(ConnectionSelector::Id(id)),
             (None, Some(group_ref), Some(provider)) => Some(ConnectionSelector::GroupAndProvider {
                 group_ref,
                 provider,
             }),
             (Some(_), _, _) => {
-                issues.push(header_issue(
+                self.issues.push(header_issue(
                     "x-amp-connection-id",
                     "",
                     "name the connection either by x-amp-connection-id or by \
@@ -197,8 +244,8 @@ impl AmpHeaders {
                 } else {
                     "x-amp-provider"
                 };
-                if !has_issue(&issues, missing) {
-                    issues.push(header_issue(
+                if !has_issue(&self.issues, missing) {
+                    self.issues.push(header_issue(
                         missing,
                         "",
                         "name the connection with x-amp-connection-id, or with \
@@ -207,18 +254,6 @@ impl AmpHeaders {
                 }
                 None
             }
-        };
-        let throttle = headers
-            .get("x-amp-rate-limiter-mode")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("throttle"));
-        match (project, connection) {
-            (Some(project), Some(connection)) if issues.is_empty() => Ok(AmpHeaders {
-                project,
-                connection,
-                throttle,
-            }),
-            _ => Err(ApiError::Input(issues)),
         }
     }
 }

@@ -43,9 +43,8 @@ pub async fn create_webhook(
     access: ProjectAccess<Manage>,
     JsonBody(body): JsonBody<CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<CreatedWebhookView>), ApiError> {
-    let created = grantd
-        .create_webhook(&access.project().id, body.into())
-        .await?;
+    let webhook = grantd.parse_webhook(body.url, body.events, body.description)?;
+    let created = grantd.create_webhook(&access.project().id, webhook).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

@@ -21,16 +21,6 @@ pub struct CreateWebhookRequest {
     pub description: Option<String>,
 }
 
-impl From<CreateWebhookRequest> for domain::WebhookInput {
-    fn from(body: CreateWebhookRequest) -> Self {
-        domain::WebhookInput {
-            url: body.url,
-            events: body.events,
-            description: body.description,
-        }
-    }
-}
-
 /// Query of `GET …/webhooks/{webhookId}/deliveries`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
