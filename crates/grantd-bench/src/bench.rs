@@ -421,6 +421,28 @@ impl Bench {
         self.work_dir.join(format!("{name}.log"))
     }
 
+    /// Starts grantd (its log `name.log`) and measures it at rest: the
+    /// server, its start-up time, its idle memory (both printed after
+    /// `label`), and an API client for `project`.
+    async fn start_at_rest(
+        &self,
+        grantd: &Grantd,
+        name: &str,
+        project: &Project,
+        label: &str,
+    ) -> anyhow::Result<(Server, Duration, Memory, Api)> {
+        let server = grantd.serve(&[], &self.log(name)).await?;
+        let startup = server.startup;
+        let idle = idle_memory(&self.plan, &server).await?;
+        println!(
+            "  {label}started in {:.1} ms, idle RSS {:.1} MiB",
+            ms(startup),
+            mib(idle.rss)
+        );
+        let api = Api::new(&server.base, &project.name, &project.api_key)?;
+        Ok((server, startup, idle, api))
+    }
+
     /// Scenarios 1–5. Returns the project and the ids of real connections
     /// for the GET scenarios.
     async fn fresh_store(
@@ -429,15 +451,8 @@ impl Bench {
     ) -> anyhow::Result<(FreshStore, Project, Arc<Vec<String>>)> {
         let plan = &self.plan;
         let project = grantd.create_project("bench")?;
-        let server = grantd.serve(&[], &self.log("fresh")).await?;
-        let startup = server.startup;
-        let idle = idle_memory(plan, &server).await?;
-        println!(
-            "  started in {:.1} ms, idle RSS {:.1} MiB",
-            ms(startup),
-            mib(idle.rss)
-        );
-        let api = Api::new(&server.base, &project.name, &project.api_key)?;
+        let (server, startup, idle, api) =
+            self.start_at_rest(grantd, "fresh", &project, "").await?;
         api.create_provider_app().await?;
         let mut scenarios = Vec::new();
 
@@ -518,9 +533,7 @@ impl Bench {
         let peak = server.memory()?;
         drop(api);
         server.stop().await?;
-        let pool = db::open_read_only(&grantd.data_dir).await?;
-        let connections_after = db::count_connections(&pool).await?;
-        pool.close().await;
+        let connections_after = db::connections_in(&grantd.data_dir).await?;
         Ok((
             FreshStore {
                 startup,
@@ -542,9 +555,7 @@ impl Bench {
         ids: Arc<Vec<String>>,
     ) -> anyhow::Result<LargeStore> {
         let plan = &self.plan;
-        let pool = db::open_read_only(&grantd.data_dir).await?;
-        let real = db::count_connections(&pool).await?;
-        pool.close().await;
+        let real = db::connections_in(&grantd.data_dir).await?;
         println!(
             "  seeding {} copies of a real connection …",
             plan.store_connections.saturating_sub(real)
@@ -555,20 +566,17 @@ impl Bench {
             seeded.copies,
             seeded.elapsed.as_secs_f64()
         );
-        let pool = db::open_read_only(&grantd.data_dir).await?;
-        let connections = db::count_connections(&pool).await?;
-        pool.close().await;
+        let connections = db::connections_in(&grantd.data_dir).await?;
         let store_bytes = db::store_bytes(&grantd.data_dir);
 
-        let server = grantd.serve(&[], &self.log("large")).await?;
-        let startup = server.startup;
-        let idle = idle_memory(plan, &server).await?;
-        println!(
-            "  {connections} connections: started in {:.1} ms, idle RSS {:.1} MiB",
-            ms(startup),
-            mib(idle.rss)
-        );
-        let api = Api::new(&server.base, &project.name, &project.api_key)?;
+        let (server, startup, idle, api) = self
+            .start_at_rest(
+                grantd,
+                "large",
+                project,
+                &format!("{connections} connections: "),
+            )
+            .await?;
         let get = scenario(
             plan,
             &server,

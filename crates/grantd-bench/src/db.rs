@@ -11,31 +11,47 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("grantd.db")
 }
 
-/// A read-only handle: WAL readers never block grantd's writers.
-pub async fn open_read_only(data_dir: &Path) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
+/// The store's file with the settings both handles share: waiting out
+/// grantd's locks rather than failing on them.
+fn store_options(data_dir: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
         .filename(db_path(data_dir))
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+}
+
+/// One connection: the bench reads and seeds in sequence.
+async fn open(
+    data_dir: &Path,
+    options: SqliteConnectOptions,
+    how: &str,
+) -> anyhow::Result<SqlitePool> {
     SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
         .await
-        .with_context(|| format!("opening {} read-only", db_path(data_dir).display()))
+        .with_context(|| format!("opening {}{how}", db_path(data_dir).display()))
+}
+
+/// A read-only handle: WAL readers never block grantd's writers.
+pub async fn open_read_only(data_dir: &Path) -> anyhow::Result<SqlitePool> {
+    let options = store_options(data_dir).read_only(true);
+    open(data_dir, options, " read-only").await
 }
 
 async fn open_read_write(data_dir: &Path) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
-        .filename(db_path(data_dir))
+    let options = store_options(data_dir)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .with_context(|| format!("opening {}", db_path(data_dir).display()))
+        .foreign_keys(true);
+    open(data_dir, options, "").await
+}
+
+/// How many connections the store holds, read through a short-lived read-only handle.
+pub async fn connections_in(data_dir: &Path) -> anyhow::Result<u64> {
+    let pool = open_read_only(data_dir).await?;
+    let count = count_connections(&pool).await;
+    pool.close().await;
+    count
 }
 
 pub async fn count_connections(pool: &SqlitePool) -> anyhow::Result<u64> {

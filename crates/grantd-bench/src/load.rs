@@ -47,6 +47,47 @@ struct Shared {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Shared {
+            errors: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+        }
+    }
+
+    /// Counts one finished operation: its latency when it succeeded, its
+    /// error otherwise.
+    fn tally(
+        &self,
+        outcome: anyhow::Result<()>,
+        took: Duration,
+        ok: &mut u64,
+        latency: &mut Histogram<u64>,
+    ) {
+        match outcome {
+            Ok(()) => {
+                *ok += 1;
+                latency.saturating_record(took.as_micros() as u64);
+            }
+            Err(error) => self.error(error),
+        }
+    }
+
+    /// What the run produced, from the successes counted and this run's errors.
+    fn result(&self, ok: u64, latency: Histogram<u64>, window: Duration) -> LoadResult {
+        let first_error = self
+            .first_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        LoadResult {
+            ok,
+            errors: self.errors.load(Ordering::Relaxed),
+            first_error,
+            window,
+            latency,
+        }
+    }
+
     fn error(&self, error: anyhow::Error) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut first = self
@@ -71,10 +112,7 @@ where
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let op = Arc::new(op);
-    let shared = Arc::new(Shared {
-        errors: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-    });
+    let shared = Arc::new(Shared::new());
     let begin = Instant::now();
     let measure_from = begin + warmup;
     let until = measure_from + duration;
@@ -94,13 +132,7 @@ where
                 if ended < measure_from || ended > until {
                     continue;
                 }
-                match outcome {
-                    Ok(()) => {
-                        ok += 1;
-                        latency.saturating_record((ended - started).as_micros() as u64);
-                    }
-                    Err(error) => shared.error(error),
-                }
+                shared.tally(outcome, ended - started, &mut ok, &mut latency);
             }
             (ok, latency)
         }));
@@ -119,10 +151,7 @@ where
 {
     let op = Arc::new(op);
     let next = Arc::new(AtomicU64::new(0));
-    let shared = Arc::new(Shared {
-        errors: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-    });
+    let shared = Arc::new(Shared::new());
     let begin = Instant::now();
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -136,13 +165,8 @@ where
                     break;
                 }
                 let started = Instant::now();
-                match op(i).await {
-                    Ok(()) => {
-                        ok += 1;
-                        latency.saturating_record(started.elapsed().as_micros() as u64);
-                    }
-                    Err(error) => shared.error(error),
-                }
+                let outcome = op(i).await;
+                shared.tally(outcome, started.elapsed(), &mut ok, &mut latency);
             }
             (ok, latency)
         }));
@@ -167,18 +191,7 @@ async fn gather(
             .add(histogram)
             .context("merging latency histograms")?;
     }
-    let first_error = shared
-        .first_error
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    Ok(LoadResult {
-        ok: total,
-        errors: shared.errors.load(Ordering::Relaxed),
-        first_error,
-        window: Duration::ZERO,
-        latency,
-    })
+    Ok(shared.result(total, latency, Duration::ZERO))
 }
 
 /// Runs `op(i)` one at a time until `duration` has passed and at least
@@ -193,34 +206,15 @@ where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let shared = Shared {
-        errors: AtomicU64::new(0),
-        first_error: Mutex::new(None),
-    };
+    let shared = Shared::new();
     let mut latency = new_histogram()?;
     let (mut ok, mut i) = (0u64, 0u64);
     let begin = Instant::now();
     while i < min_ops || begin.elapsed() < duration {
         let started = Instant::now();
-        match op(i).await {
-            Ok(()) => {
-                ok += 1;
-                latency.saturating_record(started.elapsed().as_micros() as u64);
-            }
-            Err(error) => shared.error(error),
-        }
+        let outcome = op(i).await;
+        shared.tally(outcome, started.elapsed(), &mut ok, &mut latency);
         i += 1;
     }
-    let first_error = shared
-        .first_error
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    Ok(LoadResult {
-        ok,
-        errors: shared.errors.load(Ordering::Relaxed),
-        first_error,
-        window: begin.elapsed(),
-        latency,
-    })
+    Ok(shared.result(ok, latency, begin.elapsed()))
 }

@@ -216,20 +216,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(problems.is_empty())
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
     let smoke = args.smoke;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
+    match run(args).await {
         Ok(true) => ExitCode::SUCCESS,
         // Request errors or an unfinished wave make the figures unreliable:
         // the smoke fails on them, a full run reports them and still succeeds.

@@ -8,25 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Variables the harness sets itself or that would change what is measured.
-const GRANTD_VARS: [&str; 16] = [
-    "GRANTD_ENCRYPTION_KEY",
-    "GRANTD_DATA_DIR",
-    "GRANTD_PROVIDERS_FILE",
-    "GRANTD_LISTEN",
-    "GRANTD_PUBLIC_URL",
-    "GRANTD_LOG_FORMAT",
-    "GRANTD_OAUTH_STATE_TTL_SECS",
-    "GRANTD_REFRESH_LEAD_SECS",
-    "GRANTD_REFRESH_LEASE_SECS",
-    "GRANTD_REFRESH_TICK_MS",
-    "GRANTD_REFRESH_CONCURRENCY",
-    "GRANTD_REFRESH_PER_PROVIDER",
-    "GRANTD_REFRESH_BACKOFF_MS",
-    "RUST_LOG",
-    "RUST_BACKTRACE",
-    "TOKIO_WORKER_THREADS",
-];
+/// Variables besides `GRANTD_*` that would change what is measured.
+const RUNTIME_VARS: [&str; 3] = ["RUST_LOG", "RUST_BACKTRACE", "TOKIO_WORKER_THREADS"];
+
+/// The variables `grantd` never inherits from the harness: every `GRANTD_*`
+/// one (the harness sets those it needs; a fixed list would miss the next
+/// one added) and the runtime's.
+fn inherited_vars_to_clear() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_string_lossy().starts_with("GRANTD_"))
+        .chain(RUNTIME_VARS.iter().map(Into::into))
+        .collect()
+}
 
 /// How to run grantd: binary, data directory, keyring and catalog.
 #[derive(Debug, Clone)]
@@ -99,7 +93,7 @@ impl Grantd {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
-        for var in GRANTD_VARS {
+        for var in inherited_vars_to_clear() {
             command.env_remove(var);
         }
         command

@@ -3,6 +3,7 @@
 //! markers survive a re-run so the analysis stays next to the numbers.
 
 use crate::bench::{mib, ms, FreshStore, Plan, Results, Scenario};
+use crate::load::LoadResult;
 use crate::machine::Machine;
 use crate::process;
 use std::fmt::Write;
@@ -32,6 +33,17 @@ pub fn existing_notes(report: &str) -> Option<String> {
 }
 
 /// 1234567 -> "1,234,567".
+/// Throughput, median and tail latency and errors of a run, as the tables show them.
+fn load_summary(load: &LoadResult) -> String {
+    format!(
+        "{} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+        thousands(load.per_second().round() as u64),
+        load.quantile_ms(0.5),
+        load.quantile_ms(0.99),
+        load.errors
+    )
+}
+
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -260,13 +272,14 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
             );
         }
     }
+    let rss_peak = wave.peak.peak.max(wave.rss_peak_sampled);
     let _ = writeln!(
         o,
         "| refresh wave: flat RSS (peak within 10 % of start) | {:.1} MiB at start → {:.1} MiB peak ({:+.0} %) | {} |",
         mib(wave.rss_start),
-        mib(wave.peak.peak.max(wave.rss_peak_sampled)),
-        growth(wave.rss_start, wave.peak.peak.max(wave.rss_peak_sampled)),
-        verdict(growth(wave.rss_start, wave.peak.peak.max(wave.rss_peak_sampled)) <= 10.0)
+        mib(rss_peak),
+        growth(wave.rss_start, rss_peak),
+        verdict(growth(wave.rss_start, rss_peak) <= 10.0)
     );
     let _ = writeln!(
         o,
@@ -355,15 +368,7 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
         mib(fresh.idle.rss),
         mib(large.idle.rss)
     );
-    let show = |s: &Scenario| {
-        format!(
-            "{} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-            thousands(s.load.per_second().round() as u64),
-            s.load.quantile_ms(0.5),
-            s.load.quantile_ms(0.99),
-            s.load.errors
-        )
-    };
+    let show = |s: &Scenario| load_summary(&s.load);
     if let Some(fresh_get) = fresh_get {
         let _ = writeln!(
             o,
@@ -409,13 +414,10 @@ pub fn render(results: &Results, cx: &Context<'_>) -> String {
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(
         o,
-        "| seeding (generate, imported tokens) | {} created in {:.1} s: {} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
+        "| seeding (generate, imported tokens) | {} created in {:.1} s: {} |",
         thousands(wave.seeding.ok),
         wave.seeding.window.as_secs_f64(),
-        thousands(wave.seeding.per_second().round() as u64),
-        wave.seeding.quantile_ms(0.5),
-        wave.seeding.quantile_ms(0.99),
-        wave.seeding.errors
+        load_summary(&wave.seeding)
     );
     let _ = writeln!(
         o,

@@ -32,13 +32,22 @@ async fn assert_problem(response: Response, status: StatusCode) -> Value {
     body
 }
 
-/// An apiKey connection made through `connections:generate`.
-async fn generate(app: &TestApp, body: Value) -> Value {
-    let response = app.generate(&body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body
+/// `POST /v1/oauth-connect` with `body` sent as it is, declared as
+/// `content_type` (or without a content type).
+async fn post_raw_connect(
+    app: &TestApp,
+    content_type: Option<&str>,
+    body: &'static str,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .header("X-Api-Key", &app.api_key)
+        .body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.send().await.unwrap()
 }
 
 async fn list(app: &TestApp, path: &str) -> Vec<Value> {
@@ -59,24 +68,10 @@ fn field_set(items: &[Value], field: &str) -> Vec<String> {
 /// Four connections over two providers, two groups and two consumers.
 async fn seed_connections(app: &TestApp) -> Vec<Value> {
     vec![
-        generate(
-            app,
-            json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c1", "apiKey": "k"}),
-        )
-        .await,
-        generate(
-            app,
-            json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c2", "consumerName": "Consumer Two", "apiKey": "k"}),
-        )
-        .await,
-        generate(
-            app,
-            json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c1", "apiKey": "k"}),
-        )
-        .await,
-        generate(
-            app,
-            json!({
+        app.generated(&json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c1", "apiKey": "k"})).await,
+        app.generated(&json!({"provider": "mock", "groupRef": "g1", "groupName": "Group One", "consumerRef": "c2", "consumerName": "Consumer Two", "apiKey": "k"})).await,
+        app.generated(&json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c1", "apiKey": "k"})).await,
+        app.generated(&json!({
                 "provider": "mock-workspace",
                 "groupRef": "g2",
                 "consumerRef": "c2",
@@ -84,16 +79,14 @@ async fn seed_connections(app: &TestApp) -> Vec<Value> {
                 "providerWorkspaceRef": "tenant-1",
                 "providerMetadata": {"accountId": {"value": "42"}},
                 "apiKey": "k",
-            }),
-        )
-        .await,
+            })).await,
     ]
 }
 
 #[tokio::test]
 async fn healthz_answers_ok_without_credentials() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get_without_key(&app.url("/healthz")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["x-request-id"].to_str().is_ok());
     assert_eq!(response.text().await.unwrap(), "ok");
@@ -102,7 +95,7 @@ async fn healthz_answers_ok_without_credentials() {
 #[tokio::test]
 async fn readyz_answers_200_when_the_database_does() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get_without_key(&app.url("/readyz")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ready");
 }
@@ -137,15 +130,7 @@ async fn a_wrong_method_is_a_405_problem() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .header("content-type", "text/plain")
-        .body(r#"{"provider": "mock"}"#)
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw_connect(&app, Some("text/plain"), r#"{"provider": "mock"}"#).await;
     let body = assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert!(
         body["detail"].as_str().unwrap().contains("text/plain"),
@@ -156,29 +141,15 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
 #[tokio::test]
 async fn a_body_without_content_type_is_a_415_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw_connect(&app, None, "{}").await;
     assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_400_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .header("content-type", "application/json")
-        .body(r#"{"provider": "mock","#)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_raw_connect(&app, Some("application/json"), r#"{"provider": "mock","#).await;
     let body = assert_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["issues"][0]["in"], "body");
     assert!(
@@ -213,12 +184,7 @@ async fn a_body_just_under_the_limit_is_read() {
 #[tokio::test]
 async fn a_401_carries_the_problem_envelope_too() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.project_url("/connections"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.project_url("/connections")).await;
     assert_problem(response, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -240,8 +206,8 @@ async fn a_caller_supplied_request_id_is_kept_and_echoed_in_problems() {
 #[tokio::test]
 async fn each_request_gets_its_own_request_id() {
     let app = spawn_app().await;
-    let first = app.client.get(app.url("/healthz")).send().await.unwrap();
-    let second = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let first = app.get_without_key(&app.url("/healthz")).await;
+    let second = app.get_without_key(&app.url("/healthz")).await;
     assert_ne!(
         first.headers()["x-request-id"],
         second.headers()["x-request-id"]
@@ -251,12 +217,7 @@ async fn each_request_gets_its_own_request_id() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_ampersand_routes_and_both_security_schemes() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.url("/v1/openapi.json")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -297,12 +258,7 @@ async fn the_openapi_document_describes_the_ampersand_routes_and_both_security_s
 #[tokio::test]
 async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_name() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/v1/providers"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.url("/v1/providers")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let providers: serde_json::Map<String, Value> = response.json().await.unwrap();
     let builtin = grantd::domain::catalog::builtin().unwrap();
@@ -350,11 +306,8 @@ async fn the_provider_catalog_lists_the_built_in_and_configured_providers_by_nam
 async fn one_provider_reads_in_ampersands_provider_info_shape() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(app.url("/v1/providers/salesforce"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/v1/providers/salesforce"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let provider: Value = response.json().await.unwrap();
     assert_eq!(provider["name"], "salesforce");
@@ -409,12 +362,7 @@ async fn api_key_providers_say_where_the_key_goes() {
 #[tokio::test]
 async fn an_unknown_provider_is_a_404_problem() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/v1/providers/nope"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.url("/v1/providers/nope")).await;
     let body = assert_problem(response, StatusCode::NOT_FOUND).await;
     assert!(
         body["detail"].as_str().unwrap().contains("provider"),
@@ -425,11 +373,7 @@ async fn an_unknown_provider_is_a_404_problem() {
 #[tokio::test]
 async fn generate_creates_an_api_key_connection_whose_key_shows_only_on_request() {
     let app = spawn_app().await;
-    let created = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c1", "apiKey": "the-key"}),
-    )
-    .await;
+    let created = app.generated(&json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c1", "apiKey": "the-key"})).await;
     assert_eq!(created["provider"], "mock");
     assert_eq!(created["authScheme"], "apiKey");
     assert_eq!(created["status"], "working");
@@ -439,11 +383,8 @@ async fn generate_creates_an_api_key_connection_whose_key_shows_only_on_request(
     let id = created["id"].as_str().unwrap();
 
     let plain: Value = app
-        .get(&app.project_url(&format!("/connections/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connections/{id}")))
+        .await;
     assert!(plain.get("apiKey").is_none(), "{plain}");
     let full: Value = app.connection_with_credentials(id).await;
     assert_eq!(full["apiKey"], "the-key");

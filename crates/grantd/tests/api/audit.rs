@@ -2,18 +2,13 @@
 //! its address and the request id; nothing for a neighbour project; no
 //! secret in any record; no credential read without its record.
 
-use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{expect_problem, issue_names, problem, spawn_app, spawn_app_with, TestApp};
 use crate::mock_provider::CLIENT_SECRET;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 async fn get_as(app: &TestApp, key: &str, url: &str) -> Response {
-    app.client
-        .get(url)
-        .header("X-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
+    app.get_with_key(url, key).await
 }
 
 /// One page of the app's own audit trail, with `query` (`pageSize=…&…`).
@@ -42,12 +37,7 @@ fn request_id(response: &Response) -> String {
 
 /// The id of the key `project create` made (label `default`).
 async fn default_key_id(app: &TestApp) -> String {
-    let keys: Vec<Value> = app
-        .get(&app.project_url("/api-keys"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let keys: Vec<Value> = app.get_json(&app.project_url("/api-keys")).await;
     keys.iter().find(|k| k["label"] == "default").unwrap()["id"]
         .as_str()
         .unwrap()
@@ -55,20 +45,14 @@ async fn default_key_id(app: &TestApp) -> String {
 }
 
 async fn import_tokens(app: &TestApp, group: &str) -> String {
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+    app.generated_id(
+        &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
             "oauth2AuthorizationCode": {
                 "accessToken": {"token": "at-imported-secret"},
                 "refreshToken": {"token": "rt-imported-secret"},
                 "scopes": ["read"]}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    )
+    .await
 }
 
 #[tokio::test]
@@ -97,25 +81,9 @@ async fn every_audited_action_leaves_a_record_naming_the_caller_its_address_and_
     assert_eq!(plain.status(), StatusCode::OK);
 
     let connected = app.connect_mock("g-oauth", "c").await;
-    let update = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{connected}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(update.status(), StatusCode::OK);
-    let url = update.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&connected).await;
 
-    let origins = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": ["https://app.example.com"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(origins.status(), StatusCode::OK);
+    app.allow_origins(&["https://app.example.com"]).await;
     let minted = app
         .post_json(
             &app.project_url("/api-keys"),
@@ -444,8 +412,7 @@ async fn reading_the_trail_needs_the_audit_read_scope() {
         &app.project_url("/audit"),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::FORBIDDEN).await;
     assert!(body.to_string().contains("audit:read"), "{body}");
 }
 

@@ -1,7 +1,9 @@
 //! Who may call: API keys, bearer JWTs signed by a project's registered key,
 //! and the wall between projects (another project's things answer 404).
 
-use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, problem, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
+};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::SigningKey;
 use grantd::domain::{JwtAlgorithm, Scope, Scopes};
@@ -62,35 +64,37 @@ pub(crate) fn sign(private_pem: &str, kid: Option<&str>, claims: &Value) -> Stri
     .unwrap()
 }
 
+/// A token signed with the registered `kid-1` key, carrying the default
+/// claims changed by `overrides`.
+fn signed_token(app: &TestApp, private_pem: &str, overrides: Value) -> String {
+    sign(private_pem, Some("kid-1"), &claims(app, overrides))
+}
+
 /// Registers a fresh key as `kid-1` for the app's project; returns its private PEM.
 pub(crate) async fn register_jwt_key(app: &TestApp) -> String {
     let (private, public) = ed25519_keypair();
+    register_public_key(app, &public).await;
+    private
+}
+
+/// Registers an EdDSA public key as `kid-1` for the app's project.
+async fn register_public_key(app: &TestApp, public_pem: &str) {
     app.grantd
         .add_jwt_key(
             &grantd::domain::Actor::cli(),
             &app.project_id,
             JwtAlgorithm::EdDsa,
-            &public,
+            public_pem,
             Some("kid-1".into()),
         )
         .await
         .unwrap();
-    private
 }
 
 async fn get_with_bearer(app: &TestApp, token: &str) -> Response {
     app.client
         .get(app.project_url("/connections"))
         .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get_with_key(app: &TestApp, url: &str, key: &str) -> Response {
-    app.client
-        .get(url)
-        .header("X-Api-Key", key)
         .send()
         .await
         .unwrap()
@@ -110,29 +114,10 @@ async fn assert_unauthorized(response: Response) -> Value {
     body
 }
 
-/// An apiKey connection in the app's own project; returns its id.
-async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_request_without_credentials_is_a_401_problem_with_a_challenge() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.project_url("/connections"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.project_url("/connections")).await;
     let body = assert_unauthorized(response).await;
     assert!(body["remedy"].as_str().unwrap().contains("X-Api-Key"));
 }
@@ -153,14 +138,16 @@ async fn oauth_connect_without_credentials_is_a_401_before_the_body_is_looked_at
 #[tokio::test]
 async fn a_wrong_api_key_is_a_401() {
     let app = spawn_app().await;
-    let response = get_with_key(&app, &app.project_url("/connections"), "not-a-real-key").await;
+    let response = app
+        .get_with_key(&app.project_url("/connections"), "not-a-real-key")
+        .await;
     assert_unauthorized(response).await;
 }
 
 #[tokio::test]
 async fn the_projects_api_key_reads_its_own_project() {
     let app = spawn_app().await;
-    let response = get_with_key(&app, &app.project_url(""), &app.api_key).await;
+    let response = app.get_with_key(&app.project_url(""), &app.api_key).await;
     assert_eq!(response.status(), StatusCode::OK);
     let project: Value = response.json().await.unwrap();
     assert_eq!(project["id"], app.project_id.as_str());
@@ -183,7 +170,7 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
     let second_key = second.key.expose().to_owned();
     let url = app.project_url("/connections");
     assert_eq!(
-        get_with_key(&app, &url, &second_key).await.status(),
+        app.get_with_key(&url, &second_key).await.status(),
         StatusCode::OK
     );
 
@@ -195,9 +182,9 @@ async fn a_revoked_api_key_is_a_401_while_the_projects_other_keys_still_work() {
         )
         .await
         .unwrap();
-    assert_unauthorized(get_with_key(&app, &url, &second_key).await).await;
+    assert_unauthorized(app.get_with_key(&url, &second_key).await).await;
     assert_eq!(
-        get_with_key(&app, &url, &app.api_key).await.status(),
+        app.get_with_key(&url, &app.api_key).await.status(),
         StatusCode::OK
     );
 }
@@ -219,11 +206,7 @@ async fn an_unsupported_authorization_scheme_is_a_401() {
 async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "connections:read manage"})),
-    );
+    let token = signed_token(&app, &private, json!({"scope": "connections:read manage"}));
 
     let response = get_with_bearer(&app, &token).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -247,10 +230,10 @@ async fn a_jwt_signed_by_a_registered_key_authenticates_as_its_project() {
 async fn an_expired_jwt_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
+    let token = signed_token(
+        &app,
         &private,
-        Some("kid-1"),
-        &claims(&app, json!({"exp": now() - 600, "iat": now() - 900})),
+        json!({"exp": now() - 600, "iat": now() - 900}),
     );
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
@@ -284,7 +267,7 @@ async fn a_jwt_signed_by_another_key_under_a_registered_kid_is_a_401() {
 async fn a_jwt_without_exp_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({"exp": null})));
+    let token = signed_token(&app, &private, json!({"exp": null}));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
 }
 
@@ -293,16 +276,7 @@ async fn a_jwt_claiming_hs256_with_the_public_key_as_secret_is_a_401() {
     // The algorithm-confusion attack: the public key is no secret.
     let app = spawn_app().await;
     let (_, public) = ed25519_keypair();
-    app.grantd
-        .add_jwt_key(
-            &grantd::domain::Actor::cli(),
-            &app.project_id,
-            JwtAlgorithm::EdDsa,
-            &public,
-            Some("kid-1".into()),
-        )
-        .await
-        .unwrap();
+    register_public_key(&app, &public).await;
     let header = Header {
         alg: Algorithm::HS256,
         kid: Some("kid-1".into()),
@@ -329,7 +303,7 @@ async fn a_jwt_authenticates_only_for_the_project_that_registered_its_key() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
     app.other_project().await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
+    let token = signed_token(&app, &private, json!({}));
     let response = app
         .client
         .get(app.url("/v1/projects/globex/connections"))
@@ -343,19 +317,21 @@ async fn a_jwt_authenticates_only_for_the_project_that_registered_its_key() {
 #[tokio::test]
 async fn another_projects_connection_is_not_found_under_the_callers_own_project() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
     let url = app.url(&format!("/v1/projects/globex/connections/{connection}"));
-    let response = get_with_key(&app, &url, &other_key).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(response).await["status"], 404);
+    let response = app.get_with_key(&url, &other_key).await;
+    assert_eq!(
+        expect_problem(response, StatusCode::NOT_FOUND).await["status"],
+        404
+    );
 }
 
 #[tokio::test]
 async fn every_path_of_another_project_answers_404_not_403() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let app_id = app.create_provider_app("mock").await;
     let (other_id, other_key) = app.other_project().await;
     assert_ne!(other_id, app.project_id);
@@ -372,47 +348,39 @@ async fn every_path_of_another_project_answers_404_not_403() {
     ] {
         for project in [app.project_name.as_str(), app.project_id.as_str()] {
             let url = app.url(&format!("/v1/projects/{project}{path}"));
-            let response = get_with_key(&app, &url, &other_key).await;
+            let response = app.get_with_key(&url, &other_key).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {url}");
             problem(response).await;
         }
     }
 
     let response = app
-        .client
-        .post(app.project_url("/connections:generate"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::POST,
+            &app.project_url("/connections:generate"),
+            &other_key,
+            Some(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = app
-        .client
-        .patch(app.project_url(&format!("/connections/{connection}:oauth-update")))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PATCH,
+            &app.project_url(&format!("/connections/{connection}:oauth-update")),
+            &other_key,
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.connection_count().await, 1, "nothing was added to A");
 }
 
 #[tokio::test]
 async fn oauth_connect_naming_another_project_is_a_404() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let (_, other_key) = app.other_project().await;
     for project in [&app.project_id, &app.project_name] {
-        let response = app
-            .client
-            .post(app.url("/v1/oauth-connect"))
-            .header("X-Api-Key", &other_key)
-            .json(&json!({"projectId": project, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_with_key(reqwest::Method::POST, &app.url("/v1/oauth-connect"), &other_key, Some(&json!({"projectId": project, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{project}");
         assert_eq!(problem(response).await["status"], 404);
     }
@@ -421,15 +389,12 @@ async fn oauth_connect_naming_another_project_is_a_404() {
 #[tokio::test]
 async fn a_projects_connection_list_never_shows_another_projects_connections() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
-    let response = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/connections"),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(&app.url("/v1/projects/globex/connections"), &other_key)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let list: Vec<Value> = response.json().await.unwrap();
     assert!(
@@ -439,12 +404,12 @@ async fn a_projects_connection_list_never_shows_another_projects_connections() {
     assert!(list.is_empty(), "{list:?}");
 
     // Even asked for A's group by name.
-    let response = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/connections?groupRef=org-a"),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.url("/v1/projects/globex/connections?groupRef=org-a"),
+            &other_key,
+        )
+        .await;
     let list: Vec<Value> = response.json().await.unwrap();
     assert!(list.is_empty(), "{list:?}");
 }
@@ -452,17 +417,18 @@ async fn a_projects_connection_list_never_shows_another_projects_connections() {
 #[tokio::test]
 async fn deleting_another_projects_connection_is_a_404_and_leaves_it_in_place() {
     let app = spawn_app().await;
-    let connection = generate_connection(&app, "org-a").await;
+    let connection = app.api_key_connection("org-a").await;
     let (_, other_key) = app.other_project().await;
 
     for project in ["globex", app.project_name.as_str()] {
         let response = app
-            .client
-            .delete(app.url(&format!("/v1/projects/{project}/connections/{connection}")))
-            .header("X-Api-Key", &other_key)
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::DELETE,
+                &app.url(&format!("/v1/projects/{project}/connections/{connection}")),
+                &other_key,
+                None,
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{project}");
         problem(response).await;
     }
@@ -475,28 +441,27 @@ async fn deleting_another_projects_connection_is_a_404_and_leaves_it_in_place() 
 
 #[tokio::test]
 async fn a_connection_made_through_the_oauth_dance_is_invisible_to_another_project() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, other_key) = app.other_project().await;
 
-    let response = get_with_key(
-        &app,
-        &app.url(&format!(
-            "/v1/projects/globex/connections/{connection}?includeCredentials=true"
-        )),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.url(&format!(
+                "/v1/projects/globex/connections/{connection}?includeCredentials=true"
+            )),
+            &other_key,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let response = get_with_key(
-        &app,
-        &app.project_url(&format!(
-            "/connections/{connection}?includeCredentials=true"
-        )),
-        &other_key,
-    )
-    .await;
+    let response = app
+        .get_with_key(
+            &app.project_url(&format!(
+                "/connections/{connection}?includeCredentials=true"
+            )),
+            &other_key,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(!response.text().await.unwrap().contains("access-"));
 }
@@ -509,43 +474,33 @@ async fn another_projects_provider_app_cannot_be_read_changed_or_deleted() {
     let url = app.url(&format!("/v1/projects/globex/provider-apps/{app_id}"));
 
     assert_eq!(
-        get_with_key(&app, &url, &other_key).await.status(),
+        app.get_with_key(&url, &other_key).await.status(),
         StatusCode::NOT_FOUND
     );
     let response = app
-        .client
-        .patch(&url)
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"clientId": "hijacked", "isDefault": true}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PATCH,
+            &url,
+            &other_key,
+            Some(&json!({"clientId": "hijacked", "isDefault": true})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let response = app
-        .client
-        .delete(&url)
-        .header("X-Api-Key", &other_key)
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(reqwest::Method::DELETE, &url, &other_key, None)
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let list: Vec<Value> = get_with_key(
-        &app,
-        &app.url("/v1/projects/globex/provider-apps"),
-        &other_key,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert!(list.is_empty(), "{list:?}");
-
-    let mine: Value = app
-        .get(&app.project_url(&format!("/provider-apps/{app_id}")))
+    let list: Vec<Value> = app
+        .get_with_key(&app.url("/v1/projects/globex/provider-apps"), &other_key)
         .await
         .json()
         .await
         .unwrap();
+    assert!(list.is_empty(), "{list:?}");
+
+    let mine: Value = app
+        .get_json(&app.project_url(&format!("/provider-apps/{app_id}")))
+        .await;
     assert_eq!(mine["clientId"], "mock-client");
     assert_eq!(mine["isDefault"], true);
 }
@@ -567,7 +522,7 @@ async fn a_jwt_for_another_audience_or_for_none_is_a_401() {
         json!(format!("{}/v1", app.address)),
         Value::Null,
     ] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"aud": aud})));
+        let token = signed_token(&app, &private, json!({"aud": aud}));
         assert_unauthorized(get_with_bearer(&app, &token).await).await;
     }
 }
@@ -609,11 +564,7 @@ async fn a_configured_jwt_audience_replaces_the_public_url() {
 async fn a_jwt_not_valid_before_a_future_time_is_a_401() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"nbf": now() + 600})),
-    );
+    let token = signed_token(&app, &private, json!({"nbf": now() + 600}));
     assert_unauthorized(get_with_bearer(&app, &token).await).await;
     let started = claims(&app, json!({"nbf": now() - 5}));
     assert_eq!(
@@ -630,7 +581,7 @@ async fn a_jwt_from_another_or_no_issuer_is_a_401_once_an_issuer_is_configured()
     .await;
     let private = register_jwt_key(&app).await;
     for iss in [json!("https://evil.example.com"), Value::Null] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, json!({"iss": iss})));
+        let token = signed_token(&app, &private, json!({"iss": iss}));
         assert_unauthorized(get_with_bearer(&app, &token).await).await;
     }
     let ours = claims(&app, json!({"iss": "https://auth.example.com"}));
@@ -652,7 +603,7 @@ async fn a_jwt_living_longer_than_the_maximum_or_without_iat_is_a_401() {
         // Issued "in the future", so that exp - iat looks short.
         json!({"iat": now() + 86_400, "exp": now() + 86_400 + 300}),
     ] {
-        let token = sign(&private, Some("kid-1"), &claims(&app, overrides.clone()));
+        let token = signed_token(&app, &private, overrides.clone());
         let response = get_with_bearer(&app, &token).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{overrides}");
     }
@@ -695,11 +646,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     };
 
     for scope in [Value::Null, json!("connections:read")] {
-        let token = sign(
-            &private,
-            Some("kid-1"),
-            &claims(&app, json!({"scope": scope})),
-        );
+        let token = signed_token(&app, &private, json!({"scope": scope}));
         assert_eq!(
             get_with_bearer(&app, &token).await.status(),
             StatusCode::OK,
@@ -714,14 +661,9 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
         );
     }
     // A token scoped only for other services holds nothing here.
-    let elsewhere = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "openid profile"})),
-    );
+    let elsewhere = signed_token(&app, &private, json!({"scope": "openid profile"}));
     let response = get_with_bearer(&app, &elsewhere).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::FORBIDDEN).await;
     assert!(
         body["detail"]
             .as_str()
@@ -732,10 +674,10 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     assert_eq!(app.connection_count().await, 0);
 
     // Unknown names (meant for other services) are ignored beside known ones.
-    let writer = sign(
+    let writer = signed_token(
+        &app,
         &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "openid manage credentials:read"})),
+        json!({"scope": "openid manage credentials:read"}),
     );
     let response = generate(writer.clone()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -743,11 +685,7 @@ async fn a_jwts_scope_claim_grants_exactly_its_scopes_and_none_means_read_only()
     assert_eq!(created["apiKey"], "k", "credentials:read sees the secret");
     let id = created["id"].as_str().unwrap();
 
-    let reader = sign(
-        &private,
-        Some("kid-1"),
-        &claims(&app, json!({"scope": "connections:read"})),
-    );
+    let reader = signed_token(&app, &private, json!({"scope": "connections:read"}));
     let url = app.project_url(&format!("/connections/{id}?includeCredentials=true"));
     let response = app
         .client
@@ -786,15 +724,17 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
     let key = created.key.expose().to_owned();
     for _ in 0..3 {
         let response = app
-            .client
-            .post(app.project_url("/provider-apps"))
-            .header("X-Api-Key", &key)
-            .json(&json!({"provider": "mock", "clientId": "x", "clientSecret": "y"}))
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::POST,
+                &app.project_url("/provider-apps"),
+                &key,
+                Some(&json!({"provider": "mock", "clientId": "x", "clientSecret": "y"})),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let response = get_with_key(&app, &app.project_url("/connections"), &key).await;
+        let response = app
+            .get_with_key(&app.project_url("/connections"), &key)
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
 }
@@ -805,7 +745,7 @@ async fn a_key_made_in_process_with_narrow_scopes_is_held_to_them_through_the_ca
 async fn a_bearer_jwt_from_a_browser_gets_cors_headers_for_its_own_projects_origins_only() {
     let app = spawn_app().await;
     let private = register_jwt_key(&app).await;
-    let token = sign(&private, Some("kid-1"), &claims(&app, json!({})));
+    let token = signed_token(&app, &private, json!({}));
     let (_, other_key) = app.other_project().await;
     for (url, key, origin) in [
         (
@@ -820,13 +760,13 @@ async fn a_bearer_jwt_from_a_browser_gets_cors_headers_for_its_own_projects_orig
         ),
     ] {
         let response = app
-            .client
-            .put(url)
-            .header("X-Api-Key", key)
-            .json(&json!({"origins": [origin]}))
-            .send()
-            .await
-            .unwrap();
+            .send_with_key(
+                reqwest::Method::PUT,
+                &url,
+                key,
+                Some(&json!({"origins": [origin]})),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
     let from = |origin: &'static str| {

@@ -3,7 +3,9 @@
 //! `projectIdOrName`, the callback page's messages and workspaces. The
 //! client itself runs against grantd in Chromium in `react_client.rs`.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, problem, spawn_app, spawn_app_with_provider_app, TestApp,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -15,13 +17,13 @@ const REACT_HEADERS: &str = "x-api-key,content-type,x-amp-client,x-amp-client-ve
 
 async fn allow_origins(app: &TestApp, api_key: &str, origins: &[&str]) {
     let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", api_key)
-        .json(&json!({ "origins": origins }))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PUT,
+            &app.project_url("/allowed-origins"),
+            api_key,
+            Some(&json!({ "origins": origins })),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -218,13 +220,13 @@ async fn an_origin_only_another_project_allows_gets_its_preflight_but_no_headers
     let app = spawn_app().await;
     let (_, other_key) = app.other_project().await;
     let other = app
-        .client
-        .put(app.url("/v1/projects/globex/allowed-origins"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({ "origins": [OTHER_ORIGIN] }))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::PUT,
+            &app.url("/v1/projects/globex/allowed-origins"),
+            &other_key,
+            Some(&json!({ "origins": [OTHER_ORIGIN] })),
+        )
+        .await;
     assert_eq!(other.status(), StatusCode::OK);
     // The preflight carries no key: the origin is allowed somewhere.
     let response = preflight(&app, "/v1/oauth-connect", OTHER_ORIGIN, "POST").await;
@@ -269,23 +271,14 @@ async fn the_integrations_list_is_empty_and_scoped_like_other_reads() {
 
     let (_, other_key) = app.other_project().await;
     let response = app
-        .client
-        .get(app.project_url("/integrations"))
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with_key(&app.project_url("/integrations"), &other_key)
+        .await;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
         "another project's list"
     );
-    let response = app
-        .client
-        .get(app.project_url("/integrations"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.project_url("/integrations")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     let document = app.public_json("/v1/openapi.json").await;
@@ -295,8 +288,7 @@ async fn the_integrations_list_is_empty_and_scoped_like_other_reads() {
 
 #[tokio::test]
 async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     for body in [
         json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         json!({"projectIdOrName": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
@@ -311,8 +303,10 @@ async fn oauth_connect_takes_project_id_or_name_and_still_accepts_project_id() {
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["projectIdOrName"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["projectIdOrName"]
+    );
     let response = app
         .post_json(
             &app.url("/v1/oauth-connect"),
@@ -338,8 +332,9 @@ fn ampersand_message(page: &str) -> (Option<Value>, String) {
     ((!message.is_null()).then_some(message), origin)
 }
 
-/// Starts a flow for `mock` from a browser page at `origin`.
-async fn connect_from(app: &TestApp, origin: &str, body: Value) -> String {
+/// Starts a flow for `mock` (group `g`, consumer `c`) from a browser page at `origin`.
+async fn connect_from(app: &TestApp, origin: &str) -> String {
+    let body = json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"});
     let response = app
         .client
         .post(app.url("/v1/oauth-connect"))
@@ -353,17 +348,17 @@ async fn connect_from(app: &TestApp, origin: &str, body: Value) -> String {
     response.text().await.unwrap()
 }
 
+/// An app whose project allows `APP_ORIGIN`, and a `mock` flow started from a page there.
+async fn flow_from_the_allowed_app_origin() -> (TestApp, String) {
+    let app = spawn_app_with_provider_app("mock").await;
+    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
+    let url = connect_from(&app, APP_ORIGIN).await;
+    (app, url)
+}
+
 #[tokio::test]
 async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_allowed_opener() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
-    let url = connect_from(
-        &app,
-        APP_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let (app, url) = flow_from_the_allowed_app_origin().await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     let (message, origin) = ampersand_message(&page);
     assert_eq!(origin, APP_ORIGIN);
@@ -397,28 +392,12 @@ async fn the_callback_page_tells_the_react_client_of_the_new_connection_at_the_a
 
 #[tokio::test]
 async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    allow_origins(&app, &app.api_key, &[APP_ORIGIN]).await;
-    let url = connect_from(
-        &app,
-        APP_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let (app, url) = flow_from_the_allowed_app_origin().await;
     let state = crate::helpers::query_param(&url, "state").unwrap();
     let callback = app.url(&format!(
         "/callbacks/v1/oauth?state={state}&error=access_denied"
     ));
-    let page = app
-        .client
-        .get(&callback)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_without_key(&callback).await.text().await.unwrap();
     let (message, origin) = ampersand_message(&page);
     assert_eq!(origin, APP_ORIGIN);
     let message = message.expect("a message for the React client");
@@ -433,14 +412,8 @@ async fn a_refused_authorization_is_reported_to_the_react_client_as_failed() {
 
 #[tokio::test]
 async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = connect_from(
-        &app,
-        OTHER_ORIGIN,
-        json!({"projectIdOrName": app.project_name, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
-    )
-    .await;
+    let app = spawn_app_with_provider_app("mock").await;
+    let url = connect_from(&app, OTHER_ORIGIN).await;
     let page = app.finish_flow(&url).await.text().await.unwrap();
     assert!(!page.contains(OTHER_ORIGIN), "{page}");
     let (_, origin) = ampersand_message(&page);
@@ -449,8 +422,7 @@ async fn the_callback_page_posts_nothing_to_an_origin_the_project_does_not_allow
 
 #[tokio::test]
 async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_metadata() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     // `@amp-labs/react`'s shape: the workspace twice, every entry with a source.
     let url = app
         .oauth_connect(json!({
@@ -474,8 +446,8 @@ async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_m
     assert_eq!(connection["providerMetadata"]["accountId"]["value"], "42");
 
     // Only in providerMetadata: it is the workspace all the same.
-    let response = app
-        .generate(&json!({
+    let created = app
+        .generated(&json!({
             "provider": "mock-workspace", "groupRef": "g2", "consumerRef": "c",
             "apiKey": "k-1",
             "providerMetadata": {
@@ -484,8 +456,6 @@ async fn the_workspace_sent_as_react_sends_it_is_stored_and_echoed_in_provider_m
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     assert_eq!(created["providerWorkspaceRef"], "tenant-2");
     assert_eq!(
         created["providerMetadata"]["workspace"]["value"],
@@ -506,9 +476,8 @@ async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(response).await),
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
         ["providerMetadata.workspace.value"]
     );
     // And it is checked like the workspace.
@@ -521,17 +490,15 @@ async fn a_workspace_in_provider_metadata_must_agree_with_provider_workspace_ref
             },
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(response).await),
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
         ["providerWorkspaceRef"]
     );
 }
 
 #[tokio::test]
 async fn salesforce_without_a_workspace_signs_in_at_login_salesforce_com() {
-    let app = spawn_app().await;
-    app.create_provider_app("salesforce").await;
+    let app = spawn_app_with_provider_app("salesforce").await;
     let url = app
         .oauth_connect(json!({
             "projectIdOrName": app.project_name, "provider": "salesforce",

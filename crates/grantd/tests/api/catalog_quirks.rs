@@ -1,7 +1,7 @@
 //! Provider quirks that the catalog describes as data, each driven through a
 //! real flow against the mock provider.
 
-use crate::helpers::{query_param, spawn_app};
+use crate::helpers::{query_param, spawn_app, spawn_app_with_provider_app};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,8 +27,7 @@ fn slack_style_answer() -> Value {
 
 #[tokio::test]
 async fn nested_tokens_are_read_from_the_paths_the_catalog_names() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-nested").await;
+    let app = spawn_app_with_provider_app("mock-nested").await;
     let url = app.start_flow("mock-nested").await;
     assert_eq!(query_param(&url, "scope").as_deref(), Some("write"));
     app.provider
@@ -60,8 +59,7 @@ async fn nested_tokens_are_read_from_the_paths_the_catalog_names() {
 
 #[tokio::test]
 async fn the_post_auth_lookup_keeps_ids_the_token_response_lacks() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-nested").await;
+    let app = spawn_app_with_provider_app("mock-nested").await;
     let url = app.start_flow("mock-nested").await;
     app.provider
         .script_token_response(StatusCode::OK, slack_style_answer());
@@ -91,8 +89,7 @@ async fn default_scopes_fill_in_for_an_app_without_scopes() {
 
 #[tokio::test]
 async fn required_scopes_are_always_asked_for() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app.start_flow("mock").await;
     // The mock requires `read`; the app asks for `write`.
     assert_eq!(query_param(&url, "scope").as_deref(), Some("read write"));
@@ -102,29 +99,16 @@ async fn required_scopes_are_always_asked_for() {
 async fn a_providers_file_entry_overrides_the_shipped_one_of_that_name() {
     let app = crate::helpers::spawn_app_with(|config| {
         // Point the shipped `hubspot` entry at the mock provider.
-        let path = config.providers_file.clone().unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let token_line = text
-            .lines()
-            .find(|l| l.starts_with("tokenUrl = \""))
-            .unwrap();
-        let base = token_line
-            .trim_start_matches("tokenUrl = \"")
-            .trim_end_matches("/token\"");
+        let base = crate::helpers::mock_oauth_base(config);
         let hubspot = format!(
             "\n[providers.hubspot]\ndisplayName = \"HubSpot (local double)\"\ncategory = \"crm\"\n\
              authSchemes = [\"oauth2/authorizationCode\"]\n[providers.hubspot.oauth2]\n\
              authorizeUrl = \"{base}/authorize\"\ntokenUrl = \"{base}/token\"\n"
         );
-        std::fs::write(&path, text + &hubspot).unwrap();
+        crate::helpers::add_providers(config, &hubspot);
     })
     .await;
-    let info: Value = app
-        .get(&app.url("/v1/providers/hubspot"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let info: Value = app.get_json(&app.url("/v1/providers/hubspot")).await;
     assert_eq!(info["displayName"], "HubSpot (local double)");
     app.create_provider_app("hubspot").await;
     let url = app.start_flow("hubspot").await;

@@ -8,22 +8,19 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-/// Variables that would override the flags these tests pass.
-const GRANTD_VARS: [&str; 7] = [
-    "GRANTD_ENCRYPTION_KEY",
-    "GRANTD_DATA_DIR",
-    "GRANTD_PROVIDERS_FILE",
-    "GRANTD_LISTEN",
-    "GRANTD_PUBLIC_URL",
-    "GRANTD_LOG_FORMAT",
-    "GRANTD_OAUTH_STATE_TTL_SECS",
-];
+/// Every `GRANTD_*` variable of the test process: any of them could override
+/// the flags these tests pass (a fixed list would miss the next one added).
+fn grantd_vars() -> impl Iterator<Item = std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_string_lossy().starts_with("GRANTD_"))
+}
 
 /// `grantd --data-dir <dir> <args…>` with no GRANTD_* variables.
 pub(crate) fn grantd(data_dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_grantd"));
     command.arg("--data-dir").arg(data_dir).args(args);
-    for var in GRANTD_VARS {
+    for var in grantd_vars() {
         command.env_remove(var);
     }
     command

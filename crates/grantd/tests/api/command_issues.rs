@@ -5,27 +5,17 @@
 //! problems the API has always answered, fault for fault.
 
 use crate::connect_page::{create_session, prepare, EMBEDDER};
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{expect_problem, spawn_app};
 use insta::assert_json_snapshot;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 /// The problem of a refused request, with its per-request fields redacted.
 async fn refused(response: Response) -> Value {
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let mut body = problem(response).await;
+    let mut body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     body["requestId"] = json!("[request id]");
     body["time"] = json!("[time]");
     body
-}
-
-async fn api_key_connection(app: &TestApp) -> String {
-    let response = app
-        .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
-    created["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -76,7 +66,7 @@ async fn a_generate_body_wrong_everywhere_names_every_fault_in_order() {
 #[tokio::test]
 async fn an_update_body_wrong_everywhere_names_every_fault_in_order() {
     let app = spawn_app().await;
-    let id = api_key_connection(&app).await;
+    let id = app.api_key_connection("g").await;
     let url = app.project_url(&format!("/connections/{id}"));
     let body = json!({
         "updateMask": ["basicAuth", "nope", "providerWorkspaceRef", "providerMetadata", "apiKey"],
@@ -143,7 +133,7 @@ async fn a_connect_session_body_wrong_everywhere_names_every_fault_in_order() {
         "connect_session_faults",
         refused(create_session(&app, body).await).await
     );
-    let id = api_key_connection(&app).await;
+    let id = app.api_key_connection("g").await;
     let reauthorize = json!({
         "connectionId": id, "groupRef": "other", "providers": ["mock"],
         "returnUrl": format!("{EMBEDDER}/done#frag"),

@@ -5,7 +5,10 @@
 //! `real_oauth_server.rs` runs them against oauth2-mock-server and a real
 //! browser.
 
-use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, problem, query_param, spawn_app, spawn_app_with,
+    spawn_app_with_provider_app, TestApp,
+};
 use crate::relay::Relay;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -18,17 +21,30 @@ pub const EMBEDDER: &str = "https://app.customer.example";
 
 /// Allows the customer's origin and registers apps for the mock providers.
 pub async fn prepare(app: &TestApp) {
-    let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": [EMBEDDER]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    app.allow_origins(&[EMBEDDER]).await;
     app.create_provider_app("mock").await;
     app.create_provider_app("mock-workspace").await;
+}
+
+/// A grantd ready for connect sessions (see `prepare`).
+async fn spawn_prepared() -> TestApp {
+    let app = spawn_app().await;
+    prepare(&app).await;
+    app
+}
+
+/// A prepared grantd and a fresh session from `new_session`.
+async fn app_with_session() -> (TestApp, Value) {
+    let app = spawn_prepared().await;
+    let session = new_session(&app).await;
+    (app, session)
+}
+
+/// The same, with the session's `mock` flow started; its bounce URL last.
+async fn app_with_started_flow() -> (TestApp, Value, String) {
+    let (app, session) = app_with_session().await;
+    let url = start_mock(&app, token(&session)).await;
+    (app, session, url)
 }
 
 /// `POST …/connect-sessions`.
@@ -37,9 +53,28 @@ pub async fn create_session(app: &TestApp, body: Value) -> Response {
         .await
 }
 
+/// `POST …/connect-sessions` that must succeed; the new session (with its token).
+pub async fn created_session(app: &TestApp, body: Value) -> Value {
+    let response = create_session(app, body).await;
+    let status = response.status();
+    let session: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    session
+}
+
+/// Asserts what the backend reads of a session that connected `connection_id`.
+pub async fn assert_session_succeeded(app: &TestApp, session: &Value, connection_id: &Value) {
+    let id = session["id"].as_str().unwrap();
+    let read: Value = app
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
+    assert_eq!(read["status"], "succeeded");
+    assert_eq!(read["result"]["connectionId"], *connection_id);
+}
+
 /// A session for group `g`, consumer `c`, offering `mock` and `mock-workspace`.
 async fn new_session(app: &TestApp) -> Value {
-    let response = create_session(
+    created_session(
         app,
         json!({
             "providers": ["mock", "mock-workspace"],
@@ -47,9 +82,7 @@ async fn new_session(app: &TestApp) -> Value {
             "returnUrl": format!("{EMBEDDER}/integrations/done?tab=crm"),
         }),
     )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    .await
 }
 
 fn token(session: &Value) -> &str {
@@ -207,14 +240,13 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
             .json(&body)
             .send()
     };
-    let empty: Value = app.get(&url).await.json().await.unwrap();
+    let empty: Value = app.get_json(&url).await;
     assert_eq!(empty, json!({"origins": []}));
 
     let bad = put(json!({"origins": ["https://ok.example", "https://x.example/path", "http://plain.example", "*"]}))
         .await
         .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let body = problem(bad).await;
+    let body = expect_problem(bad, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         issue_names(&body),
         ["origins[1]", "origins[2]", "origins[3]"]
@@ -235,7 +267,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
             "https://b.example"
         ])
     );
-    let read: Value = app.get(&url).await.json().await.unwrap();
+    let read: Value = app.get_json(&url).await;
     assert_eq!(read, stored);
 
     let cleared: Value = put(json!({"origins": []}))
@@ -248,13 +280,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
 
     // Another project's list is not reachable.
     let (_, other_key) = app.other_project().await;
-    let response = app
-        .client
-        .get(&url)
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_with_key(&url, &other_key).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -262,9 +288,7 @@ async fn allowed_origins_are_validated_normalized_and_replaced() {
 
 #[tokio::test]
 async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session);
     assert!(token.starts_with("gcs_") && token.len() > 40, "{token}");
     // The token only after `#`: browsers never send a fragment, so no
@@ -295,11 +319,8 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
     let id = session["id"].as_str().unwrap();
     let read: Value = app
-        .get(&app.project_url(&format!("/connect-sessions/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
     assert_eq!(read["id"], id);
     assert_eq!(read["status"], "pending");
     assert!(read.get("token").is_none(), "the token is shown once");
@@ -314,12 +335,11 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
     let (_, other_key) = app.other_project().await;
     let response = app
-        .client
-        .get(app.url(&format!("/v1/projects/globex/connect-sessions/{id}")))
-        .header("X-Api-Key", other_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with_key(
+            &app.url(&format!("/v1/projects/globex/connect-sessions/{id}")),
+            &other_key,
+        )
+        .await;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
@@ -329,14 +349,12 @@ async fn a_session_shows_its_token_once_and_stores_only_its_hash() {
 
 #[tokio::test]
 async fn session_requests_are_validated_naming_each_bad_field() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     let names = |body: Value| {
         let app = &app;
         async move {
             let response = create_session(app, body).await;
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-            issue_names(&problem(response).await)
+            issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await)
         }
     };
     assert_eq!(
@@ -408,9 +426,7 @@ async fn session_requests_are_validated_naming_each_bad_field() {
 
 #[tokio::test]
 async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
 
     let response = page_session(&app, token(&session)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -434,24 +450,21 @@ async fn the_page_reads_its_session_with_providers_inputs_and_patterns() {
     assert_eq!(inputs[1]["field"], "providerMetadata.accountId");
     assert!(page.get("token").is_none());
 
-    let anonymous = app
-        .client
-        .get(app.url("/connect/api/session"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(problem(anonymous).await["status"], 401);
+    let anonymous = app.get_without_key(&app.url("/connect/api/session")).await;
+    assert_eq!(
+        expect_problem(anonymous, StatusCode::UNAUTHORIZED).await["status"],
+        401
+    );
     let unknown = page_session(&app, "gcs_made-up").await;
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(unknown).await["status"], 404);
+    assert_eq!(
+        expect_problem(unknown, StatusCode::NOT_FOUND).await["status"],
+        404
+    );
 }
 
 #[tokio::test]
 async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spent() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session);
 
     let bad = start(
@@ -461,8 +474,7 @@ async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spen
                "providerMetadata": {"accountId": {"value": "12ab"}}}),
     )
     .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let body = problem(bad).await;
+    let body = expect_problem(bad, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         issue_names(&body),
         ["providerWorkspaceRef", "providerMetadata.accountId.value"]
@@ -515,9 +527,7 @@ async fn inputs_are_checked_with_the_catalog_patterns_before_the_session_is_spen
 
 #[tokio::test]
 async fn a_session_starts_one_flow_only() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     let token = token(&session).to_owned();
 
     let racers: Vec<_> = (0..6)
@@ -550,8 +560,10 @@ async fn a_session_starts_one_flow_only() {
         .iter()
         .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT));
     let again = start(&app, &token, json!({"provider": "mock"})).await;
-    assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert_eq!(problem(again).await["status"], 409);
+    assert_eq!(
+        expect_problem(again, StatusCode::CONFLICT).await["status"],
+        409
+    );
 
     let page: Value = page_session(&app, &token).await.json().await.unwrap();
     assert_eq!(
@@ -568,9 +580,7 @@ async fn a_session_starts_one_flow_only() {
 
 #[tokio::test]
 async fn an_expired_session_is_refused() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
+    let (app, session) = app_with_session().await;
     sqlx::query("UPDATE connect_sessions SET expires_at = $1")
         .bind(grantd::storage::now_millis() - 1)
         .execute(&app.db().await)
@@ -584,11 +594,8 @@ async fn an_expired_session_is_refused() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let id = session["id"].as_str().unwrap();
     let read: Value = app
-        .get(&app.project_url(&format!("/connect-sessions/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connect-sessions/{id}")))
+        .await;
     assert_eq!(read["status"], "expired");
 }
 
@@ -596,15 +603,8 @@ async fn an_expired_session_is_refused() {
 
 #[tokio::test]
 async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let response = app
-        .client
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let (app, session) = app_with_session().await;
+    let response = app.get_without_key(session["url"].as_str().unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert!(headers["content-type"]
@@ -660,12 +660,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     assert!(html.contains("lang=\"en\""));
 
     // A fresh nonce each time.
-    let again = app
-        .client
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let again = app.get_without_key(session["url"].as_str().unwrap()).await;
     assert_ne!(
         again.headers()["content-security-policy"],
         headers["content-security-policy"]
@@ -681,11 +676,8 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
         format!("session={}", token(&session)),
     ] {
         let unknown = app
-            .client
-            .get(app.url(&format!("/connect?{query}")))
-            .send()
-            .await
-            .unwrap();
+            .get_without_key(&app.url(&format!("/connect?{query}")))
+            .await;
         assert_eq!(unknown.status(), StatusCode::OK, "the script reports it");
         assert!(
             unknown.headers()["content-security-policy"]
@@ -698,19 +690,13 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
 
     // A NUL is refused before anything reads the query, as everywhere.
     let nul = app
-        .client
-        .get(app.url("/connect?sessionId=gcs_nope%00"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect?sessionId=gcs_nope%00"))
+        .await;
     assert_eq!(nul.status(), StatusCode::BAD_REQUEST);
 
     let js = app
-        .client
-        .get(app.url("/connect/assets/connect.js"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/connect.js"))
+        .await;
     assert_eq!(js.status(), StatusCode::OK);
     assert!(js.headers()["content-type"]
         .to_str()
@@ -724,21 +710,15 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
     );
     assert!(js.contains("target.postMessage(message, session.parentOrigin)"));
     let css = app
-        .client
-        .get(app.url("/connect/assets/connect.css"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/connect.css"))
+        .await;
     assert!(css.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/css"));
     let missing = app
-        .client
-        .get(app.url("/connect/assets/secrets.txt"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/connect/assets/secrets.txt"))
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -746,10 +726,7 @@ async fn the_page_is_served_with_a_strict_csp_and_no_inline_handlers() {
 
 #[tokio::test]
 async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let bounced = bounce_ok(&browser, &url).await;
     assert!(
@@ -838,23 +815,12 @@ async fn a_connect_flow_binds_a_csrf_cookie_and_completes_in_the_same_browser() 
     assert_eq!(read["status"], "succeeded");
     assert_eq!(read["result"]["status"], "success");
     assert_eq!(read["result"]["connectionId"], id);
-    let backend: Value = app
-        .get(&app.project_url(&format!(
-            "/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        )))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(backend["status"], "succeeded");
-    assert_eq!(backend["result"]["connectionId"], id);
+    assert_session_succeeded(&app, &session, &json!(id)).await;
 }
 
 #[tokio::test]
 async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     for cookie in [None, Some("grantd_csrf_0000000000000000=forged")] {
         let session = new_session(&app).await;
         let browser = Browser::new();
@@ -892,12 +858,7 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
         let late = browser.get(&callback_url).await;
         assert_eq!(late.status(), StatusCode::BAD_REQUEST);
     }
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code never reached the provider"
-    );
+    app.assert_no_code_exchanged().await;
     let outcomes = flow_outcomes(&app).await;
     assert_eq!(outcomes.len(), 2);
     for (outcome, detail) in outcomes {
@@ -908,10 +869,7 @@ async fn a_state_arriving_from_another_browser_is_refused_and_nothing_is_stored(
 
 #[tokio::test]
 async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, _session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let first = bounce_ok(&browser, &url).await;
     // Another browser (no cookie, or a forged one) gets nothing.
@@ -953,10 +911,7 @@ async fn the_bounce_binds_the_first_browser_and_lets_only_it_come_back() {
 /// not read it: the flow stays unbound and the browser goes nowhere.
 #[tokio::test]
 async fn a_flow_named_in_a_query_string_is_not_started() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, _session, url) = app_with_started_flow().await;
     let state = url.split_once("#flow=").unwrap().1.to_owned();
     let browser = Browser::new();
     let old_form = browser
@@ -1180,8 +1135,7 @@ async fn the_csrf_cookie_is_secure_when_grantd_is_served_over_https() {
 
 #[tokio::test]
 async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -1230,10 +1184,7 @@ async fn oauth_connect_with_enable_csrf_protection_goes_through_the_bounce() {
 
 #[tokio::test]
 async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
-    let app = spawn_app().await;
-    prepare(&app).await;
-    let session = new_session(&app).await;
-    let url = start_mock(&app, token(&session)).await;
+    let (app, session, url) = app_with_started_flow().await;
     let browser = Browser::new();
     let bounced = bounce_ok(&browser, &url).await;
     let state = query_param(&bounced.location, "state").unwrap();
@@ -1264,8 +1215,7 @@ async fn a_provider_error_ends_the_session_and_it_cannot_be_retried() {
 
 #[tokio::test]
 async fn a_reauthorization_session_updates_the_connection_in_place() {
-    let app = spawn_app().await;
-    prepare(&app).await;
+    let app = spawn_prepared().await;
     let id = app.connect_mock("org-1", "user-1").await;
     let before = app.connection_with_credentials(&id).await;
 
@@ -1343,8 +1293,7 @@ async fn the_openapi_document_describes_the_connect_routes() {
 
 #[tokio::test]
 async fn a_sealed_authorization_url_copied_to_another_flow_sends_no_browser_there() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let mut flows = Vec::new();
     for group in ["victim", "target"] {
         let url = app
@@ -1353,12 +1302,7 @@ async fn a_sealed_authorization_url_copied_to_another_flow_sends_no_browser_ther
                 "consumerRef": "c", "enableCSRFProtection": true,
             }))
             .await;
-        let (state_hash,): (String,) =
-            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
-                .bind(group)
-                .fetch_one(&app.db().await)
-                .await
-                .unwrap();
+        let state_hash = app.flow_state_hash(group).await;
         flows.push((url, state_hash));
     }
     // Sealed at rest, bound to the flow: a copy in another flow's row does not open.

@@ -2,7 +2,9 @@
 //! `includeRefreshToken` and `refresh=force|ifExpired` (grantd's
 //! `includeCredentials` stays as another name of `includeCreds`).
 
-use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
+};
 use crate::refresh::import_expiring;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -21,8 +23,7 @@ async fn read(app: &TestApp, id: &str, query: &str) -> Value {
 #[tokio::test]
 async fn include_creds_shows_the_access_token_and_only_include_refresh_token_adds_the_refresh_token(
 ) {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 3600).await;
 
     for query in ["includeCreds=true", "includeCredentials=true"] {
@@ -42,8 +43,7 @@ async fn include_creds_shows_the_access_token_and_only_include_refresh_token_add
 
 #[tokio::test]
 async fn refresh_force_renews_a_fresh_token_and_concurrent_forced_reads_share_one_provider_call() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 3600).await;
     // Hold the provider's answer so that every read below finds the old
     // token and joins the one refresh in flight.
@@ -93,6 +93,8 @@ async fn an_unknown_refresh_mode_is_a_400_naming_refresh() {
     let response = app
         .get(&app.project_url(&format!("/connections/{id}?refresh=always")))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["refresh"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["refresh"]
+    );
 }

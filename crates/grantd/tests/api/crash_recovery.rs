@@ -4,7 +4,7 @@
 //! flow without doing anything twice.
 
 use crate::cli::{serve, Server};
-use crate::helpers::{test_database, TEST_PROVIDERS};
+use crate::helpers::{due_import, test_database, TEST_PROVIDERS};
 use crate::mock_provider::{MockProvider, Rotation, CLIENT_ID, CLIENT_SECRET};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
@@ -106,6 +106,27 @@ impl Deployment {
             .unwrap()
     }
 
+    /// `GET {base}{path}` with the project's key.
+    pub(crate) async fn get(&self, base: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{base}{path}"))
+            .header("X-Api-Key", &self.api_key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET {base}{path}` expecting 200; the JSON body.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+    ) -> T {
+        let response = self.get(base, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     /// The mock's OAuth client as the project's app for `mock`, then `count`
     /// connections whose tokens are due (2 minutes left of an hour).
     pub(crate) async fn seed_due(&self, base: &str, count: usize) -> Vec<String> {
@@ -117,8 +138,6 @@ impl Deployment {
             )
             .await;
         assert_eq!(created.status(), StatusCode::OK);
-        let expiring = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
-        let issued = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
         let mut ids = Vec::new();
         for i in 0..count {
             self.provider.issue_refresh_token(&format!("rt-{i}"));
@@ -126,19 +145,12 @@ impl Deployment {
                 .post(
                     base,
                     "/v1/projects/acme/connections:generate",
-                    json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
-                        "oauth2AuthorizationCode": {
-                            "accessToken": {"token": format!("at-{i}"), "expiresAt": expiring, "issuedAt": issued},
-                            "refreshToken": {"token": format!("rt-{i}")}}}),
+                    due_import(i),
                 )
                 .await;
             assert_eq!(response.status(), StatusCode::CREATED);
-            ids.push(
-                response.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            );
+            let created: Value = response.json().await.unwrap();
+            ids.push(created["id"].as_str().unwrap().to_owned());
         }
         ids
     }
@@ -286,17 +298,11 @@ async fn interrupt_a_refresh_wave(
     let mut connections = Vec::new();
     for id in &ids {
         let full: Value = deployment
-            .client
-            .get(format!(
-                "{base}/v1/projects/acme/connections/{id}?includeRefreshToken=true"
-            ))
-            .header("X-Api-Key", &deployment.api_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(
+                &base,
+                &format!("/v1/projects/acme/connections/{id}?includeRefreshToken=true"),
+            )
+            .await;
         connections.push(full);
     }
     (connections, lost)
@@ -414,16 +420,7 @@ async fn two_grantd_processes_share_one_database_without_doing_anything_twice() 
     let page = deployment.client.get(&on_b).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let listed: Vec<Value> = deployment
-        .client
-        .get(format!(
-            "{base_a}/v1/projects/acme/connections?groupRef=flow"
-        ))
-        .header("X-Api-Key", &deployment.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&base_a, "/v1/projects/acme/connections?groupRef=flow")
+        .await;
     assert_eq!(listed.len(), 1);
 }

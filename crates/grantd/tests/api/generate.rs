@@ -1,6 +1,6 @@
 //! `connections:generate` with each of the five credential schemes.
 
-use crate::helpers::{issue_names, problem, spawn_app};
+use crate::helpers::{expect_problem, issue_names, spawn_app, spawn_app_with_provider_app};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -8,14 +8,12 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn an_api_key_connection_is_created_field_for_field() {
     let app = spawn_app().await;
-    let response = app
-        .generate(&json!({
+    let created = app
+        .generated(&json!({
             "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
             "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     for field in [
         "id",
         "projectId",
@@ -42,11 +40,8 @@ async fn an_api_key_connection_is_created_field_for_field() {
 
     let id = created["id"].as_str().unwrap();
     let plain: Value = app
-        .get(&app.project_url(&format!("/connections/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connections/{id}")))
+        .await;
     assert!(
         plain.get("apiKey").is_none(),
         "secrets only with includeCredentials"
@@ -60,14 +55,12 @@ async fn an_api_key_connection_is_created_field_for_field() {
 #[tokio::test]
 async fn a_basic_auth_connection_keeps_username_and_password() {
     let app = spawn_app().await;
-    let response = app
-        .generate(
+    let created = app
+        .generated(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "basicAuth": {"username": "ada@example.com", "password": "s3cret"}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
     assert_eq!(created["authScheme"], "basic");
     let full = app
         .connection_with_credentials(created["id"].as_str().unwrap())
@@ -81,12 +74,8 @@ async fn a_basic_auth_connection_keeps_username_and_password() {
 #[tokio::test]
 async fn client_credentials_are_exchanged_for_a_token_by_grantd() {
     let app = spawn_app().await;
-    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
-               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
+    let created = app.generated(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+               "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "scopes": ["a", "b"]}})).await;
     assert_eq!(created["authScheme"], "oauth2/clientCredentials");
     let request = &app.provider.token_requests()[0];
     assert_eq!(request.params["grant_type"], "client_credentials");
@@ -113,8 +102,7 @@ async fn a_provider_refusing_client_credentials_stores_nothing_and_says_why() {
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": "wrong"}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let causes = body["causes"].to_string();
     assert!(causes.contains("invalid_client"), "{body}");
     assert_eq!(body["retryable"], false);
@@ -149,10 +137,11 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
                                              "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
     )
     .await;
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(problem(bad).await["causes"]
-        .to_string()
-        .contains("invalid_grant"));
+    assert!(
+        expect_problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await["causes"]
+            .to_string()
+            .contains("invalid_grant")
+    );
     assert_eq!(app.connection_count().await, 1);
 }
 
@@ -160,15 +149,11 @@ async fn password_credentials_are_exchanged_and_a_wrong_password_is_refused() {
 async fn imported_authorization_code_tokens_are_stored_as_given() {
     let app = spawn_app().await;
     let app_id = app.create_provider_app("mock").await;
-    let response = app.generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let created = app.generated(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2AuthorizationCode": {
                    "accessToken": {"token": "at-imported", "expiresAt": "2030-01-01T00:00:00Z", "issuedAt": "2029-12-31T23:00:00Z"},
                    "refreshToken": {"token": "rt-imported"},
-                   "scopes": ["read"]}}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
+                   "scopes": ["read"]}})).await;
     assert_eq!(created["authScheme"], "oauth2/authorizationCode");
     assert_eq!(
         created["providerApp"]["id"],
@@ -196,8 +181,7 @@ async fn a_provider_outage_is_a_retryable_502_and_stores_nothing() {
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_GATEWAY).await;
     assert_eq!(body["retryable"], true);
     assert_eq!(app.connection_count().await, 0);
 }
@@ -210,8 +194,10 @@ async fn a_scheme_the_provider_does_not_support_is_a_400_naming_it() {
             &json!({"provider": "mock-pkce", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), vec!["apiKey"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        vec!["apiKey"]
+    );
 }
 
 #[tokio::test]
@@ -223,8 +209,7 @@ async fn incomplete_scheme_fields_are_each_named() {
                "oauth2PasswordCredentials": {"username": "", "clientId": CLIENT_ID}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let names = issue_names(&problem(response).await);
+    let names = issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await);
     assert!(
         names.contains(&"oauth2PasswordCredentials.username".to_owned()),
         "{names:?}"
@@ -242,8 +227,7 @@ async fn workspace_providers_validate_workspace_and_metadata_on_generate() {
     let missing = app.generate(&json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
-    let names = issue_names(&problem(missing).await);
+    let names = issue_names(&expect_problem(missing, StatusCode::BAD_REQUEST).await);
     assert!(
         names.contains(&"providerWorkspaceRef".to_owned())
             && names.contains(&"providerMetadata.accountId".to_owned()),
@@ -275,12 +259,7 @@ async fn a_group_keeps_its_name_until_a_new_one_is_given() {
         names.push(created["group"]["groupName"].as_str().unwrap().to_owned());
     }
     assert_eq!(names, ["Group One", "Group One", "Group Uno"]);
-    let groups: Vec<Value> = app
-        .get(&app.project_url("/groups"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let groups: Vec<Value> = app.get_json(&app.project_url("/groups")).await;
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0]["groupName"], "Group Uno");
 }
@@ -323,8 +302,7 @@ async fn connections_generated_at_once_each_answer_with_their_own_connection() {
 
 #[tokio::test]
 async fn importing_only_a_refresh_token_redeems_it_at_once_with_the_default_app() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.issue_refresh_token("rt-only");
     let response = app
         .generate(
@@ -355,16 +333,17 @@ async fn a_refresh_token_alone_without_a_default_app_or_refused_by_the_provider_
     let body = json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
         "oauth2AuthorizationCode": {"refreshToken": {"token": "rt-unknown"}}});
     let without_app = app.generate(&body).await;
-    assert_eq!(without_app.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(without_app).await),
+        issue_names(&expect_problem(without_app, StatusCode::BAD_REQUEST).await),
         ["oauth2AuthorizationCode.refreshToken.token"]
     );
 
     app.create_provider_app("mock").await;
     let refused = app.generate(&body).await;
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(problem(refused).await.to_string().contains("invalid_grant"));
+    assert!(expect_problem(refused, StatusCode::UNPROCESSABLE_ENTITY)
+        .await
+        .to_string()
+        .contains("invalid_grant"));
     assert_eq!(app.connection_count().await, 0);
 }
 
@@ -372,14 +351,14 @@ async fn a_refresh_token_alone_without_a_default_app_or_refused_by_the_provider_
 async fn a_generate_request_without_any_body_names_the_missing_fields() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .post(app.project_url("/connections:generate"))
-        .header("X-Api-Key", &app.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let names = issue_names(&problem(response).await);
+        .send_with_key(
+            reqwest::Method::POST,
+            &app.project_url("/connections:generate"),
+            &app.api_key,
+            None,
+        )
+        .await;
+    let names = issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await);
     assert!(names.contains(&"provider".to_owned()), "{names:?}");
     assert!(names.contains(&"groupRef".to_owned()), "{names:?}");
 }
@@ -411,8 +390,7 @@ async fn custom_auth_stores_exactly_the_inputs_the_catalog_declares() {
             "customAuth": {"apiKey": "k-1", "password": "x"}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let mut names = issue_names(&problem(response).await);
+    let mut names = issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await);
     names.sort();
     assert_eq!(names, ["customAuth.password", "customAuth.username"]);
 

@@ -7,7 +7,7 @@ use grantd::config::Config;
 use grantd::domain::Grantd;
 use grantd::secrets::{Cipher, SecretString};
 use reqwest::header::LOCATION;
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -199,8 +199,38 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Adds `entries` (providers-file TOML) after the suite's own providers, for
+/// a test that needs a catalog entry of its own.
+pub fn add_providers(config: &Config, entries: &str) {
+    let path = config.providers_file.clone().expect("a providers file");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(entries);
+    std::fs::write(&path, text).unwrap();
+}
+
+/// The mock OAuth provider's base URL as the suite's providers file names it,
+/// for entries added while configuring (before the `TestApp` exists).
+pub fn mock_oauth_base(config: &Config) -> String {
+    let path = config.providers_file.clone().expect("a providers file");
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("tokenUrl = \""))
+        .and_then(|rest| rest.strip_suffix("/token\""))
+        .expect("the suite's providers name the mock's token URL")
+        .to_owned()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// Spawns grantd with the mock's OAuth client registered as the project's
+/// provider app for `provider` (`mock` for most flows).
+pub async fn spawn_app_with_provider_app(provider: &str) -> TestApp {
+    let app = spawn_app().await;
+    app.create_provider_app(provider).await;
+    app
 }
 
 /// Spawns grantd after letting the test adjust its configuration.
@@ -317,50 +347,86 @@ impl TestApp {
         self.url(&format!("/v1/projects/{}{rest}", self.project_name))
     }
 
+    /// `method url` sent with `api_key` and, when there is one, a JSON body:
+    /// every keyed request of the suite goes through here.
+    pub async fn send_with_key(
+        &self,
+        method: Method,
+        url: &str,
+        api_key: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("X-Api-Key", api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn post_json(&self, url: &str, body: &Value) -> Response {
-        self.client
-            .post(url)
-            .header("X-Api-Key", &self.api_key)
-            .json(body)
-            .send()
+        self.send_with_key(Method::POST, url, &self.api_key, Some(body))
             .await
-            .unwrap()
     }
 
     pub async fn patch_json(&self, url: &str, body: &Value) -> Response {
-        self.client
-            .patch(url)
-            .header("X-Api-Key", &self.api_key)
-            .json(body)
-            .send()
+        self.send_with_key(Method::PATCH, url, &self.api_key, Some(body))
             .await
-            .unwrap()
+    }
+
+    pub async fn put_json(&self, url: &str, body: &Value) -> Response {
+        self.send_with_key(Method::PUT, url, &self.api_key, Some(body))
+            .await
+    }
+
+    pub async fn get(&self, url: &str) -> Response {
+        self.send_with_key(Method::GET, url, &self.api_key, None)
+            .await
+    }
+
+    pub async fn delete(&self, url: &str) -> Response {
+        self.send_with_key(Method::DELETE, url, &self.api_key, None)
+            .await
+    }
+
+    /// `GET url` with another key than the app's own.
+    pub async fn get_with_key(&self, url: &str, api_key: &str) -> Response {
+        self.send_with_key(Method::GET, url, api_key, None).await
+    }
+
+    /// `GET url` with no credential at all, as a browser or a public client sends it.
+    pub async fn get_without_key(&self, url: &str) -> Response {
+        self.client.get(url).send().await.unwrap()
+    }
+
+    /// `GET url` with the app's key, expecting 200; the JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> T {
+        let response = self.get(url).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {url}: {body}");
+        serde_json::from_str(&body).unwrap()
     }
 
     /// A public document (the OpenAPI document, the catalog) as JSON, fetched
     /// without credentials.
     pub async fn public_json(&self, path: &str) -> Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let response = self.get_without_key(&self.url(path)).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.unwrap()
     }
 
-    pub async fn get(&self, url: &str) -> Response {
-        self.client
-            .get(url)
-            .header("X-Api-Key", &self.api_key)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, url: &str) -> Response {
-        self.client
-            .delete(url)
-            .header("X-Api-Key", &self.api_key)
-            .send()
-            .await
-            .unwrap()
+    /// Replaces the project's allowed origins (browser callers, the connect page).
+    pub async fn allow_origins(&self, origins: &[&str]) {
+        let response = self
+            .put_json(
+                &self.project_url("/allowed-origins"),
+                &json!({ "origins": origins }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "allowing {origins:?}");
     }
 
     /// Registers the mock's OAuth client for `provider` and returns the app id.
@@ -389,7 +455,7 @@ impl TestApp {
 
     /// Follows the authorization URL at the mock and returns the callback URL it redirects to.
     pub async fn authorize(&self, authorization_url: &str) -> String {
-        let response = self.client.get(authorization_url).send().await.unwrap();
+        let response = self.get_without_key(authorization_url).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         response.headers()[LOCATION].to_str().unwrap().to_owned()
     }
@@ -405,10 +471,29 @@ impl TestApp {
         .await
     }
 
+    /// Registers the `mock` app and runs a flow (group `g`, consumer `c`) up to
+    /// the mock's redirect: the callback URL, not yet visited.
+    pub async fn mock_flow_at_callback(&self) -> String {
+        self.create_provider_app("mock").await;
+        let url = self.start_flow("mock").await;
+        self.authorize(&url).await
+    }
+
+    /// Asserts that a refused callback changed nothing: no connection stored
+    /// and the code never sent to the mock's token endpoint.
+    pub async fn assert_no_code_exchanged(&self) {
+        assert_eq!(self.connection_count().await, 0, "a connection was stored");
+        assert_eq!(
+            self.provider.token_calls(),
+            0,
+            "the code was sent to the token endpoint"
+        );
+    }
+
     /// Sends the browser through the mock's authorize step and back to grantd's callback.
     pub async fn finish_flow(&self, authorization_url: &str) -> Response {
         let callback = self.authorize(authorization_url).await;
-        self.client.get(&callback).send().await.unwrap()
+        self.get_without_key(&callback).await
     }
 
     /// The whole flow for the `mock` provider; returns the new connection's id.
@@ -422,12 +507,42 @@ impl TestApp {
             }))
             .await;
         let callback = self.authorize(&url).await;
-        let response = self.client.get(&callback).send().await.unwrap();
+        let response = self.get_without_key(&callback).await;
         assert_eq!(response.status(), StatusCode::OK);
         self.only_connection_for(group_ref).await["id"]
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Re-authorizes connection `id` in place: `:oauth-update`, then the
+    /// whole flow through the mock.
+    pub async fn reauthorize(&self, id: &str) {
+        let response = self
+            .patch_json(
+                &self.project_url(&format!("/connections/{id}:oauth-update")),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let url = response.text().await.unwrap();
+        assert_eq!(self.finish_flow(&url).await.status(), StatusCode::OK);
+    }
+
+    /// The event log of connection `id`, newest first, as `/events` answers.
+    pub async fn connection_events(&self, id: &str) -> Vec<Value> {
+        self.get_json(&self.project_url(&format!("/events?connectionId={id}")))
+            .await
+    }
+
+    /// The types of connection `id`'s events, oldest first.
+    pub async fn connection_event_types(&self, id: &str) -> Vec<String> {
+        let events = self.connection_events(id).await;
+        events
+            .iter()
+            .rev()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// The single connection of a group, asserting there is exactly one.
@@ -462,6 +577,32 @@ impl TestApp {
             .await
     }
 
+    /// `connections:generate` that must succeed; the created connection.
+    pub async fn generated(&self, body: &Value) -> Value {
+        let response = self.generate(body).await;
+        let status = response.status();
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    /// `connections:generate` that must succeed; the new connection's id.
+    pub async fn generated_id(&self, body: &Value) -> String {
+        self.generated(body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A `mock` connection of group `group_ref` (consumer `c`) holding the API
+    /// key `k`: the cheapest connection to make; its id.
+    pub async fn api_key_connection(&self, group_ref: &str) -> String {
+        self.generated_id(&json!({
+            "provider": "mock", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k",
+        }))
+        .await
+    }
+
     /// A connection of the app's project with every secret (`includeRefreshToken=true`).
     pub async fn connection_with_credentials(&self, id: &str) -> Value {
         let response = self
@@ -482,6 +623,17 @@ impl TestApp {
         sqlx::AnyPool::connect(&url).await.unwrap()
     }
 
+    /// The stored hash of the state of the (one) flow started for `group_ref`.
+    pub async fn flow_state_hash(&self, group_ref: &str) -> String {
+        let (state_hash,): (String,) =
+            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
+                .bind(group_ref)
+                .fetch_one(&self.db().await)
+                .await
+                .unwrap();
+        state_hash
+    }
+
     /// A second project and its API key, for isolation tests.
     pub async fn other_project(&self) -> (String, String) {
         let created = self.grantd.create_project("globex").await.unwrap();
@@ -492,6 +644,19 @@ impl TestApp {
     }
 }
 
+/// A `connections:generate` body for connection `i` (group `g{i}`) with
+/// imported tokens `at-{i}`/`rt-{i}` that have two minutes left of an hour,
+/// so that the refresher takes it at once (the mock must know `rt-{i}`:
+/// `issue_refresh_token`).
+pub fn due_import(i: usize) -> Value {
+    let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
+    let issued_at = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
+    json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
+        "oauth2AuthorizationCode": {
+            "accessToken": {"token": format!("at-{i}"), "expiresAt": expires_at, "issuedAt": issued_at},
+            "refreshToken": {"token": format!("rt-{i}")}}})
+}
+
 /// Reads a problem body, checking the content type on the way.
 pub async fn problem(response: Response) -> Value {
     let content_type = response.headers()["content-type"]
@@ -500,6 +665,15 @@ pub async fn problem(response: Response) -> Value {
         .to_owned();
     assert_eq!(content_type, "application/problem+json");
     response.json().await.unwrap()
+}
+
+/// Asserts that `response` is a problem with `status` (in the header and in
+/// the body's `status` member); returns the body.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let body = problem(response).await;
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    body
 }
 
 /// The names of the issues of a 400 problem.

@@ -3,7 +3,7 @@
 //! instances, background refresh is shared through row leases, and a dead
 //! instance's lease is taken over once it runs out.
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{due_import, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -11,24 +11,10 @@ use std::time::Duration;
 
 /// Imports connections whose tokens are due (2 minutes left of an hour).
 async fn import_due(app: &TestApp, count: usize) -> Vec<String> {
-    let expires_at = (chrono::Utc::now() + chrono::Duration::minutes(2)).to_rfc3339();
-    let issued_at = (chrono::Utc::now() - chrono::Duration::minutes(58)).to_rfc3339();
     let mut ids = Vec::new();
     for i in 0..count {
         app.provider.issue_refresh_token(&format!("rt-{i}"));
-        let response = app
-            .generate(&json!({"provider": "mock", "groupRef": format!("g{i}"), "consumerRef": "c",
-                "oauth2AuthorizationCode": {
-                    "accessToken": {"token": format!("at-{i}"), "expiresAt": expires_at, "issuedAt": issued_at},
-                    "refreshToken": {"token": format!("rt-{i}")}}}))
-            .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        ids.push(
-            response.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.generated_id(&due_import(i)).await);
     }
     ids
 }
@@ -94,19 +80,17 @@ fn idle_refresher(config: &mut grantd::config::Config) {
 async fn a_flow_started_on_one_instance_finishes_its_callback_on_another() {
     let app = spawn_app_with(|_| {}).await;
     let other = app.spawn_sibling(|_| {}).await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     // The provider sends the browser back to whichever instance the load
     // balancer picks: here, the other one.
     let on_other = callback.replacen(&app.address, &other.address, 1);
     assert_ne!(on_other, callback);
-    let response = app.client.get(&on_other).send().await.unwrap();
+    let response = app.get_without_key(&on_other).await;
     assert_eq!(response.status(), StatusCode::OK);
     let connection = app.only_connection_for("g").await;
     assert_eq!(connection["status"], "working");
     // The state was consumed: replaying it on the first instance fails.
-    let replay = app.client.get(&callback).send().await.unwrap();
+    let replay = app.get_without_key(&callback).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -159,12 +143,8 @@ async fn a_read_on_one_instance_waits_for_the_refresh_another_instance_is_making
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        app.client
-            .get(format!("{}{path}", other.address))
-            .header("X-Api-Key", &app.api_key)
-            .send()
+        app.get_with_key(&format!("{}{path}", other.address), &app.api_key)
             .await
-            .unwrap()
     };
     let (first, second) = tokio::join!(first, second);
     for response in [first, second] {
@@ -356,12 +336,7 @@ async fn a_database_outage_is_a_retryable_503_and_grantd_recovers_by_itself() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["retryable"], true, "{body}");
     assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_without_key(&app.url("/readyz")).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
 

@@ -87,7 +87,7 @@ async fn eventually(app: &TestApp, check: impl Fn(&Scrape) -> bool) -> Scrape {
 async fn metrics_are_off_unless_a_listener_is_asked_for_and_never_on_the_api() {
     let app = spawn_app().await;
     assert!(app.metrics_url.is_none());
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let response = app.get_without_key(&app.url("/metrics")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -102,15 +102,10 @@ async fn requests_are_counted_by_route_template_method_and_status_and_unmatched_
     let missing = app.get(&app.project_url("/connections/no-such-id")).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     for path in ["/nope/1", "/nope/2", "/.env"] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let response = app.get_without_key(&app.url(path)).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
-    let unauthenticated = app
-        .client
-        .get(app.project_url("/groups"))
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = app.get_without_key(&app.project_url("/groups")).await;
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
 
     let scraped = scrape(&app).await;
@@ -176,21 +171,15 @@ async fn flows_are_counted_started_completed_and_failed_by_provider_and_reason()
     let url = app.start_flow("mock").await;
     let state = crate::helpers::query_param(&url, "state").unwrap();
     let refused = app
-        .client
-        .get(app.url(&format!(
+        .get_without_key(&app.url(&format!(
             "/callbacks/v1/oauth?state={state}&error=access_denied"
         )))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(refused.status().is_client_error());
     // A state grantd never issued.
     let forged = app
-        .client
-        .get(app.url("/callbacks/v1/oauth?state=forged&code=x"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/callbacks/v1/oauth?state=forged&code=x"))
+        .await;
     assert!(forged.status().is_client_error());
 
     let scraped = scrape(&app).await;
@@ -234,20 +223,7 @@ async fn import_expired(app: &TestApp, group: &str, ago_secs: i64) -> String {
         .await
         .unwrap();
     let expired = chrono::Utc::now() - chrono::Duration::seconds(ago_secs);
-    let response = app
-        .client
-        .post(app.project_url("/connections:generate"))
-        .header("X-Api-Key", manager["apiKey"].as_str().unwrap())
-        .json(
-            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
-            "oauth2AuthorizationCode": {
-                "accessToken": {"token": "at-old", "expiresAt": expired.to_rfc3339()},
-                "refreshToken": {"token": "rt-original"},
-                "scopes": ["read"]}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_with_key(reqwest::Method::POST, &app.project_url("/connections:generate"), manager["apiKey"].as_str().unwrap(), Some(&json!({"provider": "mock", "groupRef": group, "consumerRef": "c", "oauth2AuthorizationCode": { "accessToken": {"token": "at-old", "expiresAt": expired.to_rfc3339()}, "refreshToken": {"token": "rt-original"}, "scopes": ["read"]}}),)).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json::<Value>().await.unwrap()["id"]
         .as_str()

@@ -1,7 +1,10 @@
 //! The authorization code flow end to end: oauth-connect → provider →
 //! callback → stored connection, plus re-authorization and state handling.
 
-use crate::helpers::{problem, query_param, spawn_app, spawn_app_with};
+use crate::helpers::{
+    add_providers, expect_problem, mock_oauth_base, query_param, spawn_app, spawn_app_with,
+    spawn_app_with_provider_app, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -42,7 +45,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
     assert!(state.len() >= 43, "state must carry 256 bits: {state}");
 
     let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let page = response.text().await.unwrap();
@@ -95,8 +98,7 @@ async fn the_whole_dance_stores_a_working_connection_with_readable_credentials()
 
 #[tokio::test]
 async fn oauth_update_reauthorizes_the_same_connection_in_place() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = app.connect_mock("org-1", "user-1").await;
 
     let response = app
@@ -124,30 +126,26 @@ async fn oauth_update_reauthorizes_the_same_connection_in_place() {
 
 #[tokio::test]
 async fn oauth_update_of_an_unknown_connection_is_a_404_problem() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let response = app
         .patch_json(
             &app.project_url("/connections/nope:oauth-update"),
             &json!({}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::NOT_FOUND).await;
     assert_eq!(body["status"], 404);
 }
 
 #[tokio::test]
 async fn a_replayed_state_is_refused_and_stores_nothing() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     assert_eq!(
-        app.client.get(&callback).send().await.unwrap().status(),
+        app.get_without_key(&callback).await.status(),
         StatusCode::OK
     );
-    let replay = app.client.get(&callback).send().await.unwrap();
+    let replay = app.get_without_key(&callback).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert!(replay.headers()["content-type"]
         .to_str()
@@ -164,41 +162,30 @@ async fn a_replayed_state_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn an_expired_state_is_refused_and_stores_nothing() {
     let app = spawn_app_with(|config| config.oauth_state_ttl = Duration::ZERO).await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let callback = app.mock_flow_at_callback().await;
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    app.assert_no_code_exchanged().await;
 }
 
 #[tokio::test]
 async fn an_unknown_state_is_refused() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(app.url("/callbacks/v1/oauth?state=made-up&code=abc"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/callbacks/v1/oauth?state=made-up&code=abc"))
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
     let missing = app
-        .client
-        .get(app.url("/callbacks/v1/oauth?code=abc"))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&app.url("/callbacks/v1/oauth?code=abc"))
+        .await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let racers: Vec<_> = (0..8)
         .map(|_| {
             let client = app.client.clone();
@@ -221,18 +208,14 @@ async fn two_callbacks_racing_with_one_state_make_exactly_one_connection() {
 
 #[tokio::test]
 async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let url = app.start_flow("mock").await;
     let state = query_param(&url, "state").unwrap();
     let response = app
-        .client
-        .get(app.url(&format!(
+        .get_without_key(&app.url(&format!(
             "/callbacks/v1/oauth?state={state}&error=access_denied&error_description=User+said+no"
         )))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(
@@ -240,8 +223,7 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
         "{page}"
     );
     assert!(page.contains("\"failure\""));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    app.assert_no_code_exchanged().await;
 
     let (outcome, detail): (String, String) =
         sqlx::query_as("SELECT outcome, outcome_detail FROM oauth_flows")
@@ -252,63 +234,48 @@ async fn a_provider_error_is_shown_recorded_and_stores_nothing() {
     assert!(detail.contains("access_denied"));
 }
 
+/// The callback at `url` (its `iss` changed) is refused as a mix-up, before
+/// the code goes anywhere.
+async fn assert_refused_as_an_issuer_mismatch(app: &TestApp, url: &str) {
+    let response = app.get_without_key(url).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
+    app.assert_no_code_exchanged().await;
+}
+
 #[tokio::test]
 async fn a_callback_from_another_issuer_is_refused_as_a_mix_up() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let tampered = callback.replace(
         &format!("iss={}", urlencode(&app.provider.base)),
         "iss=https%3A%2F%2Fevil.example",
     );
     assert_ne!(tampered, callback);
-    let response = app.client.get(&tampered).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code is never sent to the token endpoint"
-    );
+    assert_refused_as_an_issuer_mismatch(&app, &tampered).await;
 }
 
 #[tokio::test]
 async fn a_callback_without_iss_is_refused_where_the_catalog_names_the_issuer() {
     let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let url = app.start_flow("mock").await;
-    let callback = app.authorize(&url).await;
+    let callback = app.mock_flow_at_callback().await;
     let stripped = callback.replace(&format!("&iss={}", urlencode(&app.provider.base)), "");
     assert_ne!(stripped, callback);
-    let response = app.client.get(&stripped).send().await.unwrap();
+    let response = app.get_without_key(&stripped).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(
         page.contains("invalid_request") && page.contains("no iss"),
         "{page}"
     );
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(
-        app.provider.token_calls(),
-        0,
-        "the code is never sent to the token endpoint"
-    );
+    app.assert_no_code_exchanged().await;
 }
 
 /// A provider hosted per tenant: the workspace is the whole host (limited by
 /// its pattern to the loopback addresses the mock answers on), and the
 /// catalog names no issuer.
 fn add_tenant_hosted_provider(config: &mut grantd::config::Config) {
-    let path = config.providers_file.clone().unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let base = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tokenUrl = \""))
-        .and_then(|l| l.strip_suffix("/token\""))
-        .unwrap()
-        .to_owned();
+    let base = mock_oauth_base(config);
     let port = base.rsplit(':').next().unwrap();
     let entry = format!(
         r#"
@@ -323,11 +290,12 @@ authorizeUrl = "http://{{workspace}}:{port}/authorize"
 tokenUrl = "http://{{workspace}}:{port}/token"
 "#
     );
-    std::fs::write(&path, text + &entry).unwrap();
+    add_providers(config, &entry);
 }
 
-#[tokio::test]
-async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
+/// A flow of the tenant-hosted provider (tenant `127.0.0.1`) authorized at
+/// the mock; the callback URL the browser is sent back with.
+async fn tenant_flow_at_callback() -> (TestApp, String) {
     let app = spawn_app_with(add_tenant_hosted_provider).await;
     app.create_provider_app("mock-tenant").await;
     let url = app
@@ -337,12 +305,18 @@ async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
         }))
         .await;
     let callback = app.authorize(&url).await;
+    (app, callback)
+}
+
+#[tokio::test]
+async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
+    let (app, callback) = tenant_flow_at_callback().await;
     assert_eq!(
         query_param(&callback, "iss").as_deref(),
         Some(app.provider.base.as_str()),
         "the mock names its own origin, http://127.0.0.1:PORT"
     );
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     let status = response.status();
     assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap());
     assert_eq!(
@@ -353,32 +327,19 @@ async fn a_tenant_hosted_provider_may_send_iss_naming_the_tenants_own_host() {
 
 #[tokio::test]
 async fn a_tenant_hosted_provider_is_refused_when_iss_names_another_tenant() {
-    let app = spawn_app_with(add_tenant_hosted_provider).await;
-    app.create_provider_app("mock-tenant").await;
-    let url = app
-        .oauth_connect(json!({
-            "projectId": app.project_id, "provider": "mock-tenant", "groupRef": "g", "consumerRef": "c",
-            "providerWorkspaceRef": "127.0.0.1",
-        }))
-        .await;
-    let callback = app.authorize(&url).await;
+    let (app, callback) = tenant_flow_at_callback().await;
     let other_tenant = app.provider.base.replace("127.0.0.1", "localhost");
     let tampered = callback.replace(
         &format!("iss={}", urlencode(&app.provider.base)),
         &format!("iss={}", urlencode(&other_tenant)),
     );
     assert_ne!(tampered, callback);
-    let response = app.client.get(&tampered).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("issuer_mismatch"));
-    assert_eq!(app.connection_count().await, 0);
-    assert_eq!(app.provider.token_calls(), 0);
+    assert_refused_as_an_issuer_mismatch(&app, &tampered).await;
 }
 
 #[tokio::test]
 async fn a_token_answer_over_the_size_cap_fails_the_flow_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     // A well-formed answer, only too large: 2 MiB of access token.
     app.provider.script_token_response(
         StatusCode::OK,
@@ -404,8 +365,7 @@ fn token_answer_of(len: usize) -> serde_json::Value {
 #[tokio::test]
 async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
     use grantd::domain::oauth::token::MAX_PROVIDER_ANSWER_BYTES as CAP;
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider
         .script_token_response(StatusCode::OK, token_answer_of(CAP));
     let url = app.start_flow("mock").await;
@@ -424,8 +384,7 @@ async fn a_token_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not() {
 
 #[tokio::test]
 async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let total = 64 * 1024 * 1024;
     app.provider.script_token_stream(total);
     let url = app.start_flow("mock").await;
@@ -445,50 +404,49 @@ async fn an_endless_token_answer_without_a_length_is_cut_off_at_the_cap() {
 
 #[tokio::test]
 async fn a_refused_code_exchange_is_shown_and_stores_nothing() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.script_token_response(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "code expired"}),
     );
     let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
-    let response = app.client.get(&callback).send().await.unwrap();
+    let response = app.get_without_key(&callback).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("invalid_grant"));
     assert_eq!(app.connection_count().await, 0);
 }
 
-#[tokio::test]
-async fn the_opener_origin_is_the_browser_origin_that_asked() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
-    let allowed = app
-        .client
-        .put(app.project_url("/allowed-origins"))
+/// Sends `start` (a request answered with an authorization URL) with the
+/// app's key from a page at `origin`, and runs that flow through the mock;
+/// the callback page.
+async fn callback_page_for(app: &TestApp, start: reqwest::RequestBuilder, origin: &str) -> String {
+    let response = start
         .header("X-Api-Key", &app.api_key)
-        .json(
-            &json!({"origins": ["https://app.customer.example", "https://admin.customer.example"]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(allowed.status(), StatusCode::OK);
-    let response = app
-        .client
-        .post(app.url("/v1/oauth-connect"))
-        .header("X-Api-Key", &app.api_key)
-        .header("Origin", "https://app.customer.example")
-        .json(&json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}))
+        .header("Origin", origin)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let url = response.text().await.unwrap();
-    let callback = app.authorize(&url).await;
-    let page = app.client.get(&callback).send().await.unwrap();
+    let page = app.finish_flow(&url).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let page = page.text().await.unwrap();
+    page.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_opener_origin_is_the_browser_origin_that_asked() {
+    let app = spawn_app_with_provider_app("mock").await;
+    app.allow_origins(&[
+        "https://app.customer.example",
+        "https://admin.customer.example",
+    ])
+    .await;
+    let start = app
+        .client
+        .post(app.url("/v1/oauth-connect"))
+        .json(&json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}));
+    let page = callback_page_for(&app, start, "https://app.customer.example").await;
     assert!(page.contains("\"https://app.customer.example\""), "{page}");
     assert_eq!(
         app.connection_count().await,
@@ -501,21 +459,11 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
         .as_str()
         .unwrap()
         .to_owned();
-    let response = app
+    let reauthorize = app
         .client
         .patch(app.project_url(&format!("/connections/{id}:oauth-update")))
-        .header("X-Api-Key", &app.api_key)
-        .header("Origin", "https://admin.customer.example")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let url = response.text().await.unwrap();
-    let callback = app.authorize(&url).await;
-    let page = app.client.get(&callback).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let page = page.text().await.unwrap();
+        .json(&json!({}));
+    let page = callback_page_for(&app, reauthorize, "https://admin.customer.example").await;
     assert!(
         page.contains("\"https://admin.customer.example\""),
         "{page}"
@@ -524,8 +472,7 @@ async fn the_opener_origin_is_the_browser_origin_that_asked() {
 
 #[tokio::test]
 async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-basic").await;
+    let app = spawn_app_with_provider_app("mock-basic").await;
     let url = app.start_flow("mock-basic").await;
     assert!(
         query_param(&url, "code_challenge").is_none(),
@@ -547,8 +494,7 @@ async fn providers_with_basic_client_auth_get_basic_auth_and_no_pkce() {
 
 #[tokio::test]
 async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-pkce").await;
+    let app = spawn_app_with_provider_app("mock-pkce").await;
     let url = app.start_flow("mock-pkce").await;
     assert!(query_param(&url, "code_challenge").is_some());
     assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
@@ -559,8 +505,7 @@ async fn pkce_required_providers_exchange_with_a_json_body_and_verifier() {
 
 #[tokio::test]
 async fn workspace_and_metadata_are_substituted_into_provider_urls() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "mock-workspace", "groupRef": "g", "consumerRef": "c",
@@ -588,8 +533,7 @@ fn urlencode(value: &str) -> String {
 
 #[tokio::test]
 async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let created: Value = app
         .generate(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
@@ -605,16 +549,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
     assert_eq!(created["authScheme"], "oauth2/password");
     let id = created["id"].as_str().unwrap();
 
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(id).await;
 
     let full: Value = app.connection_with_credentials(id).await;
     assert_eq!(full["id"], id);
@@ -627,8 +562,7 @@ async fn reauthorizing_a_password_connection_switches_it_to_the_code_flow_scheme
 async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
     // Concurrent starts and callbacks are committed together in batches;
     // each must still land as its own flow and its own connection.
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let starts = (0..40).map(|i| {
         let mut body = json!({
             "projectId": app.project_id,
@@ -661,12 +595,7 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
         };
         assert_eq!(connection["group"]["groupName"], name.as_str());
     }
-    let consumers: Vec<Value> = app
-        .get(&app.project_url("/consumers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let consumers: Vec<Value> = app.get_json(&app.project_url("/consumers")).await;
     assert_eq!(consumers.len(), 3, "{consumers:?}");
     let (succeeded,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM oauth_flows f JOIN connections c ON c.id = f.result_connection_id \
@@ -682,8 +611,7 @@ async fn flows_started_and_finished_at_once_each_store_their_own_connection() {
 async fn replayed_callbacks_racing_the_first_ones_spend_each_state_once() {
     // First and replayed callbacks arrive together and are committed in
     // the same batches: each state still yields exactly one connection.
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let mut urls = Vec::new();
     for i in 0..10 {
         urls.push(

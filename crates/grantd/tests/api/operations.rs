@@ -51,14 +51,11 @@ impl Deployment {
     /// Reads one connection with its credentials from `base`.
     async fn read_with_credentials(&self, base: &str, id: &str) -> (StatusCode, Value) {
         let response = self
-            .client
-            .get(format!(
-                "{base}/v1/projects/acme/connections/{id}?includeRefreshToken=true"
-            ))
-            .header("X-Api-Key", &self.api_key)
-            .send()
-            .await
-            .unwrap();
+            .get(
+                base,
+                &format!("/v1/projects/acme/connections/{id}?includeRefreshToken=true"),
+            )
+            .await;
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -208,15 +205,8 @@ async fn keys_rotate_under_reads_refreshes_and_a_kill_leaves_nothing_for_the_old
             .starts_with("rt-"));
     }
     let hooks: Value = deployment
-        .client
-        .get(format!("{base}/v1/projects/acme/webhooks"))
-        .header("X-Api-Key", &deployment.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&base, "/v1/projects/acme/webhooks")
+        .await;
     assert_eq!(hooks.as_array().map(Vec::len), Some(1), "{hooks}");
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn the_project_carries_app_name_and_org_id_and_entitlements_only_when_asked() {
     let app = spawn_app().await;
-    let project: Value = app.get(&app.project_url("")).await.json().await.unwrap();
+    let project: Value = app.get_json(&app.project_url("")).await;
     assert_eq!(
         project["appName"], "acme",
         "the project's name until one is set"
@@ -37,7 +37,7 @@ async fn update_project_sets_the_app_name_at_once_and_ignores_what_the_mask_leav
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["appName"], "Acme Widgets");
     assert_eq!(body["name"], "acme");
-    let read: Value = app.get(&app.project_url("")).await.json().await.unwrap();
+    let read: Value = app.get_json(&app.project_url("")).await;
     assert_eq!(read["appName"], "Acme Widgets");
 }
 

@@ -1,20 +1,52 @@
 //! Provider apps: a project's OAuth clients. CRUD, the per-provider default
 //! that oauth-connect falls back to, and the client secret never coming back.
 
-use crate::helpers::{issue_names, problem, query_param, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, query_param, spawn_app, spawn_app_with, TestApp,
+};
 use crate::mock_provider::CLIENT_ID;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn create(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .post_json(&app.project_url("/provider-apps"), &body)
-        .await;
+    let response = post_app(app, body).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     body
+}
+
+/// A `mock` app with `client_id` (and the secret `s3cret`), left to the
+/// server to decide whether it is the default.
+async fn create_mock_app(app: &TestApp, client_id: &str) -> Value {
+    create(
+        app,
+        json!({"provider": "mock", "clientId": client_id, "clientSecret": "s3cret"}),
+    )
+    .await
+}
+
+/// A `mock` app with `client_id`, created as the provider's default.
+async fn create_default_mock_app(app: &TestApp, client_id: &str) -> Value {
+    create(
+        app,
+        json!({"provider": "mock", "clientId": client_id, "clientSecret": "s3cret", "isDefault": true}),
+    )
+    .await
+}
+
+/// `POST /provider-apps` with `body`, whatever the answer.
+async fn post_app(app: &TestApp, body: Value) -> reqwest::Response {
+    app.post_json(&app.project_url("/provider-apps"), &body)
+        .await
+}
+
+/// The project's provider apps.
+async fn list_apps(app: &TestApp) -> Vec<Value> {
+    let response = app.get(&app.project_url("/provider-apps")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 async fn get_app(app: &TestApp, id: &str) -> Value {
@@ -135,7 +167,7 @@ async fn a_rotated_secret_is_the_one_sent_to_the_token_endpoint() {
 
     let url = app.start_flow("mock").await;
     let callback = app.authorize(&url).await;
-    app.client.get(&callback).send().await.unwrap();
+    app.get_without_key(&callback).await;
     let exchange = &app.provider.token_requests()[0];
     assert_eq!(exchange.params["client_secret"], "rotated");
 }
@@ -203,8 +235,7 @@ async fn patch_cannot_change_the_provider_of_an_app() {
     let app = spawn_app().await;
     let id = app.create_provider_app("mock").await;
     let response = patch(&app, &id, json!({"provider": "mock-basic"})).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     let detail = body["issues"][0]["detail"].as_str().unwrap();
     assert!(detail.contains("provider"), "{body}");
     assert_eq!(body["issues"][0]["in"], "body");
@@ -216,8 +247,7 @@ async fn patch_with_an_empty_client_id_is_refused() {
     let app = spawn_app().await;
     let id = app.create_provider_app("mock").await;
     let response = patch(&app, &id, json!({"clientId": " ", "clientSecret": ""})).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     let mut names = issue_names(&body);
     names.sort();
     assert_eq!(names, ["clientId", "clientSecret"]);
@@ -228,8 +258,7 @@ async fn patch_with_an_empty_client_id_is_refused() {
 async fn patching_an_unknown_app_is_a_404() {
     let app = spawn_app().await;
     let response = patch(&app, "no-such-app", json!({"scopes": []})).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    problem(response).await;
+    expect_problem(response, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -243,14 +272,11 @@ async fn a_deleted_app_is_gone() {
     assert!(response.text().await.unwrap().is_empty());
 
     let response = app.get(&url).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(response).await["status"], 404);
-    let list: Vec<Value> = app
-        .get(&app.project_url("/provider-apps"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        expect_problem(response, StatusCode::NOT_FOUND).await["status"],
+        404
+    );
+    let list = list_apps(&app).await;
     assert!(list.is_empty());
 
     let response = app.delete(&url).await;
@@ -260,11 +286,7 @@ async fn a_deleted_app_is_gone() {
 #[tokio::test]
 async fn the_first_app_of_a_provider_is_its_default_and_a_new_default_takes_over() {
     let app = spawn_app().await;
-    let first = create(
-        &app,
-        json!({"provider": "mock", "clientId": "first-client", "clientSecret": "s3cret"}),
-    )
-    .await;
+    let first = create_mock_app(&app, "first-client").await;
     assert_eq!(first["isDefault"], true);
     let other_provider = create(
         &app,
@@ -276,11 +298,7 @@ async fn the_first_app_of_a_provider_is_its_default_and_a_new_default_takes_over
         "defaults are per provider"
     );
 
-    let second = create(
-        &app,
-        json!({"provider": "mock", "clientId": "second-client", "clientSecret": "s3cret", "isDefault": true}),
-    )
-    .await;
+    let second = create_default_mock_app(&app, "second-client").await;
     assert_eq!(second["isDefault"], true);
     let first_id = first["id"].as_str().unwrap();
     assert_eq!(get_app(&app, first_id).await["isDefault"], false);
@@ -295,16 +313,8 @@ async fn the_first_app_of_a_provider_is_its_default_and_a_new_default_takes_over
 #[tokio::test]
 async fn a_second_app_without_is_default_does_not_take_over() {
     let app = spawn_app().await;
-    create(
-        &app,
-        json!({"provider": "mock", "clientId": "first-client", "clientSecret": "s3cret"}),
-    )
-    .await;
-    let second = create(
-        &app,
-        json!({"provider": "mock", "clientId": "second-client", "clientSecret": "s3cret"}),
-    )
-    .await;
+    create_mock_app(&app, "first-client").await;
+    let second = create_mock_app(&app, "second-client").await;
     assert_eq!(second["isDefault"], false);
     assert_eq!(client_id_used_by_oauth_connect(&app).await, "first-client");
 }
@@ -312,18 +322,10 @@ async fn a_second_app_without_is_default_does_not_take_over() {
 #[tokio::test]
 async fn oauth_connect_without_provider_app_id_uses_the_default_app() {
     let app = spawn_app().await;
-    let first = create(
-        &app,
-        json!({"provider": "mock", "clientId": "first-client", "clientSecret": "s3cret"}),
-    )
-    .await;
+    let first = create_mock_app(&app, "first-client").await;
     assert_eq!(client_id_used_by_oauth_connect(&app).await, "first-client");
 
-    create(
-        &app,
-        json!({"provider": "mock", "clientId": "second-client", "clientSecret": "s3cret", "isDefault": true}),
-    )
-    .await;
+    create_default_mock_app(&app, "second-client").await;
     assert_eq!(client_id_used_by_oauth_connect(&app).await, "second-client");
 
     // Naming the old app still picks it.
@@ -345,16 +347,8 @@ async fn oauth_connect_without_provider_app_id_uses_the_default_app() {
 #[tokio::test]
 async fn patch_is_default_moves_the_default_back_to_an_older_app() {
     let app = spawn_app().await;
-    let first = create(
-        &app,
-        json!({"provider": "mock", "clientId": "first-client", "clientSecret": "s3cret"}),
-    )
-    .await;
-    let second = create(
-        &app,
-        json!({"provider": "mock", "clientId": "second-client", "clientSecret": "s3cret", "isDefault": true}),
-    )
-    .await;
+    let first = create_mock_app(&app, "first-client").await;
+    let second = create_default_mock_app(&app, "second-client").await;
     let first_id = first["id"].as_str().unwrap();
     let second_id = second["id"].as_str().unwrap();
 
@@ -370,16 +364,8 @@ async fn patch_is_default_moves_the_default_back_to_an_older_app() {
 #[tokio::test]
 async fn patch_is_default_moves_the_default_to_a_newer_app() {
     let app = spawn_app().await;
-    let first = create(
-        &app,
-        json!({"provider": "mock", "clientId": "first-client", "clientSecret": "s3cret"}),
-    )
-    .await;
-    let second = create(
-        &app,
-        json!({"provider": "mock", "clientId": "second-client", "clientSecret": "s3cret"}),
-    )
-    .await;
+    let first = create_mock_app(&app, "first-client").await;
+    let second = create_mock_app(&app, "second-client").await;
     let second_id = second["id"].as_str().unwrap();
 
     let response = patch(&app, second_id, json!({"isDefault": true})).await;
@@ -397,8 +383,7 @@ async fn unsetting_is_default_by_patch_is_refused() {
     let app = spawn_app().await;
     let id = app.create_provider_app("mock").await;
     let response = patch(&app, &id, json!({"isDefault": false})).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["isDefault"]);
     assert_eq!(get_app(&app, &id).await["isDefault"], true);
 }
@@ -406,14 +391,12 @@ async fn unsetting_is_default_by_patch_is_refused() {
 #[tokio::test]
 async fn creating_an_app_for_an_unknown_provider_names_the_provider() {
     let app = spawn_app().await;
-    let response = app
-        .post_json(
-            &app.project_url("/provider-apps"),
-            &json!({"provider": "nope", "clientId": "c", "clientSecret": "s"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let response = post_app(
+        &app,
+        json!({"provider": "nope", "clientId": "c", "clientSecret": "s"}),
+    )
+    .await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["provider"]);
     assert_eq!(body["issues"][0]["in"], "body");
     assert_eq!(body["issues"][0]["value"], "nope");
@@ -422,33 +405,19 @@ async fn creating_an_app_for_an_unknown_provider_names_the_provider() {
 #[tokio::test]
 async fn creating_an_app_without_a_client_secret_names_the_field() {
     let app = spawn_app().await;
-    let response = app
-        .post_json(
-            &app.project_url("/provider-apps"),
-            &json!({"provider": "mock", "clientId": "c"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let response = post_app(&app, json!({"provider": "mock", "clientId": "c"})).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["clientSecret"]);
     assert_eq!(body["issues"][0]["in"], "body");
-    let list: Vec<Value> = app
-        .get(&app.project_url("/provider-apps"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = list_apps(&app).await;
     assert!(list.is_empty(), "nothing was stored");
 }
 
 #[tokio::test]
 async fn creating_an_app_with_nothing_reports_every_missing_field() {
     let app = spawn_app().await;
-    let response = app
-        .post_json(&app.project_url("/provider-apps"), &json!({}))
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let response = post_app(&app, json!({})).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     let mut names = issue_names(&body);
     names.sort();
     assert_eq!(names, ["clientId", "clientSecret", "provider"]);
@@ -460,11 +429,8 @@ async fn creating_an_app_with_an_unknown_field_is_refused() {
     let response = app
         .post_json(
             &app.project_url("/provider-apps"),
-            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s", "redirectUri": "https://evil.example"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s", "redirectUri": "https://evil.example"})).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert!(
         body["issues"][0]["detail"]
             .as_str()
@@ -477,12 +443,11 @@ async fn creating_an_app_with_an_unknown_field_is_refused() {
 #[tokio::test]
 async fn creating_an_app_answers_200_as_ampersands_api_does() {
     let app = spawn_app().await;
-    let response = app
-        .post_json(
-            &app.project_url("/provider-apps"),
-            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret"}),
-        )
-        .await;
+    let response = post_app(
+        &app,
+        json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret"}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -540,8 +505,10 @@ async fn an_ampersand_shaped_update_refuses_an_unknown_mask_and_another_provider
         json!({"updateMask": ["isDefault"], "providerApp": {}}),
     )
     .await;
-    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(unknown).await), ["updateMask[0]"]);
+    assert_eq!(
+        issue_names(&expect_problem(unknown, StatusCode::BAD_REQUEST).await),
+        ["updateMask[0]"]
+    );
 
     let other = patch(
         &app,
@@ -549,8 +516,10 @@ async fn an_ampersand_shaped_update_refuses_an_unknown_mask_and_another_provider
         json!({"updateMask": ["provider"], "providerApp": {"provider": "mock-basic"}}),
     )
     .await;
-    assert_eq!(other.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(other).await), ["providerApp.provider"]);
+    assert_eq!(
+        issue_names(&expect_problem(other, StatusCode::BAD_REQUEST).await),
+        ["providerApp.provider"]
+    );
     let same = patch(
         &app,
         id,
@@ -602,16 +571,14 @@ async fn app_metadata_is_stored_returned_and_its_auth_query_params_reach_the_aut
 #[tokio::test]
 async fn auth_query_params_may_not_override_the_flows_own_parameters() {
     let app = spawn_app().await;
-    let response = app
-        .post_json(
-            &app.project_url("/provider-apps"),
-            &json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret",
+    let response = post_app(
+        &app,
+        json!({"provider": "mock", "clientId": "c", "clientSecret": "s3cret",
                     "metadata": {"authQueryParams": {"redirect_uri": ["https://evil.example"]}}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    )
+    .await;
     assert_eq!(
-        issue_names(&problem(response).await),
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
         ["metadata.authQueryParams.redirect_uri"]
     );
 }

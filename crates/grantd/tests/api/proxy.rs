@@ -3,7 +3,9 @@
 //! stall and stream. Every test checks what the provider saw, not only what
 //! the caller got back.
 
-use crate::helpers::{issue_names, problem, spawn_app_with, TestApp};
+use crate::helpers::{
+    add_providers, expect_problem, issue_names, mock_oauth_base, problem, spawn_app_with, TestApp,
+};
 use crate::mock_provider::Rotation;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -255,6 +257,22 @@ name = "X-Key"
     )
 }
 
+/// A proxy request with Ampersand's version, project and key headers; the
+/// caller adds how the connection is named.
+fn proxy_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    project: &str,
+    api_key: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .request(method, url)
+        .header("x-amp-proxy-version", "1")
+        .header("x-amp-project-id", project)
+        .header("x-api-key", api_key)
+}
+
 struct ProxyTest {
     app: TestApp,
     upstream: Upstream,
@@ -264,17 +282,8 @@ async fn spawn_proxy_test(configure: impl FnOnce(&mut grantd::config::Config)) -
     let upstream = Upstream::start().await;
     let upstream_base = upstream.base.clone();
     let app = spawn_app_with(move |config| {
-        let path = config.providers_file.clone().expect("a providers file");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        // The mock OAuth server's base, from the suite's own entries.
-        let oauth = text
-            .split("tokenUrl = \"")
-            .nth(1)
-            .and_then(|rest| rest.split("/token").next())
-            .unwrap()
-            .to_owned();
-        text.push_str(&upstream_providers(&upstream_base, &oauth));
-        std::fs::write(&path, text).unwrap();
+        let oauth = mock_oauth_base(config);
+        add_providers(config, &upstream_providers(&upstream_base, &oauth));
         config.proxy_listen = Some("127.0.0.1:0".parse().unwrap());
         configure(config);
     })
@@ -294,22 +303,58 @@ impl ProxyTest {
         path: &str,
         connection: &str,
     ) -> reqwest::RequestBuilder {
-        self.app
-            .client
-            .request(method, self.proxy_url(path))
-            .header("x-amp-proxy-version", "1")
-            .header("x-amp-project-id", &self.app.project_id)
-            .header("x-api-key", &self.app.api_key)
+        proxy_request(
+            &self.app.client,
+            method,
+            &self.proxy_url(path),
+            &self.app.project_id,
+            &self.app.api_key,
+        )
+        .header("x-amp-connection-id", connection)
+    }
+
+    /// `call` sent as it is, for the calls that need no body or extra header.
+    async fn fetch(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        connection: &str,
+    ) -> reqwest::Response {
+        self.call(method, path, connection).send().await.unwrap()
+    }
+
+    /// A GET to the proxy listener for the connection named some other way
+    /// (by group and provider, or not at all), sent with `project` and `api_key`.
+    fn get_as(&self, path: &str, project: &str, api_key: &str) -> reqwest::RequestBuilder {
+        proxy_request(
+            &self.app.client,
+            reqwest::Method::GET,
+            &self.proxy_url(path),
+            project,
+            api_key,
+        )
+    }
+
+    /// A GET of `/x` for `connection`, sent with `project` and `api_key`
+    /// (another project's, or a key with fewer scopes).
+    async fn fetch_as(&self, project: &str, api_key: &str, connection: &str) -> reqwest::Response {
+        self.get_as("/x", project, api_key)
             .header("x-amp-connection-id", connection)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An `upstream` connection of group `group_ref` holding the API key `k`.
+    async fn key_connection(&self, group_ref: &str) -> String {
+        self.generate(json!({
+            "provider": "upstream", "groupRef": group_ref, "consumerRef": "c", "apiKey": "k",
+        }))
+        .await
     }
 
     async fn generate(&self, body: Value) -> String {
-        let response = self.app.generate(&body).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.app.generated_id(&body).await
     }
 
     /// An OAuth connection of `upstream` made through the mock's flow.
@@ -373,19 +418,19 @@ async fn an_oauth_call_goes_to_the_catalog_base_with_the_bearer_token_and_method
 
     // The same under /proxy/ on the main listener, and a caller's own
     // version header wins over the catalog's default.
-    let response = t
-        .app
-        .client
-        .get(t.app.url("/proxy/contacts"))
-        .header("x-amp-proxy-version", "1")
-        .header("x-amp-project-id", &t.app.project_name)
-        .header("x-api-key", &t.app.api_key)
-        .header("x-amp-group-ref", "g")
-        .header("x-amp-provider", "upstream")
-        .header("upstream-version", "2025-06-01")
-        .send()
-        .await
-        .unwrap();
+    let response = proxy_request(
+        &t.app.client,
+        reqwest::Method::GET,
+        &t.app.url("/proxy/contacts"),
+        &t.app.project_name,
+        &t.app.api_key,
+    )
+    .header("x-amp-group-ref", "g")
+    .header("x-amp-provider", "upstream")
+    .header("upstream-version", "2025-06-01")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let seen = t.upstream.seen();
     assert_eq!(seen[1].uri, "/api/contacts");
@@ -413,11 +458,7 @@ async fn api_keys_go_in_the_catalogs_header_or_query_and_basic_auth_as_basic() {
         )
         .await;
     for id in [&in_header, &in_query, &basic] {
-        let response = t
-            .call(reqwest::Method::GET, "/items?page=2", id)
-            .send()
-            .await
-            .unwrap();
+        let response = t.fetch(reqwest::Method::GET, "/items?page=2", id).await;
         assert_eq!(response.status(), StatusCode::OK, "{id}");
     }
     let seen = t.upstream.seen();
@@ -447,11 +488,7 @@ async fn api_keys_go_in_the_catalogs_header_or_query_and_basic_auth_as_basic() {
 async fn the_callers_credentials_cookies_amp_and_hop_by_hop_headers_never_cross_in_either_direction(
 ) {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("h").await;
     let response = t
         .call(reqwest::Method::GET, "/hop", &id)
         .header("cookie", "session=secret")
@@ -495,11 +532,8 @@ async fn the_callers_credentials_cookies_amp_and_hop_by_hop_headers_never_cross_
     // The upstream does send those fields: grantd is what removes them.
     let direct = t
         .app
-        .client
-        .get(format!("{}/api/hop", t.upstream.base))
-        .send()
-        .await
-        .unwrap();
+        .get_without_key(&format!("{}/api/hop", t.upstream.base))
+        .await;
     assert_eq!(direct.headers()["x-secret-hop"], "1");
 }
 
@@ -548,11 +582,7 @@ async fn a_refresh_the_provider_rejects_marks_the_connection_bad_credentials_and
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "revoked"}),
     );
-    let response = t
-        .call(reqwest::Method::GET, "/me", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch(reqwest::Method::GET, "/me", &id).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         response.headers()["www-authenticate"],
@@ -582,11 +612,7 @@ async fn an_expired_token_is_refreshed_before_the_call() {
                 "refreshToken": {"token": "rt-imported"}, "scopes": ["read"]}}),
         )
         .await;
-    let response = t
-        .call(reqwest::Method::GET, "/me", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch(reqwest::Method::GET, "/me", &id).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(t.app.provider.refresh_tokens_presented(), ["rt-imported"]);
     let seen = t.upstream.seen();
@@ -599,11 +625,7 @@ async fn an_expired_token_is_refreshed_before_the_call() {
 #[tokio::test]
 async fn a_request_body_larger_than_the_replay_bound_streams_to_the_provider_as_it_is_sent() {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("h").await;
     let (mut sender, receiver) =
         futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let call = tokio::spawn(
@@ -636,16 +658,8 @@ async fn a_request_body_larger_than_the_replay_bound_streams_to_the_provider_as_
 #[tokio::test]
 async fn server_sent_events_and_large_downloads_pass_through_as_they_arrive() {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
-    let mut events = t
-        .call(reqwest::Method::GET, "/events", &id)
-        .send()
-        .await
-        .unwrap();
+    let id = t.key_connection("h").await;
+    let mut events = t.fetch(reqwest::Method::GET, "/events", &id).await;
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let first = tokio::time::timeout(Duration::from_secs(10), events.chunk())
         .await
@@ -659,10 +673,8 @@ async fn server_sent_events_and_large_downloads_pass_through_as_they_arrive() {
 
     let size = 8 * 1024 * 1024 + 7;
     let download = t
-        .call(reqwest::Method::GET, &format!("/download/{size}"), &id)
-        .send()
-        .await
-        .unwrap();
+        .fetch(reqwest::Method::GET, &format!("/download/{size}"), &id)
+        .await;
     assert_eq!(download.status(), StatusCode::OK);
     let mut received = 0usize;
     let mut stream = download.bytes_stream();
@@ -676,11 +688,7 @@ async fn server_sent_events_and_large_downloads_pass_through_as_they_arrive() {
 async fn after_a_provider_429_throttle_mode_answers_429_without_calling_the_provider_and_plain_calls_pass_through(
 ) {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("h").await;
     let throttled = |t: &ProxyTest| {
         t.call(reqwest::Method::GET, "/limited", &id)
             .header("x-amp-rate-limiter-mode", "throttle")
@@ -706,11 +714,7 @@ async fn after_a_provider_429_throttle_mode_answers_429_without_calling_the_prov
     assert_eq!(t.upstream.seen().len(), 1, "the provider was not called");
 
     // Without the header the call reaches the provider, and its 429 passes through.
-    let plain = t
-        .call(reqwest::Method::GET, "/limited", &id)
-        .send()
-        .await
-        .unwrap();
+    let plain = t.fetch(reqwest::Method::GET, "/limited", &id).await;
     assert_eq!(plain.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(plain.headers().get("x-amp-retry-after").is_none());
     assert_eq!(t.upstream.seen().len(), 2);
@@ -740,11 +744,7 @@ async fn raw_status(address: &str, target: &str, headers: &[(&str, &str)]) -> u1
 async fn no_path_can_send_the_credentials_anywhere_but_the_providers_base_and_redirects_are_not_followed(
 ) {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("h").await;
     let project = t.app.project_id.clone();
     let headers = [
         ("x-amp-proxy-version", "1"),
@@ -785,21 +785,13 @@ async fn no_path_can_send_the_credentials_anywhere_but_the_providers_base_and_re
     assert!(t.upstream.seen().is_empty(), "{:?}", t.upstream.seen());
 
     // A redirect goes back to the caller as it is, never followed.
-    let response = t
-        .call(reqwest::Method::GET, "/redirect", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch(reqwest::Method::GET, "/redirect", &id).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(response.headers()["location"], "http://127.0.0.1:9/steal");
     assert_eq!(t.upstream.seen().len(), 1);
 
     // TRACE would echo the injected credentials back.
-    let trace = t
-        .call(reqwest::Method::TRACE, "/x", &id)
-        .send()
-        .await
-        .unwrap();
+    let trace = t.fetch(reqwest::Method::TRACE, "/x", &id).await;
     assert_eq!(trace.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(t.upstream.seen().len(), 1);
 }
@@ -807,37 +799,15 @@ async fn no_path_can_send_the_credentials_anywhere_but_the_providers_base_and_re
 #[tokio::test]
 async fn another_projects_connection_is_a_404_and_never_a_call() {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "h", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("h").await;
     let (other_id, other_key) = t.app.other_project().await;
-    let response = t
-        .app
-        .client
-        .get(t.proxy_url("/x"))
-        .header("x-amp-proxy-version", "1")
-        .header("x-amp-project-id", &other_id)
-        .header("x-api-key", &other_key)
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(problem(response).await["detail"], "connection not found");
+    let response = t.fetch_as(&other_id, &other_key, &id).await;
+    assert_eq!(
+        expect_problem(response, StatusCode::NOT_FOUND).await["detail"],
+        "connection not found"
+    );
     // Naming the owner's project with another project's key: 404 too.
-    let response = t
-        .app
-        .client
-        .get(t.proxy_url("/x"))
-        .header("x-amp-proxy-version", "1")
-        .header("x-amp-project-id", &t.app.project_id)
-        .header("x-api-key", &other_key)
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch_as(&t.app.project_id, &other_key, &id).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(t.upstream.seen().is_empty());
 }
@@ -856,21 +826,13 @@ async fn ampersands_installation_headers_missing_headers_and_ambiguous_groups_ar
             json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c2", "apiKey": "k2"}),
         )
         .await;
-    let base = || {
-        t.app
-            .client
-            .get(t.proxy_url("/x"))
-            .header("x-amp-proxy-version", "1")
-            .header("x-amp-project-id", &t.app.project_id)
-            .header("x-api-key", &t.app.api_key)
-    };
+    let base = || t.get_as("/x", &t.app.project_id, &t.app.api_key);
     let response = base()
         .header("x-amp-installation-id", "inst-1")
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert!(
         issue_names(&body).contains(&"x-amp-installation-id".to_owned()),
         "{body}"
@@ -878,8 +840,7 @@ async fn ampersands_installation_headers_missing_headers_and_ambiguous_groups_ar
     assert!(body.to_string().contains("x-amp-connection-id"), "{body}");
 
     let response = base().send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(!issue_names(&problem(response).await).is_empty());
+    assert!(!issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await).is_empty());
 
     let response = t
         .app
@@ -903,8 +864,7 @@ async fn ampersands_installation_headers_missing_headers_and_ambiguous_groups_ar
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    let detail = problem(response).await["detail"]
+    let detail = expect_problem(response, StatusCode::CONFLICT).await["detail"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -930,11 +890,7 @@ async fn ampersands_installation_headers_missing_headers_and_ambiguous_groups_ar
 #[tokio::test]
 async fn a_key_without_credential_access_may_not_proxy() {
     let t = spawn_proxy_test(|_| {}).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("g").await;
     let created: Value = t
         .app
         .post_json(
@@ -946,21 +902,14 @@ async fn a_key_without_credential_access_may_not_proxy() {
         .await
         .unwrap();
     let response = t
-        .app
-        .client
-        .get(t.proxy_url("/x"))
-        .header("x-amp-proxy-version", "1")
-        .header("x-amp-project-id", &t.app.project_id)
-        .header("x-api-key", created["apiKey"].as_str().unwrap())
-        .header("x-amp-connection-id", &id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(problem(response).await["detail"]
-        .as_str()
-        .unwrap()
-        .contains("credentials:access-token"));
+        .fetch_as(&t.app.project_id, created["apiKey"].as_str().unwrap(), &id)
+        .await;
+    assert!(
+        expect_problem(response, StatusCode::FORBIDDEN).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("credentials:access-token")
+    );
     assert!(t.upstream.seen().is_empty());
 }
 
@@ -973,11 +922,7 @@ async fn a_provider_whose_host_is_an_open_input_is_not_proxied() {
                          "apiKey": "k", "providerWorkspaceRef": "localhost"}),
         )
         .await;
-    let response = t
-        .call(reqwest::Method::GET, "/x", &id)
-        .send()
-        .await
-        .unwrap();
+    let response = t.fetch(reqwest::Method::GET, "/x", &id).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let catalog = t.app.public_json("/v1/providers/upstream-open").await;
     assert_eq!(catalog["support"]["proxy"], false);
@@ -994,18 +939,12 @@ async fn first_byte_timeouts_are_504_and_bodies_over_the_limit_413_problems() {
         config.proxy.max_request_body = 100 * 1024;
     })
     .await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
-    let response = t
-        .call(reqwest::Method::GET, "/slow", &id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    assert_eq!(problem(response).await["subsystem"], "proxy");
+    let id = t.key_connection("g").await;
+    let response = t.fetch(reqwest::Method::GET, "/slow", &id).await;
+    assert_eq!(
+        expect_problem(response, StatusCode::GATEWAY_TIMEOUT).await["subsystem"],
+        "proxy"
+    );
 
     // Declared too large: refused before anything is sent.
     let response = t
@@ -1039,7 +978,9 @@ async fn first_byte_timeouts_are_504_and_bodies_over_the_limit_413_problems() {
 /// at the upstream exactly the access token (a JWT) that server issued.
 #[tokio::test]
 async fn a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued() {
-    use crate::real_oauth_server::{tools_ready, RealOAuthServer};
+    use crate::real_oauth_server::{
+        authorize_at_real_server, register_real_server_apps, tools_ready, RealOAuthServer,
+    };
     if !tools_ready(
         "a_connection_made_with_oauth2_mock_server_proxies_with_the_token_it_issued",
         false,
@@ -1064,48 +1005,31 @@ tokenAuth = "basic"
         upstream.base,
         base = server.base
     );
-    let app = spawn_app_with(move |config| {
-        let path = config.providers_file.clone().expect("a providers file");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&entry);
-        std::fs::write(&path, text).unwrap();
-    })
-    .await;
-    let response = app
-        .post_json(
-            &app.project_url("/provider-apps"),
-            &json!({"provider": "real-proxied", "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
-        )
-        .await;
-    assert!(response.status().is_success(), "{}", response.status());
+    let app = spawn_app_with(move |config| add_providers(config, &entry)).await;
+    register_real_server_apps(&app, &["real-proxied"]).await;
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "real-proxied",
             "groupRef": "org-real", "consumerRef": "user-real",
         }))
         .await;
-    let authorize = app.client.get(&url).send().await.unwrap();
-    assert!(
-        authorize.status().is_redirection(),
-        "{}",
-        authorize.status()
-    );
-    let callback = authorize.headers()["location"].to_str().unwrap().to_owned();
-    let page = app.client.get(&callback).send().await.unwrap();
+    let callback = authorize_at_real_server(&app, &url).await;
+    let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
 
     // Through the main listener's /proxy/, named by group and provider.
-    let response = app
-        .client
-        .get(app.url("/proxy/v1/me?expand=teams"))
-        .header("x-amp-proxy-version", "1")
-        .header("x-amp-project-id", &app.project_id)
-        .header("x-api-key", &app.api_key)
-        .header("x-amp-group-ref", "org-real")
-        .header("x-amp-provider", "real-proxied")
-        .send()
-        .await
-        .unwrap();
+    let response = proxy_request(
+        &app.client,
+        reqwest::Method::GET,
+        &app.url("/proxy/v1/me?expand=teams"),
+        &app.project_id,
+        &app.api_key,
+    )
+    .header("x-amp-group-ref", "org-real")
+    .header("x-amp-provider", "real-proxied")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let id = app.only_connection_for("org-real").await["id"]
         .as_str()
@@ -1144,11 +1068,7 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
         )
         .await;
     let status = |response: reqwest::Response| response.status();
-    let first = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let first = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(status(first), StatusCode::OK);
     let updated = t
         .app
@@ -1158,11 +1078,7 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
         )
         .await;
     assert_eq!(updated.status(), StatusCode::OK);
-    let second = t
-        .call(reqwest::Method::GET, "/b", &id)
-        .send()
-        .await
-        .unwrap();
+    let second = t.fetch(reqwest::Method::GET, "/b", &id).await;
     assert_eq!(status(second), StatusCode::OK);
     let keys: Vec<Option<String>> = t
         .upstream
@@ -1179,43 +1095,22 @@ async fn a_connection_updated_through_the_api_is_proxied_with_its_new_key_at_onc
 #[tokio::test]
 async fn a_deleted_connection_is_not_proxied_again_and_its_group_names_no_connection() {
     let t = spawn_proxy_test(|config| config.cache_ttl = Duration::from_secs(3600)).await;
-    let id = t
-        .generate(
-            json!({"provider": "upstream", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-        )
-        .await;
+    let id = t.key_connection("g").await;
     let by_group = |path: &str| {
-        t.app
-            .client
-            .get(t.proxy_url(path))
-            .header("x-amp-proxy-version", "1")
-            .header("x-amp-project-id", &t.app.project_id)
-            .header("x-api-key", &t.app.api_key)
+        t.get_as(path, &t.app.project_id, &t.app.api_key)
             .header("x-amp-group-ref", "g")
             .header("x-amp-provider", "upstream")
             .send()
     };
-    let by_id = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let by_id = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(by_id.status(), StatusCode::OK);
     assert_eq!(by_group("/b").await.unwrap().status(), StatusCode::OK);
     let deleted = t
         .app
-        .client
-        .delete(t.app.project_url(&format!("/connections/{id}")))
-        .header("X-Api-Key", &t.app.api_key)
-        .send()
-        .await
-        .unwrap();
+        .delete(&t.app.project_url(&format!("/connections/{id}")))
+        .await;
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    let by_id = t
-        .call(reqwest::Method::GET, "/c", &id)
-        .send()
-        .await
-        .unwrap();
+    let by_id = t.fetch(reqwest::Method::GET, "/c", &id).await;
     assert_eq!(by_id.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         by_group("/d").await.unwrap().status(),
@@ -1236,36 +1131,24 @@ async fn a_token_renewed_by_another_instance_is_used_once_the_provider_refuses_t
     })
     .await;
     let (id, old_token) = t.connect_oauth("g").await;
-    let first = t
-        .call(reqwest::Method::GET, "/a", &id)
-        .send()
-        .await
-        .unwrap();
+    let first = t.fetch(reqwest::Method::GET, "/a", &id).await;
     assert_eq!(first.status(), StatusCode::OK);
 
     let sibling = t.app.spawn_sibling(|_| {}).await;
     let forced = t
         .app
-        .client
-        .get(format!(
+        .get(&format!(
             "{}/v1/projects/{}/connections/{id}?refresh=force",
             sibling.address, t.app.project_name
         ))
-        .header("X-Api-Key", &t.app.api_key)
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(forced.status(), StatusCode::OK);
     assert_eq!(t.app.provider.calls_with_grant("refresh_token"), 1);
     let new_token = t.access_token(&id).await;
     assert_ne!(new_token, old_token);
     t.upstream.reject_token(&old_token);
 
-    let second = t
-        .call(reqwest::Method::GET, "/b", &id)
-        .send()
-        .await
-        .unwrap();
+    let second = t.fetch(reqwest::Method::GET, "/b", &id).await;
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(
         t.app.provider.calls_with_grant("refresh_token"),

@@ -31,12 +31,8 @@ where
 }
 
 async fn list_connections(app: &TestApp, key: &str) -> reqwest::Response {
-    app.client
-        .get(app.project_url("/connections"))
-        .header("X-Api-Key", key)
-        .send()
+    app.get_with_key(&app.project_url("/connections"), key)
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -89,23 +85,20 @@ async fn the_callback_and_connect_page_have_a_stricter_bucket_than_the_api() {
     })
     .await;
     let (sent, limited) = until_limited(|| async {
-        app.client
-            .get(app.url("/callbacks/v1/oauth?state=unknown&code=x"))
-            .send()
+        app.get_without_key(&app.url("/callbacks/v1/oauth?state=unknown&code=x"))
             .await
-            .unwrap()
     })
     .await;
     assert!(sent > 2, "{sent}");
     assert!(limited.headers().contains_key("retry-after"));
     // The connect page shares the unauthenticated bucket.
-    let page = app.client.get(app.url("/connect")).send().await.unwrap();
+    let page = app.get_without_key(&app.url("/connect")).await;
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
     // The API, from the same address, is within its own bucket.
     let api = list_connections(&app, &app.api_key).await;
     assert_eq!(api.status(), StatusCode::OK);
     // Probes are never limited.
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get_without_key(&app.url("/readyz")).await;
     assert_eq!(ready.status(), StatusCode::OK);
 }
 

@@ -5,9 +5,10 @@
 //! oauth2-mock-server is the OAuth provider. Same tools, and the same
 //! skip-unless-CI rule, as `real_oauth_server.rs`.
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{add_providers, spawn_app_with, TestApp};
 use crate::real_oauth_server::{
-    e2e_dir, real_providers, run_browser, screenshots_dir, tools_ready_with, RealOAuthServer,
+    e2e_dir, real_providers, register_real_server_apps, run_browser_ok, screenshots_dir,
+    tools_ready_with, RealOAuthServer,
 };
 use axum::http::header;
 use axum::routing::get;
@@ -95,22 +96,8 @@ async fn serve_react_page(grantd: &str) -> String {
 
 async fn spawn_for_react(server: &RealOAuthServer) -> TestApp {
     let extra = real_providers(&server.base) + &react_providers(&server.base);
-    let app = spawn_app_with(move |config| {
-        let path = config.providers_file.clone().expect("a providers file");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&extra);
-        std::fs::write(&path, text).unwrap();
-    })
-    .await;
-    for provider in ["oauth-mock-server", "react-tenant"] {
-        let response = app
-            .post_json(
-                &app.project_url("/provider-apps"),
-                &json!({"provider": provider, "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
+    let app = spawn_app_with(move |config| add_providers(config, &extra)).await;
+    register_real_server_apps(&app, &["oauth-mock-server", "react-tenant"]).await;
     app
 }
 
@@ -135,15 +122,7 @@ async fn ampersands_react_client_connects_reauthorizes_and_removes_in_a_real_bro
     let app = spawn_for_react(&server).await;
     let page_origin = serve_react_page(&app.address).await;
     assert_ne!(page_origin, app.address, "the page has its own origin");
-    let allowed = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": [page_origin]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(allowed.status(), StatusCode::OK);
+    app.allow_origins(&[&page_origin]).await;
     if !PENDING_ON_COMPAT_API.contains(&"app-name") {
         let named = app
             .patch_json(
@@ -163,11 +142,7 @@ async fn ampersands_react_client_connects_reauthorizes_and_removes_in_a_real_bro
         "screenshotsDir": screenshots_dir(),
         "pending": PENDING_ON_COMPAT_API,
     });
-    let (success, report, stderr) = run_browser("react.e2e.mjs", vec![config.to_string()]).await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
+    let report = run_browser_ok("react.e2e.mjs", vec![config.to_string()]).await;
     for step in PENDING_ON_COMPAT_API {
         crate::helpers::skip(
             &format!("{test} step {step}"),

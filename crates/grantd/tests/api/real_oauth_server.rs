@@ -7,8 +7,8 @@
 //! `.ci/run` installs both. Without them the tests are skipped with a message,
 //! except under `CI=true`, where a missing tool is a failure: CI must run them.
 
-use crate::connect_page::{bounce_ok, create_session, Browser};
-use crate::helpers::{query_param, spawn_app_with, TestApp};
+use crate::connect_page::{assert_session_succeeded, bounce_ok, created_session, Browser};
+use crate::helpers::{add_providers, query_param, spawn_app_with, TestApp};
 use crate::relay::Relay;
 use axum::extract::Query;
 use axum::response::Html;
@@ -209,6 +209,17 @@ async fn spawn_with_real_server(server: &RealOAuthServer) -> TestApp {
     spawn_with_real_server_at(server, None).await
 }
 
+/// The real server and a grantd using it, or `None` when the tools are
+/// missing (the test is then skipped, see `tools_ready`).
+async fn real_server_and_app(test: &str) -> Option<(RealOAuthServer, TestApp)> {
+    if !tools_ready(test, false) {
+        return None;
+    }
+    let server = RealOAuthServer::start();
+    let app = spawn_with_real_server(&server).await;
+    Some((server, app))
+}
+
 /// The same, with a public URL (grantd behind a proxy).
 async fn spawn_with_real_server_at(
     server: &RealOAuthServer,
@@ -216,41 +227,57 @@ async fn spawn_with_real_server_at(
 ) -> TestApp {
     let extra = real_providers(&server.base);
     let app = spawn_app_with(move |config| {
-        let path = config.providers_file.clone().expect("a providers file");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&extra);
-        std::fs::write(&path, text).unwrap();
+        add_providers(config, &extra);
         if let Some(url) = public_url {
             config.public_url = Some(url.parse().unwrap());
         }
     })
     .await;
-    for provider in [
-        "oauth-mock-server",
-        "oauth-mock-workspace",
-        "oauth-mock-signin",
-    ] {
+    register_real_server_apps(
+        &app,
+        &[
+            "oauth-mock-server",
+            "oauth-mock-workspace",
+            "oauth-mock-signin",
+        ],
+    )
+    .await;
+    app
+}
+
+/// Registers the real server's client (`grantd-e2e`, which `oauth-server.mjs`
+/// accepts) as the provider app of each of `providers`.
+pub(crate) async fn register_real_server_apps(app: &TestApp, providers: &[&str]) {
+    for provider in providers {
         let response = app
             .post_json(
                 &app.project_url("/provider-apps"),
                 &json!({"provider": provider, "clientId": "grantd-e2e", "clientSecret": "e2e-secret"}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.status(), StatusCode::OK, "{provider}");
     }
-    app
+}
+
+/// Follows an authorization URL at the real server, which redirects at once
+/// (it has no login page); the callback URL it sends the browser to.
+pub(crate) async fn authorize_at_real_server(app: &TestApp, authorization_url: &str) -> String {
+    let authorize = app.get_without_key(authorization_url).await;
+    assert!(
+        authorize.status().is_redirection(),
+        "{}",
+        authorize.status()
+    );
+    authorize.headers()[LOCATION].to_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
-    if !tools_ready(
-        "the_raw_api_flow_completes_against_oauth2_mock_server",
-        false,
-    ) {
+    let Some((server, app)) =
+        real_server_and_app("the_raw_api_flow_completes_against_oauth2_mock_server").await
+    else {
         return;
-    }
-    let server = RealOAuthServer::start();
-    let app = spawn_with_real_server(&server).await;
+    };
 
     // oauth-connect → the provider's authorize endpoint (it answers with a
     // redirect carrying the code) → grantd's callback → stored connection.
@@ -265,19 +292,13 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
         "{url}"
     );
     assert!(query_param(&url, "code_challenge").is_some());
-    let authorize = app.client.get(&url).send().await.unwrap();
-    assert!(
-        authorize.status().is_redirection(),
-        "{}",
-        authorize.status()
-    );
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &url).await;
     assert!(
         callback.starts_with(&format!("{}/callbacks/v1/oauth?", app.address)),
         "{callback}"
     );
     assert!(query_param(&callback, "code").is_some());
-    let page = app.client.get(&callback).send().await.unwrap();
+    let page = app.get_without_key(&callback).await;
     assert_eq!(page.status(), StatusCode::OK);
 
     let connection = app.only_connection_for("org-real").await;
@@ -308,14 +329,13 @@ async fn the_raw_api_flow_completes_against_oauth2_mock_server() {
 
 #[tokio::test]
 async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser() {
-    if !tools_ready(
+    let Some((server, app)) = real_server_and_app(
         "a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_browser",
-        false,
-    ) {
+    )
+    .await
+    else {
         return;
-    }
-    let server = RealOAuthServer::start();
-    let app = spawn_with_real_server(&server).await;
+    };
     let url = app
         .oauth_connect(json!({
             "projectId": app.project_id, "provider": "oauth-mock-workspace",
@@ -331,11 +351,10 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         query_param(&provider_url, "tenant").as_deref(),
         Some("acme")
     );
-    let authorize = app.client.get(&provider_url).send().await.unwrap();
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &provider_url).await;
 
     // Another browser: the test's plain client, without the cookie jar.
-    let elsewhere = app.client.get(&callback).send().await.unwrap();
+    let elsewhere = app.get_without_key(&callback).await;
     assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.connection_count().await, 0);
     assert!(server.events("token").is_empty(), "no code exchange");
@@ -351,8 +370,7 @@ async fn a_protected_api_flow_against_oauth2_mock_server_needs_the_starting_brow
         .await;
     let bounced = bounce_ok(&browser, &url).await;
     assert_ne!(cookie, bounced.cookie);
-    let authorize = app.client.get(&bounced.location).send().await.unwrap();
-    let callback = authorize.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = authorize_at_real_server(&app, &bounced.location).await;
     let same = browser.get(&callback).await;
     assert_eq!(same.status(), StatusCode::OK);
     assert_eq!(
@@ -468,6 +486,34 @@ pub(crate) async fn run_browser(script: &str, args: Vec<String>) -> (bool, Value
     (success, report, err)
 }
 
+/// `run_browser`, which must succeed; the script's report (also printed).
+pub(crate) async fn run_browser_ok(script: &str, args: Vec<String>) -> Value {
+    let (success, report, stderr) = run_browser(script, args).await;
+    assert!(
+        success && report["ok"] == true,
+        "the browser test failed: {report:#}\n{stderr}"
+    );
+    eprintln!("browser report: {report}");
+    report
+}
+
+/// No CSP violation or script error anywhere, and each of `screenshots` saved.
+fn assert_clean_browser_run(report: &Value, dir: &Path, screenshots: &[&str]) {
+    let errors = report["consoleErrors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    for name in screenshots {
+        let path = dir.join(name);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "screenshot {} saved",
+            path.display()
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_connect_page_connects_an_account_in_a_real_browser() {
     if !tools_ready(
@@ -479,18 +525,10 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     let server = RealOAuthServer::start();
     let app = spawn_with_real_server(&server).await;
     let embedder = start_embedder(app.address.clone()).await;
-    let response = app
-        .client
-        .put(app.project_url("/allowed-origins"))
-        .header("X-Api-Key", &app.api_key)
-        .json(&json!({"origins": [embedder]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    app.allow_origins(&[&embedder]).await;
 
     // Desktop: embedded in the customer's page, two providers.
-    let embedded = create_session(
+    let embedded = created_session(
         &app,
         json!({
             "providers": ["oauth-mock-server", "oauth-mock-workspace"],
@@ -499,10 +537,8 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(embedded.status(), StatusCode::CREATED);
-    let embedded: Value = embedded.json().await.unwrap();
     // Phone: the page itself, popups blocked, back to the return URL.
-    let phone = create_session(
+    let phone = created_session(
         &app,
         json!({
             "providers": ["oauth-mock-server"],
@@ -511,8 +547,6 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(phone.status(), StatusCode::CREATED);
-    let phone: Value = phone.json().await.unwrap();
 
     let embed_url = format!(
         "{embedder}/embed?connect={}",
@@ -520,7 +554,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
             .collect::<String>()
     );
     let screenshots = screenshots_dir();
-    let (success, report, stderr) = run_browser(
+    let report = run_browser_ok(
         "connect.e2e.mjs",
         vec![
             embed_url,
@@ -529,11 +563,6 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
         ],
     )
     .await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
-    eprintln!("browser report: {report}");
 
     // 1. The iframe journey: the inline error, then the message to the embedder.
     let iframe = &report["iframe"];
@@ -583,17 +612,7 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
 
     // Both sessions report their result to the backend too.
     for (session, connection) in [(&embedded, &connection), (&phone, &phone_connection)] {
-        let read: Value = app
-            .get(&app.project_url(&format!(
-                "/connect-sessions/{}",
-                session["id"].as_str().unwrap()
-            )))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(read["status"], "succeeded");
-        assert_eq!(read["result"]["connectionId"], connection["id"]);
+        assert_session_succeeded(&app, session, &connection["id"]).await;
     }
     // Two code exchanges at the real server, both with PKCE.
     let exchanges = server.events("token");
@@ -601,26 +620,18 @@ async fn the_connect_page_connects_an_account_in_a_real_browser() {
     assert!(exchanges.iter().all(|e| e["status"] == 200));
 
     // No CSP violation or script error anywhere.
-    let errors = report["consoleErrors"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
-    for name in [
-        "01-providers.png",
-        "02-invalid-input.png",
-        "04-success-embedded.png",
-        "05-phone-providers.png",
-        "06-phone-callback.png",
-        "07-phone-returned.png",
-    ] {
-        let path = screenshots.join(name);
-        assert!(
-            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
-            "screenshot {} saved",
-            path.display()
-        );
-    }
+    assert_clean_browser_run(
+        &report,
+        &screenshots,
+        &[
+            "01-providers.png",
+            "02-invalid-input.png",
+            "04-success-embedded.png",
+            "05-phone-providers.png",
+            "06-phone-callback.png",
+            "07-phone-returned.png",
+        ],
+    );
 }
 
 /// The connect page, once loaded, shows its URL without the fragment that
@@ -651,27 +662,20 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let mut relay = Relay::bind().await;
     let app = spawn_with_real_server_at(&server, Some(relay.public_url.clone())).await;
     relay.forward_to(&app.address);
-    let session = create_session(
+    let session = created_session(
         &app,
         json!({"providers": ["oauth-mock-signin"], "groupRef": "org-reopen", "consumerRef": "ada"}),
     )
     .await;
-    assert_eq!(session.status(), StatusCode::CREATED);
-    let session: Value = session.json().await.unwrap();
     let url = session["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&relay.public_url), "{url}");
 
     let screenshots = screenshots_dir();
-    let (success, report, stderr) = run_browser(
+    let report = run_browser_ok(
         "reopen.e2e.mjs",
         vec![url, screenshots.display().to_string()],
     )
     .await;
-    assert!(
-        success && report["ok"] == true,
-        "the browser test failed: {report:#}\n{stderr}"
-    );
-    eprintln!("browser report: {report}");
     assert_token_left_the_address_bar(&report["pageUrl"], &session);
     assert!(report["firstPopupUrl"]
         .as_str()
@@ -681,17 +685,7 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let connection = app.only_connection_for("org-reopen").await;
     assert_eq!(connection["provider"], "oauth-mock-signin");
     assert_eq!(connection["status"], "working");
-    let read: Value = app
-        .get(&app.project_url(&format!(
-            "/connect-sessions/{}",
-            session["id"].as_str().unwrap()
-        )))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(read["status"], "succeeded");
-    assert_eq!(read["result"]["connectionId"], connection["id"]);
+    assert_session_succeeded(&app, &session, &connection["id"]).await;
     // The sign-in page twice, one Allow, one code exchange.
     assert_eq!(server.events("authorize").len(), 1, "one Allow");
     let exchanges = server.events("token");
@@ -716,21 +710,13 @@ async fn a_closed_popup_opened_again_from_the_page_finishes_the_flow_in_a_real_b
     let with_state: Vec<_> = lines.iter().filter(|l| l.contains(&state)).collect();
     assert_eq!(with_state, [callback], "{lines:#?}");
 
-    let errors = report["consoleErrors"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
-    for name in [
-        "11-reopen-provider-page.png",
-        "12-reopen-waiting.png",
-        "13-reopen-connected.png",
-    ] {
-        let path = screenshots.join(name);
-        assert!(
-            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
-            "screenshot {} saved",
-            path.display()
-        );
-    }
+    assert_clean_browser_run(
+        &report,
+        &screenshots,
+        &[
+            "11-reopen-provider-page.png",
+            "12-reopen-waiting.png",
+            "13-reopen-connected.png",
+        ],
+    );
 }

@@ -1,7 +1,7 @@
 //! The token lifecycle: refresh on read, the background refresher, rotation,
 //! classified failures and revocation, against the counting mock provider.
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, spawn_app_with_provider_app, TestApp};
 use crate::mock_provider::{Rotation, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -13,21 +13,15 @@ pub(crate) async fn import_expiring(app: &TestApp, group: &str, expires_in_secs:
     app.provider.issue_refresh_token("rt-original");
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
     let issued_at = chrono::Utc::now() - chrono::Duration::seconds(3600);
-    let response = app
-        .generate(
-            &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
+    app.generated_id(
+        &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
             "oauth2AuthorizationCode": {
                 "accessToken": {"token": "at-old", "expiresAt": expires_at.to_rfc3339(),
                                 "issuedAt": issued_at.to_rfc3339()},
                 "refreshToken": {"token": "rt-original"},
                 "scopes": ["read"]}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    )
+    .await
 }
 
 /// Waits up to 10 s for `check` to hold.
@@ -43,17 +37,7 @@ async fn eventually(mut check: impl FnMut() -> bool) {
 
 /// Event types of a connection, oldest first.
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
-    let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut types: Vec<String> = events
-        .iter()
-        .rev()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect();
+    let mut types = app.connection_event_types(id).await;
     types.dedup();
     types
 }
@@ -68,8 +52,7 @@ async fn connection(app: &TestApp, id: &str) -> Value {
 
 #[tokio::test]
 async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_delay(Duration::from_millis(200));
     let id = import_expiring(&app, "g", -60).await;
 
@@ -91,8 +74,7 @@ async fn fifty_parallel_reads_of_an_expired_token_make_one_token_call() {
 
 #[tokio::test]
 async fn a_rotated_refresh_token_is_stored_and_used_for_the_next_refresh() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     // Two-second tokens: the refresher renews each one a second in.
     app.provider.set_expires_in(2);
     let id = import_expiring(&app, "g", -60).await;
@@ -147,8 +129,7 @@ async fn the_refresher_renews_tokens_before_they_expire() {
 
 #[tokio::test]
 async fn a_token_far_from_expiry_is_left_alone() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = import_expiring(&app, "g", 7200).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let full = app.connection_with_credentials(&id).await;
@@ -161,8 +142,7 @@ async fn a_token_far_from_expiry_is_left_alone() {
 
 #[tokio::test]
 async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.script_token_response(
         StatusCode::BAD_REQUEST,
         json!({"error": "invalid_grant", "error_description": "token revoked by user"}),
@@ -182,15 +162,7 @@ async fn invalid_grant_parks_the_connection_until_oauth_update_reauthorizes_it()
     app.connection_with_credentials(&id).await;
     assert_eq!(app.provider.calls_with_grant("refresh_token"), 1);
 
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(url.status(), StatusCode::OK);
-    let url = url.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
     let healed = connection(&app, &id).await;
     assert_eq!(healed["status"], "working");
     assert!(healed.get("refreshError").is_none(), "{healed}");
@@ -281,17 +253,12 @@ async fn client_credentials_connections_get_a_new_token_when_theirs_expires() {
     })
     .await;
     app.provider.set_expires_in(2);
-    let response = app
-        .generate(
+    let id = app
+        .generated_id(
             &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
             "oauth2ClientCredentials": {"clientId": "mock-client", "clientSecret": "mock-secret"}}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Wait for the renewed token to be stored, not just asked for.
     let db = app.db().await;
     let mut version = 0;
@@ -317,8 +284,7 @@ async fn client_credentials_connections_get_a_new_token_when_theirs_expires() {
 
 #[tokio::test]
 async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let id = app.connect_mock("g", "c").await;
     let response = app
         .delete(&app.project_url(&format!("/connections/{id}")))
@@ -330,8 +296,7 @@ async fn deleting_a_connection_revokes_its_tokens_at_the_provider() {
 
 #[tokio::test]
 async fn a_provider_that_sends_no_new_refresh_token_leaves_the_old_one_in_use() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_rotation(Rotation::None);
     // Two-second tokens: the refresher renews again a second in.
     app.provider.set_expires_in(2);
@@ -354,8 +319,7 @@ async fn a_provider_that_sends_no_new_refresh_token_leaves_the_old_one_in_use() 
 
 #[tokio::test]
 async fn a_provider_that_revokes_a_grant_on_reuse_never_sees_a_retired_token() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     app.provider.set_rotation(Rotation::ReuseRevokesGrant);
     app.provider.set_expires_in(1);
     let id = import_expiring(&app, "g", -60).await;
@@ -439,24 +403,14 @@ async fn retry_after_from_the_provider_holds_the_next_attempt_back() {
 
 #[tokio::test]
 async fn a_reauthorization_during_a_refresh_wins_over_the_refreshed_tokens() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     // The scheduled refresh stays at the provider while the user re-authorizes.
     app.provider
         .set_grant_delay("refresh_token", Duration::from_millis(1500));
     let id = import_expiring(&app, "g", 240).await;
     let provider = app.provider.clone();
     eventually(|| provider.calls_with_grant("refresh_token") == 1).await;
-    let url = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
     assert_eq!(
         event_types(&app, &id).await,
         ["connection.created", "connection.reauthorized"]

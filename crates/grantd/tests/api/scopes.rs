@@ -2,20 +2,23 @@
 //! what it may change; keys are made and revoked through the API without
 //! ever exceeding their maker; responses are never cached.
 
-use crate::helpers::{issue_names, problem, spawn_app, spawn_app_with, test_database, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, problem, spawn_app, spawn_app_with, spawn_app_with_provider_app,
+    test_database, TestApp,
+};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 /// `POST …/api-keys` with `key`; the raw response.
 async fn post_api_key(app: &TestApp, key: &str, body: &Value) -> Response {
-    app.client
-        .post(app.project_url("/api-keys"))
-        .header("X-Api-Key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    app.send_with_key(
+        reqwest::Method::POST,
+        &app.project_url("/api-keys"),
+        key,
+        Some(body),
+    )
+    .await
 }
 
 /// A new key of the app's project with `scopes`, made through the API with
@@ -37,22 +40,12 @@ async fn key_with(app: &TestApp, scopes: &[&str]) -> (String, String) {
 }
 
 async fn get_as(app: &TestApp, key: &str, url: &str) -> Response {
-    app.client
-        .get(url)
-        .header("X-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
+    app.get_with_key(url, key).await
 }
 
 async fn post_as(app: &TestApp, key: &str, url: &str, body: &Value) -> Response {
-    app.client
-        .post(url)
-        .header("X-Api-Key", key)
-        .json(body)
-        .send()
+    app.send_with_key(reqwest::Method::POST, url, key, Some(body))
         .await
-        .unwrap()
 }
 
 /// Asserts a 403 problem naming `scope`; returns the raw body.
@@ -81,19 +74,9 @@ fn connection_url(app: &TestApp, id: &str, credentials: bool) -> String {
     app.project_url(&format!("/connections/{id}{query}"))
 }
 
-/// A connection made with `connections:generate` by the full key; its id.
-async fn generated(app: &TestApp, body: Value) -> String {
-    let response = app.generate(&body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_read_only_key_reads_connections_but_asking_for_credentials_is_a_403_naming_the_scope() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, read_only) = key_with(&app, &["connections:read"]).await;
 
@@ -129,12 +112,7 @@ async fn a_read_only_key_cannot_create_provider_apps_connections_webhooks_or_flo
     )
     .await;
     assert_forbidden_for_lack_of(response, "manage").await;
-    let apps: Vec<Value> = app
-        .get(&app.project_url("/provider-apps"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let apps: Vec<Value> = app.get_json(&app.project_url("/provider-apps")).await;
     assert!(apps.is_empty(), "{apps:?}");
 
     let response = post_as(
@@ -169,11 +147,7 @@ async fn a_read_only_key_cannot_create_provider_apps_connections_webhooks_or_flo
 #[tokio::test]
 async fn a_narrow_key_still_gets_404_not_403_on_another_projects_paths() {
     let app = spawn_app().await;
-    let connection = generated(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-    )
-    .await;
+    let connection = app.api_key_connection("g").await;
     app.other_project().await;
     let (_, read_only) = key_with(&app, &["connections:read"]).await;
     for path in [
@@ -189,8 +163,7 @@ async fn a_narrow_key_still_gets_404_not_403_on_another_projects_paths() {
 #[tokio::test]
 async fn an_access_token_key_gets_the_access_token_but_not_the_refresh_token_and_a_full_key_gets_both(
 ) {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-a", "user-a").await;
     let (_, access_only) = key_with(&app, &["credentials:access-token"]).await;
     let url = connection_url(&app, &connection, true);
@@ -236,24 +209,16 @@ async fn an_access_token_key_gets_the_access_token_but_not_the_refresh_token_and
 #[tokio::test]
 async fn an_access_token_key_never_sees_client_secrets_or_grant_passwords_but_sees_api_keys() {
     let app = spawn_app().await;
-    let client_credentials = generated(
-        &app,
-        json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c",
+    let client_credentials = app
+        .generated_id(
+            &json!({"provider": "mock", "groupRef": "g1", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
-    )
-    .await;
-    let api_key = generated(
-        &app,
-        json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c", "apiKey": "the-providers-key"}),
-    )
-    .await;
-    let password = generated(
-        &app,
-        json!({"provider": "mock", "groupRef": "g3", "consumerRef": "c",
+        )
+        .await;
+    let api_key = app.generated_id(&json!({"provider": "mock", "groupRef": "g2", "consumerRef": "c", "apiKey": "the-providers-key"})).await;
+    let password = app.generated_id(&json!({"provider": "mock", "groupRef": "g3", "consumerRef": "c",
                "oauth2PasswordCredentials": {"username": USERNAME, "password": PASSWORD,
-                                             "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
-    )
-    .await;
+                                             "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}})).await;
     let (_, access_only) = key_with(&app, &["credentials:access-token"]).await;
 
     let body: Value = get_as(
@@ -381,12 +346,7 @@ async fn api_keys_are_created_listed_and_revoked_through_the_api_with_their_scop
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let response = get_as(&app, &key, &app.project_url("/connections")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let list: Vec<Value> = app
-        .get(&app.project_url("/api-keys"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/api-keys")).await;
     let revoked = list.iter().find(|k| k["id"] == id.as_str()).unwrap();
     assert!(revoked["revokeTime"].as_str().is_some(), "{revoked}");
 
@@ -424,12 +384,13 @@ async fn a_key_cannot_mint_a_broader_key_nor_revoke_one() {
         .unwrap()
         .to_owned();
     let response = app
-        .client
-        .delete(app.project_url(&format!("/api-keys/{full}")))
-        .header("X-Api-Key", &admin)
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::DELETE,
+            &app.project_url(&format!("/api-keys/{full}")),
+            &admin,
+            None,
+        )
+        .await;
     assert_forbidden_for_lack_of(response, "credentials:read").await;
     let response = app.get(&app.project_url("/connections")).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -449,8 +410,7 @@ async fn an_unknown_or_missing_scope_is_a_400_naming_the_field() {
         &json!({"scopes": ["connections:read", "everything"]}),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert!(
         issue_names(&body).iter().any(|n| n.starts_with("scopes")),
         "{body}"
@@ -462,12 +422,7 @@ async fn an_unknown_or_missing_scope_is_a_400_naming_the_field() {
         let problem = problem(response).await;
         assert_eq!(issue_names(&problem), vec!["scopes"], "{problem}");
     }
-    let list: Vec<Value> = app
-        .get(&app.project_url("/api-keys"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/api-keys")).await;
     assert_eq!(list.len(), 1, "nothing was created: {list:?}");
 }
 
@@ -475,11 +430,7 @@ async fn an_unknown_or_missing_scope_is_a_400_naming_the_field() {
 async fn secret_bearing_and_every_other_project_response_is_no_store_while_the_catalog_is_cacheable(
 ) {
     let app = spawn_app().await;
-    let connection = generated(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-    )
-    .await;
+    let connection = app.api_key_connection("g").await;
     let responses = [
         app.get(&connection_url(&app, &connection, true)).await,
         app.get(&app.project_url("/connections")).await,
@@ -503,12 +454,7 @@ async fn secret_bearing_and_every_other_project_response_is_no_store_while_the_c
         assert_eq!(headers["pragma"], "no-cache", "{url}");
     }
 
-    let response = app
-        .client
-        .get(app.url("/v1/providers"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_without_key(&app.url("/v1/providers")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("cache-control").is_none());
 }

@@ -1,7 +1,9 @@
 //! Secrets never sit in the database in clear, and a ciphertext only opens
 //! in the row it was sealed for.
 
-use crate::helpers::{problem, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    expect_problem, spawn_app, spawn_app_with, spawn_app_with_provider_app, TestApp,
+};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -54,8 +56,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_secret_is_readable_in_clear_in_the_database() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let connection = app.connect_mock("org-1", "user-1").await;
     let api_key = "ak-6b1f0c1e9d2a4f7f8e3c";
     let password = "pw-0d9e8c7b6a5f4e3d2c1b";
@@ -131,8 +132,7 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     let response = app
         .get(&app.project_url(&format!("/connections/{}?includeCredentials=true", ids[1])))
         .await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert!(!body.to_string().contains("victim-key-123"));
     // Without credentials the row still reads.
     let plain = app
@@ -204,8 +204,7 @@ async fn a_client_secret_copied_to_another_provider_app_is_never_sent() {
             &json!({"projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
     assert!(!body.to_string().contains(CLIENT_SECRET), "{body}");
     assert_eq!(app.provider.token_calls(), 0, "no secret was sent");
     assert_eq!(app.connection_count().await, 0);
@@ -213,20 +212,14 @@ async fn a_client_secret_copied_to_another_provider_app_is_never_sent() {
 
 #[tokio::test]
 async fn a_pkce_verifier_copied_to_another_flow_is_never_sent() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-pkce").await;
+    let app = spawn_app_with_provider_app("mock-pkce").await;
     let mut flows = Vec::new();
     for group in ["victim", "target"] {
         let url = app
             .oauth_connect(json!({"projectId": app.project_id, "provider": "mock-pkce",
                 "groupRef": group, "consumerRef": "c"}))
             .await;
-        let (state_hash,): (String,) =
-            sqlx::query_as("SELECT state_hash FROM oauth_flows WHERE group_ref = $1")
-                .bind(group)
-                .fetch_one(&app.db().await)
-                .await
-                .unwrap();
+        let state_hash = app.flow_state_hash(group).await;
         flows.push((url, state_hash));
     }
     copy_sealed(

@@ -5,22 +5,18 @@
 //! the new shape with `cargo insta review` (or run with
 //! `INSTA_UPDATE=always` and read the diff) and commit the `.snap` file.
 
-use crate::helpers::{problem, spawn_app, TestApp};
+use crate::helpers::{expect_problem, spawn_app, TestApp};
 use insta::assert_json_snapshot;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// An API-key connection with a name for its group and consumer; its id.
 async fn generated(app: &TestApp) -> String {
-    let response = app
-        .generate(&json!({
-            "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
-            "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
-        }))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
-    created["id"].as_str().unwrap().to_owned()
+    app.generated_id(&json!({
+        "provider": "mock", "groupRef": "org-1", "groupName": "Org One",
+        "consumerRef": "user-1", "consumerName": "Ada", "apiKey": "key-123",
+    }))
+    .await
 }
 
 #[tokio::test]
@@ -28,11 +24,8 @@ async fn a_connection_reads_back_as_this_whole_document() {
     let app = spawn_app().await;
     let id = generated(&app).await;
     let connection: Value = app
-        .get(&app.project_url(&format!("/connections/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connections/{id}")))
+        .await;
     assert_eq!(connection["id"], id.as_str());
     assert_json_snapshot!("connection", connection, {
         ".id" => "[connection id]",
@@ -54,8 +47,7 @@ async fn an_invalid_request_is_this_whole_problem_with_its_issues() {
     let response = app
         .generate(&json!({"provider": "mock", "groupRef": "", "apiKey": "k"}))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_json_snapshot!("problem_400", body, {
         ".requestId" => "[request id]",
         ".time" => "[time]",
@@ -79,12 +71,7 @@ async fn a_provider_list_entry_is_this_whole_document() {
 async fn a_connection_event_is_this_whole_document() {
     let app = spawn_app().await;
     let id = generated(&app).await;
-    let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events = app.connection_events(&id).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["connectionId"], id.as_str());
     assert_json_snapshot!("connection_event", events[0], {

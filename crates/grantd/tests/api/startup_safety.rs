@@ -23,14 +23,12 @@ async fn seal_four_secrets(app: &TestApp) -> (String, Vec<String>) {
     let flow = app.start_flow("mock").await;
     let mut connections = Vec::new();
     for group in ["g1", "g2"] {
-        let response = app
-            .generate(
+        let created = app
+            .generated(
                 &json!({"provider": "mock", "groupRef": group, "consumerRef": "c",
                               "apiKey": format!("api-key-of-{group}")}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let created: Value = response.json().await.unwrap();
         connections.push(created["id"].as_str().unwrap().to_owned());
     }
     (flow, connections)
@@ -61,15 +59,14 @@ fn assert_names_the_four_secrets(error: &str, key_id: &str) {
 /// Reads a connection's API key through an instance at `base`.
 async fn api_key_of(app: &TestApp, base: &str, connection: &str) -> Value {
     let response = app
-        .client
-        .get(format!(
-            "{base}/v1/projects/{}/connections/{connection}?includeCredentials=true",
-            app.project_name
-        ))
-        .header("X-Api-Key", &app.api_key)
-        .send()
-        .await
-        .unwrap();
+        .get_with_key(
+            &format!(
+                "{base}/v1/projects/{}/connections/{connection}?includeCredentials=true",
+                app.project_name
+            ),
+            &app.api_key,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json::<Value>().await.unwrap()["apiKey"].clone()
 }
@@ -113,7 +110,7 @@ async fn a_keyring_without_the_key_that_sealed_the_store_refuses_to_start_naming
     );
     let callback = app.authorize(&flow).await;
     let on_restored = callback.replacen(&app.address, &restored.address, 1);
-    let response = app.client.get(&on_restored).send().await.unwrap();
+    let response = app.get_without_key(&on_restored).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(app.only_connection_for("g").await["status"], "working");
 }

@@ -7,18 +7,14 @@ use crate::helpers::{spawn_app, TestApp};
 use grantd::domain::DomainError;
 use grantd::storage::{Constraint, StoreError};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A generated API-key connection; returns its id.
 async fn api_key_connection(app: &TestApp) -> String {
-    let response = app
-        .generate(&json!({
-            "provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "key-1",
-        }))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: Value = response.json().await.unwrap();
-    created["id"].as_str().unwrap().to_owned()
+    app.generated_id(&json!({
+        "provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "key-1",
+    }))
+    .await
 }
 
 /// Overwrites one column of one connection behind grantd's back.

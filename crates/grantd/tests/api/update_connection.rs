@@ -1,37 +1,15 @@
 //! updateConnection (`PATCH …/connections/{id}` with `updateMask`), as
 //! Ampersand defines it: credentials rotated and inputs changed in place.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{expect_problem, issue_names, spawn_app, TestApp};
 use crate::mock_provider::{CLIENT_ID, CLIENT_SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-async fn generate(app: &TestApp, body: Value) -> String {
-    let response = app.generate(&body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
 async fn update(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
     app.patch_json(&app.project_url(&format!("/connections/{id}")), &body)
         .await
-}
-
-async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
-    let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
-    events
-        .iter()
-        .rev()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn credentials_version(app: &TestApp, id: &str) -> i64 {
@@ -46,11 +24,11 @@ async fn credentials_version(app: &TestApp, id: &str) -> i64 {
 #[tokio::test]
 async fn rotating_an_api_key_keeps_the_connection_and_records_connection_updated() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "old-key"}),
-    )
-    .await;
+    let id = app
+        .generated_id(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "old-key"}),
+        )
+        .await;
     let version = credentials_version(&app, &id).await;
 
     let response = update(
@@ -72,17 +50,12 @@ async fn rotating_an_api_key_keeps_the_connection_and_records_connection_updated
         credentials_version(&app, &id).await > version,
         "the update is fenced like a refresh: the credentials version moves"
     );
-    let events = event_types(&app, &id).await;
+    let events = app.connection_event_types(&id).await;
     assert_eq!(
         events.last().map(String::as_str),
         Some("connection.updated")
     );
-    let logged: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let logged = app.connection_events(&id).await;
     assert_eq!(logged[0]["data"]["updateMask"], json!(["apiKey"]));
     assert!(
         !logged[0].to_string().contains("new-key"),
@@ -93,12 +66,12 @@ async fn rotating_an_api_key_keeps_the_connection_and_records_connection_updated
 #[tokio::test]
 async fn a_basic_auth_password_is_rotated_in_place() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let id = app
+        .generated_id(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "basicAuth": {"username": "ada", "password": "one"}}),
-    )
-    .await;
+        )
+        .await;
     let response = update(
         &app,
         &id,
@@ -114,12 +87,12 @@ async fn a_basic_auth_password_is_rotated_in_place() {
 #[tokio::test]
 async fn rotated_client_credentials_are_exchanged_first_and_refused_ones_change_nothing() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
+    let id = app
+        .generated_id(
+            &json!({"provider": "mock", "groupRef": "g", "consumerRef": "c",
                "oauth2ClientCredentials": {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}}),
-    )
-    .await;
+        )
+        .await;
     let before = app.connection_with_credentials(&id).await;
     let calls = app.provider.calls_with_grant("client_credentials");
 
@@ -164,14 +137,14 @@ async fn rotated_client_credentials_are_exchanged_first_and_refused_ones_change_
 #[tokio::test]
 async fn the_workspace_and_metadata_change_in_place_and_are_checked_like_at_creation() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c",
+    let id = app
+        .generated_id(
+            &json!({"provider": "mock-workspace", "groupRef": "g", "consumerRef": "c",
                "providerWorkspaceRef": "tenant-a",
                "providerMetadata": {"accountId": {"value": "12", "source": "input"}},
                "apiKey": "k"}),
-    )
-    .await;
+        )
+        .await;
     let response = update(
         &app,
         &id,
@@ -193,28 +166,20 @@ async fn the_workspace_and_metadata_change_in_place_and_are_checked_like_at_crea
                "connection": {"providerWorkspaceRef": "Not A Tenant"}}),
     )
     .await;
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        issue_names(&problem(bad).await),
+        issue_names(&expect_problem(bad, StatusCode::BAD_REQUEST).await),
         ["connection.providerWorkspaceRef"]
     );
     let kept: Value = app
-        .get(&app.project_url(&format!("/connections/{id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.project_url(&format!("/connections/{id}")))
+        .await;
     assert_eq!(kept["providerWorkspaceRef"], "tenant-b");
 }
 
 #[tokio::test]
 async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_a_400() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-    )
-    .await;
+    let id = app.api_key_connection("g").await;
     let other_scheme = update(
         &app,
         &id,
@@ -222,8 +187,10 @@ async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_
                "connection": {"basicAuth": {"username": "u", "password": "p"}}}),
     )
     .await;
-    assert_eq!(other_scheme.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(other_scheme).await), ["updateMask[0]"]);
+    assert_eq!(
+        issue_names(&expect_problem(other_scheme, StatusCode::BAD_REQUEST).await),
+        ["updateMask[0]"]
+    );
 
     let unknown = update(
         &app,
@@ -231,8 +198,7 @@ async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_
         json!({"updateMask": ["provider"], "connection": {"provider": "github"}}),
     )
     .await;
-    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    let body = problem(unknown).await;
+    let body = expect_problem(unknown, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["updateMask[0]"]);
     assert!(
         body.to_string().contains("providerWorkspaceRef"),
@@ -245,8 +211,10 @@ async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_
         json!({"updateMask": ["apiKey"], "connection": {}}),
     )
     .await;
-    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(missing).await), ["connection.apiKey"]);
+    assert_eq!(
+        issue_names(&expect_problem(missing, StatusCode::BAD_REQUEST).await),
+        ["connection.apiKey"]
+    );
 
     assert_eq!(
         app.connection_with_credentials(&id).await["apiKey"],
@@ -258,11 +226,7 @@ async fn a_mask_naming_another_scheme_or_an_unknown_field_or_a_missing_value_is_
 #[tokio::test]
 async fn the_oauth_update_action_takes_patch_only_and_says_so_in_allow() {
     let app = spawn_app().await;
-    let id = generate(
-        &app,
-        json!({"provider": "mock", "groupRef": "g", "consumerRef": "c", "apiKey": "k"}),
-    )
-    .await;
+    let id = app.api_key_connection("g").await;
     let url = app.project_url(&format!("/connections/{id}:oauth-update"));
     for method in [
         reqwest::Method::GET,

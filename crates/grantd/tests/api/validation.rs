@@ -1,15 +1,16 @@
 //! Every way `POST /v1/oauth-connect` (and `connections:generate`) turns
 //! bad input into a 400 problem whose `issues[]` name the offending field.
 
-use crate::helpers::{issue_names, problem, spawn_app, TestApp};
+use crate::helpers::{
+    expect_problem, issue_names, spawn_app, spawn_app_with_provider_app, TestApp,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// Posts to oauth-connect, asserting a 400 problem, and returns its body.
 async fn rejected_connect(app: &TestApp, body: Value) -> Value {
     let response = app.post_json(&app.url("/v1/oauth-connect"), &body).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["status"], 400);
     body
 }
@@ -40,6 +41,13 @@ fn workspace_body(app: &TestApp) -> Value {
     })
 }
 
+/// An app with a `mock-workspace` provider app, and a valid body to spoil.
+async fn workspace_app() -> (TestApp, Value) {
+    let app = spawn_app_with_provider_app("mock-workspace").await;
+    let body = workspace_body(&app);
+    (app, body)
+}
+
 #[tokio::test]
 async fn all_missing_required_fields_are_reported_together_in_one_problem() {
     let app = spawn_app().await;
@@ -63,8 +71,7 @@ async fn all_missing_required_fields_are_reported_together_in_one_problem() {
 
 #[tokio::test]
 async fn empty_refs_are_reported_with_their_empty_value() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let body = rejected_connect(
         &app,
         json!({"projectId": app.project_id, "provider": "mock", "groupRef": "", "consumerRef": ""}),
@@ -88,9 +95,7 @@ async fn an_unknown_provider_is_named_with_its_value() {
 
 #[tokio::test]
 async fn a_provider_needing_a_workspace_refuses_a_request_without_one() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request
         .as_object_mut()
         .unwrap()
@@ -102,9 +107,7 @@ async fn a_provider_needing_a_workspace_refuses_a_request_without_one() {
 
 #[tokio::test]
 async fn a_workspace_that_fails_the_pattern_is_refused_before_it_reaches_a_url() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerWorkspaceRef"] = json!("evil.com/x");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerWorkspaceRef"]);
@@ -113,9 +116,7 @@ async fn a_workspace_that_fails_the_pattern_is_refused_before_it_reaches_a_url()
 
 #[tokio::test]
 async fn missing_required_metadata_is_named_by_its_path() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request.as_object_mut().unwrap().remove("providerMetadata");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.accountId"]);
@@ -127,9 +128,7 @@ async fn missing_required_metadata_is_named_by_its_path() {
 
 #[tokio::test]
 async fn metadata_that_fails_its_pattern_is_named_with_its_value() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerMetadata"]["accountId"]["value"] = json!("12&x=1");
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.accountId.value"]);
@@ -141,9 +140,7 @@ async fn metadata_that_fails_its_pattern_is_named_with_its_value() {
 
 #[tokio::test]
 async fn an_unknown_metadata_key_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
-    let mut request = workspace_body(&app);
+    let (app, mut request) = workspace_app().await;
     request["providerMetadata"]["region"] = json!({"value": "eu"});
     let body = rejected_connect(&app, request).await;
     assert_eq!(issue_names(&body), ["providerMetadata.region"]);
@@ -170,23 +167,28 @@ async fn workspace_and_metadata_problems_are_reported_together() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_provider_app_id_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+/// oauth-connect for `mock` naming `provider_app_id`: refused on that field
+/// alone, with the value echoed.
+async fn assert_refused_on_provider_app_id(app: &TestApp, provider_app_id: &str) {
     let body = rejected_connect(
-        &app,
+        app,
         json!({
             "projectId": app.project_id,
             "provider": "mock",
             "groupRef": "g",
             "consumerRef": "c",
-            "providerAppId": "no-such-app",
+            "providerAppId": provider_app_id,
         }),
     )
     .await;
     assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], "no-such-app");
+    assert_eq!(issue(&body, "providerAppId")["value"], provider_app_id);
+}
+
+#[tokio::test]
+async fn an_unknown_provider_app_id_is_refused() {
+    let app = spawn_app_with_provider_app("mock").await;
+    assert_refused_on_provider_app_id(&app, "no-such-app").await;
 }
 
 #[tokio::test]
@@ -204,28 +206,14 @@ async fn without_any_provider_app_the_missing_default_is_reported_on_provider_ap
 
 #[tokio::test]
 async fn a_provider_app_of_another_provider_is_refused() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let basic_app = app.create_provider_app("mock-basic").await;
-    let body = rejected_connect(
-        &app,
-        json!({
-            "projectId": app.project_id,
-            "provider": "mock",
-            "groupRef": "g",
-            "consumerRef": "c",
-            "providerAppId": basic_app,
-        }),
-    )
-    .await;
-    assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], basic_app.as_str());
+    assert_refused_on_provider_app_id(&app, &basic_app).await;
 }
 
 #[tokio::test]
 async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let (other_id, _) = app.other_project().await;
     let request: grantd::http::routes::provider_apps::wire::CreateProviderAppRequest =
         serde_json::from_value(
@@ -241,19 +229,7 @@ async fn a_provider_app_of_another_project_is_as_unknown_as_a_made_up_one() {
         )
         .await
         .unwrap();
-    let body = rejected_connect(
-        &app,
-        json!({
-            "projectId": app.project_id,
-            "provider": "mock",
-            "groupRef": "g",
-            "consumerRef": "c",
-            "providerAppId": foreign.id,
-        }),
-    )
-    .await;
-    assert_eq!(issue_names(&body), ["providerAppId"]);
-    assert_eq!(issue(&body, "providerAppId")["value"], foreign.id.as_str());
+    assert_refused_on_provider_app_id(&app, &foreign.id).await;
 }
 
 #[tokio::test]
@@ -287,8 +263,7 @@ async fn a_wrongly_typed_nested_field_is_named_by_its_path() {
 #[tokio::test]
 async fn a_valid_request_passes_the_same_checks() {
     // The baseline the tests above spoil: it must succeed as is.
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let url = app.oauth_connect(workspace_body(&app)).await;
     assert!(url.contains("tenant=tenant-1"), "{url}");
 }
@@ -299,8 +274,7 @@ async fn generate_without_any_credential_scheme_is_a_400() {
     let response = app
         .generate(&json!({"provider": "mock", "groupRef": "g", "consumerRef": "c"}))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["apiKey"]);
     assert!(
         issue(&body, "apiKey")["detail"]
@@ -324,8 +298,7 @@ async fn generate_with_two_credential_schemes_is_a_400() {
             "basicAuth": {"username": "u", "password": "p"},
         }))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["basicAuth"]);
     let detail = issue(&body, "basicAuth")["detail"].as_str().unwrap();
     assert!(
@@ -351,8 +324,7 @@ async fn refused_naming(app: &TestApp, url: &str, body: &Value, field: &str) {
 
 #[tokio::test]
 async fn refs_names_and_workspace_inputs_refuse_nul_bidi_and_invisible_characters() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock-workspace").await;
+    let app = spawn_app_with_provider_app("mock-workspace").await;
     let connect = app.url("/v1/oauth-connect");
     for bad in UNPRINTABLE {
         for field in [
@@ -434,14 +406,15 @@ async fn provider_apps_sessions_and_webhooks_refuse_unprintable_text_naming_the_
             &json!({"externalRef": "ext\u{0}"}),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(issue_names(&problem(response).await), ["externalRef"]);
+    assert_eq!(
+        issue_names(&expect_problem(response, StatusCode::BAD_REQUEST).await),
+        ["externalRef"]
+    );
 }
 
 #[tokio::test]
 async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     let body = json!({
         "projectId": app.project_id, "provider": "mock", "groupRef": "g", "consumerRef": "c",
         "providerAppId": "app\u{0}",
@@ -451,20 +424,20 @@ async fn a_nul_in_a_field_only_looked_up_is_a_400_not_a_database_error() {
     let response = app
         .get(&app.project_url("/connections?groupRef=g%00"))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = problem(response).await;
+    let body = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(issue_names(&body), ["groupRef"]);
     assert_eq!(body["issues"][0]["in"], "query");
 
     let response = app.get(&app.project_url("/connections/c%00")).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(problem(response).await["issues"][0]["in"], "path");
+    assert_eq!(
+        expect_problem(response, StatusCode::BAD_REQUEST).await["issues"][0]["in"],
+        "path"
+    );
 }
 
 #[tokio::test]
 async fn a_large_bad_request_gets_a_bounded_problem() {
-    let app = spawn_app().await;
-    app.create_provider_app("mock").await;
+    let app = spawn_app_with_provider_app("mock").await;
     // 240 unknown metadata keys of 150 characters and a long ref: 241
     // issues from ~47 KB asked.
     let metadata: serde_json::Map<String, Value> = (0..240)

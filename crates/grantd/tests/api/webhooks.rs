@@ -144,6 +144,30 @@ async fn spawn_fast_app() -> TestApp {
     spawn_app_with(fast_webhooks).await
 }
 
+/// An app with the default guard that gives each delivery `max_attempts` tries.
+async fn spawn_guarded_app(max_attempts: u32) -> TestApp {
+    spawn_app_with(|config| {
+        fast_guarded_webhooks(config);
+        config.webhooks.max_attempts = max_attempts;
+    })
+    .await
+}
+
+/// An endpoint registered at a public URL and then moved to `url` in the
+/// database, past registration's checks (as an older instance, or one with
+/// other settings, could have stored it); its id.
+async fn registered_then_moved_to(app: &TestApp, url: &str) -> String {
+    let webhook = register(app, json!({"url": "https://hooks.example.com/grantd"})).await;
+    let id = webhook["id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
+        .bind(url)
+        .bind(&id)
+        .execute(&app.db().await)
+        .await
+        .unwrap();
+    id
+}
+
 /// Registers `url` for the app's project; returns the created body.
 async fn register(app: &TestApp, body: Value) -> Value {
     let response = app.post_json(&app.project_url("/webhooks"), &body).await;
@@ -155,17 +179,11 @@ async fn register(app: &TestApp, body: Value) -> Value {
 
 /// An API-key connection of the `mock` provider; returns its id.
 async fn generate_connection(app: &TestApp, group_ref: &str) -> String {
-    let response = app
-        .generate(&json!({
-            "provider": "mock", "groupRef": group_ref, "consumerRef": "user-1",
-            "apiKey": "ak-never-in-a-webhook",
-        }))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.generated_id(&json!({
+        "provider": "mock", "groupRef": group_ref, "consumerRef": "user-1",
+        "apiKey": "ak-never-in-a-webhook",
+    }))
+    .await
 }
 
 async fn deliveries(app: &TestApp, webhook_id: &str) -> Vec<Value> {
@@ -187,6 +205,24 @@ async fn settled_delivery(app: &TestApp, webhook_id: &str) -> Value {
 
 /// What a receiver does: HMAC-SHA256 keyed with the secret over
 /// "{timestamp}.{raw body}", compared in constant time (`verify_slice`).
+/// A `connection.created` event written straight to the store at `at` (a
+/// test dates it ahead, so that only its own claims find it due, never the
+/// app's worker); how many deliveries it queued.
+async fn record_created_event(app: &TestApp, at: i64) -> usize {
+    app.grantd
+        .store()
+        .insert_event(NewEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: app.project_id.clone(),
+            connection_id: "c".into(),
+            kind: "connection.created".into(),
+            data: "{}".into(),
+            created_at: at,
+        })
+        .await
+        .unwrap()
+}
+
 fn signature_verifies(secret: &str, received: &Received) -> bool {
     let timestamp = received.header("grantd-webhook-timestamp");
     let signature = received.header("grantd-webhook-signature");
@@ -318,12 +354,7 @@ async fn a_generated_connection_is_delivered_as_a_signed_connection_created_even
     assert!(delivery["nextAttemptAt"].is_null());
 
     // The event log has it too, by connection.
-    let events: Vec<Value> = app
-        .get(&app.project_url(&format!("/events?connectionId={connection_id}")))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events = app.connection_events(&connection_id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], body["id"]);
     assert_eq!(events[0]["type"], "connection.created");
@@ -472,24 +503,13 @@ async fn delivery_errors_are_recorded_as_classes_that_name_no_host_or_port() {
 
 #[tokio::test]
 async fn a_host_name_that_does_not_resolve_records_the_dns_class() {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 1;
-    })
-    .await;
-    let webhook = register(&app, json!({"url": "https://hooks.example.com/grantd"})).await;
-    let id = webhook["id"].as_str().unwrap();
+    let app = spawn_guarded_app(1).await;
     // A label longer than DNS allows (63 octets) under the reserved .invalid:
     // the system resolver refuses it without asking a DNS server, so the
     // test needs none. Over http, since TLS would refuse the name before
     // resolving it; registration refuses plain http, so it is set directly.
     let url = format!("http://{}.invalid/hook", "a".repeat(64));
-    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
-        .bind(&url)
-        .bind(id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    let id = &registered_then_moved_to(&app, &url).await;
     generate_connection(&app, "org-1").await;
 
     let delivery = settled_delivery(&app, id).await;
@@ -499,11 +519,7 @@ async fn a_host_name_that_does_not_resolve_records_the_dns_class() {
 
 #[tokio::test]
 async fn a_name_resolving_to_loopback_is_refused_at_connect_time_and_nothing_reaches_it() {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 2;
-    })
-    .await;
+    let app = spawn_guarded_app(2).await;
     let listener = SilentListener::start().await;
     // A name, so registering cannot tell where it leads; `localhost`
     // resolves to loopback at delivery, as a rebinding name would.
@@ -526,22 +542,11 @@ async fn a_name_resolving_to_loopback_is_refused_at_connect_time_and_nothing_rea
 #[tokio::test]
 async fn an_endpoint_stored_at_a_private_address_is_refused_when_private_destinations_are_not_allowed(
 ) {
-    let app = spawn_app_with(|config| {
-        fast_guarded_webhooks(config);
-        config.webhooks.max_attempts = 1;
-    })
-    .await;
+    let app = spawn_guarded_app(1).await;
     let receiver = Receiver::start().await;
     // Registered while the opt-in was on (or before the guard existed),
     // then served without it: the literal is checked at each delivery.
-    let webhook = register(&app, json!({"url": "https://hooks.example.com/grantd"})).await;
-    let id = webhook["id"].as_str().unwrap();
-    sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
-        .bind(&receiver.url)
-        .bind(id)
-        .execute(&app.db().await)
-        .await
-        .unwrap();
+    let id = &registered_then_moved_to(&app, &receiver.url).await;
     generate_connection(&app, "org-1").await;
 
     let delivery = settled_delivery(&app, id).await;
@@ -570,12 +575,7 @@ async fn non_public_addresses_and_plain_http_are_refused_at_registration_without
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
         assert_eq!(issue_names(&problem(response).await), ["url"], "{url}");
     }
-    let list: Vec<Value> = app
-        .get(&app.project_url("/webhooks"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/webhooks")).await;
     assert!(list.is_empty(), "nothing was registered: {list:?}");
 }
 
@@ -605,17 +605,7 @@ async fn an_error_stored_in_words_by_an_older_instance_is_shown_as_its_class() {
     // Dated a day ahead: due only for the claim below, never for the app's
     // own worker.
     let later = now_millis() + 86_400_000;
-    store
-        .insert_event(NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            project_id: app.project_id.clone(),
-            connection_id: "c".into(),
-            kind: "connection.created".into(),
-            data: "{}".into(),
-            created_at: later,
-        })
-        .await
-        .unwrap();
+    record_created_event(&app, later).await;
     let jobs = store
         .claim_webhook_deliveries("older-instance", later, later + 60_000, 10)
         .await
@@ -687,12 +677,7 @@ async fn deleting_a_connection_emits_connection_deleted_to_subscribers_of_that_k
             .len(),
         1
     );
-    let events: Vec<Value> = app
-        .get(&app.project_url("/events"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.project_url("/events")).await;
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -705,12 +690,7 @@ async fn deleting_a_connection_emits_connection_deleted_to_subscribers_of_that_k
         .delete(&app.project_url(&format!("/connections/{connection_id}")))
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
-    let events: Vec<Value> = app
-        .get(&app.project_url("/events"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = app.get_json(&app.project_url("/events")).await;
     assert_eq!(events.len(), 2);
 }
 
@@ -721,15 +701,7 @@ async fn oauth_connections_emit_created_and_then_reauthorized() {
     register(&app, json!({"url": receiver.url})).await;
     app.create_provider_app("mock").await;
     let id = app.connect_mock("org-1", "user-1").await;
-    let update = app
-        .patch_json(
-            &app.project_url(&format!("/connections/{id}:oauth-update")),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(update.status(), StatusCode::OK);
-    let url = update.text().await.unwrap();
-    assert_eq!(app.finish_flow(&url).await.status(), StatusCode::OK);
+    app.reauthorize(&id).await;
 
     let received = receiver.wait_for(2).await;
     let mut kinds: Vec<String> = received
@@ -782,12 +754,7 @@ async fn bad_registrations_are_400s_naming_the_field() {
             "{body}: {problem}"
         );
     }
-    let list: Vec<Value> = app
-        .get(&app.project_url("/webhooks"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get_json(&app.project_url("/webhooks")).await;
     assert!(list.is_empty(), "nothing was registered");
 
     for query in ["limit=0", "limit=501", "limit=many"] {
@@ -806,13 +773,13 @@ async fn events_of_another_project_are_not_delivered_to_it() {
     let theirs = Receiver::start().await;
     let our_webhook = register(&app, json!({"url": ours.url})).await;
     let response = app
-        .client
-        .post(other_url("/webhooks"))
-        .header("X-Api-Key", &other_key)
-        .json(&json!({"url": theirs.url}))
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::POST,
+            &other_url("/webhooks"),
+            &other_key,
+            Some(&json!({"url": theirs.url})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let their_webhook: Value = response.json().await.unwrap();
     let their_id = their_webhook["id"].as_str().unwrap();
@@ -822,24 +789,19 @@ async fn events_of_another_project_are_not_delivered_to_it() {
     // Deliveries are enqueued with the event, so none for the other project
     // means none will ever be made.
     let their_log: Vec<Value> = app
-        .client
-        .get(other_url(&format!("/webhooks/{their_id}/deliveries")))
-        .header("X-Api-Key", &other_key)
-        .send()
+        .get_with_key(
+            &other_url(&format!("/webhooks/{their_id}/deliveries")),
+            &other_key,
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert!(their_log.is_empty(), "{their_log:?}");
     assert!(theirs.received().is_empty());
     let their_events: Vec<Value> = app
-        .client
-        .get(other_url("/events"))
-        .header("X-Api-Key", &other_key)
-        .send()
+        .get_with_key(&other_url("/events"), &other_key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -851,22 +813,17 @@ async fn events_of_another_project_are_not_delivered_to_it() {
         format!("/webhooks/{our_id}"),
         format!("/webhooks/{our_id}/deliveries"),
     ] {
-        let response = app
-            .client
-            .get(other_url(&path))
-            .header("X-Api-Key", &other_key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_with_key(&other_url(&path), &other_key).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let response = app
-        .client
-        .delete(other_url(&format!("/webhooks/{our_id}")))
-        .header("X-Api-Key", &other_key)
-        .send()
-        .await
-        .unwrap();
+        .send_with_key(
+            reqwest::Method::DELETE,
+            &other_url(&format!("/webhooks/{our_id}")),
+            &other_key,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -933,17 +890,7 @@ async fn a_due_delivery_is_leased_to_one_instance_until_its_lease_expires() {
     // the app's own worker.
     let later = now_millis() + 86_400_000;
     for _ in 0..20 {
-        let enqueued = store
-            .insert_event(NewEvent {
-                id: uuid::Uuid::now_v7().to_string(),
-                project_id: app.project_id.clone(),
-                connection_id: "c".into(),
-                kind: "connection.created".into(),
-                data: "{}".into(),
-                created_at: later,
-            })
-            .await
-            .unwrap();
+        let enqueued = record_created_event(&app, later).await;
         assert_eq!(enqueued, 1);
     }
     let lease = 60_000;
