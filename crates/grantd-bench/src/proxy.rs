@@ -170,93 +170,40 @@ pub async fn run(
         connection,
     });
 
-    // The same request both ways: the direct one carries the provider's key
-    // itself, the proxied one grantd's headers instead.
-    let (c, url) = (client.clone(), format!("{upstream}/api/item"));
-    let direct = scenario(
+    let gets = Gets {
+        client: client.clone(),
+        direct_url: format!("{upstream}/api/item").into(),
+        proxied_url: format!("{proxy_base}/item").into(),
+        headers: headers.clone(),
+    };
+    let (direct, proxied) = closed_loops(
         plan,
         &server,
-        "direct GET upstream /api/item",
-        move |_, _| {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                let response = c
-                    .get(&url)
-                    .header("X-Api-Key", "upstream-key")
-                    .send()
-                    .await?;
-                expect_ok(response, "direct GET").await
-            }
-        },
-    )
-    .await?;
-    let (c, url, h) = (
-        client.clone(),
-        format!("{proxy_base}/item"),
-        headers.clone(),
-    );
-    let proxied = scenario(
-        plan,
-        &server,
-        "proxied GET /item (proxy listener)",
-        move |_, _| {
-            let (c, url, h) = (c.clone(), url.clone(), h.clone());
-            async move {
-                let response = h.apply(c.get(&url)).send().await?;
-                expect_ok(response, "proxied GET").await
-            }
-        },
+        &gets,
+        [
+            "direct GET upstream /api/item",
+            "proxied GET /item (proxy listener)",
+        ],
     )
     .await?;
     let pinned = match Pinning::split() {
-        Some(pinning) => Some(
-            run_pinned(
-                plan,
-                &server,
-                pinning,
-                &client,
-                upstream,
-                &proxy_base,
-                &headers,
-            )
-            .await?,
-        ),
+        Some(pinning) => Some(run_pinned(plan, &server, pinning, &gets).await?),
         None => None,
     };
-    let (c, url) = (client.clone(), format!("{upstream}/api/item"));
+    let g = gets.clone();
     let direct_one = sequential_scenario(
         plan,
         &server,
         "direct GET upstream /api/item, one at a time",
-        move |_| {
-            let (c, url) = (c.clone(), url.clone());
-            async move {
-                let response = c
-                    .get(&url)
-                    .header("X-Api-Key", "upstream-key")
-                    .send()
-                    .await?;
-                expect_ok(response, "direct GET").await
-            }
-        },
+        move |_| g.clone().direct(),
     )
     .await?;
-    let (c, url, h) = (
-        client.clone(),
-        format!("{proxy_base}/item"),
-        headers.clone(),
-    );
+    let g = gets.clone();
     let proxied_one = sequential_scenario(
         plan,
         &server,
         "proxied GET /item, one at a time",
-        move |_| {
-            let (c, url, h) = (c.clone(), url.clone(), h.clone());
-            async move {
-                let response = h.apply(c.get(&url)).send().await?;
-                expect_ok(response, "proxied GET").await
-            }
-        },
+        move |_| g.clone().proxied(),
     )
     .await?;
 
@@ -322,16 +269,58 @@ pub async fn run(
     Ok(phase)
 }
 
+/// The phase's one GET, made directly or through the proxy: the direct one
+/// carries the provider's key itself, the proxied one grantd's headers instead.
+#[derive(Clone)]
+struct Gets {
+    client: Client,
+    direct_url: Arc<str>,
+    proxied_url: Arc<str>,
+    headers: Arc<ProxyHeaders>,
+}
+
+impl Gets {
+    async fn direct(self) -> anyhow::Result<()> {
+        let response = self
+            .client
+            .get(&*self.direct_url)
+            .header("X-Api-Key", "upstream-key")
+            .send()
+            .await?;
+        expect_ok(response, "direct GET").await
+    }
+
+    async fn proxied(self) -> anyhow::Result<()> {
+        let response = self
+            .headers
+            .apply(self.client.get(&*self.proxied_url))
+            .send()
+            .await?;
+        expect_ok(response, "proxied GET").await
+    }
+}
+
+/// The direct and the proxied closed loop, one after the other.
+async fn closed_loops(
+    plan: &Plan,
+    server: &Server,
+    gets: &Gets,
+    [direct_name, proxied_name]: [&str; 2],
+) -> anyhow::Result<(Scenario, Scenario)> {
+    let g = gets.clone();
+    let direct = scenario(plan, server, direct_name, move |_, _| g.clone().direct()).await?;
+    let g = gets.clone();
+    let proxied = scenario(plan, server, proxied_name, move |_, _| g.clone().proxied()).await?;
+    Ok((direct, proxied))
+}
+
 /// The two closed loops again, the bench on all CPUs but the last and
 /// grantd on that one; every CPU is given back afterwards.
 async fn run_pinned(
     plan: &Plan,
     server: &Server,
     pinning: Pinning,
-    client: &Client,
-    upstream: &str,
-    proxy_base: &str,
-    headers: &Arc<ProxyHeaders>,
+    gets: &Gets,
 ) -> anyhow::Result<Pinned> {
     println!(
         "  pinned: bench on CPUs {}, grantd on CPU {}",
@@ -339,40 +328,15 @@ async fn run_pinned(
     );
     Pinning::apply(&pinning.bench, std::process::id())?;
     Pinning::apply(&pinning.grantd, server.pid)?;
-    let measured = async {
-        let (c, url) = (client.clone(), format!("{upstream}/api/item"));
-        let direct = scenario(
-            plan,
-            server,
+    let measured = closed_loops(
+        plan,
+        server,
+        gets,
+        [
             "direct GET upstream /api/item, pinned",
-            move |_, _| {
-                let (c, url) = (c.clone(), url.clone());
-                async move {
-                    let response = c
-                        .get(&url)
-                        .header("X-Api-Key", "upstream-key")
-                        .send()
-                        .await?;
-                    expect_ok(response, "direct GET").await
-                }
-            },
-        )
-        .await?;
-        let (c, url, h) = (
-            client.clone(),
-            format!("{proxy_base}/item"),
-            headers.clone(),
-        );
-        let proxied = scenario(plan, server, "proxied GET /item, pinned", move |_, _| {
-            let (c, url, h) = (c.clone(), url.clone(), h.clone());
-            async move {
-                let response = h.apply(c.get(&url)).send().await?;
-                expect_ok(response, "proxied GET").await
-            }
-        })
-        .await?;
-        anyhow::Ok((direct, proxied))
-    }
+            "proxied GET /item, pinned",
+        ],
+    )
     .await;
     let all = Pinning::all();
     Pinning::apply(&all, std::process::id())?;
