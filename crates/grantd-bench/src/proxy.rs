@@ -187,7 +187,7 @@ pub async fn run(
     )
     .await?;
     let pinned = match Pinning::split() {
-        Some(pinning) => Some(run_pinned(plan, &server, pinning, &gets).await?),
+        Some(pinning) => run_pinned(plan, &server, pinning, &gets).await?,
         None => None,
     };
     let g = gets.clone();
@@ -315,19 +315,27 @@ async fn closed_loops(
 }
 
 /// The two closed loops again, the bench on all CPUs but the last and
-/// grantd on that one; every CPU is given back afterwards.
+/// grantd on that one; every CPU is given back afterwards. `None` where
+/// the machine refuses the pinning (a container without the right).
 async fn run_pinned(
     plan: &Plan,
     server: &Server,
     pinning: Pinning,
     gets: &Gets,
-) -> anyhow::Result<Pinned> {
+) -> anyhow::Result<Option<Pinned>> {
     println!(
         "  pinned: bench on CPUs {}, grantd on CPU {}",
         pinning.bench, pinning.grantd
     );
-    Pinning::apply(&pinning.bench, std::process::id())?;
-    Pinning::apply(&pinning.grantd, server.pid)?;
+    let pinned = Pinning::apply(&pinning.bench, std::process::id())
+        .and_then(|()| Pinning::apply(&pinning.grantd, server.pid));
+    if let Err(error) = pinned {
+        println!("    skipped: {error:#}");
+        let all = Pinning::all();
+        let _ = Pinning::apply(&all, std::process::id());
+        let _ = Pinning::apply(&all, server.pid);
+        return Ok(None);
+    }
     let measured = closed_loops(
         plan,
         server,
@@ -342,11 +350,11 @@ async fn run_pinned(
     Pinning::apply(&all, std::process::id())?;
     Pinning::apply(&all, server.pid)?;
     let (direct, proxied) = measured?;
-    Ok(Pinned {
+    Ok(Some(Pinned {
         pinning,
         direct,
         proxied,
-    })
+    }))
 }
 
 struct ProxyHeaders {
