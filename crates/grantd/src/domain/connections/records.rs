@@ -128,6 +128,9 @@ impl Grantd {
             .store()
             .insert_connection(new, event.clone(), source)
             .await?;
+        // A group may now name one more connection: the proxy's memory of
+        // which one it names is out of date.
+        self.inner.proxy.connections.forget(&id, true);
         self.event_recorded(&event, enqueued);
         Ok((id, record))
     }

@@ -183,13 +183,6 @@ impl Grantd {
     /// After an event was stored with `enqueued` deliveries: wakes the
     /// delivery worker if there is work for it.
     pub(in crate::domain) fn event_recorded(&self, event: &NewEvent, enqueued: usize) {
-        let membership = [EventKind::Created, EventKind::Deleted]
-            .iter()
-            .any(|kind| kind.as_str() == event.kind);
-        self.inner
-            .proxy
-            .connections
-            .forget(&event.connection_id, membership);
         tracing::debug!(event_id = %event.id, kind = %event.kind, connection_id = %event.connection_id, enqueued, "connection event recorded");
         if enqueued > 0 {
             self.wake_webhook_worker();
