@@ -122,9 +122,20 @@ struct OutgoingBody {
 }
 
 impl OutgoingBody {
-    /// The body for the next send (see [`take_body`]).
+    /// The body for the next send: a kept body again, or the stream once;
+    /// none for a request that came without one (no `Content-Length: 0`
+    /// added to a GET).
     fn take(&mut self) -> Option<reqwest::Body> {
-        take_body(&mut self.read, self.declared_length)
+        match self.read.take() {
+            Some(ReadAhead::Whole(bytes)) => {
+                let again = bytes.clone();
+                self.read = Some(ReadAhead::Whole(bytes));
+                (!again.is_empty() || self.declared_length.is_some())
+                    .then(|| reqwest::Body::from(again))
+            }
+            Some(ReadAhead::Partial(stream)) => Some(reqwest::Body::wrap_stream(stream)),
+            None => None,
+        }
     }
 
     /// Whether it can be sent again after a refusal: it was read whole.
@@ -209,9 +220,9 @@ impl Grantd {
             provider,
         };
         let credentials = if record.credentials_version == proxied.record.credentials_version {
-            proxied.credentials.clone()
+            Cow::Borrowed(&proxied.credentials)
         } else {
-            self.open_credentials(&record)?
+            Cow::Owned(self.open_credentials(&record)?)
         };
         let mut answer = self.send(&outgoing, &credentials, &mut body).await?;
         if answer.status() == StatusCode::UNAUTHORIZED
@@ -475,21 +486,6 @@ impl Grantd {
             }
         };
         Ok(Answer::Live(response))
-    }
-}
-
-/// The body for the next send: a kept body again, or the stream once;
-/// none for a request that came without one (no `Content-Length: 0` added
-/// to a GET).
-fn take_body(body: &mut Option<ReadAhead>, declared: Option<u64>) -> Option<reqwest::Body> {
-    match body.take() {
-        Some(ReadAhead::Whole(bytes)) => {
-            let again = bytes.clone();
-            *body = Some(ReadAhead::Whole(bytes));
-            (!again.is_empty() || declared.is_some()).then(|| reqwest::Body::from(again))
-        }
-        Some(ReadAhead::Partial(stream)) => Some(reqwest::Body::wrap_stream(stream)),
-        None => None,
     }
 }
 
