@@ -157,10 +157,6 @@ impl MockProvider {
         *self.state.rotation.lock().unwrap() = rotation;
     }
 
-    pub fn rotation(&self) -> Rotation {
-        *self.state.rotation.lock().unwrap()
-    }
-
     /// Records `token` as a live refresh token of a new grant, issued before
     /// the test began: what a test imports into grantd must have come from
     /// the server, or the server refuses it as it would a forged one.
@@ -172,6 +168,17 @@ impl MockProvider {
     pub fn refresh_token_is_live(&self, token: &str) -> bool {
         let grants = self.state.grants.lock().unwrap();
         grants.refresh_tokens.get(token).is_some_and(|s| s.live)
+    }
+
+    /// Every refresh token the provider still honours.
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        let grants = self.state.grants.lock().unwrap();
+        grants
+            .refresh_tokens
+            .iter()
+            .filter(|(_, state)| state.live)
+            .map(|(token, _)| token.clone())
+            .collect()
     }
 
     /// Number of calls the token endpoint received.
