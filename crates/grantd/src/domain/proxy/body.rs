@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -77,6 +78,51 @@ pub fn counted(body: BodyStream, counter: Arc<AtomicU64>) -> BodyStream {
     }))
 }
 
+/// Fails the stream when `deadline` passes before it ends: a call's total
+/// timeout covers its body too. The timer is set only if the body has to
+/// be waited for (a short answer arrives with its head and never is).
+pub fn until(body: BodyStream, deadline: tokio::time::Instant) -> BodyStream {
+    Box::pin(Until {
+        body,
+        deadline,
+        timer: None,
+        expired: false,
+    })
+}
+
+struct Until {
+    body: BodyStream,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
+}
+
+impl Stream for Until {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = self.body.as_mut().poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.expired = true;
+                Poll::Ready(Some(Err(BoxError::from(
+                    "the provider did not finish the body within the total timeout",
+                ))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// A response body that runs `on_end` once, when it has been read to its
 /// end, failed, or been dropped by a caller that went away.
 pub struct Finally<F: FnOnce(bool)> {
@@ -143,6 +189,18 @@ mod tests {
             ReadAhead::Partial(rest) => assert_eq!(collect(rest).await, 120),
             ReadAhead::Whole(_) => panic!("120 bytes do not fit in 64"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_outlasts_the_deadline_fails_and_ends() {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        let slow = futures_util::stream::iter([Ok(Bytes::from_static(b"head"))])
+            .chain(futures_util::stream::pending());
+        let mut body = until(Box::pin(slow), deadline);
+        assert_eq!(body.next().await.unwrap().unwrap(), "head");
+        assert!(body.next().await.unwrap().is_err());
+        assert!(body.next().await.is_none());
+        assert!(tokio::time::Instant::now() >= deadline);
     }
 
     #[tokio::test]

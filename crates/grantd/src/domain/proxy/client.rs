@@ -1,19 +1,37 @@
 //! What the proxy keeps between calls: one HTTP client (its connection
 //! pool), the connections it calls with, and, per connection, until when
 //! the provider asked to wait.
+//!
+//! The client is hyper's own (hyper-util's pooled client over rustls), not
+//! reqwest as elsewhere in grantd: reqwest's per-call layers (redirect and
+//! retry policies, the URL parsed again, the response wrapped) cost more
+//! CPU than the call itself, and the proxy follows no redirect and retries
+//! on its own terms anyway.
 
+use super::body::BoxError;
 use super::connections::ProxiedConnections;
 use crate::domain::settings::ProxySettings;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Connections remembered as throttled at most; the expired are dropped first.
 const MAX_THROTTLED: usize = 100_000;
 
+/// A request body on its way to the provider.
+pub(super) type RequestBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+
 #[derive(Debug)]
 pub struct ProxyClient {
-    pub(super) http: reqwest::Client,
+    pub(super) http: HttpClient,
     pub(super) throttle: Throttle,
     pub(in crate::domain) connections: ProxiedConnections,
 }
@@ -22,20 +40,38 @@ impl ProxyClient {
     /// `cache_ttl`: how long a connection's row and opened credentials are
     /// remembered between calls (see [`ProxiedConnections`]).
     pub fn new(settings: &ProxySettings, cache_ttl: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            // A 3xx goes back to the caller as it is: following it could
-            // carry the credentials to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .expect("the proxy's HTTP client builds");
         ProxyClient {
-            http,
+            http: http_client(settings),
             throttle: Throttle::default(),
             connections: ProxiedConnections::new(cache_ttl),
         }
     }
+}
+
+/// HTTP/1.1 or HTTP/2 (by ALPN) over TLS with the Web PKI roots, plain
+/// http for what the catalog allows (a loopback test double); connections
+/// kept for a minute between calls. It follows no redirect: a 3xx goes back
+/// to the caller as it is, so the credentials never reach another host.
+fn http_client(settings: &ProxySettings) -> HttpClient {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(settings.connect_timeout));
+    // Named explicitly: two rustls providers are linked (ring here,
+    // aws-lc-rs for the database), so there is no process default.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(provider)
+        .expect("ring supports rustls' default protocol versions")
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(tls)
 }
 
 /// Per connection, until when a provider's 429 asked to wait. In this
@@ -71,11 +107,11 @@ impl Throttle {
 
 /// The wait a 429 asks for: `Retry-After` in seconds or as an HTTP date
 /// (RFC 9110 §10.2.3); one second when it says nothing usable.
-pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+pub(super) fn retry_after(headers: &hyper::header::HeaderMap) -> Duration {
     const DEFAULT: Duration = Duration::from_secs(1);
     const LONGEST: Duration = Duration::from_secs(24 * 3600);
     let Some(value) = headers
-        .get(reqwest::header::RETRY_AFTER)
+        .get(hyper::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
     else {
@@ -96,7 +132,7 @@ pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+    use hyper::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
     #[test]
     fn retry_after_takes_seconds_or_a_date_and_defaults_to_a_second() {

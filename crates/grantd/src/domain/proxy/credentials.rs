@@ -3,14 +3,14 @@
 //! Basic, or the catalog's custom-auth templates. Apart from the call
 //! itself so that what leaves grantd with a secret is in one place.
 
+use super::target::Target;
 use crate::domain::catalog::Provider;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::model::Credentials;
 use crate::secrets::SecretString;
 use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use std::collections::BTreeMap;
-use url::Url;
 
 /// Whether these credentials can be renewed after the provider refused them.
 pub(super) fn renewable(credentials: &Credentials) -> bool {
@@ -31,7 +31,7 @@ pub(super) fn attach_credentials(
     provider: &Provider,
     credentials: &Credentials,
     headers: &mut HeaderMap,
-    url: &mut Url,
+    target: &mut Target,
 ) -> DomainResult<()> {
     match credentials {
         Credentials::OAuth2AuthorizationCode { tokens }
@@ -46,9 +46,11 @@ pub(super) fn attach_credentials(
             headers.insert(AUTHORIZATION, secret_header(format!("Basic {encoded}"))?);
         }
         Credentials::NoAuth {} => {}
-        Credentials::CustomAuth { values } => attach_custom_auth(provider, values, headers, url)?,
+        Credentials::CustomAuth { values } => {
+            attach_custom_auth(provider, values, headers, target)?
+        }
         Credentials::ApiKey { api_key } => {
-            attach_api_key(provider, api_key.expose(), headers, url)?
+            attach_api_key(provider, api_key.expose(), headers, target)?
         }
     }
     Ok(())
@@ -77,7 +79,7 @@ fn attach_custom_auth(
     provider: &Provider,
     values: &BTreeMap<String, SecretString>,
     headers: &mut HeaderMap,
-    url: &mut Url,
+    target: &mut Target,
 ) -> DomainResult<()> {
     let Some(spec) = &provider.custom_auth else {
         return Err(DomainError::CatalogIncomplete {
@@ -101,7 +103,7 @@ fn attach_custom_auth(
         headers.insert(name, secret_header(fill(template))?);
     }
     for (name, template) in &spec.query {
-        url.query_pairs_mut().append_pair(name, &fill(template));
+        target.append_query_pair(name, &fill(template));
     }
     Ok(())
 }
@@ -112,7 +114,7 @@ fn attach_api_key(
     provider: &Provider,
     key: &str,
     headers: &mut HeaderMap,
-    url: &mut Url,
+    target: &mut Target,
 ) -> DomainResult<()> {
     let Some(spec) = &provider.api_key else {
         headers.insert(AUTHORIZATION, secret_header(format!("Bearer {key}"))?);
@@ -120,7 +122,7 @@ fn attach_api_key(
     };
     let value = format!("{}{key}", spec.prefix.as_deref().unwrap_or_default());
     if spec.location == "query" {
-        url.query_pairs_mut().append_pair(&spec.name, &value);
+        target.append_query_pair(&spec.name, &value);
     } else {
         let name = header_name(provider, &spec.name, "apiKey.name that is a header name")?;
         headers.insert(name, secret_header(value)?);

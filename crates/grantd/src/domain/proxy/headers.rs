@@ -1,6 +1,6 @@
 //! Header hygiene: what crosses the proxy in each direction.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1 and the older ones still seen):
 /// they describe one connection, never the end-to-end message.

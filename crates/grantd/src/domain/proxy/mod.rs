@@ -22,19 +22,22 @@ use crate::domain::error::{DomainError, DomainResult, OrNotFound, ProxyError};
 use crate::domain::handle::Grantd;
 use crate::domain::model::{ConnectionStatus, Credentials, ProviderMetadata};
 use crate::storage::{ConnectionFilter, ConnectionRecord};
-use body::{BodyStream, ReadAhead};
+use body::{BodyStream, BoxError, ReadAhead};
 use bytes::Bytes;
+use client::RequestBody;
 use connections::Proxied;
 use credentials::{attach_credentials, renewable};
-use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
-use reqwest::{Method, StatusCode};
+use futures_util::TryStreamExt;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
+use hyper::{Method, StatusCode};
 pub use selector::ConnectionSelector;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use url::Url;
+use target::Target;
 
 /// A call to pass on, as the HTTP layer received it.
 pub struct ProxyRequest {
@@ -69,7 +72,11 @@ const REJECTION_BODY_LIMIT: usize = 64 * 1024;
 /// One answer of the provider: still streaming, or read whole (a 401 read
 /// while the token was refreshed).
 enum Answer {
-    Live(reqwest::Response),
+    /// `deadline`: the call's total timeout, which its body must meet too.
+    Live {
+        response: hyper::Response<Incoming>,
+        deadline: tokio::time::Instant,
+    },
     Read {
         status: StatusCode,
         headers: HeaderMap,
@@ -80,27 +87,28 @@ enum Answer {
 impl Answer {
     fn status(&self) -> StatusCode {
         match self {
-            Answer::Live(response) => response.status(),
+            Answer::Live { response, .. } => response.status(),
             Answer::Read { status, .. } => *status,
         }
     }
 
     fn headers(&self) -> &HeaderMap {
         match self {
-            Answer::Live(response) => response.headers(),
+            Answer::Live { response, .. } => response.headers(),
             Answer::Read { headers, .. } => headers,
         }
     }
 
     fn into_parts(self) -> (StatusCode, HeaderMap, BodyStream) {
         match self {
-            Answer::Live(mut response) => {
-                let status = response.status();
-                let headers = std::mem::take(response.headers_mut());
-                let body = response
-                    .bytes_stream()
-                    .map(|chunk| chunk.map_err(|e| body::BoxError::from(e.without_url())));
-                (status, headers, Box::pin(body))
+            Answer::Live { response, deadline } => {
+                let (parts, incoming) = response.into_parts();
+                let body = incoming.into_data_stream().map_err(BoxError::from);
+                (
+                    parts.status,
+                    parts.headers,
+                    body::until(Box::pin(body), deadline),
+                )
             }
             Answer::Read {
                 status,
@@ -115,7 +123,6 @@ impl Answer {
 struct OutgoingBody {
     /// What was read ahead; `None` once a streamed body has been sent.
     read: Option<ReadAhead>,
-    declared_length: Option<u64>,
     /// Set when the body went over `--proxy-max-body-bytes` mid-stream.
     too_large: Arc<AtomicBool>,
     sent_bytes: Arc<AtomicU64>,
@@ -123,18 +130,21 @@ struct OutgoingBody {
 
 impl OutgoingBody {
     /// The body for the next send: a kept body again, or the stream once;
-    /// none for a request that came without one (no `Content-Length: 0`
+    /// empty for a request that came without one (no `Content-Length: 0`
     /// added to a GET).
-    fn take(&mut self) -> Option<reqwest::Body> {
+    fn take(&mut self) -> RequestBody {
         match self.read.take() {
             Some(ReadAhead::Whole(bytes)) => {
                 let again = bytes.clone();
                 self.read = Some(ReadAhead::Whole(bytes));
-                (!again.is_empty() || self.declared_length.is_some())
-                    .then(|| reqwest::Body::from(again))
+                Full::new(again)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
             }
-            Some(ReadAhead::Partial(stream)) => Some(reqwest::Body::wrap_stream(stream)),
-            None => None,
+            Some(ReadAhead::Partial(stream)) => {
+                StreamBody::new(stream.map_ok(Frame::data)).boxed_unsync()
+            }
+            None => Empty::new().map_err(|never| match never {}).boxed_unsync(),
         }
     }
 
@@ -147,7 +157,7 @@ impl OutgoingBody {
 /// What one call sends, whichever credentials it carries.
 struct Outgoing<'a> {
     method: &'a Method,
-    url: &'a Url,
+    target: &'a Target,
     headers: &'a HeaderMap,
     provider: &'a Provider,
 }
@@ -211,11 +221,11 @@ impl Grantd {
         let metadata: &ProviderMetadata = &record.provider_metadata;
         let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
         let base = provider.proxy_base_url(&inputs, metadata)?;
-        let url = target::proxied_url(&base, &request.path, request.query.as_deref())?;
+        let target = target::proxied_url(&base, &request.path, request.query.as_deref())?;
         let (headers, mut body) = self.prepare(provider, &mut request).await?;
         let outgoing = Outgoing {
             method: &request.method,
-            url: &url,
+            target: &target,
             headers: &headers,
             provider,
         };
@@ -279,13 +289,19 @@ impl Grantd {
                     ProxyError::Unreachable("the request body could not be read".into())
                 }
             })?;
-        if let (ReadAhead::Partial(_), Some(length)) = (&read, declared_length) {
+        match (&read, declared_length) {
             // A streamed body keeps the caller's framing.
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+            (ReadAhead::Partial(_), Some(length)) => {
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            // A declared empty body stays declared (`Content-Length: 0`).
+            (ReadAhead::Whole(bytes), Some(_)) if bytes.is_empty() => {
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+            }
+            _ => {}
         }
         let body = OutgoingBody {
             read: Some(read),
-            declared_length,
             too_large,
             sent_bytes,
         };
@@ -446,7 +462,8 @@ impl Grantd {
         }
     }
 
-    /// One request to the provider, within the first-byte and total timeouts.
+    /// One request to the provider, within the first-byte and total
+    /// timeouts (the connect timeout is the client's).
     async fn send(
         &self,
         outgoing: &Outgoing<'_>,
@@ -454,21 +471,17 @@ impl Grantd {
         body: &mut OutgoingBody,
     ) -> DomainResult<Answer> {
         let settings = &self.settings().proxy;
-        let mut url = outgoing.url.clone();
+        let mut target = outgoing.target.clone();
         let mut headers = outgoing.headers.clone();
-        attach_credentials(outgoing.provider, credentials, &mut headers, &mut url)?;
-        let mut call = self
-            .inner
-            .proxy
-            .http
-            .request(outgoing.method.clone(), url)
-            .headers(headers)
-            .timeout(settings.total_timeout);
-        if let Some(body) = body.take() {
-            call = call.body(body);
-        }
-        let call = call.send();
-        let response = match tokio::time::timeout(settings.first_byte_timeout, call).await {
+        attach_credentials(outgoing.provider, credentials, &mut headers, &mut target)?;
+        let mut request = hyper::Request::new(body.take());
+        *request.method_mut() = outgoing.method.clone();
+        *request.uri_mut() = target.into_uri()?;
+        *request.headers_mut() = headers;
+        let deadline = tokio::time::Instant::now() + settings.total_timeout;
+        let first_byte = settings.first_byte_timeout.min(settings.total_timeout);
+        let call = self.inner.proxy.http.request(request);
+        let response = match tokio::time::timeout(first_byte, call).await {
             Ok(Ok(response)) => response,
             Ok(Err(_)) if body.too_large.load(Ordering::Relaxed) => {
                 return Err(ProxyError::BodyTooLarge {
@@ -476,16 +489,16 @@ impl Grantd {
                 }
                 .into())
             }
-            Ok(Err(error)) => return Err(send_error(error, settings).into()),
+            Ok(Err(error)) => return Err(send_error(&error, settings).into()),
             Err(_) => {
                 return Err(ProxyError::Timeout(format!(
                     "the provider sent no response within {} s",
-                    settings.first_byte_timeout.as_secs_f64()
+                    first_byte.as_secs_f64()
                 ))
                 .into())
             }
         };
-        Ok(Answer::Live(response))
+        Ok(Answer::Live { response, deadline })
     }
 }
 
@@ -493,31 +506,34 @@ fn once(bytes: Bytes) -> BodyStream {
     Box::pin(futures_util::stream::iter([Ok(bytes)]))
 }
 
-/// A failed send, classified; the error's text never carries the URL.
+/// A failed send, classified. hyper's errors never carry the URL (which
+/// may hold a credential in its query).
 fn send_error(
-    error: reqwest::Error,
+    error: &hyper_util::client::legacy::Error,
     settings: &crate::domain::settings::ProxySettings,
 ) -> ProxyError {
-    if error.is_timeout() {
-        let which = if error.is_connect() {
-            format!(
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        causes.push(next);
+        cause = next.source();
+    }
+    let timed_out = causes.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    if error.is_connect() {
+        return if timed_out {
+            ProxyError::Timeout(format!(
                 "no connection to the provider within {} s",
                 settings.connect_timeout.as_secs_f64()
-            )
+            ))
         } else {
-            format!(
-                "the provider did not answer within {} s",
-                settings.total_timeout.as_secs_f64()
-            )
+            ProxyError::Unreachable("no connection to the provider".into())
         };
-        return ProxyError::Timeout(which);
     }
-    if error.is_connect() {
-        return ProxyError::Unreachable("no connection to the provider".into());
-    }
-    let error = error.without_url();
     let mut message = error.to_string();
-    if let Some(cause) = std::error::Error::source(&error) {
+    for cause in causes {
         message = format!("{message}: {cause}");
     }
     ProxyError::Unreachable(message.chars().take(300).collect())

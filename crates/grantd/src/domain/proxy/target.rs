@@ -4,7 +4,43 @@
 //! base's path, is refused rather than normalised.
 
 use crate::domain::error::{DomainError, FieldIssue, InputLocation};
+use hyper::Uri;
 use url::Url;
+
+/// Where one call goes, checked: the provider's base with the caller's path
+/// and query. Credentials may still add query parameters before it becomes
+/// the request's URI.
+#[derive(Debug, Clone)]
+pub struct Target {
+    text: String,
+    has_query: bool,
+}
+
+impl Target {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Appends `name=value`, form-encoded, to the query.
+    pub fn append_query_pair(&mut self, name: &str, value: &str) {
+        self.text.push(if self.has_query { '&' } else { '?' });
+        self.text.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(name, value)
+                .finish(),
+        );
+        self.has_query = true;
+    }
+
+    /// The request's URI: what [`proxied_url`] checked, plus query pairs.
+    pub fn into_uri(self) -> Result<Uri, DomainError> {
+        // The text was checked and pairs are form-encoded, so this fails
+        // only on a bug; the text is not quoted: it may hold a credential.
+        Uri::try_from(self.text).map_err(|_| {
+            DomainError::Conflict("the connection's credential cannot be sent in the query".into())
+        })
+    }
+}
 
 /// The caller's path (raw, still percent-encoded, starting with `/`) and
 /// query appended to `base`. Refused, naming `path`:
@@ -16,37 +52,57 @@ use url::Url;
 /// - anything that, once parsed, lands outside the base's scheme, host,
 ///   port or path (checked again on the result, whatever the rules above
 ///   missed).
+///
+/// The text is sent as it was checked: nothing normalises it afterwards.
 pub fn proxied_url(
     base: &Url,
     raw_path: &str,
     raw_query: Option<&str>,
-) -> Result<Url, DomainError> {
+) -> Result<Target, DomainError> {
     check_path(raw_path)?;
     let base_text = base.as_str().trim_end_matches('/');
-    let mut text = format!("{base_text}{raw_path}");
+    let mut text = String::with_capacity(
+        base_text.len() + raw_path.len() + raw_query.map_or(0, |q| q.len() + 1),
+    );
+    text.push_str(base_text);
+    text.push_str(raw_path);
     if let Some(query) = raw_query {
         text.push('?');
         text.push_str(query);
     }
-    let url =
-        Url::parse(&text).map_err(|_| unsafe_path(raw_path, "the path does not form a URL"))?;
+    if text.contains('#') {
+        return Err(unsafe_path(raw_path, "the path may not hold a fragment"));
+    }
+    let uri = Uri::try_from(text.as_str())
+        .map_err(|_| unsafe_path(raw_path, "the path does not form a URL"))?;
     let base_path = base.path().trim_end_matches('/');
-    let same_origin = url.scheme() == base.scheme()
-        && url.host() == base.host()
-        && url.port_or_known_default() == base.port_or_known_default()
-        && url.username().is_empty()
-        && url.password().is_none();
-    let under_base = url
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let same_origin = uri.scheme_str() == Some(base.scheme())
+        && !authority.contains('@')
+        && uri.host() == base.host_str()
+        && uri.port_u16().or_else(|| default_port(base.scheme())) == base.port_or_known_default();
+    let under_base = uri
         .path()
         .strip_prefix(base_path)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    if !same_origin || !under_base || url.fragment().is_some() {
+    if !same_origin || !under_base {
         return Err(unsafe_path(
             raw_path,
             "the path leaves the provider's API base",
         ));
     }
-    Ok(url)
+    Ok(Target {
+        text,
+        has_query: raw_query.is_some(),
+    })
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
 }
 
 fn check_path(raw_path: &str) -> Result<(), DomainError> {
@@ -110,11 +166,19 @@ mod tests {
 
     #[test]
     fn a_path_and_query_are_appended_unchanged() {
-        let url = proxied_url(&base(), "/contacts/a%20b", Some("limit=5&q=%C3%A9")).unwrap();
+        let mut url = proxied_url(&base(), "/contacts/a%20b", Some("limit=5&q=%C3%A9")).unwrap();
         assert_eq!(
             url.as_str(),
             "https://api.example.com/v2/contacts/a%20b?limit=5&q=%C3%A9"
         );
+        url.append_query_pair("api_key", "a b&c");
+        assert_eq!(
+            url.into_uri().unwrap().query(),
+            Some("limit=5&q=%C3%A9&api_key=a+b%26c")
+        );
+        let mut bare = proxied_url(&base(), "/x", None).unwrap();
+        bare.append_query_pair("k", "v");
+        assert_eq!(bare.as_str(), "https://api.example.com/v2/x?k=v");
         let root = Url::parse("https://api.example.com").unwrap();
         assert_eq!(
             proxied_url(&root, "/", None).unwrap().as_str(),
@@ -138,6 +202,8 @@ mod tests {
             "/a//b",
             "relative",
             "@evil.example/",
+            "/a#frag",
+            "/a b",
         ] {
             assert!(refused(path), "{path} should be refused");
         }
