@@ -12,8 +12,9 @@ use metrics::{Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The route label of requests no route matched: scanners and typos must
@@ -37,6 +38,16 @@ pub struct Metrics {
 struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The proxy's handles by provider, registered once: building a key
+    /// and looking it up in the registry cost a dozen allocations, on every
+    /// proxied call.
+    proxy: Mutex<HashMap<String, ProxyHandles>>,
+}
+
+/// One provider's proxy metrics.
+struct ProxyHandles {
+    duration: metrics::Histogram,
+    calls_by_status: HashMap<u16, metrics::Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -98,7 +109,11 @@ impl Metrics {
             .build_recorder();
         let handle = recorder.handle();
         let metrics = Metrics {
-            inner: Arc::new(Inner { recorder, handle }),
+            inner: Arc::new(Inner {
+                recorder,
+                handle,
+                proxy: Mutex::default(),
+            }),
         };
         metrics.describe();
         metrics
@@ -290,14 +305,28 @@ impl Metrics {
     /// For the proxy: one call to a provider's API and the status it
     /// answered (0 when no answer came).
     pub fn proxy_call(&self, provider: &str, status: u16, elapsed: Duration) {
-        let status = status.to_string();
-        self.counter(
-            "grantd_proxy_calls_total",
-            &[("provider", provider), ("status", &status)],
-        )
-        .increment(1);
-        self.histogram(PROXY_DURATION, &[("provider", provider)])
-            .record(elapsed.as_secs_f64());
+        let mut proxy = self.inner.proxy.lock().unwrap_or_else(|e| e.into_inner());
+        if !proxy.contains_key(provider) {
+            let handles = ProxyHandles {
+                duration: self.histogram(PROXY_DURATION, &[("provider", provider)]),
+                calls_by_status: HashMap::new(),
+            };
+            proxy.insert(provider.to_owned(), handles);
+        }
+        let Some(handles) = proxy.get_mut(provider) else {
+            return;
+        };
+        handles.duration.record(elapsed.as_secs_f64());
+        handles
+            .calls_by_status
+            .entry(status)
+            .or_insert_with(|| {
+                self.counter(
+                    "grantd_proxy_calls_total",
+                    &[("provider", provider), ("status", &status.to_string())],
+                )
+            })
+            .increment(1);
     }
 
     /// Sets the gauges read from the store at scrape time.

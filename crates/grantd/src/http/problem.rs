@@ -439,12 +439,6 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     render(request, next, true).await
 }
 
-/// Renders the problems grantd itself raises on proxied calls, and leaves
-/// every other answer (the provider's own 4xx and 5xx) as it is.
-pub async fn render_proxy_problems(request: Request, next: Next) -> Response {
-    render(request, next, false).await
-}
-
 async fn render(request: Request, next: Next, bare_errors_too: bool) -> Response {
     let request_id = request
         .headers()
@@ -452,7 +446,18 @@ async fn render(request: Request, next: Next, bare_errors_too: bool) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
+    render_response(response, &request_id, bare_errors_too)
+}
+
+/// `response` with the [`Problem`] a handler left in its extensions written
+/// out as its problem+json body (and, with `bare_errors_too`, a bare error
+/// status turned into one). Anything else is returned as it is.
+pub fn render_response(
+    mut response: Response,
+    request_id: &str,
+    bare_errors_too: bool,
+) -> Response {
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
         None if bare_errors_too && is_bare_error(&response) => {
@@ -469,7 +474,7 @@ async fn render(request: Request, next: Next, bare_errors_too: bool) -> Response
         None => return response,
     };
     let mut problem = problem;
-    problem.request_id = request_id;
+    problem.request_id = request_id.to_owned();
     let status = problem.status_code();
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let (mut parts, _) = response.into_parts();

@@ -27,6 +27,9 @@ const CAPACITY: usize = 50_000;
 pub(in crate::domain) struct Proxied {
     pub(in crate::domain) record: ConnectionRecord,
     pub(in crate::domain) credentials: Credentials,
+    /// The connection's API base, built once (`None` when it cannot be:
+    /// each call then builds it and reports why).
+    pub(in crate::domain) base: Option<url::Url>,
 }
 
 /// (project id, group ref, canonical provider name): how a caller names a

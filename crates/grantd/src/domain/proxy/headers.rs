@@ -16,38 +16,62 @@ const HOP_BY_HOP: &[&str] = &[
     "proxy-authorization",
 ];
 
-/// The caller's headers as the provider may see them: without grantd's own
-/// credential (`x-api-key`, `Authorization`), cookies, `x-amp-*`, `Host`,
-/// `Expect`, hop-by-hop fields and every field the caller's `Connection`
-/// names. `Content-Length` is dropped too; the body sets its own.
-pub fn to_provider(mut headers: HeaderMap) -> HeaderMap {
-    remove_hop_by_hop(&mut headers);
-    for name in [
-        "x-api-key",
-        "authorization",
-        "cookie",
-        "host",
-        "expect",
-        "content-length",
-    ] {
-        headers.remove(name);
-    }
-    let amp: Vec<HeaderName> = headers
+/// What a caller sends for grantd, never for the provider: its own
+/// credential, cookies, `Host` and `Expect` (the client sets its own), and
+/// `Content-Length` (the body sets its own).
+const CALLERS_OWN: &[&str] = &[
+    "x-api-key",
+    "authorization",
+    "cookie",
+    "host",
+    "expect",
+    "content-length",
+];
+
+/// The caller's headers as the provider may see them: without
+/// [`CALLERS_OWN`], `x-amp-*`, hop-by-hop fields and every field the
+/// caller's `Connection` names.
+pub fn to_provider(headers: HeaderMap) -> HeaderMap {
+    without(headers, |name| {
+        CALLERS_OWN.contains(&name) || name.starts_with("x-amp-")
+    })
+}
+
+/// The provider's headers as the caller may see them: without hop-by-hop
+/// fields and the ones its `Connection` names.
+pub fn to_caller(headers: HeaderMap) -> HeaderMap {
+    without(headers, |_| false)
+}
+
+/// `headers` without hop-by-hop fields, the fields `Connection` names and
+/// those `also` picks. One pass over the names (the maps are small, the
+/// lists longer), then removals of only what is there.
+fn without(mut headers: HeaderMap, also: impl Fn(&str) -> bool) -> HeaderMap {
+    let named = connection_named(&headers);
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-amp-"))
+        .filter(|name| {
+            let name = name.as_str();
+            HOP_BY_HOP.contains(&name) || also(name) || named.iter().any(|n| n == name)
+        })
         .cloned()
         .collect();
-    for name in amp {
+    for name in doomed {
         headers.remove(name);
     }
     headers
 }
 
-/// The provider's headers as the caller may see them: without hop-by-hop
-/// fields and the ones its `Connection` names.
-pub fn to_caller(mut headers: HeaderMap) -> HeaderMap {
-    remove_hop_by_hop(&mut headers);
+/// The field names listed in `Connection`, lowercased.
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
     headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// Adds the catalog's default headers the caller did not send itself.
@@ -64,24 +88,6 @@ pub fn add_defaults<'a>(
             continue;
         };
         headers.entry(name).or_insert(value);
-    }
-}
-
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect();
-    for name in named
-        .iter()
-        .map(String::as_str)
-        .chain(HOP_BY_HOP.iter().copied())
-    {
-        headers.remove(name);
     }
 }
 

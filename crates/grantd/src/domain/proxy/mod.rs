@@ -158,7 +158,6 @@ impl OutgoingBody {
 struct Outgoing<'a> {
     method: &'a Method,
     target: &'a Target,
-    headers: &'a HeaderMap,
     provider: &'a Provider,
 }
 
@@ -218,15 +217,15 @@ impl Grantd {
         } else {
             Cow::Borrowed(&proxied.record)
         };
-        let metadata: &ProviderMetadata = &record.provider_metadata;
-        let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
-        let base = provider.proxy_base_url(&inputs, metadata)?;
+        let base = match (&record, &proxied.base) {
+            (Cow::Borrowed(_), Some(base)) => Cow::Borrowed(base),
+            _ => Cow::Owned(base_url(provider, &record)?),
+        };
         let target = target::proxied_url(&base, &request.path, request.query.as_deref())?;
         let (headers, mut body) = self.prepare(provider, &mut request).await?;
         let outgoing = Outgoing {
             method: &request.method,
             target: &target,
-            headers: &headers,
             provider,
         };
         let credentials = if record.credentials_version == proxied.record.credentials_version {
@@ -234,13 +233,25 @@ impl Grantd {
         } else {
             Cow::Owned(self.open_credentials(&record)?)
         };
-        let mut answer = self.send(&outgoing, &credentials, &mut body).await?;
+        // The headers are copied only for a call that may be sent twice.
+        let may_retry = renewable(&credentials)
+            && record.status == ConnectionStatus::Working
+            && body.replayable();
+        let retry_headers = may_retry.then(|| headers.clone());
+        let mut answer = self
+            .send(&outgoing, headers, &credentials, &mut body)
+            .await?;
         if answer.status() == StatusCode::UNAUTHORIZED
             && renewable(&credentials)
             && record.status == ConnectionStatus::Working
         {
             answer = self
-                .retry_refused(answer, &outgoing, &mut record, &mut body)
+                .retry_refused(
+                    answer,
+                    &outgoing,
+                    retry_headers.map(|headers| (headers, &mut body)),
+                    &mut record,
+                )
                 .await?;
         }
         if answer.status() == StatusCode::TOO_MANY_REQUESTS {
@@ -315,8 +326,8 @@ impl Grantd {
         &self,
         refused: Answer,
         outgoing: &Outgoing<'_>,
+        again: Option<(HeaderMap, &mut OutgoingBody)>,
         record: &mut Cow<'_, ConnectionRecord>,
-        body: &mut OutgoingBody,
     ) -> DomainResult<Answer> {
         // Read the refusal while the token is renewed, so that it can still
         // go back to the caller when no retry is possible.
@@ -331,13 +342,13 @@ impl Grantd {
             fresh.credentials_version != record.credentials_version
                 && fresh.status == ConnectionStatus::Working
         });
-        match renewed.filter(|_| body.replayable()) {
-            Some(fresh) => {
+        match (renewed, again) {
+            (Some(fresh), Some((headers, body))) => {
                 let credentials = self.open_credentials(&fresh)?;
                 *record = Cow::Owned(fresh);
-                self.send(outgoing, &credentials, body).await
+                self.send(outgoing, headers, &credentials, body).await
             }
-            None => Ok(Answer::Read {
+            _ => Ok(Answer::Read {
                 status,
                 headers: refused_headers,
                 body: match refused_body {
@@ -416,9 +427,14 @@ impl Grantd {
             .read_proxied_connection(project_id, selector, canonical.clone())
             .await?;
         let credentials = self.open_credentials(&record)?;
+        let base = self
+            .catalog()
+            .get(&record.provider)
+            .and_then(|provider| base_url(provider, &record).ok());
         let proxied = Arc::new(Proxied {
             record,
             credentials,
+            base,
         });
         remembered.remember(mark, selector, canonical.as_deref(), proxied.clone());
         Ok(proxied)
@@ -467,12 +483,12 @@ impl Grantd {
     async fn send(
         &self,
         outgoing: &Outgoing<'_>,
+        mut headers: HeaderMap,
         credentials: &Credentials,
         body: &mut OutgoingBody,
     ) -> DomainResult<Answer> {
         let settings = &self.settings().proxy;
         let mut target = outgoing.target.clone();
-        let mut headers = outgoing.headers.clone();
         attach_credentials(outgoing.provider, credentials, &mut headers, &mut target)?;
         let mut request = hyper::Request::new(body.take());
         *request.method_mut() = outgoing.method.clone();
@@ -500,6 +516,14 @@ impl Grantd {
         };
         Ok(Answer::Live { response, deadline })
     }
+}
+
+/// The API base of `record`'s connection: the catalog's template with its
+/// workspace and metadata filled in.
+fn base_url(provider: &Provider, record: &ConnectionRecord) -> DomainResult<url::Url> {
+    let metadata: &ProviderMetadata = &record.provider_metadata;
+    let inputs = ProviderInputs::new(record.provider_workspace_ref.as_deref(), metadata);
+    provider.proxy_base_url(&inputs, metadata)
 }
 
 fn once(bytes: Bytes) -> BodyStream {

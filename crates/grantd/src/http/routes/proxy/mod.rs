@@ -12,7 +12,8 @@ use crate::domain::proxy::body::BoxError;
 use crate::domain::proxy::{ConnectionSelector, ProxyRequest};
 use crate::domain::{DomainError, FieldIssue, Grantd, InputLocation, ProxyError, Scope};
 use crate::http::auth::Caller;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::{self, ApiError, Problem};
+use crate::http::REQUEST_ID_HEADER;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -31,13 +32,37 @@ pub async fn under_prefix(State(grantd): State<Grantd>, request: Request) -> Res
         .filter(|rest| rest.starts_with('/'))
         .unwrap_or("/")
         .to_owned();
-    respond(forward(grantd, request, path).await)
+    serve(grantd, request, path).await
 }
 
 /// Every path on the proxy's own listener.
 pub async fn at_root(State(grantd): State<Grantd>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
-    respond(forward(grantd, request, path).await)
+    serve(grantd, request, path).await
+}
+
+/// One proxied call with its request id: the caller's `x-request-id`, or a
+/// new one. It goes on to the provider, into the log line and the problem
+/// of a failed call, and back to the caller unless the provider's answer
+/// carries its own.
+async fn serve(grantd: Grantd, mut request: Request, path: String) -> Response {
+    let request_id = match request.headers().get(REQUEST_ID_HEADER) {
+        Some(id) => id.clone(),
+        None => {
+            let id = HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
+                .unwrap_or(HeaderValue::from_static("-"));
+            request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+            id
+        }
+    };
+    let text = request_id.to_str().unwrap_or_default().to_owned();
+    let response = respond(forward(grantd, request, path, text.clone()).await);
+    let mut response = problem::render_response(response, &text, false);
+    response
+        .headers_mut()
+        .entry(REQUEST_ID_HEADER)
+        .or_insert(request_id);
+    response
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {
@@ -67,7 +92,12 @@ fn respond(result: Result<Response, ApiError>) -> Response {
     }
 }
 
-async fn forward(grantd: Grantd, request: Request, path: String) -> Result<Response, ApiError> {
+async fn forward(
+    grantd: Grantd,
+    request: Request,
+    path: String,
+    request_id: String,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
     if matches!(parts.method, Method::CONNECT | Method::TRACE) {
         // TRACE would echo the request, injected credentials included.
@@ -93,12 +123,6 @@ async fn forward(grantd: Grantd, request: Request, path: String) -> Result<Respo
     if amp.project != project.id && amp.project != project.name {
         return Err(DomainError::not_found("project").into());
     }
-    let request_id = parts
-        .headers
-        .get(crate::http::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let body = body
         .into_data_stream()
         .map(|chunk| chunk.map_err(BoxError::from));
