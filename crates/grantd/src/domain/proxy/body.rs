@@ -123,40 +123,45 @@ impl Stream for Until {
     }
 }
 
-/// A response body that runs `on_end` once, when it has been read to its
-/// end, failed, or been dropped by a caller that went away.
-pub struct Finally<F: FnOnce(bool)> {
+/// A response body that counts its bytes and runs `on_end` once, with
+/// whether it was read to its end and how many bytes passed, when it
+/// ends, fails, or is dropped by a caller that went away.
+pub struct Finally<F: FnOnce(bool, u64)> {
     body: BodyStream,
     on_end: Option<F>,
     completed: bool,
+    passed: u64,
 }
 
-impl<F: FnOnce(bool)> Finally<F> {
+impl<F: FnOnce(bool, u64)> Finally<F> {
     pub fn new(body: BodyStream, on_end: F) -> Self {
         Finally {
             body,
             on_end: Some(on_end),
             completed: false,
+            passed: 0,
         }
     }
 }
 
-impl<F: FnOnce(bool) + Unpin> Stream for Finally<F> {
+impl<F: FnOnce(bool, u64) + Unpin> Stream for Finally<F> {
     type Item = Result<Bytes, BoxError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.body.as_mut().poll_next(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            self.completed = true;
+        match &polled {
+            Poll::Ready(None) => self.completed = true,
+            Poll::Ready(Some(Ok(chunk))) => self.passed += chunk.len() as u64,
+            _ => {}
         }
         polled
     }
 }
 
-impl<F: FnOnce(bool)> Drop for Finally<F> {
+impl<F: FnOnce(bool, u64)> Drop for Finally<F> {
     fn drop(&mut self) {
         if let Some(on_end) = self.on_end.take() {
-            on_end(self.completed);
+            on_end(self.completed, self.passed);
         }
     }
 }

@@ -44,22 +44,34 @@ pub fn to_caller(headers: HeaderMap) -> HeaderMap {
 }
 
 /// `headers` without hop-by-hop fields, the fields `Connection` names and
-/// those `also` picks. One pass over the names (the maps are small, the
-/// lists longer), then removals of only what is there.
-fn without(mut headers: HeaderMap, also: impl Fn(&str) -> bool) -> HeaderMap {
+/// those `also` picks. The kept fields move to a new map: removing from
+/// the old one would need copies of the names (allocations, for the
+/// non-standard ones) or a lookup per listed name.
+fn without(headers: HeaderMap, also: impl Fn(&str) -> bool) -> HeaderMap {
     let named = connection_named(&headers);
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            HOP_BY_HOP.contains(&name) || also(name) || named.iter().any(|n| n == name)
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    // `None` names a further value of the previous field.
+    let mut keeping = false;
+    for (name, value) in headers {
+        match name {
+            Some(name) => {
+                let text = name.as_str();
+                keeping =
+                    !(HOP_BY_HOP.contains(&text) || also(text) || named.iter().any(|n| n == text));
+                if keeping {
+                    kept.append(name, value);
+                }
+            }
+            None if keeping => {
+                // Rare: a repeated field. Its name was moved into `kept`.
+                if let Some(name) = kept.keys().last().cloned() {
+                    kept.append(name, value);
+                }
+            }
+            None => {}
+        }
     }
-    headers
+    kept
 }
 
 /// The field names listed in `Connection`, lowercased.
@@ -112,6 +124,8 @@ mod tests {
             ("proxy-authorization", "Basic x"),
             ("accept", "application/json"),
             ("x-custom", "kept"),
+            ("cookie", "other=2"),
+            ("x-custom", "kept too"),
         ] {
             headers.append(name, HeaderValue::from_static(value));
         }
@@ -119,6 +133,12 @@ mod tests {
         let mut names: Vec<&str> = out.keys().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["accept", "x-custom"]);
+        let custom: Vec<&str> = out
+            .get_all("x-custom")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(custom, ["kept", "kept too"]);
     }
 
     #[test]

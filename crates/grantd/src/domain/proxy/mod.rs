@@ -50,7 +50,8 @@ pub struct ProxyRequest {
     /// Raw query, passed on unchanged.
     pub query: Option<String>,
     pub headers: HeaderMap,
-    pub body: BodyStream,
+    /// `None` when the caller sent no body.
+    pub body: Option<BodyStream>,
     /// `X-Amp-Rate-Limiter-Mode: throttle`: answer 429 without calling the
     /// provider while it has asked this connection to wait.
     pub throttle: bool,
@@ -154,6 +155,14 @@ impl OutgoingBody {
     }
 }
 
+/// What the log line of a call needs besides the provider's answer.
+struct Logged<'a> {
+    method: &'a Method,
+    request_id: &'a str,
+    started: Instant,
+    sent_bytes: Arc<AtomicU64>,
+}
+
 /// What one call sends, whichever credentials it carries.
 struct Outgoing<'a> {
     method: &'a Method,
@@ -164,24 +173,27 @@ struct Outgoing<'a> {
 impl Grantd {
     /// Sends `request` to the provider of the connection it names, with
     /// that connection's credentials, and returns the provider's answer.
-    pub async fn proxy(&self, request: ProxyRequest) -> DomainResult<ProxyResponse> {
+    pub async fn proxy(&self, mut request: ProxyRequest) -> DomainResult<ProxyResponse> {
         let started = Instant::now();
         let proxied = self
             .proxied_connection(&request.project_id, &request.connection)
             .await?;
-        let (method, request_id) = (request.method.clone(), request.request_id.clone());
-        let (id, provider) = (proxied.record.id.clone(), proxied.record.provider.clone());
-        let result = self.forward(&proxied, request, started).await;
+        let method = request.method.clone();
+        let request_id = std::mem::take(&mut request.request_id);
+        let result = self.forward(&proxied, request, started, &request_id).await;
         if let Err(error) = &result {
-            self.metrics()
-                .proxy_call(&provider, failure_status(error), started.elapsed());
+            self.metrics().proxy_call(
+                &proxied.record.provider,
+                failure_status(error),
+                started.elapsed(),
+            );
             // Calls that got no answer from the provider log here; the
             // others when their body has been streamed.
             tracing::info!(
                 target: "grantd::proxy",
                 method = %method,
-                provider = %provider,
-                connection = %id,
+                provider = %proxied.record.provider,
+                connection = %proxied.record.id,
                 status = failure_status(error),
                 latency_ms = started.elapsed().as_millis() as u64,
                 error = %error,
@@ -197,6 +209,7 @@ impl Grantd {
         proxied: &Proxied,
         mut request: ProxyRequest,
         started: Instant,
+        request_id: &str,
     ) -> DomainResult<ProxyResponse> {
         let provider = self
             .catalog()
@@ -260,7 +273,13 @@ impl Grantd {
                 .throttle
                 .record(&record.id, client::retry_after(answer.headers()));
         }
-        Ok(self.respond(answer, &record, &request, started, body.sent_bytes))
+        let logged = Logged {
+            method: &request.method,
+            request_id,
+            started,
+            sent_bytes: body.sent_bytes,
+        };
+        Ok(self.respond(answer, &record, logged))
     }
 
     /// The caller's headers and body made ready for the provider: grantd's
@@ -286,20 +305,25 @@ impl Grantd {
         }
         let too_large = Arc::new(AtomicBool::new(false));
         let sent_bytes = Arc::new(AtomicU64::new(0));
-        let caller_body = std::mem::replace(&mut request.body, once(Bytes::new()));
-        let counted = body::counted(
-            body::limited(caller_body, limit, too_large.clone()),
-            sent_bytes.clone(),
-        );
-        let read = body::read_ahead(counted, body::REPLAY_LIMIT)
-            .await
-            .map_err(|_| {
-                if too_large.load(Ordering::Relaxed) {
-                    ProxyError::BodyTooLarge { limit }
-                } else {
-                    ProxyError::Unreachable("the request body could not be read".into())
-                }
-            })?;
+        let read = match request.body.take() {
+            // Most calls (GETs): nothing to limit, count or read.
+            None => ReadAhead::Whole(Bytes::new()),
+            Some(caller_body) => {
+                let counted = body::counted(
+                    body::limited(caller_body, limit, too_large.clone()),
+                    sent_bytes.clone(),
+                );
+                body::read_ahead(counted, body::REPLAY_LIMIT)
+                    .await
+                    .map_err(|_| {
+                        if too_large.load(Ordering::Relaxed) {
+                            ProxyError::BodyTooLarge { limit }
+                        } else {
+                            ProxyError::Unreachable("the request body could not be read".into())
+                        }
+                    })?
+            }
+        };
         match (&read, declared_length) {
             // A streamed body keeps the caller's framing.
             (ReadAhead::Partial(_), Some(length)) => {
@@ -365,22 +389,24 @@ impl Grantd {
         &self,
         answer: Answer,
         record: &ConnectionRecord,
-        request: &ProxyRequest,
-        started: Instant,
-        sent_bytes: Arc<AtomicU64>,
+        logged: Logged<'_>,
     ) -> ProxyResponse {
+        let Logged {
+            method,
+            request_id,
+            started,
+            sent_bytes,
+        } = logged;
         let (status, provider_headers, response_body) = answer.into_parts();
-        let received_bytes = Arc::new(AtomicU64::new(0));
-        let response_body = body::counted(response_body, received_bytes.clone());
         let latency = started.elapsed();
         self.metrics()
             .proxy_call(&record.provider, status.as_u16(), latency);
         let log = {
-            let method = request.method.clone();
-            let request_id = request.request_id.clone();
+            let method = method.clone();
+            let request_id = request_id.to_owned();
             let provider = record.provider.clone();
             let connection = record.id.clone();
-            move |completed: bool| {
+            move |completed: bool, bytes_received: u64| {
                 tracing::info!(
                     target: "grantd::proxy",
                     method = %method,
@@ -390,7 +416,7 @@ impl Grantd {
                     latency_ms = latency.as_millis() as u64,
                     duration_ms = started.elapsed().as_millis() as u64,
                     bytes_sent = sent_bytes.load(Ordering::Relaxed),
-                    bytes_received = received_bytes.load(Ordering::Relaxed),
+                    bytes_received,
                     completed,
                     request_id = %request_id,
                     "proxied call"

@@ -8,13 +8,13 @@
 //! so there is no shape of grantd's to describe, and Ampersand documents its
 //! proxy outside its OpenAPI files too.
 
-use crate::domain::proxy::body::BoxError;
+use crate::domain::proxy::body::{BodyStream, BoxError};
 use crate::domain::proxy::{ConnectionSelector, ProxyRequest};
 use crate::domain::{DomainError, FieldIssue, Grantd, InputLocation, ProxyError, Scope};
 use crate::http::auth::Caller;
 use crate::http::problem::{self, ApiError, Problem};
 use crate::http::REQUEST_ID_HEADER;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -123,19 +123,23 @@ async fn forward(
     if amp.project != project.id && amp.project != project.name {
         return Err(DomainError::not_found("project").into());
     }
-    let body = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(BoxError::from));
+    let (connection, throttle) = (amp.connection, amp.throttle);
+    let body = (!HttpBody::is_end_stream(&body)).then(|| {
+        let stream = body
+            .into_data_stream()
+            .map(|chunk| chunk.map_err(BoxError::from));
+        Box::pin(stream) as BodyStream
+    });
     let answer = grantd
         .proxy(ProxyRequest {
             project_id: project.id.clone(),
-            connection: amp.connection,
+            connection,
             method: parts.method,
             path,
             query: parts.uri.query().map(str::to_owned),
             headers: parts.headers,
-            body: Box::pin(body),
-            throttle: amp.throttle,
+            body,
+            throttle,
             request_id,
         })
         .await?;
@@ -146,14 +150,14 @@ async fn forward(
 }
 
 /// Ampersand's proxy headers.
-struct AmpHeaders {
-    project: String,
+struct AmpHeaders<'a> {
+    project: &'a str,
     connection: ConnectionSelector,
     throttle: bool,
 }
 
-impl AmpHeaders {
-    fn read(headers: &HeaderMap) -> Result<Self, ApiError> {
+impl<'a> AmpHeaders<'a> {
+    fn read(headers: &'a HeaderMap) -> Result<Self, ApiError> {
         let mut reader = HeaderReader {
             headers,
             issues: Vec::new(),
@@ -184,12 +188,12 @@ struct HeaderReader<'a> {
     issues: Vec<FieldIssue>,
 }
 
-impl HeaderReader<'_> {
+impl<'a> HeaderReader<'a> {
     /// A present header's trimmed value; an empty or non-ASCII one is an issue.
-    fn text(&mut self, name: &str) -> Option<String> {
+    fn text(&mut self, name: &str) -> Option<&'a str> {
         let value = self.headers.get(name)?;
         match value.to_str().map(str::trim) {
-            Ok(v) if !v.is_empty() => Some(v.to_owned()),
+            Ok(v) if !v.is_empty() => Some(v),
             _ => {
                 self.issues
                     .push(header_issue(name, "", "must be non-empty visible ASCII"));
@@ -216,10 +220,10 @@ impl HeaderReader<'_> {
     fn check_version(&mut self) {
         const NAME: &str = "x-amp-proxy-version";
         match self.text(NAME) {
-            Some(version) if version == "1" => {}
+            Some("1") => {}
             Some(version) => {
                 self.issues
-                    .push(header_issue(NAME, &version, "the only proxy version is 1"))
+                    .push(header_issue(NAME, version, "the only proxy version is 1"))
             }
             None if !self.headers.contains_key(NAME) => {
                 self.issues
@@ -229,7 +233,7 @@ impl HeaderReader<'_> {
         }
     }
 
-    fn project(&mut self) -> Option<String> {
+    fn project(&mut self) -> Option<&'a str> {
         const NAME: &str = "x-amp-project-id";
         let project = self.text(NAME);
         if project.is_none() && !self.headers.contains_key(NAME) {
@@ -248,10 +252,10 @@ impl HeaderReader<'_> {
         let group_ref = self.text("x-amp-group-ref");
         let provider = self.text("x-amp-provider");
         match (id, group_ref, provider) {
-            (Some(id), None, None) => Some(ConnectionSelector::Id(id)),
+            (Some(id), None, None) => Some(ConnectionSelector::Id(id.to_owned())),
             (None, Some(group_ref), Some(provider)) => Some(ConnectionSelector::GroupAndProvider {
-                group_ref,
-                provider,
+                group_ref: group_ref.to_owned(),
+                provider: provider.to_owned(),
             }),
             (Some(_), _, _) => {
                 self.issues.push(header_issue(
