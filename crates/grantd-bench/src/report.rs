@@ -534,8 +534,16 @@ pub fn render_proxy(proxy: &crate::proxy::ProxyPhase) -> String {
             &p.direct,
             &p.proxied,
             format!(
-                "grantd on CPU {}, load client and upstream on CPUs {}",
-                p.pinning.grantd, p.pinning.bench
+                "grantd on CPU {}, load client and upstream on CPUs {}; the median of {} rounds, \
+                 whose ratios were {}",
+                p.pinning.grantd,
+                p.pinning.bench,
+                p.ratios.len(),
+                p.ratios
+                    .iter()
+                    .map(|r| format!("{r:.2}×"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ),
         None => (&proxy.direct, &proxy.proxied, "all on every CPU".to_owned()),

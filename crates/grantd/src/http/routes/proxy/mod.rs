@@ -16,7 +16,7 @@ use crate::http::problem::{self, ApiError, Problem};
 use crate::http::REQUEST_ID_HEADER;
 use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
@@ -46,22 +46,25 @@ pub async fn at_root(State(grantd): State<Grantd>, request: Request) -> Response
 /// of a failed call, and back to the caller unless the provider's answer
 /// carries its own.
 async fn serve(grantd: Grantd, mut request: Request, path: String) -> Response {
-    let request_id = match request.headers().get(REQUEST_ID_HEADER) {
-        Some(id) => id.clone(),
+    const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+    let text = match request.headers().get(&REQUEST_ID) {
+        Some(id) => id.to_str().unwrap_or_default().to_owned(),
         None => {
-            let id = HeaderValue::try_from(uuid::Uuid::new_v4().to_string())
-                .unwrap_or(HeaderValue::from_static("-"));
-            request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
-            id
+            let text = uuid::Uuid::new_v4().to_string();
+            if let Ok(id) = HeaderValue::from_str(&text) {
+                request.headers_mut().insert(REQUEST_ID, id);
+            }
+            text
         }
     };
-    let text = request_id.to_str().unwrap_or_default().to_owned();
     let response = respond(forward(grantd, request, path, text.clone()).await);
     let mut response = problem::render_response(response, &text, false);
-    response
-        .headers_mut()
-        .entry(REQUEST_ID_HEADER)
-        .or_insert(request_id);
+    match HeaderValue::from_str(&text) {
+        Ok(id) if !text.is_empty() => {
+            response.headers_mut().entry(REQUEST_ID).or_insert(id);
+        }
+        _ => {}
+    }
     response
 }
 
