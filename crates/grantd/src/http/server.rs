@@ -193,8 +193,18 @@ async fn serve_connection(
         .serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
+    // One timer for the connection's life. Deadlines move on every request;
+    // the timer is only ever pulled earlier when one comes closer (a header
+    // begins), never pushed out: when it fires early, the deadline is read
+    // again and the timer set to it. Re-arming it on every request cost a
+    // timer-wheel insert and removal each time.
+    let timer = tokio::time::sleep_until(
+        progress
+            .deadline(&limits)
+            .unwrap_or_else(|| Instant::now() + limits.header_read_timeout),
+    );
+    tokio::pin!(timer);
     loop {
-        let deadline = progress.deadline(&limits);
         let changed = progress.changed.notified();
         tokio::select! {
             result = conn.as_mut() => {
@@ -208,22 +218,29 @@ async fn serve_connection(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = changed => {}
-            () = sleep_until(deadline) => {
-                if progress.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
-                    tracing::debug!("closing a connection that outlived its timeout");
-                    // Dropping the connection closes the socket.
-                    return;
+            () = changed => {
+                if let Some(deadline) = progress.deadline(&limits) {
+                    if deadline < timer.deadline() {
+                        timer.as_mut().reset(deadline);
+                    }
+                }
+            }
+            () = timer.as_mut() => {
+                match progress.deadline(&limits) {
+                    Some(deadline) if deadline <= Instant::now() => {
+                        tracing::debug!("closing a connection that outlived its timeout");
+                        // Dropping the connection closes the socket.
+                        return;
+                    }
+                    Some(deadline) => timer.as_mut().reset(deadline),
+                    // A request in flight: look again later (its end
+                    // notifies, which brings the timer in if need be).
+                    None => timer
+                        .as_mut()
+                        .reset(Instant::now() + limits.header_read_timeout),
                 }
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -409,7 +409,9 @@ impl Grantd {
         if let Some(found) = self.caches().api_keys.get(&hash) {
             return Ok(Some(found));
         }
-        match self.store().grant_for_api_key_hash(&hash).await {
+        // Boxed: on the hot path the key is remembered, and the database
+        // read would otherwise grow every caller's future (moved whole).
+        match Box::pin(self.store().grant_for_api_key_hash(&hash)).await {
             Ok(grant) => {
                 let found = Authenticated {
                     project: Project::from(grant.project),

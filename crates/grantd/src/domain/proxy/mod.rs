@@ -226,7 +226,9 @@ impl Grantd {
         // An expired (or nearly expired) token is renewed before the call;
         // the remembered row is borrowed, not copied, when it is not.
         let mut record = if self.needs_refresh_on_read(&proxied.record) {
-            Cow::Owned(self.refresh_for_read(proxied.record.clone()).await?)
+            // Boxed, like the other paths most calls never take, so that
+            // the future of every call stays small (it is moved whole).
+            Cow::Owned(Box::pin(self.refresh_for_read(proxied.record.clone())).await?)
         } else {
             Cow::Borrowed(&proxied.record)
         };
@@ -258,14 +260,13 @@ impl Grantd {
             && renewable(&credentials)
             && record.status == ConnectionStatus::Working
         {
-            answer = self
-                .retry_refused(
-                    answer,
-                    &outgoing,
-                    retry_headers.map(|headers| (headers, &mut body)),
-                    &mut record,
-                )
-                .await?;
+            answer = Box::pin(self.retry_refused(
+                answer,
+                &outgoing,
+                retry_headers.map(|headers| (headers, &mut body)),
+                &mut record,
+            ))
+            .await?;
         }
         if answer.status() == StatusCode::TOO_MANY_REQUESTS {
             self.inner
@@ -313,7 +314,7 @@ impl Grantd {
                     body::limited(caller_body, limit, too_large.clone()),
                     sent_bytes.clone(),
                 );
-                body::read_ahead(counted, body::REPLAY_LIMIT)
+                Box::pin(body::read_ahead(counted, body::REPLAY_LIMIT))
                     .await
                     .map_err(|_| {
                         if too_large.load(Ordering::Relaxed) {
@@ -449,9 +450,8 @@ impl Grantd {
             return Ok(found);
         }
         let mark = remembered.mark();
-        let record = self
-            .read_proxied_connection(project_id, selector, canonical.clone())
-            .await?;
+        let record =
+            Box::pin(self.read_proxied_connection(project_id, selector, canonical.clone())).await?;
         let credentials = self.open_credentials(&record)?;
         let base = self
             .catalog()
