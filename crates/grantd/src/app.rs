@@ -338,10 +338,10 @@ impl Application {
         let proxy_server = self.proxy_listener.map(|listener| {
             let address = listener.local_addr().ok();
             tracing::info!(address = ?address, "proxy listening");
-            let router = crate::http::proxy_router(self.grantd.clone());
+            let service = crate::http::proxy_service(self.grantd.clone());
             tokio::spawn(crate::http::server::serve(
                 listener,
-                router,
+                service,
                 self.connections.clone(),
                 drain.accepting_stops(),
                 timeout,

@@ -78,12 +78,37 @@ fn with_proxy_layers(proxy: Router) -> Router {
     }))
 }
 
-/// The proxy's own listener (`--proxy-listen`): every path is the provider's.
-pub fn proxy_router(grantd: Grantd) -> Router {
-    with_proxy_layers(
-        Router::new()
-            .fallback(routes::proxy::at_root)
-            .with_state(grantd),
+/// The proxy's own listener (`--proxy-listen`): every path is the
+/// provider's, so there is nothing to route. Served by the handler itself,
+/// without a router: routing, its extensions and boxed futures cost every
+/// call allocations and copies for a match that cannot fail.
+pub fn proxy_service(grantd: Grantd) -> impl server::HttpService {
+    tower::service_fn(move |request: axum::extract::Request| {
+        let grantd = grantd.clone();
+        async move {
+            use futures_util::FutureExt;
+            let handled = std::panic::AssertUnwindSafe(routes::proxy::at_root(
+                axum::extract::State(grantd),
+                request,
+            ))
+            .catch_unwind()
+            .await;
+            Ok(handled.unwrap_or_else(|_panic| proxy_panicked()))
+        }
+    })
+}
+
+/// The answer to a proxied call whose handler panicked.
+fn proxy_panicked() -> axum::response::Response {
+    tracing::error!("proxy handler panicked");
+    let problem = Problem::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+    );
+    problem::render_response(
+        axum::response::IntoResponse::into_response(problem),
+        "",
+        false,
     )
 }
 

@@ -19,7 +19,6 @@
 //! timeout must be able to exceed the header timeout: both are kept here.
 
 use axum::body::Body;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -63,13 +62,38 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// What a listener serves: the API router, or the proxy's own service.
+pub trait HttpService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
 /// accepting and waits up to `drain_timeout` for open connections to
 /// finish their requests; connections still busy then are left to be cut
 /// when the process exits.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: impl HttpService,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     drain_timeout: Duration,
@@ -152,7 +176,7 @@ async fn accept_failed(error: io::Error) {
 async fn serve_connection(
     stream: TcpStream,
     peer: std::net::SocketAddr,
-    router: Router,
+    router: impl HttpService,
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
