@@ -64,18 +64,7 @@ pub fn api_routes() -> OpenApiRouter<Grantd> {
 /// handled in the handler, not by layers: each layer costs allocations
 /// and moves on every call, and the proxy's throughput is its product.
 fn with_proxy_layers(proxy: Router) -> Router {
-    proxy.layer(CatchPanicLayer::custom(|_panic| {
-        tracing::error!("proxy handler panicked");
-        let problem = Problem::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error",
-        );
-        problem::render_response(
-            axum::response::IntoResponse::into_response(problem),
-            "",
-            false,
-        )
-    }))
+    proxy.layer(CatchPanicLayer::custom(|_panic| proxy_panicked()))
 }
 
 /// The proxy's own listener (`--proxy-listen`): every path is the
