@@ -1170,3 +1170,45 @@ async fn a_token_renewed_by_another_instance_is_used_once_the_provider_refuses_t
         ]
     );
 }
+
+/// The request id is handled by the proxy handler itself (no layer): the
+/// caller's own goes to the provider and comes back, a missing one is made
+/// once and seen by both sides, and a problem grantd raises names it.
+#[tokio::test]
+async fn a_request_id_reaches_the_provider_comes_back_and_names_grantds_own_problems() {
+    let t = spawn_proxy_test(|_| {}).await;
+    let id = t.key_connection("rid").await;
+
+    let response = t
+        .call(reqwest::Method::GET, "/item", &id)
+        .header("x-request-id", "caller-chosen-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "caller-chosen-7");
+    let seen = t.upstream.seen();
+    assert_eq!(
+        seen.last().unwrap().headers["x-request-id"],
+        "caller-chosen-7"
+    );
+
+    let response = t.fetch(reqwest::Method::GET, "/item", &id).await;
+    let made = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    let seen = t.upstream.seen();
+    assert_eq!(seen.last().unwrap().headers["x-request-id"], made.as_str());
+
+    let response = t
+        .call(reqwest::Method::GET, "/item", "no-such-connection")
+        .header("x-request-id", "caller-chosen-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "caller-chosen-8");
+    let problem = expect_problem(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(problem["requestId"], "caller-chosen-8");
+}
