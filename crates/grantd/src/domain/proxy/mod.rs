@@ -248,18 +248,15 @@ impl Grantd {
         } else {
             Cow::Owned(self.open_credentials(&record)?)
         };
-        // The headers are copied only for a call that may be sent twice.
-        let may_retry = renewable(&credentials)
-            && record.status == ConnectionStatus::Working
-            && body.replayable();
-        let retry_headers = may_retry.then(|| headers.clone());
+        // A 401 is worth a refresh only for a working connection whose
+        // credentials can be renewed; the headers are copied only for a
+        // call that may then be sent twice.
+        let refreshable = renewable(&credentials) && record.status == ConnectionStatus::Working;
+        let retry_headers = (refreshable && body.replayable()).then(|| headers.clone());
         let mut answer = self
             .send(&outgoing, headers, &credentials, &mut body)
             .await?;
-        if answer.status() == StatusCode::UNAUTHORIZED
-            && renewable(&credentials)
-            && record.status == ConnectionStatus::Working
-        {
+        if answer.status() == StatusCode::UNAUTHORIZED && refreshable {
             answer = Box::pin(self.retry_refused(
                 answer,
                 &outgoing,
